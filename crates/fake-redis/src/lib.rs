@@ -1,0 +1,1 @@
+//! fake-redis: a pure Redis 7 server engine. (Work in progress.)

@@ -1,0 +1,1 @@
+//! pool: the async pool driver over pool-core. (Work in progress.)
