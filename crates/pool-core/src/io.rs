@@ -121,16 +121,20 @@ pub enum RejectReason {
     QueueFull,
     /// The pool is shut down.
     Closed,
+    /// The connect made for this request failed and the pool does not wait (fail-fast pools:
+    /// redis-py raises the connect error to the caller of `get_connection`).
+    ConnectFailed,
 }
 
 impl RejectReason {
     /// Every reason, in a fixed order (for tables and statistics).
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::PoolTimeout,
         Self::TooManyConnections,
         Self::DeadlineExceeded,
         Self::QueueFull,
         Self::Closed,
+        Self::ConnectFailed,
     ];
 }
 
