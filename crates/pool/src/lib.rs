@@ -1,1 +1,36 @@
-//! pool: the async pool driver over pool-core. (Work in progress.)
+//! pool: an async, cancellation-safe connection pool whose every decision is pool-core's.
+//!
+//! The driver does I/O and timers only. pool-core (a sans-IO state machine) decides when to
+//! connect, check, grant, refuse and close; this crate feeds it inputs stamped with
+//! `tokio::time` (so turmoil simulates it) and carries out its outputs.
+//!
+//! Map of the crate:
+//! - [`core`]: [`core::SyncCore`], the synchronous heart: pool-core, the waiter slots and the
+//!   idle connection objects behind one [`sync`](crate::sync) mutex. It returns
+//!   [`core::Actions`] (wake, connect, check, close, re-arm the timer) for its caller to
+//!   perform outside the lock. The loom models drive it directly.
+//! - `sync` (private): std or loom primitives, by `cfg(loom)`.
+//! - [`PoolError`]: pool-core's reject reasons as an error.
+//! - [`Pool`], [`Pooled`], [`Manager`] (not under loom): the async shell over tokio.
+//! - [`redis`] (not under loom): [`redis::RedisConnection`], a small RESP2 connection of our own
+//!   with a real non-blocking peek, and [`redis::RedisManager`] over tokio or turmoil TCP.
+//!
+//! See `docs/architecture.md` ("The async driver" and "Model checking the driver with loom").
+
+pub mod core;
+mod error;
+mod sync;
+
+pub use error::PoolError;
+
+#[cfg(not(loom))]
+mod manager;
+#[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
+pub mod redis;
+
+#[cfg(not(loom))]
+pub use manager::Manager;
+#[cfg(not(loom))]
+pub use pool::{Pool, Pooled};

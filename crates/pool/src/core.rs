@@ -1,0 +1,520 @@
+//! The synchronous heart of the driver: pool-core, the waiter slots and the idle connection
+//! objects behind one [`crate::sync`] mutex.
+//!
+//! [`SyncCore`] does no I/O, spawns nothing and reads no clock. Each method is one mutation:
+//! it clamps `now` so time never goes backwards, feeds pool-core one [`Input`], drains every
+//! [`Output`] under the lock and turns it into bookkeeping (a grant moves the connection object
+//! into the waiter's slot) plus [`Actions`] for the caller to perform *after* the lock is
+//! released: wake these waiters, open these connections, check these, drop these, re-arm the
+//! timer. The async [`crate::Pool`] is a thin shell that performs the actions with tokio; the
+//! loom models in `tests/loom.rs` perform them inline from loom threads, so the code that loom
+//! checks is the code that runs.
+//!
+//! # Where a connection object lives
+//!
+//! | pool-core's view | the object is |
+//! |---|---|
+//! | idle | in `SyncCore`'s idle map |
+//! | connecting | not created yet (the connect task makes it) |
+//! | checking | owned by the check task ([`Actions::checks`]) |
+//! | granted, not yet seen by its request | in the request's slot |
+//! | in use | owned by the user's guard ([`crate::Pooled`]) |
+//! | closed | in [`Actions::closes`], dropped by the caller outside the lock |
+//!
+//! When a connection comes back (release, connect done, check done) it is put into the idle
+//! map *before* pool-core hears of it, so whatever pool-core decides in the same step (grant it
+//! to a waiter, check it, close it) finds the object there.
+//!
+//! # Requests and cancellation
+//!
+//! A request's [`ReqId`] is the index of its slot in a small slab (ids are reused only after
+//! pool-core has finished the request, as pool-core allows). [`SyncCore::abandon`] is what a
+//! dropped `get()` future calls, whatever point it was dropped at: a still-waiting request is
+//! cancelled in pool-core; a request that was granted but never saw its grant gives the
+//! connection back as healthy (it was never used), so it is neither lost (bb8 #67, mobc #63)
+//! nor counted in use forever.
+
+use crate::PoolError;
+use crate::sync::{Mutex, lock};
+use pool_core::{
+    CheckHow, CloseReason, ConfigError, ConnId, ConnectError, Input, Instant, Output, PoolState,
+    ReleaseOutcome, ReqId, Stats,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::task::{Context, Poll, Waker};
+
+/// Work the caller must do after a [`SyncCore`] call returned, outside any lock.
+///
+/// Dropping an `Actions` without performing it loses wake-ups and leaks connects: every field
+/// must be handled.
+#[must_use = "the actions must be performed: wake the wakers, open and check the connections"]
+#[derive(Debug)]
+pub struct Actions<C> {
+    /// Open these connections; report [`SyncCore::connected`] or [`SyncCore::connect_failed`].
+    pub connects: Vec<ConnId>,
+    /// Check these connections (the object is handed over); report [`SyncCore::check_done`].
+    pub checks: Vec<(ConnId, CheckHow, C)>,
+    /// Wake these waiters (their slot has been filled).
+    pub wakes: Vec<Waker>,
+    /// pool-core closed these connections. Drop the object if there is one; with `None` the
+    /// connection was connecting (or being checked): abort the connect if it is still running
+    /// (its late report is refused and the object dropped anyway).
+    pub closes: Vec<(ConnId, CloseReason, Option<C>)>,
+    /// pool-core's next timeout moved earlier than the instant the timer sleeps until: wake
+    /// the timer so it calls [`SyncCore::arm_timer`] again.
+    pub timer_changed: bool,
+}
+
+impl<C> Default for Actions<C> {
+    fn default() -> Self {
+        Self {
+            connects: Vec::new(),
+            checks: Vec::new(),
+            wakes: Vec::new(),
+            closes: Vec::new(),
+            timer_changed: false,
+        }
+    }
+}
+
+impl<C> Actions<C> {
+    /// Nothing to do.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.connects.is_empty()
+            && self.checks.is_empty()
+            && self.wakes.is_empty()
+            && self.closes.is_empty()
+            && !self.timer_changed
+    }
+
+    /// Wakes every waker (the one action that needs nothing but the wakers).
+    pub fn wake_all(&mut self) {
+        for w in self.wakes.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// What [`SyncCore::acquire`] did with a request.
+#[derive(Debug)]
+pub enum Acquire<C> {
+    /// Decided at once: a connection, or pool-core's refusal.
+    Ready(Result<(ConnId, C), PoolError>),
+    /// Queued (or waiting on a connect or a check). Poll it with [`SyncCore::poll_request`];
+    /// if the caller gives up, it must call [`SyncCore::abandon`].
+    Queued(ReqId),
+}
+
+/// One waiter slot.
+#[derive(Debug)]
+enum Slot<C> {
+    /// Not in use; the index is on the free list.
+    Free,
+    /// Live in pool-core; the waker of the last poll, if it was polled.
+    Waiting(Option<Waker>),
+    /// pool-core granted this connection; the request has not seen it yet.
+    Granted(ConnId, C),
+    /// pool-core refused the request; the request has not seen it yet.
+    Rejected(PoolError),
+}
+
+#[derive(Debug)]
+struct Inner<C> {
+    pool: pool_core::Pool,
+    /// Waiter slots; the index is the request's `ReqId`.
+    slots: Vec<Slot<C>>,
+    /// Free slot indices, reused last-in first-out.
+    free: Vec<usize>,
+    /// Connection objects pool-core holds idle, keyed by `ConnId`.
+    idle: BTreeMap<u64, C>,
+    /// The latest `now` fed to pool-core (inputs are clamped to it).
+    last_now: Instant,
+    /// The instant the timer sleeps until, as far as we told it.
+    timer_at: Option<Instant>,
+    /// The message of the most recent failed connect (for `PoolError::ConnectFailed`).
+    last_connect_error: Option<String>,
+    /// Inputs produced while draining outputs (a check of a connection we do not hold).
+    pending: VecDeque<Input>,
+}
+
+/// pool-core plus the driver's waiter slots and idle connection objects, behind one mutex.
+/// See the [module documentation](self).
+#[derive(Debug)]
+pub struct SyncCore<C> {
+    inner: Mutex<Inner<C>>,
+}
+
+impl<C> SyncCore<C> {
+    /// Builds the core over a pool-core pool with `config`.
+    pub fn new(config: pool_core::Config) -> Result<Self, ConfigError> {
+        let pool = pool_core::Pool::new(config)?;
+        Ok(Self {
+            inner: Mutex::new(Inner {
+                pool,
+                slots: Vec::new(),
+                free: Vec::new(),
+                idle: BTreeMap::new(),
+                last_now: Instant::ZERO,
+                timer_at: None,
+                last_connect_error: None,
+                pending: VecDeque::new(),
+            }),
+        })
+    }
+
+    /// A request for a connection at `now`, with the caller's own `deadline`.
+    pub fn acquire(&self, now: Instant, deadline: Option<Instant>) -> (Acquire<C>, Actions<C>) {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        let idx = inner.alloc_slot();
+        let req = ReqId(idx as u64);
+        if let Err(e) = inner.pool.handle(now, Input::Acquire { req, deadline }) {
+            // Cannot happen: the slot index is not live in pool-core (it is freed only after
+            // pool-core finished the request). Refuse rather than hang.
+            debug_assert!(false, "pool-core refused Acquire {req}: {e}");
+            inner.free_slot(idx);
+            return (Acquire::Ready(Err(PoolError::Closed)), acts);
+        }
+        inner.drain(now, &mut acts);
+        let out = match &inner.slots[idx] {
+            Slot::Waiting(_) => Acquire::Queued(req),
+            _ => Acquire::Ready(inner.take_result(idx)),
+        };
+        drop(inner);
+        (out, acts)
+    }
+
+    /// Polls a queued request: `Ready` once pool-core granted or refused it (the slot is then
+    /// freed and `req` must not be used again), `Pending` otherwise (the waker is stored).
+    ///
+    /// # Panics
+    /// If `req` is not a live request of this core (a caller bug).
+    pub fn poll_request(
+        &self,
+        req: ReqId,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(ConnId, C), PoolError>> {
+        let mut inner = lock(&self.inner);
+        let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
+        match inner.slots.get_mut(idx) {
+            Some(Slot::Waiting(w)) => {
+                match w {
+                    Some(old) if old.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Some(Slot::Granted(..) | Slot::Rejected(_)) => Poll::Ready(inner.take_result(idx)),
+            Some(Slot::Free) | None => panic!("poll_request: {req} is not a live request"),
+        }
+    }
+
+    /// The caller gave up on `req` (its future was dropped) at `now`. Safe at any point of the
+    /// request's life: a waiting request is cancelled in pool-core; a granted one the caller
+    /// never saw is released as healthy; a refused or finished one is forgotten.
+    pub fn abandon(&self, now: Instant, req: ReqId) -> Actions<C> {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
+        let Some(slot) = inner.slots.get_mut(idx) else {
+            return acts;
+        };
+        match std::mem::replace(slot, Slot::Free) {
+            Slot::Free => return acts,
+            Slot::Rejected(_) => inner.free.push(idx),
+            Slot::Waiting(_) => {
+                inner.free.push(idx);
+                let r = inner.pool.handle(now, Input::Cancel { req });
+                debug_assert!(r.is_ok(), "pool-core refused Cancel {req}: {r:?}");
+                inner.drain(now, &mut acts);
+            }
+            Slot::Granted(conn, c) => {
+                inner.free.push(idx);
+                #[cfg(feature = "planted-bug-lost-grant")]
+                {
+                    // PLANTED BUG (test-only feature): forget the connection, as bb8 #67 and
+                    // mobc #63 did. pool-core keeps counting it in use forever.
+                    let _ = conn;
+                    acts.closes.push((conn, CloseReason::Broken, Some(c)));
+                }
+                #[cfg(not(feature = "planted-bug-lost-grant"))]
+                inner.give_back(now, conn, c, ReleaseOutcome::Healthy, &mut acts);
+            }
+        }
+        drop(inner);
+        acts
+    }
+
+    /// A granted connection comes back at `now`. With [`ReleaseOutcome::Broken`] pool-core
+    /// closes it (the object comes back in [`Actions::closes`]) and, if requests are waiting,
+    /// asks for a replacement.
+    pub fn release(&self, now: Instant, conn: ConnId, c: C, outcome: ReleaseOutcome) -> Actions<C> {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        inner.give_back(now, conn, c, outcome, &mut acts);
+        drop(inner);
+        acts
+    }
+
+    /// The connect asked for by [`Actions::connects`] succeeded with `c`.
+    pub fn connected(&self, now: Instant, conn: ConnId, c: C) -> Actions<C> {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        inner.feed_with_conn(now, conn, c, Input::Connected { conn }, false, &mut acts);
+        drop(inner);
+        acts
+    }
+
+    /// The connect asked for by [`Actions::connects`] failed; `message` is kept for
+    /// [`PoolError::ConnectFailed`].
+    pub fn connect_failed(
+        &self,
+        now: Instant,
+        conn: ConnId,
+        error: ConnectError,
+        message: String,
+    ) -> Actions<C> {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        inner.last_connect_error = Some(message);
+        // An error means pool-core already forgot the connect (closed on connect timeout).
+        let _ = inner.pool.handle(now, Input::ConnectFailed { conn, error });
+        inner.drain(now, &mut acts);
+        drop(inner);
+        acts
+    }
+
+    /// The check asked for by [`Actions::checks`] finished; `c` comes back either way.
+    pub fn check_done(&self, now: Instant, conn: ConnId, c: C, passed: bool) -> Actions<C> {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        let input = if passed {
+            Input::CheckPassed { conn }
+        } else {
+            Input::CheckFailed { conn }
+        };
+        inner.feed_with_conn(now, conn, c, input, !passed, &mut acts);
+        drop(inner);
+        acts
+    }
+
+    /// The caller saw, outside any check, that the server closed idle connection `conn`.
+    pub fn peer_closed(&self, now: Instant, conn: ConnId) -> Actions<C> {
+        self.simple(now, Input::PeerClosed { conn })
+    }
+
+    /// The timer fired at `now` (early calls are harmless).
+    pub fn timeout(&self, now: Instant) -> Actions<C> {
+        self.simple(now, Input::Timeout)
+    }
+
+    /// Shuts the pool down: waiters are refused with `Closed`, idle connections closed, in-use
+    /// ones closed when released, new requests refused.
+    pub fn shutdown(&self, now: Instant) -> Actions<C> {
+        self.simple(now, Input::Shutdown)
+    }
+
+    /// The instant the timer must next call [`SyncCore::timeout`] (`None`: nothing scheduled;
+    /// sleep until an action sets `timer_changed`). Records it as the instant the timer sleeps
+    /// until.
+    pub fn arm_timer(&self) -> Option<Instant> {
+        let mut inner = lock(&self.inner);
+        let t = inner.pool.poll_timeout();
+        inner.timer_at = t;
+        t
+    }
+
+    /// pool-core's counts.
+    #[must_use]
+    pub fn state(&self) -> PoolState {
+        lock(&self.inner).pool.state()
+    }
+
+    /// pool-core's counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        lock(&self.inner).pool.stats().clone()
+    }
+
+    /// Idle connection objects held (equals `state().idle` between calls; for tests).
+    #[must_use]
+    pub fn idle_objects(&self) -> usize {
+        lock(&self.inner).idle.len()
+    }
+
+    /// Requests whose slot is in use (queued, or decided but not yet seen; for tests).
+    #[must_use]
+    pub fn live_slots(&self) -> usize {
+        let inner = lock(&self.inner);
+        inner.slots.len() - inner.free.len()
+    }
+
+    fn simple(&self, now: Instant, input: Input) -> Actions<C> {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        // An error names a connection pool-core already forgot: nothing to do.
+        let _ = inner.pool.handle(now, input);
+        inner.drain(now, &mut acts);
+        drop(inner);
+        acts
+    }
+}
+
+impl<C> Inner<C> {
+    fn clamp(&mut self, now: Instant) -> Instant {
+        if now > self.last_now {
+            self.last_now = now;
+        }
+        self.last_now
+    }
+
+    fn alloc_slot(&mut self) -> usize {
+        if let Some(idx) = self.free.pop() {
+            self.slots[idx] = Slot::Waiting(None);
+            idx
+        } else {
+            self.slots.push(Slot::Waiting(None));
+            self.slots.len() - 1
+        }
+    }
+
+    fn free_slot(&mut self, idx: usize) {
+        self.slots[idx] = Slot::Free;
+        self.free.push(idx);
+    }
+
+    /// Takes a decided slot's result and frees the slot.
+    fn take_result(&mut self, idx: usize) -> Result<(ConnId, C), PoolError> {
+        let slot = std::mem::replace(&mut self.slots[idx], Slot::Free);
+        self.free.push(idx);
+        match slot {
+            Slot::Granted(conn, c) => Ok((conn, c)),
+            Slot::Rejected(e) => Err(e),
+            // Callers only take decided slots.
+            Slot::Waiting(_) | Slot::Free => unreachable!("take_result of an undecided slot"),
+        }
+    }
+
+    fn give_back(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        c: C,
+        outcome: ReleaseOutcome,
+        acts: &mut Actions<C>,
+    ) {
+        let broken = outcome == ReleaseOutcome::Broken;
+        self.feed_with_conn(now, conn, c, Input::Release { conn, outcome }, broken, acts);
+    }
+
+    /// Puts `c` where pool-core's decision will look for it, feeds `input`, drains. If
+    /// pool-core refuses the input (it already forgot `conn`), or `must_close` and pool-core
+    /// left it idle, the object is closed instead: a connection pool-core does not hold is never
+    /// kept.
+    fn feed_with_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        c: C,
+        input: Input,
+        must_close: bool,
+        acts: &mut Actions<C>,
+    ) {
+        self.idle.insert(conn.0, c);
+        if self.pool.handle(now, input).is_err() {
+            if let Some(c) = self.idle.remove(&conn.0) {
+                acts.closes.push((conn, CloseReason::Shutdown, Some(c)));
+            }
+            self.drain(now, acts);
+            return;
+        }
+        self.drain(now, acts);
+        if must_close {
+            if let Some(c) = self.idle.remove(&conn.0) {
+                debug_assert!(false, "pool-core kept {conn} after {input:?}");
+                acts.closes.push((conn, CloseReason::Broken, Some(c)));
+            }
+        }
+    }
+
+    /// Drains pool-core's outputs (and any inputs they produce), then checks the timer.
+    fn drain(&mut self, now: Instant, acts: &mut Actions<C>) {
+        loop {
+            while let Some(out) = self.pool.poll_output() {
+                self.apply(out, acts);
+            }
+            let Some(input) = self.pending.pop_front() else { break };
+            let _ = self.pool.handle(now, input);
+        }
+        if let Some(t) = self.pool.poll_timeout() {
+            if self.timer_at.is_none_or(|at| t < at) {
+                self.timer_at = Some(t);
+                acts.timer_changed = true;
+            }
+        }
+    }
+
+    fn apply(&mut self, out: Output, acts: &mut Actions<C>) {
+        match out {
+            Output::Connect { conn } => acts.connects.push(conn),
+            Output::Check { conn, how } => match self.idle.remove(&conn.0) {
+                Some(c) => acts.checks.push((conn, how, c)),
+                None => {
+                    debug_assert!(false, "pool-core checks {conn}, which is not idle");
+                    self.pending.push_back(Input::CheckFailed { conn });
+                }
+            },
+            Output::Grant { req, conn } => {
+                let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
+                let Some(c) = self.idle.remove(&conn.0) else {
+                    debug_assert!(false, "pool-core granted {conn}, which we do not hold");
+                    self.pending.push_back(Input::Release {
+                        conn,
+                        outcome: ReleaseOutcome::Broken,
+                    });
+                    self.decide(idx, Slot::Rejected(PoolError::Other(pool_core::RejectReason::ConnectFailed)), acts);
+                    return;
+                };
+                if !matches!(self.slots.get(idx), Some(Slot::Waiting(_))) {
+                    // Cannot happen: a slot is freed only after pool-core finished its request.
+                    debug_assert!(false, "pool-core granted {conn} to {req}, which is not waiting");
+                    self.idle.insert(conn.0, c);
+                    self.pending.push_back(Input::Release {
+                        conn,
+                        outcome: ReleaseOutcome::Healthy,
+                    });
+                    return;
+                }
+                self.decide(idx, Slot::Granted(conn, c), acts);
+            }
+            Output::Reject { req, reason } => {
+                let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
+                let e = PoolError::from_reason(reason, self.last_connect_error.as_deref());
+                self.decide(idx, Slot::Rejected(e), acts);
+            }
+            Output::Close { conn, reason } => {
+                let c = self.idle.remove(&conn.0);
+                acts.closes.push((conn, reason, c));
+            }
+        }
+    }
+
+    /// Fills a waiting slot and collects its waker.
+    fn decide(&mut self, idx: usize, decided: Slot<C>, acts: &mut Actions<C>) {
+        if let Some(slot @ Slot::Waiting(_)) = self.slots.get_mut(idx) {
+            if let Slot::Waiting(Some(w)) = std::mem::replace(slot, decided) {
+                acts.wakes.push(w);
+            }
+        } else {
+            debug_assert!(false, "decision for slot {idx}, which is not waiting");
+        }
+    }
+}

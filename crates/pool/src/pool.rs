@@ -1,0 +1,357 @@
+//! The async shell: [`Pool`], its [`Pooled`] guard, the timer task and the connect/check tasks.
+//!
+//! Everything here is I/O and timers; every decision is pool-core's, reached through
+//! [`SyncCore`]. Time is `tokio::time` only, so a turmoil host simulates it.
+
+use crate::core::{Acquire, Actions, SyncCore};
+use crate::{Manager, PoolError};
+use pool_core::{ConfigError, ConnId, PoolState, ReleaseOutcome, ReqId, Stats};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::Notify;
+use tokio::time::Instant as TokioInstant;
+
+/// An async connection pool over a [`Manager`], driven by a pool-core state machine.
+///
+/// Cloning is cheap (an `Arc`); clones share one pool. Dropping every clone and every
+/// [`Pooled`] guard stops the timer task; in-flight connects and checks finish on their own.
+///
+/// # Cancellation
+/// Dropping a [`Pool::get`] future at any await point never leaks a slot or a connection and
+/// never loses a wake-up: a queued request is cancelled in pool-core (whether it waits in the
+/// queue, on a connect made for it or on a check of its connection); a connection granted to a
+/// request that was dropped before it saw the grant goes back to the pool as healthy.
+pub struct Pool<M: Manager> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<M: Manager> {
+    core: SyncCore<M::Connection>,
+    manager: M,
+    /// pool-core's epoch: `pool_core::Instant::ZERO` is this tokio instant.
+    epoch: TokioInstant,
+    /// Wakes the timer task early (pool-core's next timeout moved earlier, or the pool is gone).
+    timer: Arc<Notify>,
+    /// Cancel tokens of running connects, so `Close` of a connecting connection aborts it.
+    connecting: Mutex<BTreeMap<u64, Arc<Notify>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl<M: Manager> Drop for Shared<M> {
+    fn drop(&mut self) {
+        // The timer task holds only a Weak: wake it so it sees the pool is gone and exits.
+        self.timer.notify_one();
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Builds a pool with `config` (see `pool_core::Profile` for presets) and starts its timer
+    /// task. Must be called inside a tokio runtime (a turmoil host counts); the pool's tasks
+    /// run on that runtime. Connections for `min_idle` are opened at once.
+    pub fn new(manager: M, config: pool_core::Config) -> Result<Self, ConfigError> {
+        let core = SyncCore::new(config)?;
+        let shared = Arc::new(Shared {
+            core,
+            manager,
+            epoch: TokioInstant::now(),
+            timer: Arc::new(Notify::new()),
+            connecting: Mutex::new(BTreeMap::new()),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let weak = Arc::downgrade(&shared);
+        let notify = Arc::clone(&shared.timer);
+        shared.runtime.spawn(run_timer(weak, notify));
+        // A first step so pool-core can ask for its min_idle connections.
+        let acts = shared.core.timeout(shared.now());
+        shared.run(acts);
+        Ok(Self { shared })
+    }
+
+    /// Waits for a connection, as long as the pool's configuration says (pool timeout or
+    /// fail-fast). Cancellation safe.
+    pub async fn get(&self) -> Result<Pooled<M::Connection>, PoolError> {
+        self.checkout(None).await
+    }
+
+    /// As [`Pool::get`], with the caller's own deadline handed to pool-core, which refuses the
+    /// request with [`PoolError::DeadlineExceeded`] at that instant when its configuration
+    /// has `honour_deadlines` (otherwise the deadline is ignored: wrap the future in
+    /// `tokio::time::timeout`, which is safe because `get` is cancellation safe).
+    pub async fn get_with_deadline(
+        &self,
+        deadline: TokioInstant,
+    ) -> Result<Pooled<M::Connection>, PoolError> {
+        self.checkout(Some(deadline)).await
+    }
+
+    async fn checkout(
+        &self,
+        deadline: Option<TokioInstant>,
+    ) -> Result<Pooled<M::Connection>, PoolError> {
+        let s = &self.shared;
+        let deadline = deadline.map(|d| s.to_core(d));
+        let (acquired, acts) = s.core.acquire(s.now(), deadline);
+        s.run(acts);
+        let (conn, c) = match acquired {
+            Acquire::Ready(r) => r?,
+            Acquire::Queued(req) => {
+                let mut guard = AbandonOnDrop {
+                    shared: s,
+                    req: Some(req),
+                };
+                let r = std::future::poll_fn(|cx| s.core.poll_request(req, cx)).await;
+                // poll_request freed the slot: nothing left to abandon.
+                guard.req = None;
+                r?
+            }
+        };
+        let back: Arc<dyn GiveBack<M::Connection>> = Arc::clone(s) as _;
+        Ok(Pooled {
+            back,
+            conn,
+            obj: Some(c),
+            broken: false,
+        })
+    }
+
+    /// Closes the pool: waiters are refused with [`PoolError::Closed`], idle connections are
+    /// closed now, in-use ones when their guard is dropped, and later `get`s fail.
+    pub fn close(&self) {
+        let acts = self.shared.core.shutdown(self.shared.now());
+        self.shared.run(acts);
+    }
+
+    /// pool-core's counts (idle, in use, connecting, checking, waiters).
+    #[must_use]
+    pub fn state(&self) -> PoolState {
+        self.shared.core.state()
+    }
+
+    /// pool-core's counters since the pool was built.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.core.stats()
+    }
+
+    /// The manager.
+    #[must_use]
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
+    }
+}
+
+/// Abandons a queued request if the `get()` future is dropped while waiting.
+struct AbandonOnDrop<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    req: Option<ReqId>,
+}
+
+impl<M: Manager> Drop for AbandonOnDrop<'_, M> {
+    fn drop(&mut self) {
+        if let Some(req) = self.req.take() {
+            let acts = self.shared.core.abandon(self.shared.now(), req);
+            self.shared.run(acts);
+        }
+    }
+}
+
+impl<M: Manager> Shared<M> {
+    fn now(&self) -> pool_core::Instant {
+        self.to_core(TokioInstant::now())
+    }
+
+    fn to_core(&self, t: TokioInstant) -> pool_core::Instant {
+        let d = t.saturating_duration_since(self.epoch);
+        pool_core::Instant::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn to_tokio(&self, t: pool_core::Instant) -> TokioInstant {
+        self.epoch + t.since_epoch()
+    }
+
+    /// Performs what the core asked for, outside its lock.
+    fn run(self: &Arc<Self>, mut acts: Actions<M::Connection>) {
+        if acts.is_empty() {
+            return;
+        }
+        acts.wake_all();
+        for (conn, _reason, obj) in acts.closes {
+            match obj {
+                Some(c) => drop(c),
+                None => {
+                    let token = lock_std(&self.connecting).remove(&conn.0);
+                    if let Some(token) = token {
+                        token.notify_one();
+                    }
+                }
+            }
+        }
+        for conn in acts.connects {
+            self.spawn_connect(conn);
+        }
+        for (conn, how, c) in acts.checks {
+            let shared = Arc::clone(self);
+            self.runtime.spawn(async move {
+                let mut c = c;
+                let passed = shared.manager.check(&mut c, how).await.is_ok()
+                    && !shared.manager.is_broken(&mut c);
+                let acts = shared.core.check_done(shared.now(), conn, c, passed);
+                shared.run(acts);
+            });
+        }
+        if acts.timer_changed {
+            self.timer.notify_one();
+        }
+    }
+
+    fn spawn_connect(self: &Arc<Self>, conn: ConnId) {
+        let cancel = Arc::new(Notify::new());
+        lock_std(&self.connecting).insert(conn.0, Arc::clone(&cancel));
+        let shared = Arc::clone(self);
+        self.runtime.spawn(async move {
+            let result = tokio::select! {
+                biased;
+                () = cancel.notified() => None,
+                r = shared.manager.connect() => Some(r),
+            };
+            lock_std(&shared.connecting).remove(&conn.0);
+            // None: pool-core closed the connect (connect timeout, shutdown) and forgot it.
+            let Some(result) = result else { return };
+            let now = shared.now();
+            let acts = match result {
+                Ok(c) => shared.core.connected(now, conn, c),
+                Err(e) => {
+                    let kind = shared.manager.connect_error_kind(&e);
+                    shared.core.connect_failed(now, conn, kind, e.to_string())
+                }
+            };
+            shared.run(acts);
+        });
+    }
+}
+
+fn lock_std<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sleeps until pool-core's next timeout and feeds it; woken early through `notify`.
+async fn run_timer<M: Manager>(weak: Weak<Shared<M>>, notify: Arc<Notify>) {
+    loop {
+        let deadline = {
+            let Some(shared) = weak.upgrade() else { return };
+            shared.core.arm_timer().map(|t| shared.to_tokio(t))
+        };
+        match deadline {
+            Some(deadline) => {
+                tokio::select! {
+                    biased;
+                    () = notify.notified() => {}
+                    () = tokio::time::sleep_until(deadline) => {
+                        let Some(shared) = weak.upgrade() else { return };
+                        let acts = shared.core.timeout(shared.now());
+                        shared.run(acts);
+                    }
+                }
+            }
+            None => notify.notified().await,
+        }
+    }
+}
+
+/// How a [`Pooled`] guard hands its connection back, without naming the manager type.
+trait GiveBack<C>: Send + Sync {
+    fn give_back(self: Arc<Self>, conn: ConnId, c: C, marked_broken: bool);
+}
+
+impl<M: Manager> GiveBack<M::Connection> for Shared<M> {
+    fn give_back(self: Arc<Self>, conn: ConnId, mut c: M::Connection, marked_broken: bool) {
+        let outcome = if marked_broken || self.manager.is_broken(&mut c) {
+            ReleaseOutcome::Broken
+        } else {
+            ReleaseOutcome::Healthy
+        };
+        let acts = self.core.release(self.now(), conn, c, outcome);
+        self.run(acts);
+    }
+}
+
+/// A connection checked out of a [`Pool`]. Derefs to the connection. Dropping it returns the
+/// connection: as broken (closed, never reused) if [`Pooled::mark_broken`] was called or the
+/// manager reports it broken (an I/O error, a command dropped between write and read), else as
+/// healthy.
+pub struct Pooled<C: Send + 'static> {
+    back: Arc<dyn GiveBack<C>>,
+    conn: ConnId,
+    obj: Option<C>,
+    broken: bool,
+}
+
+impl<C: Send + 'static> Pooled<C> {
+    /// Marks the connection broken: it is closed on drop instead of going back to the pool.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether [`Pooled::mark_broken`] was called.
+    #[must_use]
+    pub fn is_marked_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// pool-core's id of this connection.
+    #[must_use]
+    pub fn conn_id(&self) -> ConnId {
+        self.conn
+    }
+}
+
+impl<C: Send + 'static> Deref for Pooled<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        // Some until drop.
+        self.obj.as_ref().expect("connection present until drop")
+    }
+}
+
+impl<C: Send + 'static> DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        // Some until drop.
+        self.obj.as_mut().expect("connection present until drop")
+    }
+}
+
+impl<C: Send + 'static> Drop for Pooled<C> {
+    fn drop(&mut self) {
+        if let Some(c) = self.obj.take() {
+            Arc::clone(&self.back).give_back(self.conn, c, self.broken);
+        }
+    }
+}
+
+impl<C: Send + fmt::Debug + 'static> fmt::Debug for Pooled<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("conn", &self.conn)
+            .field("broken", &self.broken)
+            .field("connection", &self.obj)
+            .finish()
+    }
+}
