@@ -43,6 +43,16 @@ use pool_core::{
 use std::collections::{BTreeMap, VecDeque};
 use std::task::{Context, Poll, Waker};
 
+/// A "cannot happen" check: panics in debug builds and under loom (whose models run in release
+/// mode); in release builds the code after it recovers instead.
+macro_rules! bug_check {
+    ($cond:expr, $($arg:tt)+) => {
+        if cfg!(any(loom, debug_assertions)) {
+            assert!($cond, $($arg)+);
+        }
+    };
+}
+
 /// Work the caller must do after a [`SyncCore`] call returned, outside any lock.
 ///
 /// Dropping an `Actions` without performing it loses wake-ups and leaks connects: every field
@@ -173,7 +183,7 @@ impl<C> SyncCore<C> {
         if let Err(e) = inner.pool.handle(now, Input::Acquire { req, deadline }) {
             // Cannot happen: the slot index is not live in pool-core (it is freed only after
             // pool-core finished the request). Refuse rather than hang.
-            debug_assert!(false, "pool-core refused Acquire {req}: {e}");
+            bug_check!(false, "pool-core refused Acquire {req}: {e}");
             inner.free_slot(idx);
             return (Acquire::Ready(Err(PoolError::Closed)), acts);
         }
@@ -228,7 +238,7 @@ impl<C> SyncCore<C> {
             Slot::Waiting(_) => {
                 inner.free.push(idx);
                 let r = inner.pool.handle(now, Input::Cancel { req });
-                debug_assert!(r.is_ok(), "pool-core refused Cancel {req}: {r:?}");
+                bug_check!(r.is_ok(), "pool-core refused Cancel {req}: {r:?}");
                 inner.drain(now, &mut acts);
             }
             Slot::Granted(conn, c) => {
@@ -439,7 +449,7 @@ impl<C> Inner<C> {
         self.drain(now, acts);
         if must_close {
             if let Some(c) = self.idle.remove(&conn.0) {
-                debug_assert!(false, "pool-core kept {conn} after {input:?}");
+                bug_check!(false, "pool-core kept {conn} after {input:?}");
                 acts.closes.push((conn, CloseReason::Broken, Some(c)));
             }
         }
@@ -451,7 +461,9 @@ impl<C> Inner<C> {
             while let Some(out) = self.pool.poll_output() {
                 self.apply(out, acts);
             }
-            let Some(input) = self.pending.pop_front() else { break };
+            let Some(input) = self.pending.pop_front() else {
+                break;
+            };
             let _ = self.pool.handle(now, input);
         }
         if let Some(t) = self.pool.poll_timeout() {
@@ -468,24 +480,31 @@ impl<C> Inner<C> {
             Output::Check { conn, how } => match self.idle.remove(&conn.0) {
                 Some(c) => acts.checks.push((conn, how, c)),
                 None => {
-                    debug_assert!(false, "pool-core checks {conn}, which is not idle");
+                    bug_check!(false, "pool-core checks {conn}, which is not idle");
                     self.pending.push_back(Input::CheckFailed { conn });
                 }
             },
             Output::Grant { req, conn } => {
                 let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
                 let Some(c) = self.idle.remove(&conn.0) else {
-                    debug_assert!(false, "pool-core granted {conn}, which we do not hold");
+                    bug_check!(false, "pool-core granted {conn}, which we do not hold");
                     self.pending.push_back(Input::Release {
                         conn,
                         outcome: ReleaseOutcome::Broken,
                     });
-                    self.decide(idx, Slot::Rejected(PoolError::Other(pool_core::RejectReason::ConnectFailed)), acts);
+                    self.decide(
+                        idx,
+                        Slot::Rejected(PoolError::Other(pool_core::RejectReason::ConnectFailed)),
+                        acts,
+                    );
                     return;
                 };
                 if !matches!(self.slots.get(idx), Some(Slot::Waiting(_))) {
                     // Cannot happen: a slot is freed only after pool-core finished its request.
-                    debug_assert!(false, "pool-core granted {conn} to {req}, which is not waiting");
+                    bug_check!(
+                        false,
+                        "pool-core granted {conn} to {req}, which is not waiting"
+                    );
                     self.idle.insert(conn.0, c);
                     self.pending.push_back(Input::Release {
                         conn,
@@ -514,7 +533,7 @@ impl<C> Inner<C> {
                 acts.wakes.push(w);
             }
         } else {
-            debug_assert!(false, "decision for slot {idx}, which is not waiting");
+            bug_check!(false, "decision for slot {idx}, which is not waiting");
         }
     }
 }
