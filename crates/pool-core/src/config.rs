@@ -202,7 +202,91 @@ pub enum ConfigError {
 
 impl Config {
     /// Checks every field; the error names the first bad one.
+    ///
+    /// Refused: `max_size` 0; `min_idle` above `max_size` or `max_idle`; `max_idle` 0; any
+    /// timeout or interval of zero (`when_exhausted.timeout`, `idle_timeout`, `max_lifetime`,
+    /// `check_on_checkout.when` (`IfIdleFor(0)`: use `Always`), `keepalive.interval`,
+    /// `connect_timeout`, `connect_backoff.initial`); `connect_backoff.max` below its
+    /// `initial`; `lifetime_jitter` without `max_lifetime` or not shorter than it;
+    /// `max_concurrent_connects` 0; `max_waiters` 0 (use `WhenExhausted::FailFast`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        todo!()
+        fn positive(d: Option<Duration>, field: &'static str) -> Result<(), ConfigError> {
+            match d {
+                Some(d) if d.is_zero() => Err(ConfigError::ZeroDuration { field }),
+                _ => Ok(()),
+            }
+        }
+        fn count(n: Option<u32>, field: &'static str) -> Result<(), ConfigError> {
+            match n {
+                Some(0) => Err(ConfigError::ZeroCount { field }),
+                _ => Ok(()),
+            }
+        }
+        if self.max_size == Some(0) {
+            return Err(ConfigError::ZeroMaxSize);
+        }
+        if let Some(max_size) = self.max_size.filter(|&m| self.min_idle > m) {
+            return Err(ConfigError::MinIdleAboveMaxSize {
+                min_idle: self.min_idle,
+                max_size,
+            });
+        }
+        count(self.max_idle, "max_idle")?;
+        if let Some(max_idle) = self.max_idle.filter(|&m| self.min_idle > m) {
+            return Err(ConfigError::MinIdleAboveMaxIdle {
+                min_idle: self.min_idle,
+                max_idle,
+            });
+        }
+        if let WhenExhausted::Wait { timeout } = self.when_exhausted {
+            positive(timeout, "when_exhausted.timeout")?;
+        }
+        positive(self.idle_timeout, "idle_timeout")?;
+        positive(self.max_lifetime, "max_lifetime")?;
+        if let Some(jitter) = self.lifetime_jitter {
+            match self.max_lifetime {
+                None => {
+                    return Err(ConfigError::Inconsistent {
+                        field: "lifetime_jitter",
+                        why: "jitter needs max_lifetime",
+                    });
+                }
+                Some(life) if jitter >= life => {
+                    return Err(ConfigError::Inconsistent {
+                        field: "lifetime_jitter",
+                        why: "jitter must be shorter than max_lifetime",
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        if let CheckWhen::IfIdleFor(d) = self.check_on_checkout.when {
+            positive(Some(d), "check_on_checkout.when")?;
+        }
+        if let Some(k) = self.keepalive {
+            positive(Some(k.interval), "keepalive.interval")?;
+        }
+        count(self.max_concurrent_connects, "max_concurrent_connects")?;
+        positive(self.connect_timeout, "connect_timeout")?;
+        if let Some(b) = self.connect_backoff {
+            positive(Some(b.initial), "connect_backoff.initial")?;
+            if b.max < b.initial {
+                return Err(ConfigError::Inconsistent {
+                    field: "connect_backoff.max",
+                    why: "must not be shorter than connect_backoff.initial",
+                });
+            }
+        }
+        count(self.max_waiters, "max_waiters")?;
+        Ok(())
+    }
+
+    /// The pool timeout when waiting (`None` for fail-fast pools and waits without a bound).
+    #[must_use]
+    pub fn pool_timeout(&self) -> Option<Duration> {
+        match self.when_exhausted {
+            WhenExhausted::Wait { timeout } => timeout,
+            WhenExhausted::FailFast => None,
+        }
     }
 }

@@ -1,1 +1,1 @@
-//! Bounded exhaustive explorer. SKELETON.
+//! Bounded exhaustive explorer (being written).

@@ -14,11 +14,16 @@
 //! - [`profile`]: presets that mimic real libraries ([`Profile`]).
 //! - [`invariants`]: [`invariants::check`], run after every step by every test.
 //! - [`explore`]: the bounded exhaustive explorer.
+//! - `mutations` (feature `mutations`, tests only): planted bugs the explorer must catch.
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod explore;
 pub mod invariants;
 pub mod io;
+#[cfg(feature = "mutations")]
+pub mod mutations;
 pub mod pool;
 pub mod profile;
 pub mod time;
@@ -31,6 +36,6 @@ pub use io::{
     CloseReason, ConnId, ConnectError, Input, InputError, Output, RejectReason, ReleaseOutcome,
     ReqId,
 };
-pub use pool::{Pool, PoolState, Stats};
+pub use pool::{ConnPhase, Pool, PoolState, Stats, WAIT_BUCKETS_US, WaitHistogram};
 pub use profile::{Profile, UnknownProfile};
 pub use time::Instant;
