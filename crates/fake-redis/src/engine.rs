@@ -1,0 +1,633 @@
+//! The pure server engine: clients, config, keyspace, stats, the cron. No I/O, no clock.
+//!
+//! # Calling contract
+//!
+//! Every `handle_*` method takes `now`, the time on the caller's clock as a [`Duration`] since
+//! an epoch the caller chooses (the shells use "when the server first served"). Time never goes
+//! backwards: an earlier `now` is treated as the latest one seen. Whole seconds of `now` play
+//! the role of Redis's cached `server.unixtime`.
+//!
+//! - [`Engine::accept`]: a TCP connection arrived; admit it or reject it (`maxclients`).
+//! - [`Engine::handle_read`]: bytes arrived from a client; commands are parsed and executed,
+//!   replies are appended to that client's output buffer.
+//! - [`Engine::take_output`]: the shell takes a client's pending output to write it.
+//! - [`Engine::handle_wrote`]: the shell wrote bytes (counts as activity, as in Redis).
+//! - [`Engine::handle_closed`]: the peer went away.
+//! - [`Engine::handle_timeout`]: call at [`Engine::poll_timeout`]; runs the cron (idle
+//!   timeout, active expiry) and BLPOP deadlines. An early call does nothing harmful.
+//! - After every mutation, drain [`Engine::poll_output`] until `None`: it names clients that
+//!   have new output ([`Output::Wake`]) and clients that must be dropped without writing
+//!   anything ([`Output::Close`]).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::{ConfigChange, InertSettings, ServerConfig, ServerStats};
+use crate::keyspace::Db;
+use crate::resp::{ReplyWriter, RequestParser};
+
+/// A client's id (`CLIENT ID`): assigned from 1 upwards, never reused, not even by
+/// [`Engine::restart`].
+pub type ClientId = u64;
+
+/// The reply written to a connection refused by `maxclients`.
+pub const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// What to do with a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Admission {
+    /// Serve it as this client.
+    Accepted(ClientId),
+    /// Write [`MAXCLIENTS_REPLY`], then close (`rejected_connections` was incremented).
+    Rejected,
+    /// Close at once, writing nothing (the refuse-connections fault).
+    Refused,
+}
+
+/// Why the engine dropped a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Idle for more than `timeout` seconds.
+    IdleTimeout,
+    /// CLIENT KILL from another client.
+    Killed,
+    /// The kill-all-clients fault.
+    KillAll,
+    /// The server restarted (fault).
+    Restart,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Effects the shell must carry out, drained with [`Engine::poll_output`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The client has output to write (or input to resume) although it did not send
+    /// anything just now (pub/sub message, BLPOP served or timed out).
+    Wake {
+        /// The client.
+        client: ClientId,
+    },
+    /// Drop the client's connection now, writing nothing. It is already gone from the engine.
+    Close {
+        /// The client.
+        client: ClientId,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// State of a client after [`Engine::take_output`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Drain {
+    /// Write the bytes and keep serving.
+    Open,
+    /// Write the bytes, then close (QUIT, protocol error, CLIENT KILL of itself). The client
+    /// is already removed from the engine.
+    CloseAfterWrite,
+    /// The client no longer exists: drop the connection, write nothing.
+    Gone,
+}
+
+/// What one [`Engine::handle_read`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Commands executed (for the per-command latency fault).
+    pub commands: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Blocked {
+    pub(crate) db: usize,
+    pub(crate) keys: Vec<Vec<u8>>,
+    pub(crate) deadline: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) id: ClientId,
+    pub(crate) addr: String,
+    pub(crate) laddr: String,
+    pub(crate) name: Option<Vec<u8>>,
+    pub(crate) lib_name: Option<Vec<u8>>,
+    pub(crate) lib_ver: Option<Vec<u8>>,
+    pub(crate) db: usize,
+    pub(crate) created_secs: u64,
+    pub(crate) last_interaction_secs: u64,
+    pub(crate) authenticated: bool,
+    pub(crate) resp: u8,
+    /// Channels in subscription order.
+    pub(crate) channels: BTreeSet<Vec<u8>>,
+    pub(crate) patterns: BTreeSet<Vec<u8>>,
+    pub(crate) blocked: Option<Blocked>,
+    pub(crate) close_after_reply: bool,
+    pub(crate) last_cmd: &'static str,
+    pub(crate) parser: RequestParser,
+    pub(crate) out: Vec<u8>,
+}
+
+impl Client {
+    pub(crate) fn writer(&self) -> ReplyWriter {
+        ReplyWriter { resp: self.resp }
+    }
+    pub(crate) fn subscribed(&self) -> bool {
+        !self.channels.is_empty() || !self.patterns.is_empty()
+    }
+    fn exempt_from_timeout(&self) -> bool {
+        self.blocked.is_some() || self.subscribed()
+    }
+}
+
+/// The Redis server, minus sockets and clocks. See the module docs for the calling contract.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) config: ServerConfig,
+    pub(crate) inert: InertSettings,
+    pub(crate) clients: BTreeMap<ClientId, Client>,
+    next_id: ClientId,
+    pub(crate) dbs: Vec<Db>,
+    pub(crate) stats: ServerStats,
+    outputs: VecDeque<Output>,
+    pub(crate) now: Duration,
+    next_cron: Duration,
+    /// Last client visited by the timeout scan (it rotates like Redis's client list).
+    cron_cursor: ClientId,
+    /// Subscribers per channel, in subscription order.
+    pub(crate) channels: BTreeMap<Vec<u8>, Vec<ClientId>>,
+    /// Subscribers per pattern, in subscription order.
+    pub(crate) patterns: BTreeMap<Vec<u8>, Vec<ClientId>>,
+    /// Clients blocked per (db, key), first come first served.
+    pub(crate) blocking: BTreeMap<(usize, Vec<u8>), VecDeque<ClientId>>,
+    /// Unblocked clients whose pipelined input must be processed.
+    pub(crate) unblocked: Vec<ClientId>,
+    timers_changed: bool,
+    pub(crate) readonly: bool,
+    refuse: bool,
+    /// DEBUG SLEEP: the server does nothing before this time.
+    pub(crate) busy_until: Option<Duration>,
+}
+
+impl Engine {
+    /// A fresh server with this configuration, its clock at zero.
+    #[must_use]
+    pub fn new(mut config: ServerConfig) -> Self {
+        config.hz = config.hz.clamp(1, 500);
+        config.maxclients = config.maxclients.max(1);
+        let databases = config.databases.max(1) as usize;
+        Self {
+            config,
+            inert: InertSettings::default(),
+            clients: BTreeMap::new(),
+            next_id: 1,
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+            stats: ServerStats::default(),
+            outputs: VecDeque::new(),
+            now: Duration::ZERO,
+            next_cron: Duration::ZERO,
+            cron_cursor: 0,
+            channels: BTreeMap::new(),
+            patterns: BTreeMap::new(),
+            blocking: BTreeMap::new(),
+            unblocked: Vec::new(),
+            timers_changed: false,
+            readonly: false,
+            refuse: false,
+            busy_until: None,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The configuration as it is now (CONFIG SET changes it).
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
+    }
+
+    /// Clients connected now.
+    #[must_use]
+    pub fn connected_clients(&self) -> u64 {
+        self.clients.len() as u64
+    }
+
+    /// Is this client connected?
+    #[must_use]
+    pub fn is_connected(&self, client: ClientId) -> bool {
+        self.clients.contains_key(&client)
+    }
+
+    /// Ids of connected clients, ascending.
+    pub fn client_ids(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.clients.keys().copied()
+    }
+
+    /// The latest `now` seen.
+    #[must_use]
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// DEBUG SLEEP in progress: the shell should not read, execute or write before this time.
+    #[must_use]
+    pub fn busy_until(&self) -> Option<Duration> {
+        self.busy_until.filter(|t| *t > self.now)
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next: the next cron tick or the
+    /// earliest BLPOP deadline.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let mut t = self.next_cron;
+        for c in self.clients.values() {
+            if let Some(Blocked {
+                deadline: Some(d), ..
+            }) = &c.blocked
+            {
+                t = t.min(*d);
+            }
+        }
+        Some(t)
+    }
+
+    /// True once after a client blocked with a deadline (the shell's timer must re-plan).
+    pub fn take_timers_changed(&mut self) -> bool {
+        std::mem::take(&mut self.timers_changed)
+    }
+
+    /// Next effect for the shell, if any. Drain until `None` after every mutation.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    pub(crate) fn push_output(&mut self, o: Output) {
+        self.outputs.push_back(o);
+    }
+
+    fn advance(&mut self, now: Duration) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    // ---- I/O events ----
+
+    /// A connection was accepted from `peer` on `local`.
+    pub fn accept(&mut self, now: Duration, peer: SocketAddr, local: SocketAddr) -> Admission {
+        self.advance(now);
+        if self.refuse {
+            return Admission::Refused;
+        }
+        if self.clients.len() as u64 >= self.config.maxclients {
+            self.stats.rejected_connections += 1;
+            return Admission::Rejected;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.total_connections_received += 1;
+        let secs = self.now.as_secs();
+        self.clients.insert(
+            id,
+            Client {
+                id,
+                addr: peer.to_string(),
+                laddr: local.to_string(),
+                name: None,
+                lib_name: None,
+                lib_ver: None,
+                db: 0,
+                created_secs: secs,
+                last_interaction_secs: secs,
+                authenticated: self.config.requirepass.is_none(),
+                resp: 2,
+                channels: BTreeSet::new(),
+                patterns: BTreeSet::new(),
+                blocked: None,
+                close_after_reply: false,
+                last_cmd: "NULL",
+                parser: RequestParser::new(),
+                out: Vec::new(),
+            },
+        );
+        Admission::Accepted(id)
+    }
+
+    /// Bytes arrived from `client`: parse and execute every complete command.
+    pub fn handle_read(&mut self, now: Duration, client: ClientId, bytes: &[u8]) -> ReadOutcome {
+        self.advance(now);
+        let Some(c) = self.clients.get_mut(&client) else {
+            return ReadOutcome::default();
+        };
+        if !bytes.is_empty() {
+            c.last_interaction_secs = self.now.as_secs();
+            self.stats.total_net_input_bytes += bytes.len() as u64;
+        }
+        c.parser.feed(bytes);
+        let commands = self.process_input(client);
+        self.process_unblocked();
+        ReadOutcome { commands }
+    }
+
+    /// The shell wrote `n` bytes to `client`.
+    pub fn handle_wrote(&mut self, now: Duration, client: ClientId, n: usize) {
+        self.advance(now);
+        self.stats.total_net_output_bytes += n as u64;
+        if n > 0 {
+            if let Some(c) = self.clients.get_mut(&client) {
+                c.last_interaction_secs = self.now.as_secs();
+            }
+        }
+    }
+
+    /// The peer closed (EOF or error). Unknown ids are ignored.
+    pub fn handle_closed(&mut self, now: Duration, client: ClientId) {
+        self.advance(now);
+        self.free_client(client, None);
+    }
+
+    /// Take `client`'s pending output into `buf` (which should be empty; buffers are swapped,
+    /// so no copy and no allocation).
+    pub fn take_output(&mut self, client: ClientId, buf: &mut Vec<u8>) -> Drain {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return Drain::Gone;
+        };
+        buf.clear();
+        std::mem::swap(buf, &mut c.out);
+        if c.close_after_reply {
+            self.free_client(client, None);
+            return Drain::CloseAfterWrite;
+        }
+        Drain::Open
+    }
+
+    /// Timer: run the cron if its tick is due and expire BLPOP deadlines.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.advance(now);
+        let now = self.now;
+        if now >= self.next_cron {
+            self.clients_cron();
+            let expired: u64 = self.dbs.iter_mut().map(|db| db.expire_due(now)).sum();
+            self.stats.expired_keys += expired;
+            let period = Duration::from_millis(1000 / u64::from(self.config.hz.max(1)));
+            self.next_cron += period;
+            if self.next_cron <= now {
+                self.next_cron = now + period;
+            }
+        }
+        let timed_out: Vec<ClientId> = self
+            .clients
+            .values()
+            .filter(|c| matches!(&c.blocked, Some(Blocked { deadline: Some(d), .. }) if *d <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in timed_out {
+            self.unblock(id);
+            if let Some(c) = self.clients.get_mut(&id) {
+                let w = c.writer();
+                w.null_array(&mut c.out);
+            }
+            self.unblocked.push(id);
+        }
+        self.process_unblocked();
+    }
+
+    /// Redis's `clientsCron` + `clientsCronHandleTimeout`: visit `numclients / hz` clients
+    /// (at least 5, or all when there are fewer), rotating, and close those idle for more
+    /// than `timeout` seconds.
+    fn clients_cron(&mut self) {
+        let n = self.clients.len();
+        if n == 0 {
+            return;
+        }
+        let mut iterations = n / self.config.hz.max(1) as usize;
+        if iterations < 5 {
+            iterations = n.min(5);
+        }
+        let mut visit = Vec::with_capacity(iterations);
+        let after = self
+            .clients
+            .range(self.cron_cursor + 1..)
+            .map(|(id, _)| *id);
+        let before = self.clients.range(..=self.cron_cursor).map(|(id, _)| *id);
+        visit.extend(after.chain(before).take(iterations));
+        if let Some(&last) = visit.last() {
+            self.cron_cursor = last;
+        }
+        let timeout = self.config.timeout_secs;
+        let now_secs = self.now.as_secs();
+        for id in visit {
+            let Some(c) = self.clients.get(&id) else {
+                continue;
+            };
+            if timeout != 0
+                && !c.exempt_from_timeout()
+                && now_secs.saturating_sub(c.last_interaction_secs) > timeout
+            {
+                self.stats.timed_out_clients += 1;
+                self.free_client(id, Some(CloseReason::IdleTimeout));
+            }
+        }
+    }
+
+    // ---- fault controls ----
+
+    /// Close every client, writing nothing.
+    pub fn kill_all_clients(&mut self, reason: CloseReason) {
+        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        for id in ids {
+            if reason == CloseReason::KillAll {
+                self.stats.killed_clients += 1;
+            }
+            self.free_client(id, Some(reason));
+        }
+    }
+
+    /// Lose the keyspace, the clients and the stats; keep the config. Ids keep increasing.
+    pub fn restart(&mut self) {
+        self.kill_all_clients(CloseReason::Restart);
+        for db in &mut self.dbs {
+            db.clear();
+        }
+        self.stats = ServerStats::default();
+        self.readonly = false;
+        self.busy_until = None;
+    }
+
+    /// Close new connections at once.
+    pub fn set_refuse_connections(&mut self, refuse: bool) {
+        self.refuse = refuse;
+    }
+
+    /// Answer write commands with `-READONLY`.
+    pub fn set_readonly(&mut self, readonly: bool) {
+        self.readonly = readonly;
+    }
+
+    /// CONFIG SET name value. Errors are the Redis error text (`ERR ...`).
+    pub fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let change = crate::config::parse_change(&name.to_ascii_lowercase(), value.as_bytes())?;
+        self.apply_config(change);
+        Ok(())
+    }
+
+    pub(crate) fn apply_config(&mut self, change: ConfigChange) {
+        match change {
+            ConfigChange::Timeout(v) => self.config.timeout_secs = v,
+            ConfigChange::Maxclients(v) => self.config.maxclients = v,
+            ConfigChange::Requirepass(v) => self.config.requirepass = v,
+            ConfigChange::Hz(v) => self.config.hz = v,
+            ConfigChange::Save(v) => self.inert.save = v,
+            ConfigChange::Appendonly(v) => self.inert.appendonly = v,
+            ConfigChange::TcpKeepalive(v) => self.inert.tcp_keepalive = v,
+            ConfigChange::Maxmemory(v) => self.inert.maxmemory = v,
+            ConfigChange::MaxmemoryPolicy(v) => self.inert.maxmemory_policy = v,
+        }
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&mut self) {
+        self.stats = ServerStats::default();
+    }
+
+    // ---- internals ----
+
+    /// Does this client need to authenticate (Redis's `authRequired`)?
+    pub(crate) fn auth_required(&self, c: &Client) -> bool {
+        self.config.requirepass.is_some() && !c.authenticated
+    }
+
+    /// Redis's `processInputBuffer` for one client.
+    fn process_input(&mut self, id: ClientId) -> u32 {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return 0;
+        };
+        let mut parser = std::mem::take(&mut c.parser);
+        let mut out = std::mem::take(&mut c.out);
+        let mut commands = 0;
+        loop {
+            let Some(c) = self.clients.get(&id) else {
+                break;
+            };
+            if c.blocked.is_some() || c.close_after_reply {
+                break;
+            }
+            let auth_required = self.auth_required(c);
+            match parser.next_command(auth_required) {
+                Ok(None) => break,
+                Ok(Some(_)) => {
+                    commands += 1;
+                    self.execute(id, &parser, &mut out);
+                }
+                Err(e) => {
+                    out.extend_from_slice(e.reply_line().as_bytes());
+                    self.stats.total_error_replies += 1;
+                    parser.clear();
+                    if let Some(c) = self.clients.get_mut(&id) {
+                        c.close_after_reply = true;
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(c) = self.clients.get_mut(&id) {
+            // Anything written to the client meanwhile (e.g. a message it published to itself
+            // in RESP3) went to the placeholder buffer: append it.
+            let extra = std::mem::replace(&mut c.out, out);
+            c.out.extend_from_slice(&extra);
+            c.parser = parser;
+        }
+        commands
+    }
+
+    fn process_unblocked(&mut self) {
+        while let Some(id) = self.unblocked.pop() {
+            self.process_input(id);
+            if self.clients.contains_key(&id) {
+                self.outputs.push_back(Output::Wake { client: id });
+            }
+        }
+    }
+
+    /// Remove a client from its blocking queues.
+    pub(crate) fn unblock(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = c.blocked.take() else {
+            return;
+        };
+        for k in b.keys {
+            let key = (b.db, k);
+            if let Some(q) = self.blocking.get_mut(&key) {
+                q.retain(|x| *x != id);
+                if q.is_empty() {
+                    self.blocking.remove(&key);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn block(
+        &mut self,
+        id: ClientId,
+        db: usize,
+        keys: Vec<Vec<u8>>,
+        deadline: Option<Duration>,
+    ) {
+        for k in &keys {
+            let q = self.blocking.entry((db, k.clone())).or_default();
+            if !q.contains(&id) {
+                q.push_back(id);
+            }
+        }
+        if deadline.is_some() {
+            self.timers_changed = true;
+        }
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.blocked = Some(Blocked { db, keys, deadline });
+        }
+    }
+
+    /// Free a client: unsubscribe, unblock, remove. `reason` Some: tell the shell to drop it.
+    pub(crate) fn free_client(&mut self, id: ClientId, reason: Option<CloseReason>) {
+        if !self.clients.contains_key(&id) {
+            return;
+        }
+        self.unblock(id);
+        let Some(c) = self.clients.remove(&id) else {
+            return;
+        };
+        for ch in &c.channels {
+            if let Some(v) = self.channels.get_mut(ch) {
+                v.retain(|x| *x != id);
+                if v.is_empty() {
+                    self.channels.remove(ch);
+                }
+            }
+        }
+        for p in &c.patterns {
+            if let Some(v) = self.patterns.get_mut(p) {
+                v.retain(|x| *x != id);
+                if v.is_empty() {
+                    self.patterns.remove(p);
+                }
+            }
+        }
+        if let Some(reason) = reason {
+            self.outputs.push_back(Output::Close { client: id, reason });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

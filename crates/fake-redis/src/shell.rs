@@ -1,0 +1,507 @@
+//! The async shell: accepts connections, moves bytes between sockets and the [`Engine`], runs
+//! the cron timer. Generic over [`Listener`]; adapters for `tokio::net` and `turmoil::net`.
+//!
+//! One engine lock per read batch: a task reads what the socket has (up to 16 KiB), locks,
+//! feeds it to the engine (which parses and executes every complete command), takes the
+//! client's whole output buffer by swapping vectors, unlocks, and writes it with one write
+//! call (more only if the socket is full). Nothing is awaited while the lock is held.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::{ServerConfig, ServerStats};
+use crate::engine::{Admission, ClientId, CloseReason, Drain, Engine, MAXCLIENTS_REPLY, Output};
+
+/// A source of connections: what the shell needs from a TCP listener.
+///
+/// Implemented for [`tokio::net::TcpListener`] (sets `TCP_NODELAY` on each accepted socket)
+/// and [`turmoil::net::TcpListener`]. Streams must be `Send` because each connection runs in
+/// its own `tokio::spawn`ed task (inside a turmoil host that is the host's runtime).
+pub trait Listener: 'static {
+    /// The accepted stream type.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Accept the next connection, returning it and the peer's address.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>>;
+    /// The address the listener is bound to (reported as `laddr` in CLIENT LIST).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (s, peer) = tokio::net::TcpListener::accept(self).await?;
+        // Replies must not wait for Nagle's algorithm (mini-redis's 40 ms stalls).
+        let _ = s.set_nodelay(true);
+        Ok((s, peer))
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::TcpListener::local_addr(self)
+    }
+}
+
+impl Listener for turmoil::net::TcpListener {
+    type Stream = turmoil::net::TcpStream;
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        turmoil::net::TcpListener::accept(self).await
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        turmoil::net::TcpListener::local_addr(self)
+    }
+}
+
+struct State {
+    engine: Engine,
+    /// Wake-up signal of each connection task.
+    conns: BTreeMap<ClientId, Arc<Notify>>,
+    /// (tokio instant, engine time) at the start of the current `serve`.
+    clock: Option<(Instant, Duration)>,
+    latency: Duration,
+}
+
+impl State {
+    /// Engine time now: the engine's clock continues across serves (e.g. turmoil bounces).
+    fn now(&self) -> Duration {
+        match self.clock {
+            Some((base, offset)) => offset + Instant::now().saturating_duration_since(base),
+            None => self.engine.now(),
+        }
+    }
+
+    /// The tokio instant for an engine time.
+    fn instant_at(&self, t: Duration) -> Instant {
+        match self.clock {
+            Some((base, offset)) => base + t.saturating_sub(offset),
+            None => Instant::now(),
+        }
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    shutdown: watch::Sender<bool>,
+    paused: watch::Sender<bool>,
+    /// Tells the cron task to re-plan (a BLPOP with an earlier deadline, hz change).
+    timer: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug already reported; keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Carry out the engine's outputs: wake the tasks concerned.
+    fn dispatch(&self, st: &mut State) {
+        let log = st.engine.config().log_connections;
+        while let Some(o) = st.engine.poll_output() {
+            match o {
+                Output::Wake { client } => {
+                    if let Some(n) = st.conns.get(&client) {
+                        n.notify_one();
+                    }
+                }
+                Output::Close { client, reason } => {
+                    if log {
+                        eprintln!("fake-redis: closing id={client} ({reason:?})");
+                    }
+                    if let Some(n) = st.conns.get(&client) {
+                        n.notify_one();
+                    }
+                }
+            }
+        }
+        if st.engine.take_timers_changed() {
+            self.timer.notify_one();
+        }
+    }
+}
+
+/// A fake Redis server: a cheap, cloneable handle (`Arc` inside; `Send + Sync + 'static`).
+///
+/// Serve it on tokio ([`serve_tokio`](Self::serve_tokio)), turmoil
+/// ([`serve_turmoil`](Self::serve_turmoil)) or any [`Listener`] ([`serve`](Self::serve)); keep
+/// a clone to inject faults and observe it from outside the simulation.
+#[derive(Clone)]
+pub struct FakeRedis {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FakeRedis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeRedis")
+            .field("connected_clients", &self.connected_clients())
+            .finish_non_exhaustive()
+    }
+}
+
+struct ConnGuard {
+    shared: Arc<Shared>,
+    id: ClientId,
+    peer: SocketAddr,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        let was = st.engine.is_connected(self.id);
+        st.engine.handle_closed(now, self.id);
+        st.conns.remove(&self.id);
+        if was && st.engine.config().log_connections {
+            eprintln!("fake-redis: closed id={} addr={}", self.id, self.peer);
+        }
+        self.shared.dispatch(&mut st);
+    }
+}
+
+impl FakeRedis {
+    /// A server with this configuration, no clients, an empty keyspace.
+    #[must_use]
+    pub fn new(config: ServerConfig) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    engine: Engine::new(config),
+                    conns: BTreeMap::new(),
+                    clock: None,
+                    latency: Duration::ZERO,
+                }),
+                shutdown: watch::Sender::new(false),
+                paused: watch::Sender::new(false),
+                timer: Notify::new(),
+            }),
+        }
+    }
+
+    /// Serve on a tokio listener until [`shutdown`](Self::shutdown). Reads
+    /// `tokio::time::Instant` for `now` (so a paused tokio clock works too).
+    pub async fn serve_tokio(&self, listener: tokio::net::TcpListener) -> io::Result<()> {
+        self.serve(listener).await
+    }
+
+    /// Serve on a turmoil listener (inside a turmoil host); simulated time via `tokio::time`.
+    pub async fn serve_turmoil(&self, listener: turmoil::net::TcpListener) -> io::Result<()> {
+        self.serve(listener).await
+    }
+
+    /// Serve over any [`Listener`] until [`shutdown`](Self::shutdown).
+    ///
+    /// Connections are accepted as fast as they arrive (turmoil panics when 65 connections
+    /// are pending). On shutdown every client is closed and `Ok(())` returned. Dropping the
+    /// future (e.g. a turmoil bounce) drops every connection and removes it from the engine.
+    pub async fn serve<L: Listener>(&self, mut listener: L) -> io::Result<()> {
+        let shared = self.shared.clone();
+        {
+            let mut st = shared.lock();
+            let offset = st.engine.now();
+            st.clock = Some((Instant::now(), offset));
+        }
+        let mut shutdown = shared.shutdown.subscribe();
+        let stopped = *shutdown.borrow_and_update();
+        if stopped {
+            return Ok(());
+        }
+        let local = listener.local_addr()?;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(cron_loop(shared.clone()));
+        loop {
+            tokio::select! {
+                biased;
+                _ = wait_until(&mut shutdown, true) => break,
+                r = listener.accept() => match r {
+                    Ok((stream, peer)) => {
+                        tasks.spawn(serve_conn(shared.clone(), stream, peer, local));
+                    }
+                    Err(e) => {
+                        if shared.lock().engine.config().log_connections {
+                            eprintln!("fake-redis: accept failed: {e}");
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+        {
+            let mut st = shared.lock();
+            st.engine.kill_all_clients(CloseReason::Shutdown);
+            shared.dispatch(&mut st);
+        }
+        tasks.shutdown().await;
+        Ok(())
+    }
+
+    /// Stop every `serve` of this server: close all clients and return. Sticky: a later
+    /// `serve` returns at once.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+    }
+
+    /// Delay every reply by `per_command` times the number of commands it answers
+    /// (per connection; other connections are not held up). Zero turns it off.
+    pub fn set_latency(&self, per_command: Duration) {
+        self.shared.lock().latency = per_command;
+    }
+
+    /// Stop reading from every connection (bytes wait in the socket) until resumed.
+    /// Connections are still accepted and the cron still runs (so `timeout` still applies).
+    pub fn pause_reading(&self, paused: bool) {
+        self.shared.paused.send_replace(paused);
+    }
+
+    /// Close every client connection, writing nothing (clients read EOF).
+    pub fn kill_all_clients(&self) {
+        let mut st = self.shared.lock();
+        st.engine.kill_all_clients(CloseReason::KillAll);
+        self.shared.dispatch(&mut st);
+    }
+
+    /// Simulate a restart: keyspace, clients and stats lost, config kept. Client ids keep
+    /// increasing. The listener keeps accepting.
+    pub fn restart(&self) {
+        let mut st = self.shared.lock();
+        st.engine.restart();
+        self.shared.dispatch(&mut st);
+    }
+
+    /// While true, new connections are accepted and closed at once, nothing written.
+    pub fn refuse_connections(&self, refuse: bool) {
+        self.shared.lock().engine.set_refuse_connections(refuse);
+    }
+
+    /// While true, write commands answer `-READONLY You can't write against a read only
+    /// replica.`
+    pub fn set_readonly(&self, readonly: bool) {
+        self.shared.lock().engine.set_readonly(readonly);
+    }
+
+    /// Clients connected now (INFO `connected_clients`).
+    #[must_use]
+    pub fn connected_clients(&self) -> u64 {
+        self.shared.lock().engine.connected_clients()
+    }
+
+    /// A snapshot of the counters.
+    #[must_use]
+    pub fn stats(&self) -> ServerStats {
+        self.shared.lock().engine.stats().clone()
+    }
+
+    /// The current configuration.
+    #[must_use]
+    pub fn config(&self) -> ServerConfig {
+        self.shared.lock().engine.config().clone()
+    }
+
+    /// Same as `CONFIG SET name value`; the error is Redis's error text (`ERR ...`).
+    pub fn config_set(&self, name: &str, value: &str) -> Result<(), String> {
+        let mut st = self.shared.lock();
+        let r = st.engine.config_set(name, value);
+        self.shared.timer.notify_one();
+        r
+    }
+
+    /// Run `f` on the engine under the lock (for tests and tools), then carry out its outputs.
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        let mut st = self.shared.lock();
+        let r = f(&mut st.engine);
+        self.shared.dispatch(&mut st);
+        r
+    }
+}
+
+async fn cron_loop(shared: Arc<Shared>) {
+    loop {
+        let at = {
+            let st = shared.lock();
+            st.engine.poll_timeout().map(|t| st.instant_at(t))
+        };
+        let Some(at) = at else {
+            shared.timer.notified().await;
+            continue;
+        };
+        tokio::select! {
+            biased;
+            _ = shared.timer.notified() => continue,
+            _ = tokio::time::sleep_until(at) => {
+                let mut st = shared.lock();
+                let now = st.now();
+                st.engine.handle_timeout(now);
+                shared.dispatch(&mut st);
+            }
+        }
+    }
+}
+
+/// Wait until the watched flag equals `value` (or its sender is gone).
+async fn wait_until(rx: &mut watch::Receiver<bool>, value: bool) {
+    let _ = rx.wait_for(|v| *v == value).await.is_ok();
+}
+
+/// Sleep until the engine is no longer busy (DEBUG SLEEP).
+async fn wait_not_busy(shared: &Shared) {
+    loop {
+        let at = {
+            let st = shared.lock();
+            st.engine.busy_until().map(|t| st.instant_at(t))
+        };
+        match at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => return,
+        }
+    }
+}
+
+/// Write `buf`; false if the connection failed or the engine dropped the client meanwhile.
+async fn write_out<S: AsyncWrite + Unpin>(
+    shared: &Shared,
+    id: ClientId,
+    signal: &Notify,
+    stream: &mut S,
+    buf: &[u8],
+) -> bool {
+    let mut pos = 0;
+    while pos < buf.len() {
+        tokio::select! {
+            biased;
+            _ = signal.notified() => {
+                if !shared.lock().engine.is_connected(id) {
+                    return false;
+                }
+            }
+            r = stream.write(&buf[pos..]) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => pos += n,
+            },
+        }
+    }
+    stream.flush().await.is_ok()
+}
+
+async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
+    let signal = Arc::new(Notify::new());
+    let (admission, log) = {
+        let mut st = shared.lock();
+        let now = st.now();
+        let a = st.engine.accept(now, peer, local);
+        if let Admission::Accepted(id) = a {
+            st.conns.insert(id, signal.clone());
+        }
+        (a, st.engine.config().log_connections)
+    };
+    let id = match admission {
+        Admission::Accepted(id) => id,
+        Admission::Rejected => {
+            if log {
+                eprintln!("fake-redis: rejected {peer}: max number of clients reached");
+            }
+            let _ = stream.write_all(MAXCLIENTS_REPLY).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        Admission::Refused => {
+            if log {
+                eprintln!("fake-redis: refused {peer} (fault)");
+            }
+            return;
+        }
+    };
+    if log {
+        eprintln!("fake-redis: accepted id={id} addr={peer}");
+    }
+    let _guard = ConnGuard {
+        shared: shared.clone(),
+        id,
+        peer,
+    };
+    let mut paused = shared.paused.subscribe();
+    let mut rbuf = vec![0u8; 16 * 1024];
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut written = 0usize;
+    let mut batch_commands = 0u32;
+    loop {
+        let (drain, latency) = {
+            let mut st = shared.lock();
+            if written > 0 {
+                let now = st.now();
+                st.engine.handle_wrote(now, id, written);
+                written = 0;
+            }
+            let d = st.engine.take_output(id, &mut out);
+            shared.dispatch(&mut st);
+            (d, st.latency)
+        };
+        if drain == Drain::Gone {
+            return;
+        }
+        if !out.is_empty() {
+            wait_not_busy(&shared).await;
+            if !latency.is_zero() && batch_commands > 0 {
+                tokio::time::sleep(latency * batch_commands).await;
+            }
+            batch_commands = 0;
+            if !write_out(&shared, id, &signal, &mut stream, &out).await {
+                return;
+            }
+            written = out.len();
+            out.clear();
+        }
+        if drain == Drain::CloseAfterWrite {
+            let _ = stream.shutdown().await;
+            return;
+        }
+        if written > 0 {
+            continue;
+        }
+        let is_paused = *paused.borrow_and_update();
+        if is_paused {
+            tokio::select! {
+                biased;
+                _ = signal.notified() => continue,
+                _ = wait_until(&mut paused, false) => {}
+            }
+        }
+        let n = tokio::select! {
+            biased;
+            _ = signal.notified() => continue,
+            r = stream.read(&mut rbuf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+        };
+        // Bytes read while reading was paused wait for the resume.
+        let is_paused = *paused.borrow_and_update();
+        if is_paused {
+            tokio::select! {
+                biased;
+                _ = signal.notified() => {
+                    if !shared.lock().engine.is_connected(id) {
+                        return;
+                    }
+                }
+                _ = wait_until(&mut paused, false) => {}
+            }
+        }
+        wait_not_busy(&shared).await;
+        let mut st = shared.lock();
+        let now = st.now();
+        batch_commands = st.engine.handle_read(now, id, &rbuf[..n]).commands;
+        shared.dispatch(&mut st);
+    }
+}
