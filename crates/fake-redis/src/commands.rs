@@ -85,7 +85,7 @@ struct Spec {
     arity: i32,
     flags: u8,
     cmd: Cmd,
-    subs: &'static [Spec],
+    subs: &'static [Self],
 }
 
 const fn s(name: &'static str, arity: i32, flags: u8, cmd: Cmd) -> Spec {

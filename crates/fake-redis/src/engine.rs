@@ -514,10 +514,7 @@ impl Engine {
         let mut parser = std::mem::take(&mut c.parser);
         let mut out = std::mem::take(&mut c.out);
         let mut commands = 0;
-        loop {
-            let Some(c) = self.clients.get(&id) else {
-                break;
-            };
+        while let Some(c) = self.clients.get(&id) {
             if c.blocked.is_some() || c.close_after_reply {
                 break;
             }

@@ -38,23 +38,23 @@ pub trait Listener: 'static {
 impl Listener for tokio::net::TcpListener {
     type Stream = tokio::net::TcpStream;
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
-        let (s, peer) = tokio::net::TcpListener::accept(self).await?;
+        let (s, peer) = Self::accept(self).await?;
         // Replies must not wait for Nagle's algorithm (mini-redis's 40 ms stalls).
         let _ = s.set_nodelay(true);
         Ok((s, peer))
     }
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        tokio::net::TcpListener::local_addr(self)
+        Self::local_addr(self)
     }
 }
 
 impl Listener for turmoil::net::TcpListener {
     type Stream = turmoil::net::TcpStream;
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
-        turmoil::net::TcpListener::accept(self).await
+        Self::accept(self).await
     }
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        turmoil::net::TcpListener::local_addr(self)
+        Self::local_addr(self)
     }
 }
 

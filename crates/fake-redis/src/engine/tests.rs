@@ -1,8 +1,568 @@
 //! Engine scenario tests: time is whatever the test says it is.
 use super::*;
 
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+struct Harness {
+    e: Engine,
+    now: Duration,
+    closed: Vec<(ClientId, CloseReason)>,
+    woken: Vec<ClientId>,
+}
+
+impl Harness {
+    fn new(config: ServerConfig) -> Self {
+        Self {
+            e: Engine::new(config),
+            now: Duration::ZERO,
+            closed: Vec::new(),
+            woken: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.e.poll_output() {
+            match o {
+                Output::Close { client, reason } => self.closed.push((client, reason)),
+                Output::Wake { client } => self.woken.push(client),
+            }
+        }
+    }
+
+    fn connect(&mut self) -> ClientId {
+        let port = 40000 + self.e.stats().total_connections_received as u16;
+        match self.e.accept(self.now, addr(port), addr(6379)) {
+            Admission::Accepted(id) => id,
+            other => panic!("not accepted: {other:?}"),
+        }
+    }
+
+    /// Send bytes, return (reply text, drain state).
+    fn send_raw(&mut self, id: ClientId, bytes: &[u8]) -> (String, Drain) {
+        let _ = self.e.handle_read(self.now, id, bytes);
+        self.drain();
+        let mut out = Vec::new();
+        let d = self.e.take_output(id, &mut out);
+        if !out.is_empty() {
+            self.e.handle_wrote(self.now, id, out.len());
+        }
+        (String::from_utf8_lossy(&out).into_owned(), d)
+    }
+
+    fn send(&mut self, id: ClientId, line: &str) -> String {
+        let (s, d) = self.send_raw(id, format!("{line}\r\n").as_bytes());
+        assert_eq!(d, Drain::Open, "after {line:?}: {s:?}");
+        s
+    }
+
+    fn output(&mut self, id: ClientId) -> String {
+        let mut out = Vec::new();
+        let _ = self.e.take_output(id, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Advance to `t`, firing every timer on the way as the shell would.
+    fn run_until(&mut self, t: Duration) {
+        while let Some(at) = self.e.poll_timeout() {
+            if at > t {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.e.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = t;
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
 #[test]
-fn engine_starts_empty() {
-    let e = Engine::new(ServerConfig::default());
-    assert_eq!(e.connected_clients(), 0);
+fn idle_exactly_timeout_stays_and_closes_within_one_cron_after_timeout_plus_one() {
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 5,
+        ..ServerConfig::default()
+    });
+    let id = h.connect();
+    h.run_until(secs(5.999));
+    assert!(
+        h.e.is_connected(id),
+        "idle 5.999 s (whole seconds: 5) must stay"
+    );
+    h.run_until(secs(6.0));
+    assert!(!h.e.is_connected(id), "closed on the first cron at N+1");
+    assert_eq!(h.closed, vec![(id, CloseReason::IdleTimeout)]);
+    assert_eq!(h.e.stats().timed_out_clients, 1);
+}
+
+#[test]
+fn activity_resets_idle_time_including_partial_commands_and_writes() {
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 2,
+        ..ServerConfig::default()
+    });
+    let id = h.connect();
+    h.run_until(secs(2.5));
+    let (_, _) = h.send_raw(id, b"PI"); // a partial command is activity
+    h.run_until(secs(4.9));
+    assert!(h.e.is_connected(id));
+    h.run_until(secs(5.1));
+    assert!(!h.e.is_connected(id));
+}
+
+#[test]
+fn config_set_timeout_applies_to_clients_already_idle() {
+    let mut h = Harness::new(ServerConfig::default());
+    let idle = h.connect();
+    let admin = h.connect();
+    h.run_until(secs(100.0));
+    assert!(h.e.is_connected(idle));
+    assert_eq!(h.send(admin, "CONFIG SET timeout 10"), "+OK\r\n");
+    h.run_until(secs(100.2));
+    assert!(!h.e.is_connected(idle));
+    assert!(h.e.is_connected(admin));
+}
+
+#[test]
+fn cron_rotation_reaches_every_client_within_about_a_second() {
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 1,
+        ..ServerConfig::default()
+    });
+    let ids: Vec<_> = (0..200).map(|_| h.connect()).collect();
+    h.run_until(secs(1.99));
+    assert_eq!(h.e.connected_clients(), 200);
+    // 200 clients at hz 10: numclients/hz = 20 visits per cron call (at least 5), so closing
+    // is spread over cron calls, as in Redis; as clients go, each call visits fewer.
+    h.run_until(secs(2.05));
+    let left = h.e.connected_clients();
+    assert_eq!(left, 180, "the first cron call at 2.0 s visits 20 clients");
+    h.run_until(secs(5.0));
+    assert_eq!(h.e.connected_clients(), 0);
+    assert_eq!(h.closed.len(), ids.len());
+}
+
+#[test]
+fn subscribed_and_blocked_clients_are_exempt_from_timeout() {
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 1,
+        ..ServerConfig::default()
+    });
+    let sub = h.connect();
+    let blocked = h.connect();
+    let plain = h.connect();
+    assert_eq!(
+        h.send(sub, "SUBSCRIBE ch"),
+        "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+    );
+    assert_eq!(h.send(blocked, "BLPOP q 0"), "");
+    h.run_until(secs(10.0));
+    assert!(h.e.is_connected(sub));
+    assert!(h.e.is_connected(blocked));
+    assert!(!h.e.is_connected(plain));
+    // Once no longer subscribed, the timeout applies again.
+    h.send(sub, "UNSUBSCRIBE");
+    h.run_until(secs(12.5));
+    assert!(!h.e.is_connected(sub));
+    assert!(h.e.is_connected(blocked));
+}
+
+#[test]
+fn maxclients_boundary_rejects_without_counting_and_lowering_never_disconnects() {
+    let mut h = Harness::new(ServerConfig {
+        maxclients: 3,
+        ..ServerConfig::default()
+    });
+    let a = h.connect();
+    h.connect();
+    h.connect();
+    assert_eq!(h.e.accept(h.now, addr(1), addr(6379)), Admission::Rejected);
+    assert_eq!(h.e.stats().rejected_connections, 1);
+    assert_eq!(h.e.stats().total_connections_received, 3);
+    assert_eq!(h.send(a, "CONFIG SET maxclients 1"), "+OK\r\n");
+    h.run_until(secs(5.0));
+    assert_eq!(h.e.connected_clients(), 3);
+    assert_eq!(MAXCLIENTS_REPLY, b"-ERR max number of clients reached\r\n");
+}
+
+#[test]
+fn auth_flow_follows_redis() {
+    let mut h = Harness::new(ServerConfig {
+        requirepass: Some("s3cret".into()),
+        ..ServerConfig::default()
+    });
+    let c = h.connect();
+    assert_eq!(h.send(c, "GET k"), "-NOAUTH Authentication required.\r\n");
+    // existence and arity are checked before authentication
+    assert_eq!(
+        h.send(c, "FOO a b"),
+        "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n"
+    );
+    assert_eq!(
+        h.send(c, "GET"),
+        "-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "AUTH nope"),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(
+        h.send(c, "AUTH other s3cret"),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(h.send(c, "AUTH s3cret"), "+OK\r\n");
+    assert_eq!(h.send(c, "PING"), "+PONG\r\n");
+    // RESET de-authenticates
+    assert_eq!(h.send(c, "RESET"), "+RESET\r\n");
+    assert_eq!(h.send(c, "PING"), "-NOAUTH Authentication required.\r\n");
+    // HELLO with AUTH authenticates and switches protocol
+    let hello = h.send(c, "HELLO 3 AUTH default s3cret SETNAME app");
+    assert!(
+        hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{hello}"
+    );
+    assert_eq!(h.send(c, "CLIENT GETNAME"), "$3\r\napp\r\n");
+    assert_eq!(h.send(c, "GET missing"), "_\r\n");
+    let d = h.connect();
+    assert!(
+        h.send(d, "HELLO 3")
+            .starts_with("-NOAUTH HELLO must be called")
+    );
+    assert_eq!(
+        h.send(d, "HELLO 4"),
+        "-NOPROTO unsupported protocol version\r\n"
+    );
+    let stats = h.e.stats();
+    assert!(stats.total_error_replies >= 7);
+}
+
+#[test]
+fn auth_without_password_configured_is_an_error() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(
+        h.send(c, "AUTH x"),
+        "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"
+    );
+    assert_eq!(h.send(c, "AUTH default anything"), "+OK\r\n");
+}
+
+#[test]
+fn unauthenticated_clients_get_the_stricter_protocol_limits() {
+    let mut h = Harness::new(ServerConfig {
+        requirepass: Some("pw".into()),
+        ..ServerConfig::default()
+    });
+    let c = h.connect();
+    let (s, d) = h.send_raw(c, b"PING\r\n*11\r\n");
+    assert_eq!(
+        s,
+        "-NOAUTH Authentication required.\r\n-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    assert_eq!(d, Drain::CloseAfterWrite);
+    assert!(!h.e.is_connected(c));
+}
+
+#[test]
+fn protocol_error_answers_earlier_commands_then_errors_then_closes() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let (s, d) = h.send_raw(c, b"SET a 1\r\nGET a\r\n*1\r\nx\r\nPING\r\n");
+    assert_eq!(
+        s,
+        "+OK\r\n$1\r\n1\r\n-ERR Protocol error: expected '$', got 'x'\r\n"
+    );
+    assert_eq!(d, Drain::CloseAfterWrite);
+    assert_eq!(h.e.connected_clients(), 0);
+}
+
+#[test]
+fn quit_replies_ok_then_closes_and_ignores_later_commands() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let (s, d) = h.send_raw(c, b"QUIT\r\nPING\r\n");
+    assert_eq!(s, "+OK\r\n");
+    assert_eq!(d, Drain::CloseAfterWrite);
+}
+
+#[test]
+fn error_texts_match_redis_7_0() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(
+        h.send(c, "CONFIG FOO"),
+        "-ERR unknown subcommand 'FOO'. Try CONFIG HELP.\r\n"
+    );
+    assert_eq!(
+        h.send(c, "CONFIG"),
+        "-ERR wrong number of arguments for 'config' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "CONFIG SET timeout"),
+        "-ERR wrong number of arguments for 'config|set' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "CONFIG SET timeout 1 hz"),
+        "-ERR syntax error\r\n"
+    );
+    assert_eq!(
+        h.send(c, "CLIENT SETNAME \"a b\""),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(h.send(c, "SELECT 16"), "-ERR DB index is out of range\r\n");
+    assert_eq!(
+        h.send(c, "SELECT x"),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        h.send(c, "SET k v EX 0"),
+        "-ERR invalid expire time in 'set' command\r\n"
+    );
+    assert_eq!(h.send(c, "SET k v NX XX"), "-ERR syntax error\r\n");
+    assert_eq!(h.send(c, "SET n 9223372036854775807"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "INCR n"),
+        "-ERR increment or decrement would overflow\r\n"
+    );
+    assert_eq!(h.send(c, "LPUSH l a"), ":1\r\n");
+    assert_eq!(
+        h.send(c, "GET l"),
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    );
+    assert_eq!(
+        h.send(c, "PING a b"),
+        "-ERR wrong number of arguments for 'ping' command\r\n"
+    );
+    let long = "x".repeat(200);
+    let r = h.send(c, &format!("NOPE {long} y"));
+    assert_eq!(
+        r,
+        format!(
+            "-ERR unknown command 'NOPE', with args beginning with: '{}' \r\n",
+            "x".repeat(128)
+        )
+    );
+    assert_eq!(
+        h.send(c, "CLIENT KILL 1.2.3.4:5"),
+        "-ERR No such client\r\n"
+    );
+}
+
+#[test]
+fn strings_counters_and_expiry_follow_the_callers_clock() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "SET k v PX 1500"), "+OK\r\n");
+    assert_eq!(h.send(c, "PTTL k"), ":1500\r\n");
+    assert_eq!(h.send(c, "TTL k"), ":2\r\n");
+    assert_eq!(h.send(c, "SET k v2 KEEPTTL GET"), "$1\r\nv\r\n");
+    assert_eq!(h.send(c, "TTL k"), ":2\r\n");
+    assert_eq!(h.send(c, "SET k x NX"), "$-1\r\n");
+    assert_eq!(h.send(c, "SET other x XX"), "$-1\r\n");
+    assert_eq!(h.send(c, "DBSIZE"), ":1\r\n");
+    h.now = secs(1.4);
+    assert_eq!(h.send(c, "GET k"), "$2\r\nv2\r\n");
+    h.run_until(secs(1.6));
+    // the cron expired it actively
+    assert_eq!(h.e.stats().expired_keys, 1);
+    assert_eq!(h.send(c, "DBSIZE"), ":0\r\n");
+    assert_eq!(h.send(c, "TTL k"), ":-2\r\n");
+    assert_eq!(h.send(c, "INCRBY n 5"), ":5\r\n");
+    assert_eq!(h.send(c, "DECR n"), ":4\r\n");
+    assert_eq!(h.send(c, "EXPIRE n 10"), ":1\r\n");
+    assert_eq!(h.send(c, "EXPIRE n 20 NX"), ":0\r\n");
+    assert_eq!(h.send(c, "TTL n"), ":10\r\n");
+    assert_eq!(h.send(c, "MSET a 1 b 2"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "MGET a b zz"),
+        "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n"
+    );
+    assert_eq!(h.send(c, "EXISTS a a zz"), ":2\r\n");
+    assert_eq!(h.send(c, "DEL a b zz"), ":2\r\n");
+    assert_eq!(h.send(c, "SELECT 1"), "+OK\r\n");
+    assert_eq!(h.send(c, "DBSIZE"), ":0\r\n");
+    assert_eq!(h.send(c, "FLUSHALL"), "+OK\r\n");
+    assert_eq!(h.send(c, "SELECT 0"), "+OK\r\n");
+    assert_eq!(h.send(c, "DBSIZE"), ":0\r\n");
+}
+
+#[test]
+fn client_list_kill_and_names() {
+    let mut h = Harness::new(ServerConfig::default());
+    let a = h.connect();
+    let b = h.connect();
+    assert_eq!(h.send(a, "CLIENT SETNAME alpha"), "+OK\r\n");
+    assert_eq!(h.send(a, "CLIENT ID"), format!(":{a}\r\n"));
+    h.now = secs(3.0);
+    let list = h.send(a, "CLIENT LIST");
+    let body: Vec<&str> = list.split("\r\n").collect();
+    let lines: Vec<&str> = body[1].split('\n').filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].starts_with(&format!(
+            "id={a} addr=127.0.0.1:40000 laddr=127.0.0.1:6379 fd=8 name=alpha age=3 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf="
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains(" cmd=client|list user=default redir=-1 resp=2"));
+    assert!(lines[1].contains(" idle=3 ") && lines[1].contains(" cmd=NULL "));
+    // filter form: count; old form: +OK
+    assert_eq!(h.send(a, &format!("CLIENT KILL ID {b}")), ":1\r\n");
+    assert_eq!(h.closed, vec![(b, CloseReason::Killed)]);
+    let c = h.connect();
+    assert_eq!(
+        h.send(a, "CLIENT KILL ADDR 127.0.0.1:40002 SKIPME yes"),
+        ":1\r\n"
+    );
+    assert!(!h.e.is_connected(c));
+    let d = h.connect();
+    assert_eq!(h.send(a, "CLIENT KILL 127.0.0.1:40003"), "+OK\r\n");
+    assert!(!h.e.is_connected(d));
+    // killing yourself: the reply, then the close
+    let (s, dr) = h.send_raw(a, b"CLIENT KILL ID 1 SKIPME no\r\n");
+    assert_eq!((s.as_str(), dr), (":1\r\n", Drain::CloseAfterWrite));
+}
+
+#[test]
+fn blpop_is_served_by_push_or_times_out_on_the_callers_clock() {
+    let mut h = Harness::new(ServerConfig::default());
+    let waiter = h.connect();
+    let pusher = h.connect();
+    assert_eq!(h.send(waiter, "BLPOP q 0\r\nPING"), "");
+    assert_eq!(h.send(pusher, "RPUSH q a b"), ":2\r\n");
+    assert!(h.woken.contains(&waiter));
+    // served, then the pipelined PING runs
+    assert_eq!(h.output(waiter), "*2\r\n$1\r\nq\r\n$1\r\na\r\n+PONG\r\n");
+    assert_eq!(h.send(pusher, "LLEN q"), ":1\r\n");
+    assert_eq!(h.send(waiter, "BLPOP empty 1.5"), "");
+    h.run_until(secs(1.49));
+    assert_eq!(h.output(waiter), "");
+    h.run_until(secs(1.5));
+    assert_eq!(h.output(waiter), "*-1\r\n");
+    assert_eq!(h.send(waiter, "BLPOP q -1"), "-ERR timeout is negative\r\n");
+}
+
+#[test]
+fn publish_reaches_subscribers_and_restricts_resp2_subscribers() {
+    let mut h = Harness::new(ServerConfig::default());
+    let s = h.connect();
+    let p = h.connect();
+    h.send(s, "SUBSCRIBE news");
+    assert_eq!(h.send(p, "PUBLISH news hi"), ":1\r\n");
+    assert!(h.woken.contains(&s));
+    assert_eq!(
+        h.output(s),
+        "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+    );
+    assert_eq!(
+        h.send(s, "GET x"),
+        "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+    );
+    assert_eq!(h.send(s, "PING"), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    let list = h.send(p, "CLIENT LIST TYPE pubsub");
+    assert!(list.contains("flags=P") && list.contains("sub=1"));
+}
+
+#[test]
+fn info_has_redis_sections_and_fields() {
+    let mut h = Harness::new(ServerConfig {
+        maxclients: 77,
+        ..ServerConfig::default()
+    });
+    let c = h.connect();
+    h.send(c, "SET a 1 EX 100");
+    let info = h.send(c, "INFO");
+    assert!(info.contains("# Server\r\nredis_version:7.0.15\r\n"));
+    assert!(info.contains("\r\n\r\n# Clients\r\nconnected_clients:1\r\ncluster_connections:0\r\nmaxclients:77\r\nclient_recent_max_input_buffer:"));
+    assert!(
+        info.contains("# Stats\r\ntotal_connections_received:1\r\ntotal_commands_processed:2\r\n")
+    );
+    assert!(info.contains("rejected_connections:0\r\n"));
+    assert!(info.contains("# Keyspace\r\ndb0:keys=1,expires=1,avg_ttl=100000\r\n"));
+    let clients = h.send(c, "INFO clients");
+    assert!(clients.contains("# Clients") && !clients.contains("# Server"));
+    let many = h.send(c, "INFO stats keyspace");
+    assert!(many.contains("# Stats") && many.contains("# Keyspace"));
+    h.send(c, "HELLO 3");
+    assert!(h.send(c, "INFO server").starts_with("="));
+}
+
+#[test]
+fn config_get_globs_and_resp3_map() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(
+        h.send(c, "CONFIG GET maxc*"),
+        "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n"
+    );
+    assert_eq!(h.send(c, "CONFIG GET nothing"), "*0\r\n");
+    assert_eq!(h.send(c, "CONFIG SET hz 1000 timeout 7"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "CONFIG GET hz TIMEOUT"),
+        "*4\r\n$2\r\nhz\r\n$3\r\n500\r\n$7\r\ntimeout\r\n$1\r\n7\r\n"
+    );
+    h.send(c, "HELLO 3");
+    assert_eq!(
+        h.send(c, "CONFIG GET hz"),
+        "%1\r\n$2\r\nhz\r\n$3\r\n500\r\n"
+    );
+    assert_eq!(h.send(c, "CONFIG RESETSTAT"), "+OK\r\n");
+    assert_eq!(h.e.stats().total_commands_processed, 0);
+}
+
+#[test]
+fn faults_readonly_refuse_kill_all_and_restart() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    h.send(c, "SET k v");
+    h.e.set_readonly(true);
+    assert_eq!(
+        h.send(c, "SET k v"),
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert_eq!(h.send(c, "GET k"), "$1\r\nv\r\n");
+    h.e.set_readonly(false);
+    h.e.set_refuse_connections(true);
+    assert_eq!(h.e.accept(h.now, addr(1), addr(2)), Admission::Refused);
+    h.e.set_refuse_connections(false);
+    h.e.kill_all_clients(CloseReason::KillAll);
+    h.drain();
+    assert_eq!(h.closed, vec![(c, CloseReason::KillAll)]);
+    let d = h.connect();
+    assert!(d > c);
+    h.e.restart();
+    assert_eq!(h.e.connected_clients(), 0);
+    let e = h.connect();
+    assert!(e > d, "ids are never reused");
+    assert_eq!(h.send(e, "GET k"), "$-1\r\n");
+}
+
+#[test]
+fn debug_sleep_makes_the_server_busy() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "DEBUG SLEEP 0.5"), "+OK\r\n");
+    assert_eq!(h.e.busy_until(), Some(secs(0.5)));
+    h.run_until(secs(0.6));
+    assert_eq!(h.e.busy_until(), None);
+}
+
+#[test]
+fn command_docs_count_and_setinfo_let_real_clients_connect() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "COMMAND DOCS"), "*0\r\n");
+    assert_eq!(h.send(c, "COMMAND"), "*0\r\n");
+    assert!(h.send(c, "COMMAND COUNT").starts_with(':'));
+    assert_eq!(h.send(c, "CLIENT SETINFO LIB-NAME redis-rs"), "+OK\r\n");
+    assert_eq!(h.send(c, "CLIENT SETINFO lib-ver 1.8.1"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "CONFIG GET save"),
+        "*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
+    );
 }
