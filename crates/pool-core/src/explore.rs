@@ -1,1 +1,418 @@
-//! Bounded exhaustive explorer (being written).
+//! Bounded exhaustive explorer.
+//!
+//! A breadth-first search over every input sequence the environment could feed a small pool:
+//! up to [`Bounds::requests`] acquires (with and without a deadline), cancels of live
+//! requests, healthy and broken releases, every connect outcome, every check outcome, peer
+//! closes of idle connections, a shutdown, and time advanced to the next pending timer
+//! (`Input::Timeout` at `poll_timeout`). Every input is fed through an
+//! [`invariants::Checker`](crate::invariants::Checker), so every invariant, including the
+//! history ones, is checked after every transition.
+//!
+//! Each reachable state is expanded once: states are deduplicated by a canonical key (times
+//! relative to now, connections and requests renamed by rank, statistics left out) kept in a
+//! `BTreeSet`. Because the search is breadth-first, the first counterexample found is a
+//! shortest one; it is reported as the exact input sequence (with instants and the outputs of
+//! each step), which replays deterministically.
+//!
+//! Limits: time advances only to timers (an acquire always comes "at" a timer instant or at
+//! the start, never between two timers); connect errors are explored as one kind; the state
+//! count is capped by [`Bounds::max_states`] (the report says when it was reached). Use
+//! [`scale_down`] to make a real profile small enough (sizes ≤ 2, durations mapped to a few
+//! seconds, no jitter).
+
+use crate::config::{Backoff, CheckWhen, Config, ConfigError, Keepalive, WhenExhausted};
+use crate::invariants::{Checker, Violation};
+use crate::io::{ConnectError, Input, Output, ReleaseOutcome, ReqId};
+use crate::pool::{ConnPhase, Pool};
+use crate::time::Instant;
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+/// What the environment may do, and how far to look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Most `Acquire` inputs in one run.
+    pub requests: u32,
+    /// Also try each acquire with a deadline `deadline_after` from now (used by pools that
+    /// honour deadlines).
+    pub deadlines: bool,
+    /// The deadline offset.
+    pub deadline_after: Duration,
+    /// Try `Cancel` of live requests.
+    pub cancels: bool,
+    /// Try `Release { Broken }` as well as healthy releases.
+    pub broken_releases: bool,
+    /// Try `ConnectFailed` as well as `Connected`.
+    pub connect_failures: bool,
+    /// Try `CheckFailed` as well as `CheckPassed`.
+    pub check_failures: bool,
+    /// Try `PeerClosed` on idle connections.
+    pub peer_closes: bool,
+    /// Try one `Shutdown`.
+    pub shutdown: bool,
+    /// Stop after this many distinct states (the report is then marked truncated).
+    pub max_states: usize,
+    /// Stop at the first violation (the shortest, since the search is breadth-first).
+    pub stop_at_first: bool,
+}
+
+impl Default for Bounds {
+    /// Three requests, every kind of input, at most 2,000,000 states, stop at the first
+    /// violation.
+    fn default() -> Self {
+        Self {
+            requests: 3,
+            deadlines: true,
+            deadline_after: Duration::from_secs(1),
+            cancels: true,
+            broken_releases: true,
+            connect_failures: true,
+            check_failures: true,
+            peer_closes: true,
+            shutdown: true,
+            max_states: 2_000_000,
+            stop_at_first: true,
+        }
+    }
+}
+
+impl Bounds {
+    /// Fewer kinds of input (no deadlines, broken releases, peer closes or shutdown), for
+    /// quick runs in debug builds.
+    #[must_use]
+    pub fn quick(requests: u32) -> Self {
+        Self {
+            requests,
+            deadlines: false,
+            broken_releases: false,
+            peer_closes: false,
+            shutdown: false,
+            ..Self::default()
+        }
+    }
+}
+
+/// One step of a counterexample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceStep {
+    /// The instant the input was fed at.
+    pub at: Instant,
+    /// The input.
+    pub input: Input,
+    /// What the pool answered.
+    pub outputs: Vec<Output>,
+}
+
+/// A shortest input sequence from a fresh pool to a violation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counterexample {
+    /// The broken invariant.
+    pub violation: Violation,
+    /// The inputs, in order; the last one breaks the invariant.
+    pub trace: Vec<TraceStep>,
+}
+
+impl fmt::Display for Counterexample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.violation)?;
+        writeln!(f, "after {} inputs from a fresh pool:", self.trace.len())?;
+        for (k, s) in self.trace.iter().enumerate() {
+            write!(
+                f,
+                "  {:>2}. at {:>9} {:?}",
+                k + 1,
+                s.at.to_string(),
+                s.input
+            )?;
+            if s.outputs.is_empty() {
+                writeln!(f)?;
+            } else {
+                writeln!(f, " -> {:?}", s.outputs)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an exploration found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Distinct states reached (including the initial one).
+    pub states: usize,
+    /// Transitions taken (inputs fed), including those into states already seen.
+    pub transitions: usize,
+    /// Length of the longest shortest path to a state.
+    pub max_depth: usize,
+    /// `max_states` was reached before the search finished.
+    pub truncated: bool,
+    /// Violations found (at most one when `stop_at_first`).
+    pub violations: Vec<Counterexample>,
+}
+
+impl Report {
+    /// No violation and not truncated.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty() && !self.truncated
+    }
+}
+
+/// Explores every state of a fresh pool with `config` within `bounds`.
+pub fn explore(config: &Config, bounds: &Bounds) -> Result<Report, ConfigError> {
+    Ok(explore_pool(Pool::new(config.clone())?, bounds))
+}
+
+/// Explores from `pool`, which must be fresh (no input handled yet); it may carry a planted
+/// bug (feature `mutations`).
+#[must_use]
+pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
+    let root = Node {
+        checker: Checker::new(pool),
+        acquires: 0,
+    };
+    let mut report = Report::default();
+    let mut visited: BTreeSet<Vec<u64>> = BTreeSet::new();
+    // parents[i] = (parent index, instant, input) of state i; the root has none.
+    let mut parents: Vec<Option<(u32, Instant, Input)>> = vec![None];
+    let mut depth: Vec<u32> = vec![0];
+    let mut key = Vec::with_capacity(64);
+    root.key(&mut key);
+    visited.insert(key.clone());
+    let mut frontier: VecDeque<(u32, Node)> = VecDeque::new();
+    frontier.push_back((0, root.clone()));
+    let mut inputs = Vec::with_capacity(32);
+    while let Some((idx, node)) = frontier.pop_front() {
+        node.enabled(bounds, &mut inputs);
+        for &(at, input) in &inputs {
+            let mut next = node.clone();
+            report.transitions += 1;
+            match next.checker.handle(at, input) {
+                Ok(obs) if obs.input_error.is_some() => {
+                    // The environment model offered an input the pool refuses: a bug in the
+                    // pool's introspection or in this explorer; report it as a violation.
+                    let violation = Violation::Unexplained {
+                        detail: format!(
+                            "explorer input {input:?} refused: {}",
+                            obs.input_error.expect("checked is_some")
+                        ),
+                    };
+                    report
+                        .violations
+                        .push(counterexample(&root, &parents, idx, at, input, violation));
+                }
+                Ok(_) => {
+                    if matches!(input, Input::Acquire { .. }) {
+                        next.acquires += 1;
+                    }
+                    key.clear();
+                    next.key(&mut key);
+                    if visited.contains(&key) {
+                        continue;
+                    }
+                    if visited.len() >= bounds.max_states {
+                        report.truncated = true;
+                        continue;
+                    }
+                    visited.insert(key.clone());
+                    let new_idx = u32::try_from(parents.len()).expect("fewer than 2^32 states");
+                    parents.push(Some((idx, at, input)));
+                    let d = depth[idx as usize] + 1;
+                    depth.push(d);
+                    report.max_depth = report.max_depth.max(d as usize);
+                    frontier.push_back((new_idx, next));
+                }
+                Err(violation) => {
+                    report
+                        .violations
+                        .push(counterexample(&root, &parents, idx, at, input, violation));
+                }
+            }
+            if bounds.stop_at_first && !report.violations.is_empty() {
+                report.states = visited.len();
+                return report;
+            }
+        }
+    }
+    report.states = visited.len();
+    report
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    checker: Checker,
+    acquires: u32,
+}
+
+impl Node {
+    fn key(&self, out: &mut Vec<u64>) {
+        out.push(u64::from(self.acquires));
+        self.checker.pool().canonical_key(out);
+    }
+
+    /// Every input the environment may feed in this state, in a fixed order.
+    fn enabled(&self, b: &Bounds, out: &mut Vec<(Instant, Input)>) {
+        out.clear();
+        let pool = self.checker.pool();
+        let now = pool.now();
+        if self.acquires < b.requests {
+            let req = ReqId(u64::from(self.acquires));
+            out.push((
+                now,
+                Input::Acquire {
+                    req,
+                    deadline: None,
+                },
+            ));
+            if b.deadlines && pool.config().honour_deadlines {
+                out.push((
+                    now,
+                    Input::Acquire {
+                        req,
+                        deadline: Some(now + b.deadline_after),
+                    },
+                ));
+            }
+        }
+        if b.cancels {
+            for &req in pool.live_requests() {
+                out.push((now, Input::Cancel { req }));
+            }
+        }
+        for (conn, phase) in pool.connections() {
+            match phase {
+                ConnPhase::InUse => {
+                    out.push((
+                        now,
+                        Input::Release {
+                            conn,
+                            outcome: ReleaseOutcome::Healthy,
+                        },
+                    ));
+                    if b.broken_releases {
+                        out.push((
+                            now,
+                            Input::Release {
+                                conn,
+                                outcome: ReleaseOutcome::Broken,
+                            },
+                        ));
+                    }
+                }
+                ConnPhase::Connecting { .. } => {
+                    out.push((now, Input::Connected { conn }));
+                    if b.connect_failures {
+                        out.push((
+                            now,
+                            Input::ConnectFailed {
+                                conn,
+                                error: ConnectError::Refused,
+                            },
+                        ));
+                    }
+                }
+                ConnPhase::Checking { .. } => {
+                    out.push((now, Input::CheckPassed { conn }));
+                    if b.check_failures {
+                        out.push((now, Input::CheckFailed { conn }));
+                    }
+                }
+                ConnPhase::Idle => {
+                    if b.peer_closes {
+                        out.push((now, Input::PeerClosed { conn }));
+                    }
+                }
+            }
+        }
+        if let Some(t) = pool.poll_timeout() {
+            out.push((t.max(now), Input::Timeout));
+        }
+        if b.shutdown && !pool.is_shut_down() {
+            out.push((now, Input::Shutdown));
+        }
+    }
+}
+
+/// Rebuilds the input sequence to `idx` then `input`, and replays it for the outputs.
+fn counterexample(
+    root: &Node,
+    parents: &[Option<(u32, Instant, Input)>],
+    idx: u32,
+    at: Instant,
+    input: Input,
+    violation: Violation,
+) -> Counterexample {
+    let mut steps = vec![(at, input)];
+    let mut i = idx;
+    while let Some((p, at, input)) = parents[i as usize] {
+        steps.push((at, input));
+        i = p;
+    }
+    steps.reverse();
+    let mut checker = root.checker.clone();
+    let trace = steps
+        .into_iter()
+        .map(|(at, input)| {
+            let mut bare = checker.pool().clone();
+            let outputs = match checker.handle(at, input) {
+                Ok(obs) => obs.outputs,
+                Err(_) => {
+                    // The breaking step: the checker drained the outputs before it judged;
+                    // replay the step on a copy of the pool to show them.
+                    let _ = bare.handle(at, input);
+                    std::iter::from_fn(|| bare.poll_output()).collect()
+                }
+            };
+            TraceStep { at, input, outputs }
+        })
+        .collect();
+    Counterexample { violation, trace }
+}
+
+/// Scales a real configuration down for exhaustive exploration, keeping which knobs are on
+/// and the order of durations: `max_size` ≤ 2 (unbounded stays unbounded: the request bound
+/// limits it), `min_idle` ≤ 1, `max_idle` ≤ 2, `max_waiters` ≤ 2,
+/// `max_concurrent_connects` ≤ 1; each duration mapped to a whole number of seconds by
+/// magnitude (≤ 100 ms → 1 s, ≤ 1 s → 2 s, ≤ 10 s → 3 s, ≤ 1 min → 4 s, ≤ 10 min → 5 s,
+/// longer → 6 s); lifetime jitter dropped (it gives every connection its own expiry).
+#[must_use]
+pub fn scale_down(config: &Config) -> Config {
+    fn d(x: Duration) -> Duration {
+        let s = match x.as_millis() {
+            0..=100 => 1,
+            101..=1_000 => 2,
+            1_001..=10_000 => 3,
+            10_001..=60_000 => 4,
+            60_001..=600_000 => 5,
+            _ => 6,
+        };
+        Duration::from_secs(s)
+    }
+    let mut c = config.clone();
+    c.max_size = c.max_size.map(|m| m.min(2));
+    c.min_idle = c.min_idle.min(1);
+    c.max_idle = c.max_idle.map(|m| m.min(2));
+    c.max_waiters = c.max_waiters.map(|m| m.min(2));
+    c.max_concurrent_connects = c.max_concurrent_connects.map(|m| m.min(1));
+    if let WhenExhausted::Wait { timeout } = c.when_exhausted {
+        c.when_exhausted = WhenExhausted::Wait {
+            timeout: timeout.map(d),
+        };
+    }
+    c.idle_timeout = c.idle_timeout.map(d);
+    c.max_lifetime = c.max_lifetime.map(d);
+    c.lifetime_jitter = None;
+    if let CheckWhen::IfIdleFor(x) = c.check_on_checkout.when {
+        c.check_on_checkout.when = CheckWhen::IfIdleFor(d(x));
+    }
+    c.keepalive = c.keepalive.map(|k| Keepalive {
+        interval: d(k.interval),
+        ..k
+    });
+    c.connect_timeout = c.connect_timeout.map(d);
+    c.connect_backoff = c.connect_backoff.map(|b| Backoff {
+        initial: d(b.initial),
+        max: d(b.max),
+    });
+    c
+}

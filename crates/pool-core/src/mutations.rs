@@ -6,8 +6,9 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mutation {
-    /// A released connection goes to the idle list even when requests are queued: the waiter
-    /// is never woken (the classic lost wake-up).
+    /// A released connection goes to the idle list even when requests are queued, and the
+    /// hand-off pass after each input is skipped: the waiter is never woken (the classic lost
+    /// wake-up).
     SkipHandOffOnRelease,
     /// Connects are started without looking at `max_size`.
     IgnoreMaxSize,

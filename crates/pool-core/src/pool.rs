@@ -864,7 +864,11 @@ impl Pool {
         if self.closed {
             return;
         }
-        if self.config.fairness == Fairness::StrictFifo {
+        #[cfg(feature = "mutations")]
+        let skip_hand_off = self.mutation == Some(crate::mutations::Mutation::SkipHandOffOnRelease);
+        #[cfg(not(feature = "mutations"))]
+        let skip_hand_off = false;
+        if self.config.fairness == Fairness::StrictFifo && !skip_hand_off {
             self.serve_waiters();
         }
         while self.can_connect_now() {
@@ -1301,6 +1305,89 @@ impl Pool {
         if let Some(p) = self.idle.iter().position(|&c| c == conn) {
             self.idle.remove(p);
         }
+    }
+
+    /// A canonical key of everything that decides the pool's future behaviour, for the
+    /// explorer's visited set: times relative to `now` (past ones as 0), connections renamed
+    /// by rank (creation order), requests by rank among live ones (arrival order when the
+    /// caller numbers them increasingly), statistics left out, the back-off failure count
+    /// capped where the delay saturates.
+    pub(crate) fn canonical_key(&self, out: &mut Vec<u64>) {
+        let now = self.now;
+        let rel = |t: Instant| t.as_nanos().saturating_sub(now.as_nanos());
+        let opt = |t: Option<Instant>| t.map_or(u64::MAX, rel);
+        let req_rank = |r: ReqId| {
+            self.live
+                .binary_search(&r)
+                .map_or(u64::MAX - 1, |i| i as u64)
+        };
+        let conn_rank = |c: ConnId| self.conn_index(c).map_or(u64::MAX - 1, |i| i as u64);
+        let waiter = |w: &Waiter, out: &mut Vec<u64>| {
+            out.push(req_rank(w.req));
+            out.push(opt(w.pool_bound));
+            out.push(opt(w.deadline));
+            out.push(w.connect.map_or(u64::MAX, conn_rank));
+        };
+        out.push(
+            u64::from(self.closed)
+                | u64::from(self.started) << 1
+                | u64::from(self.last_was_timeout) << 2,
+        );
+        out.push(self.conns.len() as u64);
+        for c in &self.conns {
+            match c.state {
+                ConnState::Connecting { for_req, started } => {
+                    out.push(0);
+                    out.push(for_req.map_or(u64::MAX, req_rank));
+                    out.push(opt(self.config.connect_timeout.map(|t| started + t)));
+                }
+                ConnState::Idle => out.push(1),
+                ConnState::InUse => out.push(2),
+                ConnState::Checking {
+                    waiter: w,
+                    keepalive,
+                } => {
+                    out.push(3 + u64::from(keepalive));
+                    if let Some(w) = w {
+                        waiter(&w, out);
+                        out.push(self.waiters.iter().filter(|x| x.seq < w.seq).count() as u64);
+                    } else {
+                        out.push(u64::MAX);
+                    }
+                }
+            }
+            out.push(opt(c.expires));
+            if matches!(c.state, ConnState::Idle | ConnState::Checking { .. }) {
+                out.push(opt(self.config.idle_timeout.map(|t| c.idle_since + t)));
+            }
+            if c.state == ConnState::Idle {
+                if let CheckWhen::IfIdleFor(d) = self.config.check_on_checkout.when {
+                    out.push(rel(c.last_io + d));
+                }
+                if let Some(k) = self.config.keepalive {
+                    if k.scope == KeepaliveScope::EveryIdle {
+                        out.push(rel(c.last_io + k.interval));
+                    }
+                }
+            }
+        }
+        out.push(self.idle.len() as u64);
+        out.extend(self.idle.iter().map(|&c| conn_rank(c)));
+        out.push(self.waiters.len() as u64);
+        for w in &self.waiters {
+            waiter(w, out);
+        }
+        out.push(opt(self.next_keepalive));
+        out.push(opt(self.backoff_until));
+        out.push(opt(self.wake_at));
+        let cap = self.config.connect_backoff.map_or(0, |b| {
+            let mut k = 1;
+            while k < 40 && b.initial.saturating_mul(1 << (k - 1)) < b.max {
+                k += 1;
+            }
+            k
+        });
+        out.push(u64::from(self.connect_failures.min(cap)));
     }
 
     pub(crate) fn conn_index(&self, conn: ConnId) -> Option<usize> {
