@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Throughput of the fake against the real redis-server and mini-redis, measured with
+# redis-benchmark (-c 50, -t ping,set,get), without and with pipelining (-P 16).
+#
+#   scripts/bench-fake-redis.sh            # N=50000 requests per test
+#   N=20000 scripts/bench-fake-redis.sh    # quicker
+#
+# Needs redis-server and redis-benchmark (Debian: apt-get install redis-server redis-tools) and
+# cargo. Builds the fake's release binary, installs mini-redis-server 0.4.1 under the target dir
+# the first time, starts the three servers on free loopback ports, and stops every server it
+# started on exit (trap EXIT). Targets: fake >= 0.5x real Redis, fake >= 1x mini-redis.
+# mini-redis has no PING command (its PING rows show n/a) and answers redis-benchmark's initial
+# CONFIG GET with an error (redis-benchmark only warns).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N="${N:-50000}"
+CLIENTS=50
+TARGET="${CARGO_TARGET_DIR:-target}"
+MINI_ROOT="$TARGET/mini-redis"
+WORK="$(mktemp -d)"
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in redis-server redis-benchmark cargo; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
+done
+
+echo "== building the fake (release)"
+cargo build --release -q -p fake-redis --bin fake-redis
+FAKE_BIN="$TARGET/release/fake-redis"
+
+if [ ! -x "$MINI_ROOT/bin/mini-redis-server" ]; then
+    echo "== installing mini-redis-server 0.4.1 into $MINI_ROOT"
+    cargo install -q mini-redis --version 0.4.1 --root "$MINI_ROOT"
+fi
+
+# A loopback port nobody listens on (and that we have not handed out yet).
+USED=" "
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        case "$USED" in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED="$USED$p "
+            echo "$p"
+            return
+        fi
+    done
+}
+
+wait_listening() { # port name
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "bench: $2 did not start listening on port $1" >&2
+    exit 1
+}
+
+REAL_PORT=$(free_port)
+FAKE_PORT=$(free_port)
+MINI_PORT=$(free_port)
+
+redis-server --port "$REAL_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    --loglevel warning >"$WORK/real.log" 2>&1 &
+PIDS+=($!)
+"$FAKE_BIN" --port "$FAKE_PORT" --bind 127.0.0.1 >"$WORK/fake.log" 2>&1 &
+PIDS+=($!)
+"$MINI_ROOT/bin/mini-redis-server" --port "$MINI_PORT" >"$WORK/mini.log" 2>&1 &
+PIDS+=($!)
+wait_listening "$REAL_PORT" redis-server
+wait_listening "$FAKE_PORT" fake-redis
+wait_listening "$MINI_PORT" mini-redis-server
+
+# Prints "TEST rps" lines for one server and pipeline depth.
+bench() { # port pipeline
+    redis-benchmark -h 127.0.0.1 -p "$1" -q -n "$N" -c "$CLIENTS" -P "$2" -t ping,set,get --csv \
+        2>"$WORK/bench.err" |
+        awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2); print $1, $2 }'
+}
+
+rps() { # file test
+    awk -v t="$2" '$1 == t { print $2 }' "$1"
+}
+
+ratio() { # a b
+    if [ -z "$1" ] || [ -z "$2" ] || [ "$1" = n/a ] || [ "$2" = n/a ]; then echo n/a; return; fi
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+echo "== redis-benchmark -n $N -c $CLIENTS -t ping,set,get ($(nproc) cores, $(date -u +%F))"
+echo "   real: $(redis-server --version | awk '{print $3}'), fake: $FAKE_BIN, mini-redis 0.4.1"
+printf '%-14s %4s %12s %12s %12s %10s %10s\n' test P real fake mini fake/real fake/mini
+for pipeline in 1 16; do
+    for who in real fake mini; do
+        port_var="${who^^}_PORT"
+        bench "${!port_var}" "$pipeline" >"$WORK/$who.$pipeline"
+    done
+    for test in PING_INLINE PING_MBULK SET GET; do
+        real=$(rps "$WORK/real.$pipeline" "$test")
+        fake=$(rps "$WORK/fake.$pipeline" "$test")
+        mini=$(rps "$WORK/mini.$pipeline" "$test")
+        case "$test" in PING_*) mini=n/a ;; esac # mini-redis has no PING: its "rate" is errors
+        printf '%-14s %4s %12s %12s %12s %10s %10s\n' "$test" "$pipeline" "${real:-n/a}" \
+            "${fake:-n/a}" "${mini:-n/a}" "$(ratio "$fake" "$real")" "$(ratio "$fake" "$mini")"
+    done
+done
+echo "   n/a for mini-redis PING: mini-redis 0.4.1 has no PING command."
+echo "   targets: fake/real >= 0.5, fake/mini >= 1.0"

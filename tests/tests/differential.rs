@@ -1,0 +1,574 @@
+//! Differential suite: the fake against the real `redis-server` (Debian's 7.0.x).
+//!
+//! Each row of [`cases`] sends the same bytes on a fresh connection to a fresh real server and a
+//! fresh fake (in-process, `FakeRedis::serve_tokio`), and compares the replies byte for byte
+//! unless the row says otherwise, then how the connection ends (closed with nothing more
+//! written, or still answering a PING). Rows run in parallel; the two time-based tests (idle
+//! `timeout`, `maxclients`) are separate tests.
+//!
+//! Every row that is not compared byte for byte is listed in [`DIFFERENCES`] with the reason;
+//! docs/differential.md carries the same table. Adding a case is one line in [`cases`].
+//!
+//! Env vars: `POOLSIM_SKIP_REDIS_DIFF=1` skips (printed) when redis-server is missing;
+//! `POOLSIM_DIFF_AGAINST=real` compares the real server with a second real server instead of
+//! the fake (checks the table itself); `POOLSIM_DIFF_ONLY=name,...` runs only those rows.
+
+use std::time::Duration;
+
+use poolsim_tests::diff::{Against, Case, Cmp, run_all};
+use poolsim_tests::resp::Value;
+use poolsim_tests::servers::{FakeServer, RealRedis, fake_config, require_redis_server};
+use poolsim_tests::wire::{End, Wire, show};
+
+/// The INFO sections the fake emulates; their field names must match Redis's.
+const INFO_SECTIONS: &[&str] = &["server", "clients", "stats", "keyspace"];
+
+/// Deliberate differences: (case, what differs, why). Each row here is compared loosely (see its
+/// `Cmp`), and every loosely compared row must be listed here.
+const DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "hello3_map",
+        "HELLO values (version, id) compared by shape only",
+        "client ids depend on connection history (real Redis gives its first outside client id 3: \
+         ids 1-2 go to internal clients); the version string is the fake's own claim",
+    ),
+    (
+        "hello2_flat_array",
+        "HELLO values compared by shape only",
+        "as hello3_map",
+    ),
+    (
+        "hello3_then_resp3_replies",
+        "first reply (HELLO map) compared by shape; the RESP3 replies after it are exact",
+        "as hello3_map",
+    ),
+    (
+        "hello3_then_hello2_back_to_resp2",
+        "all replies by shape (types, lengths, map keys, error texts)",
+        "the two HELLO replies carry client ids (see hello3_map); the shape still tells `$-1` from `_`",
+    ),
+    (
+        "hello3_auth_inline",
+        "first reply (HELLO map) compared by shape",
+        "as hello3_map",
+    ),
+    (
+        "hello3_setname",
+        "first reply (HELLO map) compared by shape",
+        "as hello3_map",
+    ),
+    (
+        "hello3_info_verbatim",
+        "HELLO by shape; INFO compared by section field names",
+        "INFO values (pid, uptime, memory, ...) differ by nature",
+    ),
+    (
+        "info_default",
+        "only sections server, clients, stats, keyspace; field names, not values",
+        "the fake emulates these four sections; values (pid, uptime, ...) differ by nature",
+    ),
+    (
+        "info_server",
+        "field names, not values",
+        "values (version, pid, uptime, ports) differ by nature",
+    ),
+    ("info_clients", "field names, not values", "as info_server"),
+    ("info_stats", "field names, not values", "as info_server"),
+    (
+        "info_keyspace",
+        "field names (db0), not values",
+        "avg_ttl is time dependent",
+    ),
+    (
+        "info_multiple_sections",
+        "field names, not values",
+        "as info_server",
+    ),
+    (
+        "client_list",
+        "keys and their order per line, not values",
+        "addr/fd/age/memory figures differ by nature",
+    ),
+    (
+        "client_list_after_setname",
+        "keys and their order per line, not values",
+        "as client_list",
+    ),
+    (
+        "config_get_several",
+        "pairs compared as a set",
+        "Redis orders CONFIG GET results by its dict iteration, not by request order",
+    ),
+    (
+        "client_id",
+        "the id is compared by type only",
+        "ids depend on how many clients the server created before (Redis counts internal ones)",
+    ),
+];
+
+fn too_big_inline() -> Vec<u8> {
+    vec![b'a'; 64 * 1024 + 1]
+}
+
+fn too_big_mbulk_count() -> Vec<u8> {
+    let mut v = b"*".to_vec();
+    v.resize(1 + 64 * 1024, b'1');
+    v
+}
+
+fn too_big_bulk_count() -> Vec<u8> {
+    let mut v = b"*1\r\n$".to_vec();
+    v.resize(5 + 64 * 1024, b'1');
+    v
+}
+
+fn unknown_command_long_arg() -> Vec<u8> {
+    let long = "x".repeat(200);
+    format!("*2\r\n$3\r\nFOO\r\n$200\r\n{long}\r\n").into_bytes()
+}
+
+fn big_value_set_get() -> Vec<u8> {
+    let value = "v".repeat(100_000);
+    let mut v = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$100000\r\n{value}\r\n").into_bytes();
+    v.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    v
+}
+
+/// The case table. One line per case: `Case::cmds(name, "one command per line")`, or
+/// `Case::raw(name, bytes, replies)`, then `.auth()` (requirepass s3cret), `.closes()` (server
+/// closes after the replies), `.cmp(..)` / `.first_by(..)` (loose comparison, list it in
+/// DIFFERENCES), `.replies(n)` (when replies != commands).
+fn cases() -> Vec<Case> {
+    use Cmp::*;
+    vec![
+        // --- protocol errors: reply, then the connection closes
+        Case::raw("proto_invalid_multibulk_length", b"*abc\r\n", 1).closes(),
+        Case::raw("proto_multibulk_length_over_int_max", b"*2147483648\r\n", 1).closes(),
+        Case::generated("proto_too_big_inline_request", too_big_inline, 1).closes(),
+        Case::generated("proto_too_big_mbulk_count_string", too_big_mbulk_count, 1).closes(),
+        Case::generated("proto_too_big_bulk_count_string", too_big_bulk_count, 1).closes(),
+        Case::raw("proto_expected_dollar", b"*1\r\nPING\r\n", 1).closes(),
+        Case::raw(
+            "proto_integer_argument_as_mini_redis_sends",
+            b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nPX\r\n:60000\r\n",
+            1,
+        )
+        .closes(),
+        Case::raw("proto_invalid_bulk_length_negative", b"*1\r\n$-5\r\n", 1).closes(),
+        Case::raw("proto_invalid_bulk_length_text", b"*1\r\n$abc\r\n", 1).closes(),
+        Case::raw("proto_invalid_bulk_length_over_512mb", b"*1\r\n$536870913\r\n", 1).closes(),
+        Case::raw("proto_unbalanced_double_quotes", b"SET k \"abc\r\n", 1).closes(),
+        Case::raw("proto_unbalanced_single_quotes", b"GET 'k\r\n", 1).closes(),
+        Case::raw("proto_closing_quote_then_char", b"GET \"k\"x\r\n", 1).closes(),
+        Case::raw(
+            "proto_pipelined_before_error_answered_then_close",
+            b"*1\r\n$4\r\nPING\r\nSET a 1\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n*x\r\nPING\r\n",
+            4,
+        )
+        .closes(),
+        Case::raw("proto_unauthenticated_multibulk_length", b"*11\r\n", 1)
+            .auth()
+            .closes(),
+        Case::raw("proto_unauthenticated_bulk_length", b"*1\r\n$16385\r\n", 1)
+            .auth()
+            .closes(),
+        Case::raw(
+            "proto_unauthenticated_noauth_then_error",
+            b"GET k\r\n*20\r\n",
+            2,
+        )
+        .auth()
+        .closes(),
+        Case::raw("proto_authenticated_big_multibulk_ok", b"AUTH s3cret\r\n*11\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n", 2).auth(),
+        Case::raw("proto_zero_and_negative_count_ignored", b"*0\r\n*-1\r\nPING\r\n", 1),
+        // --- inline commands
+        Case::raw("inline_ping", b"PING\r\n", 1),
+        Case::raw("inline_lf_only", b"PING\n", 1),
+        Case::raw("inline_empty_lines_ignored", b"\r\n\r\n  \r\nPING\r\n", 1),
+        Case::raw("inline_quotes_and_escapes", b"SET k \"a b\\x41\\n\"\r\nGET k\r\nSET j 'c d'\r\nGET j\r\n", 4),
+        Case::raw("inline_case_insensitive", b"set K v\r\ngEt K\r\n", 2),
+        Case::raw("inline_unknown_command", b"foo bar baz\r\n", 1),
+        Case::raw("inline_then_multibulk", b"SET k v\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 2),
+        // --- command errors
+        Case::cmds("unknown_command_with_args", "FOO a b"),
+        Case::cmds("unknown_command_no_args", "NOSUCH"),
+        Case::generated("unknown_command_long_arg_cut", unknown_command_long_arg, 1),
+        Case::raw(
+            "unknown_command_crlf_in_arg",
+            b"*2\r\n$3\r\nFOO\r\n$4\r\na\r\nb\r\n",
+            1,
+        ),
+        Case::cmds("wrong_arity_get", "GET"),
+        Case::cmds("wrong_arity_set", "SET k"),
+        Case::cmds("wrong_arity_ping", "PING a b"),
+        Case::cmds("wrong_arity_echo", "ECHO"),
+        Case::cmds("wrong_arity_config_set", "CONFIG SET timeout"),
+        Case::cmds("wrong_arity_config_get", "CONFIG GET"),
+        Case::cmds("wrong_arity_client_setname", "CLIENT SETNAME"),
+        Case::cmds("unknown_subcommand_config", "CONFIG FOO"),
+        Case::cmds("unknown_subcommand_client", "CLIENT FOO"),
+        // --- data commands
+        Case::cmds("ping_and_echo", "PING\nPING hello\nECHO hi"),
+        Case::raw("echo_empty_and_binary", b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n*2\r\n$4\r\nECHO\r\n$4\r\na\0\r\n\r\n", 2),
+        Case::cmds("set_get_missing", "SET k v\nGET k\nGET missing"),
+        Case::cmds("set_nx_xx", "SET k v NX\nSET k w NX\nSET k w XX\nSET j v XX\nGET k"),
+        Case::cmds("set_get_option", "SET k v GET\nSET k w GET\nGET k"),
+        Case::cmds("set_ex_px_ttl", "SET k v EX 100\nTTL k\nSET k v PX 100000\nTTL k\nSET k v\nTTL k"),
+        Case::cmds("set_keepttl", "SET k v EX 100\nSET k w KEEPTTL\nTTL k\nGET k"),
+        Case::cmds("set_invalid_expire", "SET k v EX 0\nSET k v PX -5\nSET k v EX abc"),
+        Case::cmds("set_syntax_errors", "SET k v NX XX\nSET k v FOO\nSET k v EX 10 PX 10"),
+        Case::generated("set_get_100kb_value", big_value_set_get, 2),
+        Case::cmds("incr_from_missing_and_existing", "INCR n\nINCR n\nSET m 41\nINCR m\nGET m"),
+        Case::cmds("incr_overflow", "SET n 9223372036854775807\nINCR n\nGET n"),
+        Case::cmds("incr_not_integer", "SET n abc\nINCR n\nSET f 1.5\nINCR f"),
+        Case::cmds("del_exists", "SET a 1\nSET b 2\nDEL a b c\nEXISTS a b\nSET b 3\nEXISTS b b"),
+        Case::cmds("expire_ttl", "SET k v\nEXPIRE k 100\nTTL k\nTTL missing\nSET p v\nTTL p\nEXPIRE missing 10"),
+        Case::cmds("expire_negative_deletes", "SET k v\nEXPIRE k -1\nGET k\nEXISTS k"),
+        Case::cmds("expire_not_integer", "SET k v\nEXPIRE k abc"),
+        Case::cmds("expire_nx_xx_options", "SET k v\nEXPIRE k 100 XX\nEXPIRE k 100 NX\nEXPIRE k 200 NX\nEXPIRE k 50 NX XX"),
+        Case::cmds("mset_mget", "MSET a 1 b 2\nMGET a b c\nMGET c"),
+        Case::cmds("mset_odd_arguments", "MSET a\nMSET a 1 b"),
+        Case::cmds("select_db_isolation", "SELECT 1\nSET k v\nSELECT 0\nGET k\nSELECT 1\nGET k"),
+        Case::cmds("select_out_of_range", "SELECT 16\nSELECT -1\nSELECT abc"),
+        Case::cmds("dbsize_flushdb", "SET a 1\nSET b 2\nDBSIZE\nFLUSHDB\nDBSIZE"),
+        Case::raw("binary_safe_key_and_value", b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$3\r\n\0\xff\n\r\n*2\r\n$3\r\nGET\r\n$3\r\nk\r\n\r\n", 2),
+        Case::cmds("debug_sleep_zero", "DEBUG SLEEP 0"),
+        Case::cmds("blpop_times_out_with_null", "BLPOP list 0.1"),
+        Case::cmds("subscribe_publish", "PUBLISH ch hello\nSUBSCRIBE ch"),
+        Case::cmds("subscribe_context_rejects_get", "SUBSCRIBE a b\nGET k").replies(3),
+        Case::cmds("unsubscribe_named_then_ping", "SUBSCRIBE a b\nUNSUBSCRIBE b a").replies(4),
+        // --- AUTH
+        Case::cmds("auth_noauth_before_auth", "GET k\nPING").auth(),
+        Case::cmds("auth_wrongpass_keeps_connection", "AUTH nope\nGET k").auth(),
+        Case::cmds("auth_ok_then_commands", "AUTH s3cret\nSET k v\nGET k").auth(),
+        Case::cmds("auth_default_user", "AUTH default s3cret\nGET k").auth(),
+        Case::cmds("auth_unknown_user", "AUTH bob s3cret").auth(),
+        Case::cmds("auth_without_password_configured", "AUTH foo"),
+        Case::cmds("auth_arity_and_syntax", "AUTH\nAUTH a b c").auth(),
+        Case::cmds("auth_unknown_command_beats_noauth", "FOO bar").auth(),
+        Case::cmds("auth_arity_beats_noauth", "GET").auth(),
+        Case::raw("auth_quit_allowed_unauthenticated", b"QUIT\r\n", 1).auth().closes(),
+        // --- HELLO / RESP3
+        Case::cmds("hello3_map", "HELLO 3").cmp(Shape),
+        Case::cmds("hello2_flat_array", "HELLO 2").cmp(Shape),
+        Case::cmds(
+            "hello3_then_resp3_replies",
+            "HELLO 3\nSET k v\nGET k\nGET missing\nCONFIG GET maxclients\nMGET k missing\nCONFIG GET nosuch",
+        )
+        .first_by(Shape),
+        Case::cmds("hello3_then_hello2_back_to_resp2", "HELLO 3\nHELLO 2\nGET missing").cmp(Shape),
+        Case::cmds("hello_bad_versions", "HELLO 4\nHELLO 1\nHELLO abc"),
+        Case::cmds("hello3_noauth", "HELLO 3").auth(),
+        Case::cmds("hello3_auth_inline", "HELLO 3 AUTH default s3cret\nGET k")
+            .auth()
+            .first_by(Shape),
+        Case::cmds("hello3_auth_wrong", "HELLO 3 AUTH default nope").auth(),
+        Case::cmds("hello3_setname", "HELLO 3 SETNAME conn1\nCLIENT GETNAME").first_by(Shape),
+        Case::cmds("hello3_info_verbatim", "HELLO 3\nINFO server")
+            .cmp(InfoFields(INFO_SECTIONS))
+            .first_by(Shape),
+        // --- CONFIG
+        Case::cmds("config_get_timeout_maxclients", "CONFIG GET timeout\nCONFIG GET maxclients"),
+        Case::cmds("config_get_globs", "CONFIG GET maxclient*\nCONFIG GET timeou?\nCONFIG GET MAXCLIENTS"),
+        Case::cmds("config_get_requirepass_save_appendonly", "CONFIG GET requirepass\nCONFIG GET save\nCONFIG GET appendonly"),
+        Case::cmds("config_get_unknown_is_empty", "CONFIG GET nosuch\nCONFIG GET nosuch*"),
+        Case::cmds("config_get_several", "CONFIG GET timeout maxclients").cmp(UnorderedPairs),
+        Case::cmds("config_set_then_get", "CONFIG SET timeout 5\nCONFIG GET timeout\nCONFIG SET maxclients 50\nCONFIG GET maxclients"),
+        Case::cmds("config_set_several", "CONFIG SET timeout 7 maxclients 60\nCONFIG GET timeout"),
+        Case::cmds("config_set_unknown_option", "CONFIG SET nosuch 1"),
+        Case::cmds("config_set_bad_integer", "CONFIG SET timeout abc\nCONFIG SET maxclients 1x"),
+        Case::cmds("config_set_out_of_range", "CONFIG SET timeout -1\nCONFIG SET maxclients 0\nCONFIG SET timeout 2147483648"),
+        Case::cmds("config_set_odd_arguments", "CONFIG SET timeout 5 maxclients"),
+        Case::cmds("config_set_requirepass_keeps_current_client", "CONFIG SET requirepass pw\nGET k"),
+        // --- INFO
+        Case::cmds("info_default", "INFO").cmp(InfoFields(INFO_SECTIONS)),
+        Case::cmds("info_server", "INFO server").cmp(InfoFields(INFO_SECTIONS)),
+        Case::cmds("info_clients", "INFO clients").cmp(InfoFields(INFO_SECTIONS)),
+        Case::cmds("info_stats", "INFO stats").cmp(InfoFields(INFO_SECTIONS)),
+        Case::cmds("info_keyspace", "SET a 1\nSELECT 2\nSET b 2\nINFO keyspace").cmp(InfoFields(INFO_SECTIONS)),
+        Case::cmds("info_multiple_sections", "INFO clients stats").cmp(InfoFields(INFO_SECTIONS)),
+        Case::cmds("info_unknown_section_is_empty", "INFO nosuch"),
+        // --- CLIENT
+        Case::cmds("client_list", "CLIENT LIST").cmp(ClientListKeys),
+        Case::cmds("client_list_after_setname", "CLIENT SETNAME me\nSELECT 3\nCLIENT LIST").cmp(ClientListKeys),
+        Case::cmds("client_id", "CLIENT ID").cmp(Shape),
+        Case::cmds("client_setname_getname", "CLIENT GETNAME\nCLIENT SETNAME app-1\nCLIENT GETNAME"),
+        Case::raw("client_setname_empty_clears", b"CLIENT SETNAME x\r\n*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$0\r\n\r\nCLIENT GETNAME\r\n", 3),
+        Case::raw("client_setname_space", b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$3\r\na b\r\n", 1),
+        Case::raw("client_setname_newline", b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$3\r\na\nb\r\n", 1),
+        Case::cmds("client_kill_addr_no_such_client", "CLIENT KILL 10.1.2.3:4567"),
+        Case::cmds("client_kill_id_none", "CLIENT KILL ID 999999"),
+        Case::cmds("client_kill_type_skipme_yes", "CLIENT KILL TYPE normal SKIPME yes"),
+        Case::cmds("client_kill_bad_forms", "CLIENT KILL TYPE nosuch\nCLIENT KILL ID abc\nCLIENT KILL FOO bar\nCLIENT KILL SKIPME maybe"),
+        Case::cmds("client_kill_self_replies_then_closes", "CLIENT KILL TYPE normal SKIPME no").closes(),
+        // --- QUIT
+        Case::cmds("quit", "QUIT").closes(),
+        Case::raw("quit_drops_pipelined_after", b"PING\r\nQUIT\r\nPING\r\n", 2).closes(),
+    ]
+}
+
+/// `Against::Real` when `POOLSIM_DIFF_AGAINST=real` (checks the table), else the fake.
+fn against() -> Against {
+    match std::env::var("POOLSIM_DIFF_AGAINST").as_deref() {
+        Ok("real") => Against::Real,
+        _ => Against::Fake,
+    }
+}
+
+fn selected() -> Vec<Case> {
+    let only = std::env::var("POOLSIM_DIFF_ONLY").unwrap_or_default();
+    let names: Vec<&str> = only.split(',').filter(|s| !s.is_empty()).collect();
+    cases()
+        .into_iter()
+        .filter(|c| names.is_empty() || names.contains(&c.name))
+        .collect()
+}
+
+#[test]
+fn case_table_has_at_least_60_unique_cases() {
+    let cases = cases();
+    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    let mut names: Vec<_> = cases.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), cases.len(), "duplicate case names");
+}
+
+#[test]
+fn every_loose_comparison_is_a_listed_difference_and_vice_versa() {
+    let cases = cases();
+    for c in &cases {
+        let loose = c.cmp != Cmp::Exact || c.first.is_some();
+        let listed = DIFFERENCES.iter().any(|(n, _, _)| *n == c.name);
+        assert_eq!(
+            loose, listed,
+            "case {}: loose comparison {loose} but listed in DIFFERENCES {listed}",
+            c.name
+        );
+    }
+    for (name, _, _) in DIFFERENCES {
+        assert!(
+            cases.iter().any(|c| c.name == *name),
+            "DIFFERENCES names unknown case {name}"
+        );
+    }
+}
+
+#[test]
+fn fake_matches_real_redis_on_every_case() {
+    if !require_redis_server("fake_matches_real_redis_on_every_case") {
+        return;
+    }
+    let cases = selected();
+    let against = against();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = std::time::Instant::now();
+    let results = rt.block_on(run_all(&cases, against, 8));
+    let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    for (_, r) in &failed {
+        if let Err(report) = r {
+            eprintln!("{report}");
+        }
+    }
+    eprintln!(
+        "differential ({against:?}): {} cases, {} pass, {} fail, in {:.1} s",
+        results.len(),
+        results.len() - failed.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} differential cases failed: {:?}",
+        failed.len(),
+        results.len(),
+        failed.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time-based cases: idle `timeout` and `maxclients`, each against both servers side by side.
+
+/// The real server and what it is compared with (the fake, or a second real server under
+/// `POOLSIM_DIFF_AGAINST=real`), both with defaults. The guard stops both on drop.
+async fn both() -> (RealRedis, std::net::SocketAddr, Box<dyn Send>) {
+    let start_real = || async {
+        tokio::task::spawn_blocking(|| RealRedis::start(&[]))
+            .await
+            .expect("join")
+            .expect("start redis-server")
+    };
+    let real = start_real().await;
+    match against() {
+        Against::Real => {
+            let other = start_real().await;
+            (real, other.addr(), Box::new(other))
+        }
+        Against::Fake => {
+            let fake = FakeServer::start(fake_config(None))
+                .await
+                .expect("start the fake");
+            (real, fake.addr(), Box::new(fake))
+        }
+    }
+}
+
+/// A field of `INFO stats` (or any section) as an integer.
+async fn info_field(wire: &mut Wire, section: &str, field: &str) -> i64 {
+    let v = wire.cmd(&["INFO", section]).await;
+    let text = String::from_utf8_lossy(v.text().expect("INFO text")).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}: {text}"))
+        .trim()
+        .parse()
+        .expect("integer field")
+}
+
+/// What idle and active connections saw on one server with `timeout 1`.
+#[derive(Debug, PartialEq)]
+struct IdleOutcome {
+    /// A read on the idle connection timed out at 0.9 s (reading is not activity).
+    idle_open_at_900ms: bool,
+    /// What the idle connection read afterwards: nothing, then EOF.
+    idle_read: (Vec<u8>, End),
+    /// EOF came between 1 s and 2.6 s after connect (timeout 1: more than 1 s idle in whole
+    /// seconds, at most 2 s, plus the ~100 ms cron scan).
+    eof_within_1s_to_2600ms: bool,
+    /// The connection that sent a PING every 300 ms answered every one of them.
+    active_still_answers: bool,
+    /// `connected_clients` once the idle connection is gone (just the active one).
+    connected_clients_after: i64,
+}
+
+async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
+    let mut ctl = Wire::connect(addr).await.expect("connect");
+    assert_eq!(
+        ctl.cmd(&["CONFIG", "SET", "timeout", "1"]).await,
+        Value::Simple(b"OK".to_vec())
+    );
+    let mut idle = Wire::connect(addr).await.expect("connect");
+    let started = tokio::time::Instant::now();
+    let watch_idle = async {
+        let (early, early_end) = idle.read_to_eof(Duration::from_millis(900)).await;
+        let open = early.is_empty() && early_end == End::Timeout;
+        let read = idle.read_to_eof(Duration::from_millis(3100)).await;
+        (open, read, started.elapsed())
+    };
+    let keep_active = async {
+        let mut answered = true;
+        while started.elapsed() < Duration::from_millis(2500) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            answered &= ctl.cmd(&["PING"]).await == Value::Simple(b"PONG".to_vec());
+        }
+        answered
+    };
+    let ((idle_open_at_900ms, idle_read, eof_at), active_still_answers) =
+        tokio::join!(watch_idle, keep_active);
+    let connected_clients_after = info_field(&mut ctl, "clients", "connected_clients").await;
+    IdleOutcome {
+        idle_open_at_900ms,
+        idle_read,
+        eof_within_1s_to_2600ms: eof_at >= Duration::from_secs(1)
+            && eof_at <= Duration::from_millis(2600),
+        active_still_answers,
+        connected_clients_after,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_closes_idle_connection_and_spares_active_one_on_both() {
+    if !require_redis_server("idle_timeout_closes_idle_connection_and_spares_active_one_on_both") {
+        return;
+    }
+    let (real, fake, _guard) = both().await;
+    let (r, f) = tokio::join!(idle_timeout_on(real.addr()), idle_timeout_on(fake));
+    let want = IdleOutcome {
+        idle_open_at_900ms: true,
+        idle_read: (vec![], End::Eof),
+        eof_within_1s_to_2600ms: true,
+        active_still_answers: true,
+        connected_clients_after: 1,
+    };
+    assert_eq!(r, want, "real redis-server did not behave as expected");
+    assert_eq!(f, r, "the fake differs from real redis-server");
+}
+
+/// What the maxclients scenario saw on one server.
+#[derive(Debug, PartialEq)]
+struct MaxclientsOutcome {
+    admitted_answer: Vec<bool>,
+    refused_read: (Vec<u8>, End),
+    rejected_connections_delta: i64,
+    total_connections_delta: i64,
+    still_admits_after_a_close: bool,
+}
+
+async fn maxclients_on(addr: std::net::SocketAddr) -> MaxclientsOutcome {
+    const MAX: usize = 3;
+    let mut ctl = Wire::connect(addr).await.expect("connect");
+    let rejected_before = info_field(&mut ctl, "stats", "rejected_connections").await;
+    let total_before = info_field(&mut ctl, "stats", "total_connections_received").await;
+    assert_eq!(
+        ctl.cmd(&["CONFIG", "SET", "maxclients", &MAX.to_string()])
+            .await,
+        Value::Simple(b"OK".to_vec())
+    );
+    // ctl plus MAX - 1 more fill the server.
+    let mut admitted = Vec::new();
+    let mut admitted_answer = Vec::new();
+    for _ in 1..MAX {
+        let mut w = Wire::connect(addr).await.expect("connect");
+        admitted_answer.push(w.cmd(&["PING"]).await == Value::Simple(b"PONG".to_vec()));
+        admitted.push(w);
+    }
+    let mut refused = Wire::connect(addr).await.expect("TCP connect succeeds");
+    let refused_read = refused.read_to_eof(Duration::from_secs(3)).await;
+    let rejected_after = info_field(&mut ctl, "stats", "rejected_connections").await;
+    let total_after = info_field(&mut ctl, "stats", "total_connections_received").await;
+    // Freeing a slot admits the next connection again.
+    drop(admitted.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = Wire::connect(addr).await.expect("connect");
+    let still_admits_after_a_close = again.cmd(&["PING"]).await == Value::Simple(b"PONG".to_vec());
+    MaxclientsOutcome {
+        admitted_answer,
+        refused_read,
+        rejected_connections_delta: rejected_after - rejected_before,
+        total_connections_delta: total_after - total_before,
+        still_admits_after_a_close,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maxclients_refuses_the_extra_connection_with_error_then_eof_on_both() {
+    if !require_redis_server("maxclients_refuses_the_extra_connection_with_error_then_eof_on_both")
+    {
+        return;
+    }
+    let (real, fake, _guard) = both().await;
+    let (r, f) = tokio::join!(maxclients_on(real.addr()), maxclients_on(fake));
+    let want = MaxclientsOutcome {
+        admitted_answer: vec![true, true],
+        refused_read: (b"-ERR max number of clients reached\r\n".to_vec(), End::Eof),
+        rejected_connections_delta: 1,
+        total_connections_delta: 2,
+        still_admits_after_a_close: true,
+    };
+    assert_eq!(
+        r,
+        want,
+        "real redis-server did not behave as expected (refused read {})",
+        show(&r.refused_read.0)
+    );
+    assert_eq!(
+        f,
+        r,
+        "the fake differs from real redis-server (fake refused read {})",
+        show(&f.refused_read.0)
+    );
+}
