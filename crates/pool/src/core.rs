@@ -116,6 +116,19 @@ pub enum Acquire<C> {
     Queued(ReqId),
 }
 
+/// The driver's own counters (pool-core counts everything else).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverStats {
+    /// Requests abandoned while still waiting (cancelled in pool-core).
+    pub abandoned_waiting: u64,
+    /// Requests abandoned after their grant and before they saw it (connection released as
+    /// healthy: the bb8 #67 window).
+    pub abandoned_granted: u64,
+    /// Requests abandoned after their refusal and before they saw it.
+    pub abandoned_rejected: u64,
+}
+
 /// One waiter slot.
 #[derive(Debug)]
 enum Slot<C> {
@@ -146,6 +159,7 @@ struct Inner<C> {
     last_connect_error: Option<String>,
     /// Inputs produced while draining outputs (a check of a connection we do not hold).
     pending: VecDeque<Input>,
+    driver_stats: DriverStats,
 }
 
 /// pool-core plus the driver's waiter slots and idle connection objects, behind one mutex.
@@ -169,6 +183,7 @@ impl<C> SyncCore<C> {
                 timer_at: None,
                 last_connect_error: None,
                 pending: VecDeque::new(),
+                driver_stats: DriverStats::default(),
             }),
         })
     }
@@ -234,15 +249,20 @@ impl<C> SyncCore<C> {
         };
         match std::mem::replace(slot, Slot::Free) {
             Slot::Free => return acts,
-            Slot::Rejected(_) => inner.free.push(idx),
+            Slot::Rejected(_) => {
+                inner.free.push(idx);
+                inner.driver_stats.abandoned_rejected += 1;
+            }
             Slot::Waiting(_) => {
                 inner.free.push(idx);
+                inner.driver_stats.abandoned_waiting += 1;
                 let r = inner.pool.handle(now, Input::Cancel { req });
                 bug_check!(r.is_ok(), "pool-core refused Cancel {req}: {r:?}");
                 inner.drain(now, &mut acts);
             }
             Slot::Granted(conn, c) => {
                 inner.free.push(idx);
+                inner.driver_stats.abandoned_granted += 1;
                 #[cfg(feature = "planted-bug-lost-grant")]
                 {
                     // PLANTED BUG (test-only feature): forget the connection, as bb8 #67 and
@@ -351,6 +371,12 @@ impl<C> SyncCore<C> {
     #[must_use]
     pub fn stats(&self) -> Stats {
         lock(&self.inner).pool.stats().clone()
+    }
+
+    /// The driver's own counters.
+    #[must_use]
+    pub fn driver_stats(&self) -> DriverStats {
+        lock(&self.inner).driver_stats
     }
 
     /// Idle connection objects held (equals `state().idle` between calls; for tests).

@@ -151,6 +151,12 @@ impl<M: Manager> Pool<M> {
         self.shared.core.stats()
     }
 
+    /// The driver's own counters (cancellations by the point they happened at).
+    #[must_use]
+    pub fn driver_stats(&self) -> crate::core::DriverStats {
+        self.shared.core.driver_stats()
+    }
+
     /// The manager.
     #[must_use]
     pub fn manager(&self) -> &M {

@@ -355,33 +355,25 @@ impl<S: Transport> Manager for RedisManager<S> {
     type Connection = RedisConnection<S>;
     type Error = RedisError;
 
-    fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send {
-        async move {
-            match tokio::time::timeout(self.connect_timeout, self.open()).await {
-                Ok(r) => r,
-                Err(_) => Err(RedisError::TimedOut(self.connect_timeout)),
-            }
+    async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        match tokio::time::timeout(self.connect_timeout, self.open()).await {
+            Ok(r) => r,
+            Err(_) => Err(RedisError::TimedOut(self.connect_timeout)),
         }
     }
 
-    fn check<'a>(
-        &'a self,
-        conn: &'a mut Self::Connection,
-        how: CheckHow,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a {
-        async move {
-            match how {
-                CheckHow::Peek => match conn.peek() {
-                    PeekState::Alive => Ok(()),
-                    PeekState::Closed => Err(RedisError::CheckFailed("peek saw EOF")),
-                    PeekState::Unusable => Err(RedisError::CheckFailed("peek saw unread bytes")),
-                },
-                CheckHow::Ping => {
-                    // A timed-out PING leaves the connection in flight, hence broken.
-                    match tokio::time::timeout(self.check_timeout, conn.ping()).await {
-                        Ok(r) => r,
-                        Err(_) => Err(RedisError::TimedOut(self.check_timeout)),
-                    }
+    async fn check(&self, conn: &mut Self::Connection, how: CheckHow) -> Result<(), Self::Error> {
+        match how {
+            CheckHow::Peek => match conn.peek() {
+                PeekState::Alive => Ok(()),
+                PeekState::Closed => Err(RedisError::CheckFailed("peek saw EOF")),
+                PeekState::Unusable => Err(RedisError::CheckFailed("peek saw unread bytes")),
+            },
+            CheckHow::Ping => {
+                // A timed-out PING leaves the connection in flight, hence broken.
+                match tokio::time::timeout(self.check_timeout, conn.ping()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(RedisError::TimedOut(self.check_timeout)),
                 }
             }
         }

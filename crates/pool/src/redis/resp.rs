@@ -14,7 +14,7 @@ pub enum Value {
     /// `$3\r\nfoo`.
     Bulk(Vec<u8>),
     /// `*2\r\n...`.
-    Array(Vec<Value>),
+    Array(Vec<Self>),
 }
 
 /// A reply the parser cannot make sense of: the connection is out of sync and must be closed.
