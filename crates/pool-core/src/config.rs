@@ -290,3 +290,168 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Profile;
+
+    fn base() -> Config {
+        Profile::Recommended.config()
+    }
+
+    #[test]
+    fn every_profile_validates() {
+        for p in Profile::ALL {
+            assert_eq!(p.config().validate(), Ok(()), "{p}");
+        }
+    }
+
+    #[test]
+    fn nonsense_is_refused_naming_the_field() {
+        let zero = Duration::ZERO;
+        let cases: Vec<(Config, &str)> = vec![
+            (
+                Config {
+                    max_size: Some(0),
+                    ..base()
+                },
+                "max_size",
+            ),
+            (
+                Config {
+                    min_idle: 30,
+                    ..base()
+                },
+                "min_idle (30) must not exceed max_size",
+            ),
+            (
+                Config {
+                    max_idle: Some(1),
+                    ..base()
+                },
+                "min_idle (2) must not exceed max_idle (1)",
+            ),
+            (
+                Config {
+                    max_idle: Some(0),
+                    min_idle: 0,
+                    ..base()
+                },
+                "max_idle",
+            ),
+            (
+                Config {
+                    when_exhausted: WhenExhausted::Wait {
+                        timeout: Some(zero),
+                    },
+                    ..base()
+                },
+                "when_exhausted.timeout",
+            ),
+            (
+                Config {
+                    idle_timeout: Some(zero),
+                    ..base()
+                },
+                "idle_timeout",
+            ),
+            (
+                Config {
+                    max_lifetime: Some(zero),
+                    ..base()
+                },
+                "max_lifetime",
+            ),
+            (
+                Config {
+                    max_lifetime: None,
+                    ..base()
+                },
+                "lifetime_jitter: jitter needs max_lifetime",
+            ),
+            (
+                Config {
+                    lifetime_jitter: Some(Duration::from_secs(3600)),
+                    ..base()
+                },
+                "lifetime_jitter: jitter must be shorter",
+            ),
+            (
+                Config {
+                    check_on_checkout: CheckOnCheckout {
+                        when: CheckWhen::IfIdleFor(zero),
+                        how: CheckHow::Ping,
+                    },
+                    ..base()
+                },
+                "check_on_checkout.when",
+            ),
+            (
+                Config {
+                    keepalive: Some(Keepalive {
+                        interval: zero,
+                        scope: KeepaliveScope::EveryIdle,
+                    }),
+                    ..base()
+                },
+                "keepalive.interval",
+            ),
+            (
+                Config {
+                    max_concurrent_connects: Some(0),
+                    ..base()
+                },
+                "max_concurrent_connects",
+            ),
+            (
+                Config {
+                    connect_timeout: Some(zero),
+                    ..base()
+                },
+                "connect_timeout",
+            ),
+            (
+                Config {
+                    connect_backoff: Some(Backoff {
+                        initial: zero,
+                        max: zero,
+                    }),
+                    ..base()
+                },
+                "connect_backoff.initial",
+            ),
+            (
+                Config {
+                    connect_backoff: Some(Backoff {
+                        initial: Duration::from_secs(2),
+                        max: Duration::from_secs(1),
+                    }),
+                    ..base()
+                },
+                "connect_backoff.max",
+            ),
+            (
+                Config {
+                    max_waiters: Some(0),
+                    ..base()
+                },
+                "max_waiters",
+            ),
+        ];
+        for (config, field) in cases {
+            let err = config.validate().expect_err(field).to_string();
+            assert!(err.contains(field), "{err:?} should name {field:?}");
+        }
+    }
+
+    #[test]
+    fn pool_new_refuses_an_invalid_config() {
+        let err = crate::Pool::new(Config {
+            max_size: Some(0),
+            ..base()
+        })
+        .unwrap_err();
+        assert_eq!(err, ConfigError::ZeroMaxSize);
+    }
+}

@@ -440,3 +440,92 @@ pub fn radix_v2_with_ping_fix(interval: Duration) -> Config {
         ..radix_v2()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_lists_the_valid_ones() {
+        for p in Profile::ALL {
+            assert_eq!(Profile::by_name(p.name()), Ok(p));
+            assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
+            assert!(!p.source().is_empty());
+        }
+        let err = Profile::by_name("hikaricp").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown profile 'hikaricp'; valid names: radix-v2, redis-py, redis-py-blocking, \
+             aioredis, go-redis-v9, hikari, bb8, deadpool, r2d2, recommended"
+        );
+    }
+
+    #[test]
+    fn sizes_follow_the_sources() {
+        let size = |p: Profile| p.config().max_size;
+        assert_eq!(size(Profile::RadixV2), None);
+        assert_eq!(Profile::RadixV2.config().max_idle, Some(3));
+        assert_eq!(size(Profile::RedisPy), Some(100));
+        assert_eq!(size(Profile::RedisPyBlocking), Some(50));
+        assert_eq!(size(Profile::Aioredis), Some(50));
+        assert_eq!(size(Profile::GoRedisV9), Some(20), "10 x GOMAXPROCS 2");
+        assert_eq!(size(Profile::Hikari), Some(10));
+        assert_eq!(Profile::Hikari.config().min_idle, 10);
+        assert_eq!(size(Profile::Bb8), Some(10));
+        assert_eq!(size(Profile::Deadpool), Some(4), "2 x 2 CPUs");
+        assert_eq!(size(Profile::R2d2), Some(10));
+    }
+
+    #[test]
+    fn exhaustion_behaviour_follows_the_sources() {
+        use WhenExhausted::{FailFast, Wait};
+        let w = |p: Profile| p.config().when_exhausted;
+        assert_eq!(w(Profile::RadixV2), FailFast);
+        assert_eq!(w(Profile::RedisPy), FailFast);
+        assert_eq!(w(Profile::Aioredis), FailFast);
+        assert_eq!(
+            w(Profile::RedisPyBlocking),
+            Wait {
+                timeout: Some(secs(20))
+            }
+        );
+        assert_eq!(
+            w(Profile::GoRedisV9),
+            Wait {
+                timeout: Some(secs(6))
+            }
+        );
+        assert_eq!(
+            w(Profile::Hikari),
+            Wait {
+                timeout: Some(secs(30))
+            }
+        );
+        assert_eq!(
+            w(Profile::Bb8),
+            Wait {
+                timeout: Some(secs(30))
+            }
+        );
+        assert_eq!(w(Profile::Deadpool), Wait { timeout: None });
+        assert_eq!(
+            w(Profile::R2d2),
+            Wait {
+                timeout: Some(secs(30))
+            }
+        );
+    }
+
+    #[test]
+    fn recommended_waits_less_than_a_3s_caller_and_is_bounded() {
+        let c = Profile::Recommended.config();
+        assert!(c.pool_timeout().is_some_and(|t| t < secs(3)));
+        assert!(c.honour_deadlines);
+        assert!(c.max_size.is_some() && c.max_waiters.is_some() && c.max_idle.is_some());
+        assert!(
+            c.idle_timeout.is_some_and(|t| t < secs(300)),
+            "below Redis timeout 300"
+        );
+        assert_ne!(c.check_on_checkout.when, CheckWhen::Never);
+    }
+}
