@@ -18,4 +18,7 @@ fi
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets
 
+echo "== loom models of the pool driver (bounded; see docs/architecture.md for unbounded runs)"
+bash scripts/loom.sh
+
 echo "== done"
