@@ -2,7 +2,7 @@
 //! table. `cargo run --release -p pool-core --example explore [-- REQUESTS]`.
 //!
 //! Every profile is scaled down with `explore::scale_down` (sizes ≤ 2, durations mapped to a
-//! few seconds) and explored with up to REQUESTS acquires (default 3), every connect and check
+//! few seconds) and explored with up to REQUESTS acquires (default 4), every connect and check
 //! outcome, cancels, broken releases, peer closes, deadlines and a shutdown. Then each planted
 //! bug (feature `mutations`) is explored under the `recommended` profile to show that the explorer
 //! finds it, with the shortest input sequence. Exits non-zero if a real profile has a
@@ -17,7 +17,7 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let requests: u32 = std::env::args()
         .nth(1)
-        .map_or(3, |a| a.parse().expect("REQUESTS must be a number"));
+        .map_or(4, |a| a.parse().expect("REQUESTS must be a number"));
     let bounds = Bounds {
         requests,
         stop_at_first: true,

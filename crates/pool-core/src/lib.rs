@@ -14,11 +14,13 @@
 //! - [`profile`]: presets that mimic real libraries ([`Profile`]).
 //! - [`invariants`]: [`invariants::check`], run after every step by every test.
 //! - [`explore`]: the bounded exhaustive explorer.
+//! - [`drive`]: steady-state workloads (benchmarks, the allocation test).
 //! - `mutations` (feature `mutations`, tests only): planted bugs the explorer must catch.
 
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod drive;
 pub mod explore;
 pub mod invariants;
 pub mod io;

@@ -1,0 +1,257 @@
+//! The exhaustive explorer over several configurations and every profile (scaled down), and
+//! the planted bugs it must catch with a shortest counterexample.
+
+use pool_core::explore::{Bounds, explore, explore_pool, scale_down};
+use pool_core::invariants::Violation;
+use pool_core::mutations::Mutation;
+use pool_core::{
+    Backoff, CheckHow, CheckOnCheckout, CheckWhen, Config, Fairness, Input, Keepalive,
+    KeepaliveScope, Pool, Profile, Reuse, WhenExhausted,
+};
+use std::time::Duration;
+
+fn small() -> Config {
+    Config {
+        max_size: Some(2),
+        min_idle: 0,
+        max_idle: None,
+        when_exhausted: WhenExhausted::Wait {
+            timeout: Some(Duration::from_secs(2)),
+        },
+        idle_timeout: None,
+        max_lifetime: None,
+        lifetime_jitter: None,
+        seed: 0,
+        check_on_checkout: CheckOnCheckout {
+            when: CheckWhen::Never,
+            how: CheckHow::Peek,
+        },
+        keepalive: None,
+        max_concurrent_connects: None,
+        connect_timeout: None,
+        connect_backoff: None,
+        reuse: Reuse::Lifo,
+        fairness: Fairness::StrictFifo,
+        honour_deadlines: false,
+        max_waiters: None,
+    }
+}
+
+fn assert_clean(name: &str, config: &Config, bounds: &Bounds) -> usize {
+    let r = explore(config, bounds).expect("valid config");
+    for v in &r.violations {
+        eprintln!("{name}: {v}");
+    }
+    assert!(r.violations.is_empty(), "{name}: violations");
+    assert!(!r.truncated, "{name}: truncated at {} states", r.states);
+    assert!(r.states > 1 && r.transitions >= r.states - 1);
+    eprintln!(
+        "{name}: {} states, {} transitions, depth {}",
+        r.states, r.transitions, r.max_depth
+    );
+    r.states
+}
+
+#[test]
+fn every_profile_scaled_down_holds_every_invariant_in_every_state() {
+    for p in Profile::ALL {
+        assert_clean(p.name(), &scale_down(&p.config()), &Bounds::default());
+    }
+}
+
+#[test]
+fn every_knob_combination_of_interest_holds_every_invariant() {
+    let s = Duration::from_secs;
+    let configs: Vec<(&str, Config)> = vec![
+        ("plain", small()),
+        (
+            "checks, fifo reuse, deadlines",
+            Config {
+                check_on_checkout: CheckOnCheckout {
+                    when: CheckWhen::Always,
+                    how: CheckHow::Ping,
+                },
+                reuse: Reuse::Fifo,
+                honour_deadlines: true,
+                ..small()
+            },
+        ),
+        (
+            "barging, max_waiters, idle timeout, lifetime",
+            Config {
+                fairness: Fairness::Barging,
+                max_waiters: Some(1),
+                idle_timeout: Some(s(3)),
+                max_lifetime: Some(s(5)),
+                ..small()
+            },
+        ),
+        (
+            "keepalive every idle, if-idle-for check",
+            Config {
+                keepalive: Some(Keepalive {
+                    interval: s(2),
+                    scope: KeepaliveScope::EveryIdle,
+                }),
+                check_on_checkout: CheckOnCheckout {
+                    when: CheckWhen::IfIdleFor(s(1)),
+                    how: CheckHow::Ping,
+                },
+                ..small()
+            },
+        ),
+        (
+            "keepalive one per interval (seed 003 fix), fifo",
+            Config {
+                max_idle: Some(2),
+                keepalive: Some(Keepalive {
+                    interval: s(2),
+                    scope: KeepaliveScope::OnePerInterval,
+                }),
+                reuse: Reuse::Fifo,
+                ..small()
+            },
+        ),
+        (
+            "min_idle, connect limits, timeout, back-off",
+            Config {
+                min_idle: 1,
+                max_concurrent_connects: Some(1),
+                connect_timeout: Some(s(1)),
+                connect_backoff: Some(Backoff {
+                    initial: s(1),
+                    max: s(2),
+                }),
+                ..small()
+            },
+        ),
+        (
+            "fail fast, connect limit, back-off, deadlines",
+            Config {
+                when_exhausted: WhenExhausted::FailFast,
+                max_concurrent_connects: Some(1),
+                connect_backoff: Some(Backoff {
+                    initial: s(1),
+                    max: s(1),
+                }),
+                honour_deadlines: true,
+                ..small()
+            },
+        ),
+        (
+            "unbounded fail fast with max_idle (radix.v2)",
+            Config {
+                max_size: None,
+                max_idle: Some(1),
+                when_exhausted: WhenExhausted::FailFast,
+                ..small()
+            },
+        ),
+        (
+            "size 1, wait forever, max_idle 1",
+            Config {
+                max_size: Some(1),
+                max_idle: Some(1),
+                when_exhausted: WhenExhausted::Wait { timeout: None },
+                ..small()
+            },
+        ),
+    ];
+    for (name, config) in configs {
+        assert_clean(name, &config, &Bounds::default());
+    }
+}
+
+#[test]
+fn exploration_is_deterministic() {
+    let c = scale_down(&Profile::Bb8.config());
+    let a = explore(&c, &Bounds::default()).expect("valid");
+    let b = explore(&c, &Bounds::default()).expect("valid");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn more_requests_reach_more_states() {
+    let c = scale_down(&Profile::Recommended.config());
+    let two = assert_clean("recommended/2", &c, &Bounds::quick(2));
+    let three = assert_clean("recommended/3", &c, &Bounds::quick(3));
+    assert!(three > two);
+}
+
+/// The planted bug must be found, and (breadth-first) with a shortest input sequence.
+fn caught(m: Mutation, config: Config) -> pool_core::explore::Counterexample {
+    let mut pool = Pool::new(config).expect("valid");
+    pool.set_mutation(Some(m));
+    let r = explore_pool(pool, &Bounds::default());
+    let cx = r
+        .violations
+        .first()
+        .unwrap_or_else(|| panic!("{m:?} not caught in {} states", r.states))
+        .clone();
+    eprintln!("{m:?}:\n{cx}");
+    cx
+}
+
+#[test]
+fn explorer_catches_a_lost_wakeup_on_release_with_a_shortest_trace() {
+    let cx = caught(
+        Mutation::SkipHandOffOnRelease,
+        Config {
+            max_size: Some(1),
+            ..small()
+        },
+    );
+    assert!(
+        matches!(cx.violation, Violation::IdleWhileWaiting { .. }),
+        "{}",
+        cx.violation
+    );
+    // Acquire, Connected (grant), Acquire (queued), Release: 4 inputs, none shorter.
+    let inputs: Vec<Input> = cx.trace.iter().map(|s| s.input).collect();
+    assert_eq!(inputs.len(), 4, "{cx}");
+    assert!(matches!(inputs[3], Input::Release { .. }));
+    assert!(
+        cx.to_string()
+            .contains("hand-off violated: conn#0 is idle while req#1 is queued")
+    );
+}
+
+#[test]
+fn explorer_catches_a_pool_that_ignores_max_size() {
+    let cx = caught(Mutation::IgnoreMaxSize, small());
+    assert!(matches!(
+        cx.violation,
+        Violation::SizeBound {
+            total: 3,
+            max_size: 2
+        }
+    ));
+    assert_eq!(cx.trace.len(), 3, "three acquires: {cx}");
+}
+
+#[test]
+fn explorer_catches_a_forgotten_waiter_timer() {
+    let cx = caught(
+        Mutation::NoWaiterTimer,
+        Config {
+            max_size: Some(1),
+            ..small()
+        },
+    );
+    assert!(
+        matches!(cx.violation, Violation::TimerMissing { .. }),
+        "{cx}"
+    );
+}
+
+#[test]
+fn the_same_mutations_do_nothing_when_not_planted() {
+    let r = explore(&small(), &Bounds::default()).expect("valid");
+    assert!(r.is_clean());
+    for m in Mutation::ALL {
+        let mut p = Pool::new(small()).expect("valid");
+        p.set_mutation(Some(m));
+        p.set_mutation(None);
+        assert_eq!(explore_pool(p, &Bounds::default()), r);
+    }
+}
