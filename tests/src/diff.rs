@@ -103,6 +103,9 @@ pub struct Case {
     /// How the first reply is compared, when it differs from `cmp` (e.g. a HELLO 3 map by
     /// shape, then exact replies).
     pub first: Option<Cmp>,
+    /// Send the request in pieces of this many bytes, 2 ms apart (exercises partial reads);
+    /// `None` sends it in one write.
+    pub chunk: Option<usize>,
 }
 
 impl Case {
@@ -117,6 +120,7 @@ impl Case {
             then: Then::Open,
             cmp: Cmp::Exact,
             first: None,
+            chunk: None,
         }
     }
 
@@ -163,6 +167,14 @@ impl Case {
     pub fn first_by(self, cmp: Cmp) -> Self {
         Self {
             first: Some(cmp),
+            ..self
+        }
+    }
+
+    /// Sends the request `bytes` at a time, 2 ms apart.
+    pub fn in_chunks_of(self, bytes: usize) -> Self {
+        Self {
+            chunk: Some(bytes.max(1)),
             ..self
         }
     }
@@ -224,7 +236,19 @@ pub async fn observe(addr: std::net::SocketAddr, case: &Case, req: &[u8]) -> Obs
     };
     // A write can fail when the server closes early on a large bad request; the replies it
     // wrote before closing are still readable, so keep going.
-    let _ = wire.send(req).await;
+    match case.chunk {
+        None => {
+            let _ = wire.send(req).await;
+        }
+        Some(n) => {
+            for piece in req.chunks(n) {
+                if wire.send(piece).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
     let (replies, end) = wire.read_replies(case.replies, REPLY_DEADLINE).await;
     let mut seen = Observed {
         replies,

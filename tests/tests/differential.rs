@@ -181,6 +181,15 @@ fn cases() -> Vec<Case> {
         .closes(),
         Case::raw("proto_authenticated_big_multibulk_ok", b"AUTH s3cret\r\n*11\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n", 2).auth(),
         Case::raw("proto_zero_and_negative_count_ignored", b"*0\r\n*-1\r\nPING\r\n", 1),
+        Case::raw(
+            "proto_error_after_split_delivery",
+            b"*1\r\n$4\r\nPING\r\n*1\r\n$-3\r\n",
+            2,
+        )
+        .in_chunks_of(3)
+        .closes(),
+        Case::cmds("split_delivery_one_byte_at_a_time", "SET k v\nGET k").in_chunks_of(1),
+        Case::raw("split_delivery_inline_mid_line", b"SET k \"a b\"\r\nGET k\r\n", 2).in_chunks_of(4),
         // --- inline commands
         Case::raw("inline_ping", b"PING\r\n", 1),
         Case::raw("inline_lf_only", b"PING\n", 1),
@@ -231,6 +240,17 @@ fn cases() -> Vec<Case> {
         Case::cmds("select_db_isolation", "SELECT 1\nSET k v\nSELECT 0\nGET k\nSELECT 1\nGET k"),
         Case::cmds("select_out_of_range", "SELECT 16\nSELECT -1\nSELECT abc"),
         Case::cmds("dbsize_flushdb", "SET a 1\nSET b 2\nDBSIZE\nFLUSHDB\nDBSIZE"),
+        Case::cmds("flushall_all_dbs", "SET a 1\nSELECT 1\nSET b 2\nFLUSHALL\nDBSIZE\nSELECT 0\nDBSIZE"),
+        Case::cmds("incrby_decr_decrby", "INCRBY n 10\nDECR n\nDECRBY n 20\nINCRBY n abc\nDECRBY n -9223372036854775808"),
+        Case::cmds("persist_pexpire_pttl", "SET k v\nPEXPIRE k 100000\nPERSIST k\nPTTL k\nPTTL missing\nPERSIST k"),
+        Case::cmds("type_of_values", "SET s v\nLPUSH l a\nTYPE s\nTYPE l\nTYPE missing"),
+        Case::cmds("keys_single_match", "SET user:1 a\nSET other b\nKEYS user:*\nKEYS nomatch*"),
+        Case::cmds("list_push_pop_len", "RPUSH l a b c\nLPUSH l z\nLLEN l\nLPOP l\nRPOP l\nLLEN l\nLPOP missing"),
+        Case::cmds("wrongtype_errors", "LPUSH l a\nGET l\nINCR l\nSET s v\nLPUSH s x\nLLEN s"),
+        Case::cmds("blpop_ready_list_returns_at_once", "RPUSH l a\nBLPOP l 1\nBLPOP l 0.05"),
+        Case::cmds("blpop_bad_timeout", "BLPOP l abc\nBLPOP l -1"),
+        Case::cmds("psubscribe_then_ping", "PSUBSCRIBE news.*").replies(1),
+        Case::cmds("reset_clears_state", "SELECT 2\nCLIENT SETNAME n\nRESET\nCLIENT GETNAME"),
         Case::raw("binary_safe_key_and_value", b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$3\r\n\0\xff\n\r\n*2\r\n$3\r\nGET\r\n$3\r\nk\r\n\r\n", 2),
         Case::cmds("debug_sleep_zero", "DEBUG SLEEP 0"),
         Case::cmds("blpop_times_out_with_null", "BLPOP list 0.1"),
