@@ -44,6 +44,11 @@ impl Wire {
         })
     }
 
+    /// The client side's address (what the server shows as `addr` in CLIENT LIST).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
     /// Writes all of `bytes`.
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await

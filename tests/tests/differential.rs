@@ -18,7 +18,7 @@ use std::time::Duration;
 use poolsim_tests::diff::{Against, Case, Cmp, run_all};
 use poolsim_tests::resp::Value;
 use poolsim_tests::servers::{FakeServer, RealRedis, fake_config, require_redis_server};
-use poolsim_tests::wire::{End, Wire, show};
+use poolsim_tests::wire::{End, Wire, encode, show};
 
 /// The INFO sections the fake emulates; their field names must match Redis's.
 const INFO_SECTIONS: &[&str] = &["server", "clients", "stats", "keyspace"];
@@ -253,6 +253,10 @@ fn cases() -> Vec<Case> {
         Case::cmds("reset_clears_state", "SELECT 2\nCLIENT SETNAME n\nRESET\nCLIENT GETNAME"),
         Case::raw("binary_safe_key_and_value", b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$3\r\n\0\xff\n\r\n*2\r\n$3\r\nGET\r\n$3\r\nk\r\n\r\n", 2),
         Case::cmds("debug_sleep_zero", "DEBUG SLEEP 0"),
+        Case::cmds(
+            "expire_passes_during_debug_sleep",
+            "SET k v PX 100\nSET p v\nDEBUG SLEEP 0.3\nGET k\nEXISTS k\nTTL k\nGET p",
+        ),
         Case::cmds("blpop_times_out_with_null", "BLPOP list 0.1"),
         Case::cmds("subscribe_publish", "PUBLISH ch hello\nSUBSCRIBE ch"),
         Case::cmds("subscribe_context_rejects_get", "SUBSCRIBE a b\nGET k").replies(3),
@@ -449,29 +453,41 @@ async fn info_field(wire: &mut Wire, section: &str, field: &str) -> i64 {
         .expect("integer field")
 }
 
-/// What idle and active connections saw on one server with `timeout 1`.
+/// What idle, active, subscribed and blocked connections saw on one server with `timeout 1`.
 #[derive(Debug, PartialEq)]
 struct IdleOutcome {
     /// A read on the idle connection timed out at 0.9 s (reading is not activity).
     idle_open_at_900ms: bool,
     /// What the idle connection read afterwards: nothing, then EOF.
     idle_read: (Vec<u8>, End),
-    /// EOF came between 1 s and 2.6 s after connect (timeout 1: more than 1 s idle in whole
-    /// seconds, at most 2 s, plus the ~100 ms cron scan).
+    /// EOF came between 1 s and 2.6 s after `CONFIG SET timeout 1` (more than 1 s idle in
+    /// whole seconds, at most 2 s, plus the ~100 ms cron scan). The idle connection was opened
+    /// before the CONFIG SET: the new timeout applies to clients already idle.
     eof_within_1s_to_2600ms: bool,
     /// The connection that sent a PING every 300 ms answered every one of them.
     active_still_answers: bool,
-    /// `connected_clients` once the idle connection is gone (just the active one).
+    /// A SUBSCRIBEd connection, silent for 2.5 s, still receives a PUBLISH (exempt).
+    subscribed_gets_message: Option<Vec<u8>>,
+    /// A connection blocked in `BLPOP l 0` for 2.5 s is served by an RPUSH (exempt).
+    blocked_gets_element: Option<Vec<u8>>,
+    /// `connected_clients` once the idle connection is gone (active, subscribed, blocked).
     connected_clients_after: i64,
 }
 
 async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
     let mut ctl = Wire::connect(addr).await.expect("connect");
+    let mut idle = Wire::connect(addr).await.expect("connect");
+    let mut subscribed = Wire::connect(addr).await.expect("connect");
+    subscribed.cmd(&["SUBSCRIBE", "news"]).await;
+    let mut blocked = Wire::connect(addr).await.expect("connect");
+    blocked
+        .send(&encode(&["BLPOP", "l", "0"]))
+        .await
+        .expect("send");
     assert_eq!(
         ctl.cmd(&["CONFIG", "SET", "timeout", "1"]).await,
         Value::Simple(b"OK".to_vec())
     );
-    let mut idle = Wire::connect(addr).await.expect("connect");
     let started = tokio::time::Instant::now();
     let watch_idle = async {
         let (early, early_end) = idle.read_to_eof(Duration::from_millis(900)).await;
@@ -490,12 +506,18 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
     let ((idle_open_at_900ms, idle_read, eof_at), active_still_answers) =
         tokio::join!(watch_idle, keep_active);
     let connected_clients_after = info_field(&mut ctl, "clients", "connected_clients").await;
+    ctl.cmd(&["PUBLISH", "news", "hi"]).await;
+    let (mut msg, _) = subscribed.read_replies(1, Duration::from_secs(2)).await;
+    ctl.cmd(&["RPUSH", "l", "x"]).await;
+    let (mut elem, _) = blocked.read_replies(1, Duration::from_secs(2)).await;
     IdleOutcome {
         idle_open_at_900ms,
         idle_read,
         eof_within_1s_to_2600ms: eof_at >= Duration::from_secs(1)
             && eof_at <= Duration::from_millis(2600),
         active_still_answers,
+        subscribed_gets_message: msg.pop(),
+        blocked_gets_element: elem.pop(),
         connected_clients_after,
     }
 }
@@ -512,7 +534,11 @@ async fn idle_timeout_closes_idle_connection_and_spares_active_one_on_both() {
         idle_read: (vec![], End::Eof),
         eof_within_1s_to_2600ms: true,
         active_still_answers: true,
-        connected_clients_after: 1,
+        subscribed_gets_message: Some(
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec(),
+        ),
+        blocked_gets_element: Some(b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n".to_vec()),
+        connected_clients_after: 3,
     };
     assert_eq!(r, want, "real redis-server did not behave as expected");
     assert_eq!(f, r, "the fake differs from real redis-server");
@@ -525,6 +551,7 @@ struct MaxclientsOutcome {
     refused_read: (Vec<u8>, End),
     rejected_connections_delta: i64,
     total_connections_delta: i64,
+    lowered_keeps_clients: bool,
     still_admits_after_a_close: bool,
 }
 
@@ -550,6 +577,14 @@ async fn maxclients_on(addr: std::net::SocketAddr) -> MaxclientsOutcome {
     let refused_read = refused.read_to_eof(Duration::from_secs(3)).await;
     let rejected_after = info_field(&mut ctl, "stats", "rejected_connections").await;
     let total_after = info_field(&mut ctl, "stats", "total_connections_received").await;
+    // Lowering maxclients below the current count disconnects nobody.
+    ctl.cmd(&["CONFIG", "SET", "maxclients", "1"]).await;
+    let mut lowered_keeps_clients = true;
+    for w in &mut admitted {
+        lowered_keeps_clients &= w.cmd(&["PING"]).await == Value::Simple(b"PONG".to_vec());
+    }
+    ctl.cmd(&["CONFIG", "SET", "maxclients", &MAX.to_string()])
+        .await;
     // Freeing a slot admits the next connection again.
     drop(admitted.pop());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -560,6 +595,7 @@ async fn maxclients_on(addr: std::net::SocketAddr) -> MaxclientsOutcome {
         refused_read,
         rejected_connections_delta: rejected_after - rejected_before,
         total_connections_delta: total_after - total_before,
+        lowered_keeps_clients,
         still_admits_after_a_close,
     }
 }
@@ -577,6 +613,7 @@ async fn maxclients_refuses_the_extra_connection_with_error_then_eof_on_both() {
         refused_read: (b"-ERR max number of clients reached\r\n".to_vec(), End::Eof),
         rejected_connections_delta: 1,
         total_connections_delta: 2,
+        lowered_keeps_clients: true,
         still_admits_after_a_close: true,
     };
     assert_eq!(
@@ -591,4 +628,65 @@ async fn maxclients_refuses_the_extra_connection_with_error_then_eof_on_both() {
         "the fake differs from real redis-server (fake refused read {})",
         show(&f.refused_read.0)
     );
+}
+
+/// What CLIENT KILL did to three other connections, killed by the three forms.
+#[derive(Debug, PartialEq)]
+struct KillOutcome {
+    /// Replies to `CLIENT KILL ip:port`, `CLIENT KILL ID id`, `CLIENT KILL ADDR ip:port`.
+    replies: Vec<Value>,
+    /// What each victim read afterwards (nothing, then EOF).
+    victims_read: Vec<(Vec<u8>, End)>,
+    /// `connected_clients` afterwards (the killer alone).
+    connected_clients_after: i64,
+}
+
+async fn client_kill_on(addr: std::net::SocketAddr) -> KillOutcome {
+    let mut ctl = Wire::connect(addr).await.expect("connect");
+    let mut victims = Vec::new();
+    for _ in 0..3 {
+        victims.push(Wire::connect(addr).await.expect("connect"));
+    }
+    let id = match victims[1].cmd(&["CLIENT", "ID"]).await {
+        Value::Integer(id) => id.to_string(),
+        other => panic!("CLIENT ID gave {other:?}"),
+    };
+    let addr_of = |w: &Wire| w.local_addr().expect("local addr").to_string();
+    let (a0, a2) = (addr_of(&victims[0]), addr_of(&victims[2]));
+    let replies = vec![
+        ctl.cmd(&["CLIENT", "KILL", &a0]).await,
+        ctl.cmd(&["CLIENT", "KILL", "ID", &id]).await,
+        ctl.cmd(&["CLIENT", "KILL", "ADDR", &a2]).await,
+    ];
+    let mut victims_read = Vec::new();
+    for v in &mut victims {
+        victims_read.push(v.read_to_eof(Duration::from_secs(2)).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let connected_clients_after = info_field(&mut ctl, "clients", "connected_clients").await;
+    KillOutcome {
+        replies,
+        victims_read,
+        connected_clients_after,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_kill_closes_other_connections_silently_on_both() {
+    if !require_redis_server("client_kill_closes_other_connections_silently_on_both") {
+        return;
+    }
+    let (real, fake, _guard) = both().await;
+    let (r, f) = tokio::join!(client_kill_on(real.addr()), client_kill_on(fake));
+    let want = KillOutcome {
+        replies: vec![
+            Value::Simple(b"OK".to_vec()),
+            Value::Integer(1),
+            Value::Integer(1),
+        ],
+        victims_read: vec![(vec![], End::Eof); 3],
+        connected_clients_after: 1,
+    };
+    assert_eq!(r, want, "real redis-server did not behave as expected");
+    assert_eq!(f, r, "the fake differs from real redis-server");
 }
