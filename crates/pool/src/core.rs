@@ -65,7 +65,7 @@ pub struct Actions<C> {
     /// Check these connections (the object is handed over); report [`SyncCore::check_done`].
     pub checks: Vec<(ConnId, CheckHow, C)>,
     /// Wake these waiters (their slot has been filled).
-    pub wakes: Vec<Waker>,
+    pub wakes: Wakers,
     /// pool-core closed these connections. Drop the object if there is one; with `None` the
     /// connection was connecting (or being checked): abort the connect if it is still running
     /// (its late report is refused and the object dropped anyway).
@@ -80,7 +80,7 @@ impl<C> Default for Actions<C> {
         Self {
             connects: Vec::new(),
             checks: Vec::new(),
-            wakes: Vec::new(),
+            wakes: Wakers::default(),
             closes: Vec::new(),
             timer_changed: false,
         }
@@ -100,7 +100,46 @@ impl<C> Actions<C> {
 
     /// Wakes every waker (the one action that needs nothing but the wakers).
     pub fn wake_all(&mut self) {
-        for w in self.wakes.drain(..) {
+        self.wakes.wake_all();
+    }
+}
+
+/// Wakers to wake after the lock is released. The first is kept inline: a release usually
+/// wakes exactly one waiter, and this keeps that path free of allocation.
+#[derive(Debug, Default)]
+pub struct Wakers {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl Wakers {
+    /// Adds a waker.
+    pub fn push(&mut self, w: Waker) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push(w);
+        }
+    }
+
+    /// No waker.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// How many wakers.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// Wakes and removes every waker.
+    pub fn wake_all(&mut self) {
+        if let Some(w) = self.first.take() {
+            w.wake();
+        }
+        for w in self.rest.drain(..) {
             w.wake();
         }
     }
@@ -188,8 +227,15 @@ impl<C> SyncCore<C> {
         })
     }
 
-    /// A request for a connection at `now`, with the caller's own `deadline`.
-    pub fn acquire(&self, now: Instant, deadline: Option<Instant>) -> (Acquire<C>, Actions<C>) {
+    /// A request for a connection at `now`, with the caller's own `deadline`. `waker`, if
+    /// given, is stored in the slot when the request is queued (saving the first
+    /// [`SyncCore::poll_request`]).
+    pub fn acquire(
+        &self,
+        now: Instant,
+        deadline: Option<Instant>,
+        waker: Option<&Waker>,
+    ) -> (Acquire<C>, Actions<C>) {
         let mut acts = Actions::default();
         let mut inner = lock(&self.inner);
         let now = inner.clamp(now);
@@ -203,8 +249,11 @@ impl<C> SyncCore<C> {
             return (Acquire::Ready(Err(PoolError::Closed)), acts);
         }
         inner.drain(now, &mut acts);
-        let out = match &inner.slots[idx] {
-            Slot::Waiting(_) => Acquire::Queued(req),
+        let out = match &mut inner.slots[idx] {
+            Slot::Waiting(w) => {
+                *w = waker.cloned();
+                Acquire::Queued(req)
+            }
             _ => Acquire::Ready(inner.take_result(idx)),
         };
         drop(inner);

@@ -33,4 +33,4 @@ pub mod redis;
 #[cfg(not(loom))]
 pub use manager::Manager;
 #[cfg(not(loom))]
-pub use pool::{Pool, Pooled};
+pub use pool::{Checkout, Pool, Pooled};

@@ -8,8 +8,11 @@ use crate::{Manager, PoolError};
 use pool_core::{ConfigError, ConnId, PoolState, ReleaseOutcome, ReqId, Stats};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use tokio::sync::Notify;
 use tokio::time::Instant as TokioInstant;
 
@@ -43,8 +46,22 @@ impl<M: Manager> fmt::Debug for Pool<M> {
     }
 }
 
+/// Keeps the core's mutex off the cache line of the `Arc` counts, which every checkout and
+/// release touches.
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+impl<T> Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 struct Shared<M: Manager> {
-    core: SyncCore<M::Connection>,
+    core: CacheLine<SyncCore<M::Connection>>,
+    /// Itself, for spawning tasks from `&self` (a `Pooled` guard's drop has no `Arc` at hand).
+    this: Weak<Self>,
     manager: M,
     /// pool-core's epoch: `pool_core::Instant::ZERO` is this tokio instant.
     epoch: TokioInstant,
@@ -68,8 +85,9 @@ impl<M: Manager> Pool<M> {
     /// run on that runtime. Connections for `min_idle` are opened at once.
     pub fn new(manager: M, config: pool_core::Config) -> Result<Self, ConfigError> {
         let core = SyncCore::new(config)?;
-        let shared = Arc::new(Shared {
-            core,
+        let shared = Arc::new_cyclic(|this| Shared {
+            core: CacheLine(core),
+            this: Weak::clone(this),
             manager,
             epoch: TokioInstant::now(),
             timer: Arc::new(Notify::new()),
@@ -86,50 +104,25 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Waits for a connection, as long as the pool's configuration says (pool timeout or
-    /// fail-fast). Cancellation safe.
-    pub async fn get(&self) -> Result<Pooled<M::Connection>, PoolError> {
-        self.checkout(None).await
+    /// fail-fast). Cancellation safe: see [`Checkout`].
+    pub fn get(&self) -> Checkout<'_, M> {
+        Checkout {
+            pool: self,
+            deadline: None,
+            state: CheckoutState::Start,
+        }
     }
 
     /// As [`Pool::get`], with the caller's own deadline handed to pool-core, which refuses the
     /// request with [`PoolError::DeadlineExceeded`] at that instant when its configuration
     /// has `honour_deadlines` (otherwise the deadline is ignored: wrap the future in
     /// `tokio::time::timeout`, which is safe because `get` is cancellation safe).
-    pub async fn get_with_deadline(
-        &self,
-        deadline: TokioInstant,
-    ) -> Result<Pooled<M::Connection>, PoolError> {
-        self.checkout(Some(deadline)).await
-    }
-
-    async fn checkout(
-        &self,
-        deadline: Option<TokioInstant>,
-    ) -> Result<Pooled<M::Connection>, PoolError> {
-        let s = &self.shared;
-        let deadline = deadline.map(|d| s.to_core(d));
-        let (acquired, acts) = s.core.acquire(s.now(), deadline);
-        s.run(acts);
-        let (conn, c) = match acquired {
-            Acquire::Ready(r) => r?,
-            Acquire::Queued(req) => {
-                let mut guard = AbandonOnDrop {
-                    shared: s,
-                    req: Some(req),
-                };
-                let r = std::future::poll_fn(|cx| s.core.poll_request(req, cx)).await;
-                // poll_request freed the slot: nothing left to abandon.
-                guard.req = None;
-                r?
-            }
-        };
-        let back: Arc<dyn GiveBack<M::Connection>> = Arc::clone(s) as _;
-        Ok(Pooled {
-            back,
-            conn,
-            obj: Some(c),
-            broken: false,
-        })
+    pub fn get_with_deadline(&self, deadline: TokioInstant) -> Checkout<'_, M> {
+        Checkout {
+            pool: self,
+            deadline: Some(self.shared.to_core(deadline)),
+            state: CheckoutState::Start,
+        }
     }
 
     /// Closes the pool: waiters are refused with [`PoolError::Closed`], idle connections are
@@ -164,17 +157,81 @@ impl<M: Manager> Pool<M> {
     }
 }
 
-/// Abandons a queued request if the `get()` future is dropped while waiting.
-struct AbandonOnDrop<'a, M: Manager> {
-    shared: &'a Arc<Shared<M>>,
-    req: Option<ReqId>,
+/// The future of [`Pool::get`]: resolves to a [`Pooled`] connection or pool-core's refusal.
+///
+/// Dropping it at any point is safe. Before its first poll nothing has happened. Once polled,
+/// its request lives in a slot: if the future is dropped while the request waits (in the
+/// queue, on a connect made for it, on a check of the connection picked for it), the request
+/// is cancelled in pool-core; if it is dropped after pool-core granted it a connection but
+/// before it was polled again, the connection is released back as healthy (it was never used).
+#[must_use = "futures do nothing unless polled"]
+pub struct Checkout<'a, M: Manager> {
+    pool: &'a Pool<M>,
+    deadline: Option<pool_core::Instant>,
+    state: CheckoutState,
 }
 
-impl<M: Manager> Drop for AbandonOnDrop<'_, M> {
+#[derive(Clone, Copy, Debug)]
+enum CheckoutState {
+    Start,
+    Waiting(ReqId),
+    Done,
+}
+
+impl<M: Manager> fmt::Debug for Checkout<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checkout")
+            .field("deadline", &self.deadline)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Future for Checkout<'_, M> {
+    type Output = Result<Pooled<M::Connection>, PoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every field is Unpin.
+        let this = self.get_mut();
+        let s = &this.pool.shared;
+        let decided = match this.state {
+            CheckoutState::Start => {
+                let (acquired, acts) = s.core.acquire(s.now(), this.deadline, Some(cx.waker()));
+                s.run(acts);
+                match acquired {
+                    Acquire::Ready(r) => r,
+                    Acquire::Queued(req) => {
+                        this.state = CheckoutState::Waiting(req);
+                        return Poll::Pending;
+                    }
+                }
+            }
+            CheckoutState::Waiting(req) => match s.core.poll_request(req, cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            },
+            CheckoutState::Done => panic!("Checkout polled after completion"),
+        };
+        // The slot is freed: nothing left to abandon.
+        this.state = CheckoutState::Done;
+        Poll::Ready(decided.map(|(conn, c)| {
+            let back: Arc<dyn GiveBack<M::Connection>> = Arc::clone(s) as _;
+            Pooled {
+                back,
+                conn,
+                obj: Some(c),
+                broken: false,
+            }
+        }))
+    }
+}
+
+impl<M: Manager> Drop for Checkout<'_, M> {
     fn drop(&mut self) {
-        if let Some(req) = self.req.take() {
-            let acts = self.shared.core.abandon(self.shared.now(), req);
-            self.shared.run(acts);
+        if let CheckoutState::Waiting(req) = self.state {
+            let s = &self.pool.shared;
+            let acts = s.core.abandon(s.now(), req);
+            s.run(acts);
         }
     }
 }
@@ -194,7 +251,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Performs what the core asked for, outside its lock.
-    fn run(self: &Arc<Self>, mut acts: Actions<M::Connection>) {
+    fn run(&self, mut acts: Actions<M::Connection>) {
         if acts.is_empty() {
             return;
         }
@@ -210,11 +267,21 @@ impl<M: Manager> Shared<M> {
                 }
             }
         }
+        if acts.connects.is_empty() && acts.checks.is_empty() {
+            if acts.timer_changed {
+                self.timer.notify_one();
+            }
+            return;
+        }
+        // The pool is alive: `self` is borrowed from an `Arc` (a `Pool`, a guard or a task).
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
         for conn in acts.connects {
-            self.spawn_connect(conn);
+            this.spawn_connect(conn);
         }
         for (conn, how, c) in acts.checks {
-            let shared = Arc::clone(self);
+            let shared = Arc::clone(&this);
             self.runtime.spawn(async move {
                 let mut c = c;
                 let passed = shared.manager.check(&mut c, how).await.is_ok()
@@ -284,11 +351,11 @@ async fn run_timer<M: Manager>(weak: Weak<Shared<M>>, notify: Arc<Notify>) {
 
 /// How a [`Pooled`] guard hands its connection back, without naming the manager type.
 trait GiveBack<C>: Send + Sync {
-    fn give_back(self: Arc<Self>, conn: ConnId, c: C, marked_broken: bool);
+    fn give_back(&self, conn: ConnId, c: C, marked_broken: bool);
 }
 
 impl<M: Manager> GiveBack<M::Connection> for Shared<M> {
-    fn give_back(self: Arc<Self>, conn: ConnId, mut c: M::Connection, marked_broken: bool) {
+    fn give_back(&self, conn: ConnId, mut c: M::Connection, marked_broken: bool) {
         let outcome = if marked_broken || self.manager.is_broken(&mut c) {
             ReleaseOutcome::Broken
         } else {
@@ -347,7 +414,7 @@ impl<C: Send + 'static> DerefMut for Pooled<C> {
 impl<C: Send + 'static> Drop for Pooled<C> {
     fn drop(&mut self) {
         if let Some(c) = self.obj.take() {
-            Arc::clone(&self.back).give_back(self.conn, c, self.broken);
+            self.back.give_back(self.conn, c, self.broken);
         }
     }
 }

@@ -80,7 +80,7 @@ fn perform(core: &Core, now: Instant, mut acts: Actions<FakeConn>) {
 
 /// `Pool::get` in miniature: acquire, perform, then wait on the slot with loom's `block_on`.
 fn get(core: &Core, now: Instant) -> Result<(ConnId, FakeConn), PoolError> {
-    let (acquired, acts) = core.acquire(now, None);
+    let (acquired, acts) = core.acquire(now, None, None);
     perform(core, now, acts);
     match acquired {
         Acquire::Ready(r) => r,
@@ -95,7 +95,7 @@ fn release(core: &Core, now: Instant, (conn, c): (ConnId, FakeConn), outcome: Re
 /// A `get()` future dropped after being polled once: acquire, poll (registering a waker),
 /// then abandon, as `Pool::get`'s drop guard does.
 fn get_then_drop(core: &Core, now: Instant) {
-    let (acquired, acts) = core.acquire(now, None);
+    let (acquired, acts) = core.acquire(now, None, None);
     perform(core, now, acts);
     match acquired {
         // Granted at once: the future would return a guard, whose drop releases it.
@@ -179,7 +179,7 @@ fn cancel_vs_grant_body() {
     waiter.join().unwrap();
     assert_quiet(&core, 1);
     assert!(matches!(
-        core.acquire(Instant::ZERO, None).0,
+        core.acquire(Instant::ZERO, None, None).0,
         Acquire::Ready(Ok(_))
     ));
 }
@@ -296,7 +296,7 @@ fn close_vs_acquire() {
         closer.join().unwrap();
         assert_quiet(&core, 0);
         assert!(matches!(
-            core.acquire(Instant::ZERO, None).0,
+            core.acquire(Instant::ZERO, None, None).0,
             Acquire::Ready(Err(PoolError::Closed))
         ));
     });

@@ -1,3 +1,4 @@
+#![cfg(not(loom))]
 //! The driver under turmoil, against fake-redis: waiting and failing fast, idle close, check on
 //! checkout, keepalive past the server timeout, a server restart, redis-py #2624, and
 //! cancellation of `get()` at every step of its life.
