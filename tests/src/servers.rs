@@ -54,7 +54,12 @@ pub fn require_redis_server(test: &str) -> bool {
         return true;
     }
     if std::env::var(SKIP_ENV).as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: redis-server is not installed and {SKIP_ENV}=1 is set");
+        // Straight to the stderr handle, not `eprintln!`: libtest captures the print macros of
+        // passing tests, and a skip must show without --nocapture.
+        let _ = writeln!(
+            io::stderr(),
+            "SKIPPED {test}: redis-server is not installed and {SKIP_ENV}=1 is set"
+        );
         return false;
     }
     panic!(

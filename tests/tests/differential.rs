@@ -13,6 +13,7 @@
 //! `POOLSIM_DIFF_AGAINST=real` compares the real server with a second real server instead of
 //! the fake (checks the table itself); `POOLSIM_DIFF_ONLY=name,...` runs only those rows.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use poolsim_tests::diff::{Against, Case, Cmp, run_all};
@@ -46,6 +47,11 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "hello3_then_hello2_back_to_resp2",
         "all replies by shape (types, lengths, map keys, error texts)",
         "the two HELLO replies carry client ids (see hello3_map); the shape still tells `$-1` from `_`",
+    ),
+    (
+        "hello3_pubsub_pushes_and_commands_while_subscribed",
+        "first reply (HELLO map) compared by shape",
+        "as hello3_map",
     ),
     (
         "hello3_auth_inline",
@@ -125,6 +131,10 @@ fn too_big_bulk_count() -> Vec<u8> {
 fn unknown_command_long_arg() -> Vec<u8> {
     let long = "x".repeat(200);
     format!("*2\r\n$3\r\nFOO\r\n$200\r\n{long}\r\n").into_bytes()
+}
+
+fn pipeline_1000_pings() -> Vec<u8> {
+    b"*1\r\n$4\r\nPING\r\n".repeat(1000)
 }
 
 fn big_value_set_get() -> Vec<u8> {
@@ -227,6 +237,7 @@ fn cases() -> Vec<Case> {
         Case::cmds("set_invalid_expire", "SET k v EX 0\nSET k v PX -5\nSET k v EX abc"),
         Case::cmds("set_syntax_errors", "SET k v NX XX\nSET k v FOO\nSET k v EX 10 PX 10"),
         Case::generated("set_get_100kb_value", big_value_set_get, 2),
+        Case::generated("pipeline_1000_pings_in_one_write", pipeline_1000_pings, 1000),
         Case::cmds("incr_from_missing_and_existing", "INCR n\nINCR n\nSET m 41\nINCR m\nGET m"),
         Case::cmds("incr_overflow", "SET n 9223372036854775807\nINCR n\nGET n"),
         Case::cmds("incr_not_integer", "SET n abc\nINCR n\nSET f 1.5\nINCR f"),
@@ -282,6 +293,12 @@ fn cases() -> Vec<Case> {
         .first_by(Shape),
         Case::cmds("hello3_then_hello2_back_to_resp2", "HELLO 3\nHELLO 2\nGET missing").cmp(Shape),
         Case::cmds("hello_bad_versions", "HELLO 4\nHELLO 1\nHELLO abc"),
+        Case::cmds(
+            "hello3_pubsub_pushes_and_commands_while_subscribed",
+            "HELLO 3\nSUBSCRIBE ch\nPUBLISH ch hi\nGET k\nUNSUBSCRIBE ch",
+        )
+        .replies(6)
+        .first_by(Shape),
         Case::cmds("hello3_noauth", "HELLO 3").auth(),
         Case::cmds("hello3_auth_inline", "HELLO 3 AUTH default s3cret\nGET k")
             .auth()
@@ -316,6 +333,7 @@ fn cases() -> Vec<Case> {
         Case::cmds("client_list", "CLIENT LIST").cmp(ClientListKeys),
         Case::cmds("client_list_after_setname", "CLIENT SETNAME me\nSELECT 3\nCLIENT LIST").cmp(ClientListKeys),
         Case::cmds("client_id", "CLIENT ID").cmp(Shape),
+        Case::cmds("client_setinfo_is_unknown_in_7_0", "CLIENT SETINFO LIB-NAME redis-rs"),
         Case::cmds("client_setname_getname", "CLIENT GETNAME\nCLIENT SETNAME app-1\nCLIENT GETNAME"),
         Case::raw("client_setname_empty_clears", b"CLIENT SETNAME x\r\n*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$0\r\n\r\nCLIENT GETNAME\r\n", 3),
         Case::raw("client_setname_space", b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$3\r\na b\r\n", 1),
@@ -398,7 +416,9 @@ fn fake_matches_real_redis_on_every_case() {
             eprintln!("{report}");
         }
     }
-    eprintln!(
+    // Straight to stderr (not captured by libtest): the count shows on every run.
+    let _ = writeln!(
+        std::io::stderr(),
         "differential ({against:?}): {} cases, {} pass, {} fail, in {:.1} s",
         results.len(),
         results.len() - failed.len(),
@@ -464,13 +484,19 @@ struct IdleOutcome {
     /// whole seconds, at most 2 s, plus the ~100 ms cron scan). The idle connection was opened
     /// before the CONFIG SET: the new timeout applies to clients already idle.
     eof_within_1s_to_2600ms: bool,
-    /// The connection that sent a PING every 300 ms answered every one of them.
+    /// A connection that sent half a command before going quiet: a pending partial command
+    /// does not exempt it (nothing, then EOF, in the same window).
+    partial_command_read: (Vec<u8>, End),
+    partial_eof_within_1s_to_2600ms: bool,
+    /// The connection that sent a PING every 300 ms answered every one of them, and one that
+    /// sent only bare CRLFs (activity without a command) still answers a PING at the end.
     active_still_answers: bool,
     /// A SUBSCRIBEd connection, silent for 2.5 s, still receives a PUBLISH (exempt).
     subscribed_gets_message: Option<Vec<u8>>,
     /// A connection blocked in `BLPOP l 0` for 2.5 s is served by an RPUSH (exempt).
     blocked_gets_element: Option<Vec<u8>>,
-    /// `connected_clients` once the idle connection is gone (active, subscribed, blocked).
+    /// `connected_clients` once the idle and partial connections are gone (active, CRLF,
+    /// subscribed, blocked).
     connected_clients_after: i64,
 }
 
@@ -484,6 +510,9 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
         .send(&encode(&["BLPOP", "l", "0"]))
         .await
         .expect("send");
+    let mut partial = Wire::connect(addr).await.expect("connect");
+    partial.send(b"*1\r\n$4\r\nPI").await.expect("send");
+    let mut crlf = Wire::connect(addr).await.expect("connect");
     assert_eq!(
         ctl.cmd(&["CONFIG", "SET", "timeout", "1"]).await,
         Value::Simple(b"OK".to_vec())
@@ -495,26 +524,38 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
         let read = idle.read_to_eof(Duration::from_millis(3100)).await;
         (open, read, started.elapsed())
     };
+    let watch_partial = async {
+        let read = partial.read_to_eof(Duration::from_millis(4000)).await;
+        (read, started.elapsed())
+    };
     let keep_active = async {
         let mut answered = true;
         while started.elapsed() < Duration::from_millis(2500) {
             tokio::time::sleep(Duration::from_millis(300)).await;
             answered &= ctl.cmd(&["PING"]).await == Value::Simple(b"PONG".to_vec());
+            // A bare CRLF is read (activity) but is no command: no reply.
+            answered &= crlf.send(b"\r\n").await.is_ok();
         }
+        answered &= crlf.cmd(&["PING"]).await == Value::Simple(b"PONG".to_vec());
         answered
     };
-    let ((idle_open_at_900ms, idle_read, eof_at), active_still_answers) =
-        tokio::join!(watch_idle, keep_active);
+    let (
+        (idle_open_at_900ms, idle_read, eof_at),
+        (partial_read, partial_eof_at),
+        active_still_answers,
+    ) = tokio::join!(watch_idle, watch_partial, keep_active);
     let connected_clients_after = info_field(&mut ctl, "clients", "connected_clients").await;
     ctl.cmd(&["PUBLISH", "news", "hi"]).await;
     let (mut msg, _) = subscribed.read_replies(1, Duration::from_secs(2)).await;
     ctl.cmd(&["RPUSH", "l", "x"]).await;
     let (mut elem, _) = blocked.read_replies(1, Duration::from_secs(2)).await;
+    let in_window = |t: Duration| t >= Duration::from_secs(1) && t <= Duration::from_millis(2600);
     IdleOutcome {
         idle_open_at_900ms,
         idle_read,
-        eof_within_1s_to_2600ms: eof_at >= Duration::from_secs(1)
-            && eof_at <= Duration::from_millis(2600),
+        eof_within_1s_to_2600ms: in_window(eof_at),
+        partial_command_read: partial_read,
+        partial_eof_within_1s_to_2600ms: in_window(partial_eof_at),
         active_still_answers,
         subscribed_gets_message: msg.pop(),
         blocked_gets_element: elem.pop(),
@@ -523,8 +564,10 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_timeout_closes_idle_connection_and_spares_active_one_on_both() {
-    if !require_redis_server("idle_timeout_closes_idle_connection_and_spares_active_one_on_both") {
+async fn idle_timeout_closes_idle_and_half_sent_clients_spares_active_subscribed_blocked_on_both() {
+    if !require_redis_server(
+        "idle_timeout_closes_idle_and_half_sent_clients_spares_active_subscribed_blocked_on_both",
+    ) {
         return;
     }
     let (real, fake, _guard) = both().await;
@@ -533,12 +576,14 @@ async fn idle_timeout_closes_idle_connection_and_spares_active_one_on_both() {
         idle_open_at_900ms: true,
         idle_read: (vec![], End::Eof),
         eof_within_1s_to_2600ms: true,
+        partial_command_read: (vec![], End::Eof),
+        partial_eof_within_1s_to_2600ms: true,
         active_still_answers: true,
         subscribed_gets_message: Some(
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec(),
         ),
         blocked_gets_element: Some(b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n".to_vec()),
-        connected_clients_after: 3,
+        connected_clients_after: 4,
     };
     assert_eq!(r, want, "real redis-server did not behave as expected");
     assert_eq!(f, r, "the fake differs from real redis-server");
