@@ -50,6 +50,31 @@ fn main() -> ExitCode {
         }
     }
     println!();
+    println!("the same with 1 s ticks (inputs may also arrive between timers), 3 requests:");
+    let ticked = Bounds {
+        requests: requests.min(3),
+        tick: Some(std::time::Duration::from_secs(1)),
+        ..bounds.clone()
+    };
+    for p in Profile::ALL {
+        let t = Instant::now();
+        let r = explore(&scale_down(&p.config()), &ticked).expect("profiles are valid");
+        println!(
+            "{:<18} {:>10} {:>12} {:>6} {:>10} {:>8.2}s{}",
+            p.name(),
+            r.states,
+            r.transitions,
+            r.max_depth,
+            r.violations.len(),
+            t.elapsed().as_secs_f64(),
+            if r.truncated { "  (truncated)" } else { "" }
+        );
+        for v in &r.violations {
+            failed = true;
+            println!("{v}");
+        }
+    }
+    println!();
     println!("planted bugs (profile recommended, scaled down) must be caught:");
     for m in Mutation::ALL {
         let mut pool = Pool::new(scale_down(&Profile::Recommended.config())).expect("valid");

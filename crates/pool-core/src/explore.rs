@@ -14,8 +14,8 @@
 //! shortest one; it is reported as the exact input sequence (with instants and the outputs of
 //! each step), which replays deterministically.
 //!
-//! Limits: time advances only to timers (an acquire always comes "at" a timer instant or at
-//! the start, never between two timers); connect errors are explored as one kind; the state
+//! Limits: time advances only to timers unless [`Bounds::tick`] lets it also pass in fixed
+//! steps (so inputs can arrive between timers, at a cost in states); connect errors are explored as one kind; the state
 //! count is capped by [`Bounds::max_states`] (the report says when it was reached). Use
 //! [`scale_down`] to make a real profile small enough (sizes ≤ 2, durations mapped to a few
 //! seconds, no jitter).
@@ -51,6 +51,9 @@ pub struct Bounds {
     pub peer_closes: bool,
     /// Try one `Shutdown`.
     pub shutdown: bool,
+    /// Also let time pass by this much without any input (only when no timer falls in that
+    /// step), so that inputs can arrive between timers. `None`: time moves only to timers.
+    pub tick: Option<Duration>,
     /// Stop after this many distinct states (the report is then marked truncated).
     pub max_states: usize,
     /// Stop at the first violation (the shortest, since the search is breadth-first).
@@ -58,8 +61,8 @@ pub struct Bounds {
 }
 
 impl Default for Bounds {
-    /// Three requests, every kind of input, at most 2,000,000 states, stop at the first
-    /// violation.
+    /// Three requests, every kind of input, time moving only to timers, at most 2,000,000
+    /// states, stop at the first violation.
     fn default() -> Self {
         Self {
             requests: 3,
@@ -71,6 +74,7 @@ impl Default for Bounds {
             check_failures: true,
             peer_closes: true,
             shutdown: true,
+            tick: None,
             max_states: 2_000_000,
             stop_at_first: true,
         }
@@ -168,13 +172,14 @@ pub fn explore(config: &Config, bounds: &Bounds) -> Result<Report, ConfigError> 
 #[must_use]
 pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
     let root = Node {
+        now: pool.now(),
         checker: Checker::new(pool),
         acquires: 0,
     };
     let mut report = Report::default();
     let mut visited: BTreeSet<Vec<u64>> = BTreeSet::new();
-    // parents[i] = (parent index, instant, input) of state i; the root has none.
-    let mut parents: Vec<Option<(u32, Instant, Input)>> = vec![None];
+    // parents[i] = (parent index, move) of state i; the root has none.
+    let mut parents: Vec<Option<(u32, Move)>> = vec![None];
     let mut depth: Vec<u32> = vec![0];
     let mut key = Vec::with_capacity(64);
     root.key(&mut key);
@@ -184,11 +189,23 @@ pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
     let mut inputs = Vec::with_capacity(32);
     while let Some((idx, node)) = frontier.pop_front() {
         node.enabled(bounds, &mut inputs);
-        for &(at, input) in &inputs {
+        for &mv in &inputs {
             let mut next = node.clone();
             report.transitions += 1;
-            match next.checker.handle(at, input) {
-                Ok(obs) if obs.input_error.is_some() => {
+            let fed = match mv {
+                Move::Tick(d) => {
+                    next.now = next.now + d;
+                    Ok(None)
+                }
+                Move::Feed(at, input) => {
+                    next.now = at;
+                    next.checker
+                        .handle(at, input)
+                        .map(|obs| Some((at, input, obs)))
+                }
+            };
+            match fed {
+                Ok(Some((at, input, obs))) if obs.input_error.is_some() => {
                     // The environment model offered an input the pool refuses: a bug in the
                     // pool's introspection or in this explorer; report it as a violation.
                     let violation = Violation::Unexplained {
@@ -201,8 +218,8 @@ pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
                         .violations
                         .push(counterexample(&root, &parents, idx, at, input, violation));
                 }
-                Ok(_) => {
-                    if matches!(input, Input::Acquire { .. }) {
+                Ok(fed) => {
+                    if matches!(fed, Some((_, Input::Acquire { .. }, _))) {
                         next.acquires += 1;
                     }
                     key.clear();
@@ -216,13 +233,16 @@ pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
                     }
                     visited.insert(key.clone());
                     let new_idx = u32::try_from(parents.len()).expect("fewer than 2^32 states");
-                    parents.push(Some((idx, at, input)));
+                    parents.push(Some((idx, mv)));
                     let d = depth[idx as usize] + 1;
                     depth.push(d);
                     report.max_depth = report.max_depth.max(d as usize);
                     frontier.push_back((new_idx, next));
                 }
                 Err(violation) => {
+                    let Move::Feed(at, input) = mv else {
+                        unreachable!("a tick feeds nothing")
+                    };
                     report
                         .violations
                         .push(counterexample(&root, &parents, idx, at, input, violation));
@@ -241,20 +261,32 @@ pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
 #[derive(Clone, Debug)]
 struct Node {
     checker: Checker,
+    /// The environment's clock (the pool's, or later after a tick).
+    now: Instant,
     acquires: u32,
+}
+
+/// One move of the environment.
+#[derive(Clone, Copy, Debug)]
+enum Move {
+    /// Feed an input at an instant.
+    Feed(Instant, Input),
+    /// Let time pass.
+    Tick(Duration),
 }
 
 impl Node {
     fn key(&self, out: &mut Vec<u64>) {
         out.push(u64::from(self.acquires));
-        self.checker.pool().canonical_key(out);
+        self.checker.pool().canonical_key(self.now, out);
     }
 
     /// Every input the environment may feed in this state, in a fixed order.
-    fn enabled(&self, b: &Bounds, out: &mut Vec<(Instant, Input)>) {
-        out.clear();
+    fn enabled(&self, b: &Bounds, moves: &mut Vec<Move>) {
+        moves.clear();
+        let mut out = Vec::with_capacity(16);
         let pool = self.checker.pool();
-        let now = pool.now();
+        let now = self.now;
         if self.acquires < b.requests {
             let req = ReqId(u64::from(self.acquires));
             out.push((
@@ -330,13 +362,19 @@ impl Node {
         if b.shutdown && !pool.is_shut_down() {
             out.push((now, Input::Shutdown));
         }
+        moves.extend(out.into_iter().map(|(at, input)| Move::Feed(at, input)));
+        if let Some(tick) = b.tick {
+            if pool.poll_timeout().is_none_or(|t| now + tick < t) {
+                moves.push(Move::Tick(tick));
+            }
+        }
     }
 }
 
 /// Rebuilds the input sequence to `idx` then `input`, and replays it for the outputs.
 fn counterexample(
     root: &Node,
-    parents: &[Option<(u32, Instant, Input)>],
+    parents: &[Option<(u32, Move)>],
     idx: u32,
     at: Instant,
     input: Input,
@@ -344,8 +382,10 @@ fn counterexample(
 ) -> Counterexample {
     let mut steps = vec![(at, input)];
     let mut i = idx;
-    while let Some((p, at, input)) = parents[i as usize] {
-        steps.push((at, input));
+    while let Some((p, mv)) = parents[i as usize] {
+        if let Move::Feed(at, input) = mv {
+            steps.push((at, input));
+        }
         i = p;
     }
     steps.reverse();

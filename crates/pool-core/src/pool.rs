@@ -1308,12 +1308,12 @@ impl Pool {
     }
 
     /// A canonical key of everything that decides the pool's future behaviour, for the
-    /// explorer's visited set: times relative to `now` (past ones as 0), connections renamed
+    /// explorer's visited set: times relative to `now` (the explorer's clock, not earlier than
+    /// the pool's; past ones as 0), connections renamed
     /// by rank (creation order), requests by rank among live ones (arrival order when the
     /// caller numbers them increasingly), statistics left out, the back-off failure count
     /// capped where the delay saturates.
-    pub(crate) fn canonical_key(&self, out: &mut Vec<u64>) {
-        let now = self.now;
+    pub(crate) fn canonical_key(&self, now: Instant, out: &mut Vec<u64>) {
         let rel = |t: Instant| t.as_nanos().saturating_sub(now.as_nanos());
         let opt = |t: Option<Instant>| t.map_or(u64::MAX, rel);
         let req_rank = |r: ReqId| {

@@ -157,8 +157,12 @@ fn every_knob_combination_of_interest_holds_every_invariant() {
             },
         ),
     ];
+    let four = Bounds {
+        requests: 4,
+        ..Bounds::default()
+    };
     for (name, config) in configs {
-        assert_clean(name, &config, &Bounds::default());
+        assert_clean(name, &config, &four);
     }
 }
 
@@ -253,5 +257,22 @@ fn the_same_mutations_do_nothing_when_not_planted() {
         p.set_mutation(Some(m));
         p.set_mutation(None);
         assert_eq!(explore_pool(p, &Bounds::default()), r);
+    }
+}
+
+#[test]
+fn ticks_let_inputs_arrive_between_timers_and_reach_more_states() {
+    for p in [Profile::Recommended, Profile::GoRedisV9, Profile::RadixV2] {
+        let c = scale_down(&p.config());
+        let without = assert_clean(p.name(), &c, &Bounds::quick(3));
+        let with = assert_clean(
+            p.name(),
+            &c,
+            &Bounds {
+                tick: Some(Duration::from_secs(1)),
+                ..Bounds::quick(3)
+            },
+        );
+        assert!(with >= without, "{}: {with} < {without}", p.name());
     }
 }
