@@ -1,5 +1,5 @@
 //! The synchronous heart of the driver: pool-core, the waiter slots and the idle connection
-//! objects behind one [`crate::sync`] mutex.
+//! objects behind one `crate::sync` mutex.
 //!
 //! [`SyncCore`] does no I/O, spawns nothing and reads no clock. Each method is one mutation:
 //! it clamps `now` so time never goes backwards, feeds pool-core one [`Input`], drains every

@@ -6,7 +6,7 @@
 //!
 //! Map of the crate:
 //! - [`core`]: [`core::SyncCore`], the synchronous heart: pool-core, the waiter slots and the
-//!   idle connection objects behind one [`sync`](crate::sync) mutex. It returns
+//!   idle connection objects behind one `sync` mutex. It returns
 //!   [`core::Actions`] (wake, connect, check, close, re-arm the timer) for its caller to
 //!   perform outside the lock. The loom models drive it directly.
 //! - `sync` (private): std or loom primitives, by `cfg(loom)`.
@@ -15,7 +15,10 @@
 //! - [`redis`] (not under loom): [`redis::RedisConnection`], a small RESP2 connection of our own
 //!   with a real non-blocking peek, and [`redis::RedisManager`] over tokio or turmoil TCP.
 //!
-//! See `docs/architecture.md` ("The async driver" and "Model checking the driver with loom").
+//! See `docs/architecture.md`, sections "pool (the async driver)" and "Model checking the
+//! driver with loom".
+
+#![warn(missing_docs)]
 
 pub mod core;
 mod error;
