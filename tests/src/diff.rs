@@ -77,6 +77,9 @@ pub enum Cmp {
     /// INFO text: for each named section, present in both or neither, with the same set of
     /// field names. Non-INFO replies are compared byte for byte.
     InfoFields(&'static [&'static str]),
+    /// INFO text: the named fields are present in both with equal values (deterministic
+    /// counters). Non-INFO replies are compared byte for byte.
+    InfoValues(&'static [&'static str]),
     /// CLIENT LIST text: the requesting client's line (`cmd=client|list`) has the same keys in
     /// the same order. Other replies are compared byte for byte.
     ClientListKeys,
@@ -323,6 +326,10 @@ pub fn compare_reply(cmp: Cmp, real: &[u8], fake: &[u8]) -> Result<(), String> {
             (Some(rt), Some(ft)) if r.kind() == f.kind() => same_info_fields(rt, ft, sections),
             _ => Err("bytes differ (not both INFO text of the same type)".into()),
         },
+        Cmp::InfoValues(fields) => match (r.text(), f.text()) {
+            (Some(rt), Some(ft)) if r.kind() == f.kind() => same_info_values(rt, ft, fields),
+            _ => Err("bytes differ (not both INFO text of the same type)".into()),
+        },
         Cmp::ClientListKeys => match (r.text(), f.text()) {
             (Some(rt), Some(ft)) if r.kind() == f.kind() => same_client_list_keys(rt, ft),
             _ => Err("bytes differ (not both CLIENT LIST text of the same type)".into()),
@@ -415,6 +422,30 @@ fn same_info_fields(real: &[u8], fake: &[u8], sections: &[&str]) -> Result<(), S
     }
     if !text_ends_ok(real, fake) {
         problems.push("line endings / final CRLF differ".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The value of `field` in INFO text.
+pub fn info_value(text: &[u8], field: &str) -> Option<String> {
+    String::from_utf8_lossy(text)
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':').map(str::to_string))
+}
+
+fn same_info_values(real: &[u8], fake: &[u8], fields: &[&str]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for field in fields {
+        let (r, f) = (info_value(real, field), info_value(fake, field));
+        if r.is_none() {
+            problems.push(format!("real INFO has no {field} (table row is wrong)"));
+        } else if r != f {
+            problems.push(format!("{field}: real {r:?}, fake {f:?}"));
+        }
     }
     if problems.is_empty() {
         Ok(())

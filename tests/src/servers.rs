@@ -155,8 +155,9 @@ impl RealRedis {
     }
 }
 
-/// Asks the server on `stream` for its `process_id` (INFO server), authenticating first when
-/// `password` is given.
+/// The readiness probe: asks the server on `stream` for its `process_id` (INFO server),
+/// authenticating first when `password` is given, then sends QUIT and reads until EOF, so the
+/// probe client is gone (not listed, not counted) before a test starts.
 fn server_pid(mut stream: StdStream, password: Option<&str>) -> Option<u32> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut req = Vec::new();
@@ -164,30 +165,22 @@ fn server_pid(mut stream: StdStream, password: Option<&str>) -> Option<u32> {
         req.extend(crate::wire::encode(&["AUTH", pw]));
     }
     req.extend(crate::wire::encode(&["INFO", "server"]));
+    req.extend(crate::wire::encode(&["QUIT"]));
     stream.write_all(&req).ok()?;
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let wanted = 1 + usize::from(password.is_some());
-    loop {
-        let mut at = 0;
-        let mut replies = Vec::new();
-        while let Ok(Some(len)) = crate::resp::frame_len(&buf[at..]) {
-            replies.push(&buf[at..at + len]);
-            at += len;
-        }
-        if replies.len() >= wanted {
-            let info = String::from_utf8_lossy(replies[wanted - 1]).to_string();
-            return info
-                .lines()
-                .find_map(|l| l.strip_prefix("process_id:"))
-                .and_then(|p| p.trim().parse().ok());
-        }
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    // Until EOF (bounded by the read timeout): the server closes after QUIT's +OK.
+    stream.read_to_end(&mut buf).ok()?;
+    let mut at = 0;
+    let mut replies = Vec::new();
+    while let Ok(Some(len)) = crate::resp::frame_len(&buf[at..]) {
+        replies.push(&buf[at..at + len]);
+        at += len;
     }
+    let info_at = usize::from(password.is_some());
+    let info = String::from_utf8_lossy(replies.get(info_at)?).to_string();
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|p| p.trim().parse().ok())
 }
 
 impl Drop for RealRedis {
@@ -204,10 +197,12 @@ pub struct FakeServer {
 }
 
 impl FakeServer {
-    /// Binds a loopback listener, spawns `serve_tokio` on the current runtime, and makes one
-    /// connection (then closes it) like the readiness probe of [`RealRedis::start`], so both
-    /// servers have seen the same number of connections before a test starts.
+    /// Binds a loopback listener, spawns `serve_tokio` on the current runtime, and runs the
+    /// same probe as [`RealRedis::start`] (one connection: AUTH when a password is set, then
+    /// `INFO server`, then close), so both servers' counters (connections, commands) start
+    /// equal.
     pub async fn start(config: ServerConfig) -> io::Result<Self> {
+        let password = config.requirepass.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let fake = FakeRedis::new(config);
@@ -217,7 +212,18 @@ impl FakeServer {
                 eprintln!("fake-redis serve_tokio on {addr} ended with {e}");
             }
         });
-        drop(tokio::net::TcpStream::connect(addr).await?);
+        let probe = tokio::task::spawn_blocking(move || {
+            let stream = StdStream::connect(addr)?;
+            server_pid(stream, password.as_deref())
+                .map(drop)
+                .ok_or_else(|| io::Error::other("the fake did not answer INFO server"))
+        });
+        probe.await.map_err(io::Error::other)??;
+        // The probe saw EOF; wait (bounded) until the fake has also dropped it from its count.
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        while fake.connected_clients() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         Ok(Self { fake, addr })
     }
 

@@ -24,6 +24,19 @@ use poolsim_tests::wire::{End, Wire, encode, show};
 /// The INFO sections the fake emulates; their field names must match Redis's.
 const INFO_SECTIONS: &[&str] = &["server", "clients", "stats", "keyspace"];
 
+/// Counters of `INFO stats` that must be equal after the same commands on fresh servers.
+const STATS_COUNTERS: &[&str] = &[
+    "total_connections_received",
+    "total_commands_processed",
+    "rejected_connections",
+    "expired_keys",
+    "evicted_keys",
+    "keyspace_hits",
+    "keyspace_misses",
+    "total_error_replies",
+    "pubsub_channels",
+];
+
 /// Deliberate differences: (case, what differs, why). Each row here is compared loosely (see its
 /// `Cmp`), and every loosely compared row must be listed here.
 const DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -89,6 +102,21 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "info_multiple_sections",
         "field names, not values",
         "as info_server",
+    ),
+    (
+        "info_stats_counters_after_hits_misses_errors",
+        "only the deterministic counters of INFO stats are compared",
+        "the other values (bytes, ops/sec, times) differ by nature",
+    ),
+    (
+        "info_expired_keys_counter",
+        "only expired_keys is compared",
+        "as above",
+    ),
+    (
+        "info_clients_counters",
+        "only maxclients, blocked_clients, cluster_connections are compared",
+        "connected_clients may still count the readiness probe; buffer sizes differ",
     ),
     (
         "client_list",
@@ -190,6 +218,13 @@ fn cases() -> Vec<Case> {
         .auth()
         .closes(),
         Case::raw("proto_authenticated_big_multibulk_ok", b"AUTH s3cret\r\n*11\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n", 2).auth(),
+        Case::raw(
+            "proto_bulk_longer_than_declared_crlf_not_checked",
+            b"*2\r\n$4\r\nECHO\r\n$3\r\nabcd\r\nPING\r\n",
+            2,
+        ),
+        Case::raw("proto_empty_command_name", b"*1\r\n$0\r\n\r\n", 1),
+        Case::raw("proto_inline_after_protocol_error_ignored", b"*x\r\nPING\r\n", 1).closes(),
         Case::raw("proto_zero_and_negative_count_ignored", b"*0\r\n*-1\r\nPING\r\n", 1),
         Case::raw(
             "proto_error_after_split_delivery",
@@ -329,6 +364,18 @@ fn cases() -> Vec<Case> {
         Case::cmds("info_keyspace", "SET a 1\nSELECT 2\nSET b 2\nINFO keyspace").cmp(InfoFields(INFO_SECTIONS)),
         Case::cmds("info_multiple_sections", "INFO clients stats").cmp(InfoFields(INFO_SECTIONS)),
         Case::cmds("info_unknown_section_is_empty", "INFO nosuch"),
+        Case::cmds(
+            "info_stats_counters_after_hits_misses_errors",
+            "SET a 1\nGET a\nGET b\nMGET a b c\nEXISTS a b\nFOO\nGET\nINCR a\nSET s x\nINCR s\nINFO stats",
+        )
+        .cmp(InfoValues(STATS_COUNTERS)),
+        Case::cmds(
+            "info_expired_keys_counter",
+            "SET k v PX 50\nDEBUG SLEEP 0.1\nINFO stats",
+        )
+        .cmp(InfoValues(&["expired_keys"])),
+        Case::cmds("info_clients_counters", "INFO clients")
+            .cmp(InfoValues(&["maxclients", "blocked_clients", "cluster_connections"])),
         // --- CLIENT
         Case::cmds("client_list", "CLIENT LIST").cmp(ClientListKeys),
         Case::cmds("client_list_after_setname", "CLIENT SETNAME me\nSELECT 3\nCLIENT LIST").cmp(ClientListKeys),
@@ -480,14 +527,15 @@ struct IdleOutcome {
     idle_open_at_900ms: bool,
     /// What the idle connection read afterwards: nothing, then EOF.
     idle_read: (Vec<u8>, End),
-    /// EOF came between 1 s and 2.6 s after `CONFIG SET timeout 1` (more than 1 s idle in
-    /// whole seconds, at most 2 s, plus the ~100 ms cron scan). The idle connection was opened
-    /// before the CONFIG SET: the new timeout applies to clients already idle.
-    eof_within_1s_to_2600ms: bool,
+    /// EOF came between 1 s and 3 s after `CONFIG SET timeout 1` (more than 1 s idle in whole
+    /// seconds, at most 2 s, plus the ~100 ms cron scan, plus slack for a loaded machine). The
+    /// idle connection was opened before the CONFIG SET: the new timeout applies to clients
+    /// already idle.
+    eof_within_1s_to_3s: bool,
     /// A connection that sent half a command before going quiet: a pending partial command
     /// does not exempt it (nothing, then EOF, in the same window).
     partial_command_read: (Vec<u8>, End),
-    partial_eof_within_1s_to_2600ms: bool,
+    partial_eof_within_1s_to_3s: bool,
     /// The connection that sent a PING every 300 ms answered every one of them, and one that
     /// sent only bare CRLFs (activity without a command) still answers a PING at the end.
     active_still_answers: bool,
@@ -549,13 +597,13 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
     let (mut msg, _) = subscribed.read_replies(1, Duration::from_secs(2)).await;
     ctl.cmd(&["RPUSH", "l", "x"]).await;
     let (mut elem, _) = blocked.read_replies(1, Duration::from_secs(2)).await;
-    let in_window = |t: Duration| t >= Duration::from_secs(1) && t <= Duration::from_millis(2600);
+    let in_window = |t: Duration| t >= Duration::from_secs(1) && t <= Duration::from_secs(3);
     IdleOutcome {
         idle_open_at_900ms,
         idle_read,
-        eof_within_1s_to_2600ms: in_window(eof_at),
+        eof_within_1s_to_3s: in_window(eof_at),
         partial_command_read: partial_read,
-        partial_eof_within_1s_to_2600ms: in_window(partial_eof_at),
+        partial_eof_within_1s_to_3s: in_window(partial_eof_at),
         active_still_answers,
         subscribed_gets_message: msg.pop(),
         blocked_gets_element: elem.pop(),
@@ -575,9 +623,9 @@ async fn idle_timeout_closes_idle_and_half_sent_clients_spares_active_subscribed
     let want = IdleOutcome {
         idle_open_at_900ms: true,
         idle_read: (vec![], End::Eof),
-        eof_within_1s_to_2600ms: true,
+        eof_within_1s_to_3s: true,
         partial_command_read: (vec![], End::Eof),
-        partial_eof_within_1s_to_2600ms: true,
+        partial_eof_within_1s_to_3s: true,
         active_still_answers: true,
         subscribed_gets_message: Some(
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec(),
