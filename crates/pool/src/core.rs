@@ -68,7 +68,9 @@ pub struct Actions<C> {
     pub wakes: Wakers,
     /// pool-core closed these connections. Drop the object if there is one; with `None` the
     /// connection was connecting (or being checked): abort the connect if it is still running
-    /// (its late report is refused and the object dropped anyway).
+    /// (its late report is refused and the object dropped anyway). The reason is pool-core's,
+    /// except for an object reported after pool-core forgot its id (a connect finishing after
+    /// its connect timeout, a check finishing after shutdown), listed as `Shutdown`.
     pub closes: Vec<(ConnId, CloseReason, Option<C>)>,
     /// pool-core's next timeout moved earlier than the instant the timer sleeps until: wake
     /// the timer so it calls [`SyncCore::arm_timer`] again.
@@ -610,5 +612,152 @@ impl<C> Inner<C> {
         } else {
             bug_check!(false, "decision for slot {idx}, which is not waiting");
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use pool_core::{CheckOnCheckout, CheckWhen, Config, Fairness, Reuse, WhenExhausted};
+    use std::time::Duration;
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct Obj(u64);
+
+    fn config(max_size: u32) -> Config {
+        Config {
+            max_size: Some(max_size),
+            min_idle: 0,
+            max_idle: None,
+            when_exhausted: WhenExhausted::Wait { timeout: None },
+            idle_timeout: None,
+            max_lifetime: None,
+            lifetime_jitter: None,
+            seed: 0,
+            check_on_checkout: CheckOnCheckout {
+                when: CheckWhen::Never,
+                how: CheckHow::Peek,
+            },
+            keepalive: None,
+            max_concurrent_connects: None,
+            connect_timeout: Some(Duration::from_secs(1)),
+            connect_backoff: None,
+            reuse: Reuse::Fifo,
+            fairness: Fairness::StrictFifo,
+            honour_deadlines: false,
+            max_waiters: None,
+        }
+    }
+
+    const T0: Instant = Instant::ZERO;
+
+    fn queued(core: &SyncCore<Obj>, now: Instant) -> (ReqId, Actions<Obj>) {
+        match core.acquire(now, None, None) {
+            (Acquire::Queued(req), acts) => (req, acts),
+            (Acquire::Ready(r), _) => panic!("expected to queue, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_late_connect_after_the_connect_timeout_is_closed_not_kept() {
+        let core = SyncCore::new(config(1)).unwrap();
+        let (req, acts) = queued(&core, T0);
+        let conn = acts.connects[0];
+        // pool-core gives up on the connect at 1 s and closes it (no object yet).
+        let acts = core.timeout(Instant::from_secs(1));
+        assert!(
+            acts.closes
+                .iter()
+                .any(|(c, r, o)| *c == conn && *r == CloseReason::ConnectTimeout && o.is_none())
+        );
+        // The connect finishes anyway: the object must be dropped, not kept idle.
+        let mut acts = core.connected(Instant::from_secs(2), conn, Obj(conn.0));
+        let late: Vec<_> = acts.closes.drain(..).filter_map(|(_, _, o)| o).collect();
+        assert_eq!(late, vec![Obj(conn.0)]);
+        assert_eq!(core.idle_objects(), 0);
+        drop(core.abandon(Instant::from_secs(2), req));
+        assert_eq!(core.live_slots(), 0);
+    }
+
+    #[test]
+    fn abandoning_a_granted_request_releases_its_connection() {
+        let core = SyncCore::new(config(1)).unwrap();
+        let (req, acts) = queued(&core, T0);
+        let conn = acts.connects[0];
+        let acts = core.connected(T0, conn, Obj(conn.0));
+        assert!(acts.wakes.is_empty(), "nobody polled yet");
+        assert_eq!(core.state().in_use, 1);
+        let acts = core.abandon(T0, req);
+        assert!(acts.is_empty());
+        assert_eq!(core.state().idle, 1);
+        assert_eq!(core.idle_objects(), 1);
+        assert_eq!(core.driver_stats().abandoned_granted, 1);
+        assert!(matches!(
+            core.acquire(T0, None, None).0,
+            Acquire::Ready(Ok(_))
+        ));
+    }
+
+    #[test]
+    fn a_grant_wakes_the_stored_waker_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let core = SyncCore::new(config(1)).unwrap();
+        let (req, acts) = match core.acquire(T0, None, Some(&waker)) {
+            (Acquire::Queued(req), acts) => (req, acts),
+            (Acquire::Ready(_), _) => panic!("must connect first"),
+        };
+        let conn = acts.connects[0];
+        let mut acts = core.connected(T0, conn, Obj(conn.0));
+        assert_eq!(acts.wakes.len(), 1);
+        acts.wake_all();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let mut cx = Context::from_waker(&waker);
+        let Poll::Ready(Ok((got, obj))) = core.poll_request(req, &mut cx) else {
+            panic!("granted")
+        };
+        assert_eq!((got, obj), (conn, Obj(conn.0)));
+        assert_eq!(core.live_slots(), 0);
+    }
+
+    #[test]
+    fn time_going_backwards_between_threads_is_clamped() {
+        let core = SyncCore::new(config(1)).unwrap();
+        let (_req, acts) = queued(&core, Instant::from_secs(5));
+        let conn = acts.connects[0];
+        // A thread that read the clock earlier takes the lock later.
+        let acts = core.connected(Instant::from_secs(4), conn, Obj(conn.0));
+        assert!(acts.closes.is_empty(), "the input was accepted");
+        assert_eq!(core.state().in_use, 1);
+    }
+
+    #[test]
+    fn a_broken_release_closes_the_object_and_connects_for_a_waiter() {
+        let core = SyncCore::new(config(1)).unwrap();
+        let (Acquire::Queued(first), acts) = core.acquire(T0, None, None) else {
+            panic!()
+        };
+        let conn = acts.connects[0];
+        drop(core.connected(T0, conn, Obj(conn.0)));
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Ok((c, obj))) = core.poll_request(first, &mut cx) else {
+            panic!()
+        };
+        let (_waiter, acts) = queued(&core, T0);
+        assert!(acts.connects.is_empty(), "pool is full");
+        let acts = core.release(T0, c, obj, ReleaseOutcome::Broken);
+        assert_eq!(acts.connects.len(), 1, "a replacement for the waiter");
+        let closed: Vec<_> = acts.closes.into_iter().filter_map(|(_, _, o)| o).collect();
+        assert_eq!(closed, vec![Obj(conn.0)]);
+        assert_eq!(core.idle_objects(), 0);
     }
 }
