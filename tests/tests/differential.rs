@@ -541,8 +541,9 @@ struct IdleOutcome {
     active_still_answers: bool,
     /// A SUBSCRIBEd connection, silent for 2.5 s, still receives a PUBLISH (exempt).
     subscribed_gets_message: Option<Vec<u8>>,
-    /// A connection blocked in `BLPOP l 0` for 2.5 s is served by an RPUSH (exempt).
-    blocked_gets_element: Option<Vec<u8>>,
+    /// A connection blocked in `BLPOP l 0` for 2.5 s is served by an RPUSH (exempt): the
+    /// RPUSH reply, then what the blocked connection read.
+    blocked_gets_element: (Value, Vec<Vec<u8>>, End),
     /// `connected_clients` once the idle and partial connections are gone (active, CRLF,
     /// subscribed, blocked).
     connected_clients_after: i64,
@@ -595,8 +596,8 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
     let connected_clients_after = info_field(&mut ctl, "clients", "connected_clients").await;
     ctl.cmd(&["PUBLISH", "news", "hi"]).await;
     let (mut msg, _) = subscribed.read_replies(1, Duration::from_secs(2)).await;
-    ctl.cmd(&["RPUSH", "l", "x"]).await;
-    let (mut elem, _) = blocked.read_replies(1, Duration::from_secs(2)).await;
+    let pushed = ctl.cmd(&["RPUSH", "l", "x"]).await;
+    let (elem, elem_end) = blocked.read_replies(1, Duration::from_secs(2)).await;
     let in_window = |t: Duration| t >= Duration::from_secs(1) && t <= Duration::from_secs(3);
     IdleOutcome {
         idle_open_at_900ms,
@@ -606,7 +607,7 @@ async fn idle_timeout_on(addr: std::net::SocketAddr) -> IdleOutcome {
         partial_eof_within_1s_to_3s: in_window(partial_eof_at),
         active_still_answers,
         subscribed_gets_message: msg.pop(),
-        blocked_gets_element: elem.pop(),
+        blocked_gets_element: (pushed, elem, elem_end),
         connected_clients_after,
     }
 }
@@ -630,7 +631,11 @@ async fn idle_timeout_closes_idle_and_half_sent_clients_spares_active_subscribed
         subscribed_gets_message: Some(
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec(),
         ),
-        blocked_gets_element: Some(b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n".to_vec()),
+        blocked_gets_element: (
+            Value::Integer(1),
+            vec![b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n".to_vec()],
+            End::Complete,
+        ),
         connected_clients_after: 4,
     };
     assert_eq!(r, want, "real redis-server did not behave as expected");
@@ -738,7 +743,10 @@ async fn client_kill_on(addr: std::net::SocketAddr) -> KillOutcome {
     let mut ctl = Wire::connect(addr).await.expect("connect");
     let mut victims = Vec::new();
     for _ in 0..3 {
-        victims.push(Wire::connect(addr).await.expect("connect"));
+        let mut v = Wire::connect(addr).await.expect("connect");
+        // A round trip makes sure the server has accepted and registered the victim.
+        v.cmd(&["PING"]).await;
+        victims.push(v);
     }
     let id = match victims[1].cmd(&["CLIENT", "ID"]).await {
         Value::Integer(id) => id.to_string(),
