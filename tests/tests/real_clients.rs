@@ -214,3 +214,47 @@ async fn mini_redis_client_gets_sets_and_publishes_to_a_subscriber() {
     assert_eq!(&message.content[..], b"first");
     assert_eq!(client.publish("nobody", "x".into()).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn redis_rs_speaks_resp3_with_hello_auth_like_modern_clients() {
+    let server = fake(ServerConfig {
+        requirepass: Some(PASSWORD.into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    // `protocol=resp3`: redis-rs opens with `HELLO 3 AUTH default s3cret` (as redis-py 8 does)
+    // and reads maps, nulls and verbatim strings from then on.
+    let url = format!("{}?protocol=resp3", url(&server, ":s3cret@", 1));
+    let mut conn = connect(&url).await.expect("connect with RESP3");
+    let () = conn.set("k", "v").await.unwrap();
+    assert_eq!(
+        conn.get::<_, Option<String>>("k").await.unwrap().as_deref(),
+        Some("v")
+    );
+    assert_eq!(
+        conn.get::<_, Option<String>>("missing").await.unwrap(),
+        None
+    );
+    let config: std::collections::HashMap<String, String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(config.get("maxclients").map(String::as_str), Some("10000"));
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(info.contains("connected_clients:1"), "INFO clients: {info}");
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        list.contains(" db=1 ") && list.contains(" resp=3"),
+        "CLIENT LIST: {list}"
+    );
+}
