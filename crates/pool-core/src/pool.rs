@@ -653,8 +653,8 @@ impl Pool {
 
     fn on_cancel(&mut self, req: ReqId) {
         self.stats.cancels += 1;
-        if let Some(w) = self.remove_waiter(req) {
-            self.unbind_connect(&w);
+        if let Some(mut w) = self.remove_waiter(req) {
+            self.unbind_connect(&mut w);
         } else if let Some(c) = self.conns.iter_mut().find(
             |c| matches!(c.state, ConnState::Checking { waiter: Some(w), .. } if w.req == req),
         ) {
@@ -757,8 +757,8 @@ impl Pool {
                 _ => None,
             };
             let Some((req, reason)) = due else { break };
-            let w = self.remove_waiter(req).expect("due waiter is queued");
-            self.unbind_connect(&w);
+            let mut w = self.remove_waiter(req).expect("due waiter is queued");
+            self.unbind_connect(&mut w);
             self.reject_live(req, reason);
         }
         // 2. Connection timers.
@@ -937,8 +937,8 @@ impl Pool {
     fn serve_waiters(&mut self) {
         while !self.waiters.is_empty() {
             let Some(i) = self.take_idle() else { break };
-            let w = self.pop_waiter_front();
-            self.unbind_connect(&w);
+            let mut w = self.pop_waiter_front();
+            self.unbind_connect(&mut w);
             self.assign(i, w, false);
         }
     }
@@ -978,8 +978,8 @@ impl Pool {
         if !self.waiters.is_empty() && !skip_hand_off {
             match self.config.fairness {
                 Fairness::StrictFifo => {
-                    let w = self.pop_waiter_front();
-                    self.unbind_connect(&w);
+                    let mut w = self.pop_waiter_front();
+                    self.unbind_connect(&mut w);
                     self.assign(i, w, fresh);
                 }
                 Fairness::Barging => {
@@ -1284,9 +1284,10 @@ impl Pool {
         }
     }
 
-    /// The waiter leaves the queue: its fail-fast connect (if any) goes on unbound.
-    fn unbind_connect(&mut self, w: &Waiter) {
-        if let Some(conn) = w.connect {
+    /// The waiter leaves the queue: its fail-fast connect (if any) goes on unbound, and the
+    /// waiter forgets it (it may come back to the queue after a failed checkout check).
+    fn unbind_connect(&mut self, w: &mut Waiter) {
+        if let Some(conn) = w.connect.take() {
             if let Some(i) = self.conn_index(conn) {
                 if let ConnState::Connecting { for_req, .. } = &mut self.conns[i].state {
                     *for_req = None;

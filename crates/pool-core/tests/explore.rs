@@ -139,6 +139,35 @@ fn every_knob_combination_of_interest_holds_every_invariant() {
             },
         ),
         (
+            "fail fast, checks, connect limit, back-off, barging",
+            Config {
+                when_exhausted: WhenExhausted::FailFast,
+                check_on_checkout: CheckOnCheckout {
+                    when: CheckWhen::Always,
+                    how: CheckHow::Peek,
+                },
+                max_concurrent_connects: Some(1),
+                connect_backoff: Some(Backoff {
+                    initial: s(1),
+                    max: s(2),
+                }),
+                fairness: Fairness::Barging,
+                ..small()
+            },
+        ),
+        (
+            "fail fast, checks, connect limit, strict",
+            Config {
+                when_exhausted: WhenExhausted::FailFast,
+                check_on_checkout: CheckOnCheckout {
+                    when: CheckWhen::Always,
+                    how: CheckHow::Peek,
+                },
+                max_concurrent_connects: Some(1),
+                ..small()
+            },
+        ),
+        (
             "unbounded fail fast with max_idle (radix.v2)",
             Config {
                 max_size: None,
@@ -274,5 +303,85 @@ fn ticks_let_inputs_arrive_between_timers_and_reach_more_states() {
             },
         );
         assert!(with >= without, "{}: {with} < {without}", p.name());
+    }
+}
+
+/// A deterministic sample of knob combinations (a seeded LCG over the grid of every knob's
+/// small values), each explored exhaustively. `POOLSIM_SWEEP=n` explores `n` of them
+/// (default 16 to keep debug CI fast; 3,000 were run clean in release while writing it).
+#[test]
+fn sampled_knob_combinations_hold_every_invariant() {
+    let n: u64 = std::env::var("POOLSIM_SWEEP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let s = Duration::from_secs;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = |k: u64| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) % k
+    };
+    for case in 0..n {
+        let max_size = [Some(1), Some(2), None][next(3) as usize];
+        let min_idle = if max_size == Some(1) {
+            0
+        } else {
+            next(2) as u32
+        };
+        let config = Config {
+            max_size,
+            min_idle,
+            max_idle: [None, Some(1), Some(2)][next(3) as usize].map(|m: u32| m.max(min_idle)),
+            when_exhausted: [
+                WhenExhausted::Wait {
+                    timeout: Some(s(2)),
+                },
+                WhenExhausted::Wait { timeout: None },
+                WhenExhausted::FailFast,
+            ][next(3) as usize],
+            idle_timeout: [None, Some(s(3))][next(2) as usize],
+            max_lifetime: [None, Some(s(4))][next(2) as usize],
+            lifetime_jitter: None,
+            seed: 0,
+            check_on_checkout: CheckOnCheckout {
+                when: [
+                    CheckWhen::Never,
+                    CheckWhen::Always,
+                    CheckWhen::IfIdleFor(s(1)),
+                ][next(3) as usize],
+                how: [CheckHow::Peek, CheckHow::Ping][next(2) as usize],
+            },
+            keepalive: [
+                None,
+                Some(Keepalive {
+                    interval: s(2),
+                    scope: KeepaliveScope::EveryIdle,
+                }),
+                Some(Keepalive {
+                    interval: s(2),
+                    scope: KeepaliveScope::OnePerInterval,
+                }),
+            ][next(3) as usize],
+            max_concurrent_connects: [None, Some(1)][next(2) as usize],
+            connect_timeout: [None, Some(s(1))][next(2) as usize],
+            connect_backoff: [
+                None,
+                Some(Backoff {
+                    initial: s(1),
+                    max: s(2),
+                }),
+            ][next(2) as usize],
+            reuse: [Reuse::Lifo, Reuse::Fifo][next(2) as usize],
+            fairness: [Fairness::StrictFifo, Fairness::Barging][next(2) as usize],
+            honour_deadlines: next(2) == 1,
+            max_waiters: [None, Some(1)][next(2) as usize],
+        };
+        let r = explore(&config, &Bounds::default()).expect("valid by construction");
+        if let Some(v) = r.violations.first() {
+            panic!("case {case}: {config:?}\n{v}");
+        }
+        assert!(!r.truncated, "case {case}");
     }
 }
