@@ -122,18 +122,11 @@ impl fmt::Display for Counterexample {
         writeln!(f, "{}", self.violation)?;
         writeln!(f, "after {} inputs from a fresh pool:", self.trace.len())?;
         for (k, s) in self.trace.iter().enumerate() {
-            write!(
-                f,
-                "  {:>2}. at {:>9} {:?}",
-                k + 1,
-                s.at.to_string(),
-                s.input
-            )?;
-            if s.outputs.is_empty() {
-                writeln!(f)?;
-            } else {
-                writeln!(f, " -> {:?}", s.outputs)?;
+            write!(f, "  {:>2}. at {:>9}  {}", k + 1, s.at.to_string(), s.input)?;
+            for (j, o) in s.outputs.iter().enumerate() {
+                write!(f, "{}{o}", if j == 0 { "  ->  " } else { ", " })?;
             }
+            writeln!(f)?;
         }
         Ok(())
     }

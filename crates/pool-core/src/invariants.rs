@@ -102,7 +102,7 @@ pub enum Violation {
         now: Instant,
     },
     /// `poll_timeout` is later than something the pool must act on.
-    #[error("timer coverage violated: {what} is due at {due} but poll_timeout is {poll:?}")]
+    #[error("timer coverage violated: {what} is due at {due} but poll_timeout is {}", show(*.poll))]
     TimerMissing {
         /// What is due.
         what: String,
@@ -167,6 +167,10 @@ pub enum Violation {
         /// The error returned.
         error: InputError,
     },
+}
+
+fn show(t: Option<Instant>) -> String {
+    t.map_or_else(|| "None".to_owned(), |t| t.to_string())
 }
 
 fn timeout_bound(w: &crate::pool::Waiter) -> Option<Instant> {

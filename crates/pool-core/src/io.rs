@@ -247,3 +247,72 @@ pub enum InputError {
         last: crate::Instant,
     },
 }
+
+impl fmt::Display for Input {
+    /// A short form for traces: `acquire req#3 deadline 1.500s`, `release conn#2 healthy`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Acquire {
+                req,
+                deadline: None,
+            } => write!(f, "acquire {req}"),
+            Self::Acquire {
+                req,
+                deadline: Some(d),
+            } => write!(f, "acquire {req} deadline {d}"),
+            Self::Cancel { req } => write!(f, "cancel {req}"),
+            Self::Release { conn, outcome } => {
+                write!(
+                    f,
+                    "release {conn} {}",
+                    format!("{outcome:?}").to_lowercase()
+                )
+            }
+            Self::Connected { conn } => write!(f, "connected {conn}"),
+            Self::ConnectFailed { conn, error } => write!(f, "connect failed {conn} ({error:?})"),
+            Self::CheckPassed { conn } => write!(f, "check passed {conn}"),
+            Self::CheckFailed { conn } => write!(f, "check failed {conn}"),
+            Self::PeerClosed { conn } => write!(f, "peer closed {conn}"),
+            Self::Timeout => write!(f, "timeout"),
+            Self::Shutdown => write!(f, "shutdown"),
+        }
+    }
+}
+
+impl fmt::Display for Output {
+    /// A short form for traces: `grant req#3 conn#1`, `reject req#4 PoolTimeout`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Connect { conn } => write!(f, "connect {conn}"),
+            Self::Check { conn, how } => write!(f, "check {conn} {how:?}"),
+            Self::Grant { req, conn } => write!(f, "grant {req} {conn}"),
+            Self::Reject { req, reason } => write!(f, "reject {req} {reason:?}"),
+            Self::Close { conn, reason } => write!(f, "close {conn} {reason:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Instant;
+
+    #[test]
+    fn inputs_and_outputs_print_short_trace_lines() {
+        let a = Input::Acquire {
+            req: ReqId(3),
+            deadline: Some(Instant::from_millis(1500)),
+        };
+        assert_eq!(a.to_string(), "acquire req#3 deadline 1.500s");
+        let r = Input::Release {
+            conn: ConnId(2),
+            outcome: ReleaseOutcome::Broken,
+        };
+        assert_eq!(r.to_string(), "release conn#2 broken");
+        let o = Output::Reject {
+            req: ReqId(4),
+            reason: RejectReason::PoolTimeout,
+        };
+        assert_eq!(o.to_string(), "reject req#4 PoolTimeout");
+    }
+}
