@@ -354,7 +354,11 @@ async fn wait_not_busy(shared: &Shared) {
     loop {
         let at = {
             let st = shared.lock();
-            st.engine.busy_until().map(|t| st.instant_at(t))
+            let now = st.now();
+            st.engine
+                .busy_until()
+                .filter(|t| *t > now)
+                .map(|t| st.instant_at(t))
         };
         match at {
             Some(at) => tokio::time::sleep_until(at).await,

@@ -277,3 +277,67 @@ fn same_seed_gives_same_stats_and_timings() {
     }
     assert_eq!(run(42), run(42));
 }
+
+#[test]
+fn debug_sleep_holds_up_every_client() {
+    let server = FakeRedis::new(ServerConfig::default());
+    let mut sim = sim_with(&server, 8, Duration::from_secs(30));
+    sim.client("sleeper", async {
+        let mut c = connect().await?;
+        let t = tokio::time::Instant::now();
+        call(&mut c, "DEBUG SLEEP 2\r\n", "+OK\r\n").await?;
+        assert!(t.elapsed() >= Duration::from_secs(2));
+        Ok(())
+    });
+    sim.client("other", async {
+        let mut c = connect().await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t = tokio::time::Instant::now();
+        call(&mut c, "PING\r\n", "+PONG\r\n").await?;
+        assert!(
+            t.elapsed() >= Duration::from_millis(1400),
+            "{:?}",
+            t.elapsed()
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn shutdown_closes_clients_and_serve_returns() {
+    let server = FakeRedis::new(ServerConfig::default());
+    let mut sim = sim_with(&server, 9, Duration::from_secs(30));
+    let s = server.clone();
+    sim.client("app", async move {
+        let mut c = connect().await?;
+        call(&mut c, "PING\r\n", "+PONG\r\n").await?;
+        s.shutdown();
+        assert_eq!(read_to_eof(&mut c).await?, "");
+        Ok(())
+    });
+    sim.run().unwrap();
+    assert_eq!(server.connected_clients(), 0);
+}
+
+#[test]
+fn bounce_drops_connections_and_the_engine_forgets_them() {
+    let server = FakeRedis::new(ServerConfig::default());
+    let mut sim = sim_with(&server, 10, Duration::from_secs(30));
+    sim.client("app", async {
+        let mut c = connect().await?;
+        call(&mut c, "SET k v\r\n", "+OK\r\n").await?;
+        assert_eq!(read_to_eof(&mut c).await?, "");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut d = connect().await?;
+        call(&mut d, "GET k\r\n", "$1\r\nv\r\n").await?;
+        Ok(())
+    });
+    for _ in 0..50 {
+        sim.step().unwrap();
+    }
+    assert_eq!(server.connected_clients(), 1);
+    sim.bounce("redis");
+    assert_eq!(server.connected_clients(), 0);
+    sim.run().unwrap();
+}
