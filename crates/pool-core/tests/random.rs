@@ -126,3 +126,73 @@ proptest! {
         run(profile, seed, &moves);
     }
 }
+
+/// Raw inputs with small random ids (often unknown or in the wrong state) and a clock that
+/// sometimes goes backwards: the pool must never panic, must refuse what is wrong without
+/// changing, and must keep every invariant.
+fn raw_input() -> impl Strategy<Value = (i64, Input)> {
+    let conn = (0u64..8).prop_map(pool_core::ConnId);
+    let req = (0u64..8).prop_map(ReqId);
+    let input = prop_oneof![
+        (req.clone(), prop::option::of(0u64..5_000)).prop_map(|(req, d)| Input::Acquire {
+            req,
+            deadline: d.map(Instant::from_millis),
+        }),
+        req.prop_map(|req| Input::Cancel { req }),
+        (conn.clone(), any::<bool>()).prop_map(|(conn, ok)| Input::Release {
+            conn,
+            outcome: if ok {
+                ReleaseOutcome::Healthy
+            } else {
+                ReleaseOutcome::Broken
+            }
+        }),
+        conn.clone().prop_map(|conn| Input::Connected { conn }),
+        conn.clone().prop_map(|conn| Input::ConnectFailed {
+            conn,
+            error: ConnectError::Refused
+        }),
+        conn.clone().prop_map(|conn| Input::CheckPassed { conn }),
+        conn.clone().prop_map(|conn| Input::CheckFailed { conn }),
+        conn.prop_map(|conn| Input::PeerClosed { conn }),
+        Just(Input::Timeout),
+        Just(Input::Shutdown),
+    ];
+    (-500i64..3_000, input)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/random.txt",
+        ))),
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn bad_inputs_never_panic_and_change_nothing(
+        profile in prop::sample::select(Profile::ALL.to_vec()),
+        steps in prop::collection::vec(raw_input(), 1..200),
+    ) {
+        let mut config = scale(profile.config());
+        config.seed = 7;
+        let mut c = Checker::new(Pool::new(config).expect("valid"));
+        let mut now: i64 = 0;
+        for (dt, input) in steps {
+            // Mostly forward, sometimes backwards (refused with TimeWentBackwards).
+            now = (now + dt).max(0);
+            let at = Instant::from_millis(u64::try_from(now).expect("clamped"));
+            let obs = c.handle(at, input).unwrap_or_else(|v| panic!("{profile}: {v} after {input:?}"));
+            if obs.input_error.is_some() {
+                // The clock the pool saw did not move either.
+                now = i64::try_from(c.pool().now().as_nanos() / 1_000_000).expect("small");
+            }
+        }
+    }
+}
+
+/// Small sizes so that random ids hit real connections often.
+fn scale(c: pool_core::Config) -> pool_core::Config {
+    pool_core::explore::scale_down(&c)
+}
