@@ -36,6 +36,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # exit through the EXIT trap: servers are stopped on Ctrl-C too
 
 for tool in redis-server redis-benchmark cargo; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }

@@ -273,6 +273,11 @@ fn cases() -> Vec<Case> {
         Case::cmds("set_nx_xx", "SET k v NX\nSET k w NX\nSET k w XX\nSET j v XX\nGET k"),
         Case::cmds("set_get_option", "SET k v GET\nSET k w GET\nGET k"),
         Case::cmds("set_ex_px_ttl", "SET k v EX 100\nTTL k\nSET k v PX 100000\nTTL k\nSET k v\nTTL k"),
+        Case::cmds(
+            "set_exat_pxat_in_the_past_deletes",
+            "SET k v EXAT 1\nGET k\nSET k v PXAT 1\nEXISTS k\nSET k v EXAT 0",
+        ),
+        Case::cmds("set_nx_get_together", "SET k v NX GET\nSET k w NX GET\nGET k"),
         Case::cmds("set_keepttl", "SET k v EX 100\nSET k w KEEPTTL\nTTL k\nGET k"),
         Case::cmds("set_invalid_expire", "SET k v EX 0\nSET k v PX -5\nSET k v EX abc"),
         Case::cmds("set_syntax_errors", "SET k v NX XX\nSET k v FOO\nSET k v EX 10 PX 10"),
