@@ -1,8 +1,8 @@
 //! Proptest state-machine suite: the pool against a small reference model.
 //!
 //! The reference model is a deliberately naive pool (Vecs, linear scans, no timers heap) for
-//! the waiting, strict-FIFO, LIFO, no-check configuration with `max_size`, `max_idle` and a
-//! pool timeout drawn at random. For every generated input sequence the real pool must give
+//! the waiting, strict-FIFO, LIFO configuration with `max_size`, `max_idle`, a pool timeout
+//! and check-on-checkout (never, or always by peek) drawn at random. For every generated input sequence the real pool must give
 //! exactly the outputs the model predicts, and every invariant (through
 //! `invariants::Checker`) must hold after every step. Failures are shrunk and persisted in
 //! `crates/pool-core/proptest-regressions/model.txt`.
@@ -29,7 +29,12 @@ struct Model {
     idle: Vec<u64>,
     in_use: Vec<u64>,
     connecting: Vec<u64>,
-    waiters: VecDeque<(u64, Instant)>,
+    /// Queued: (request, arrival number, pool-timeout bound), in arrival order.
+    waiters: VecDeque<(u64, u64, Instant)>,
+    /// Check on every checkout.
+    check: bool,
+    /// Connections being checked: (connection, the request it is for, if not cancelled).
+    checking: Vec<(u64, Option<(u64, u64, Instant)>)>,
     /// What the last transition must make the pool say.
     expect: Vec<Output>,
 }
@@ -41,6 +46,8 @@ enum Step {
     Connected(u64),
     ConnectFailed(u64),
     Cancel(u64),
+    CheckPassed(u64),
+    CheckFailed(u64),
     /// Feed `Timeout` this many ms later (possibly late: several bounds at once).
     Advance(u64),
 }
@@ -59,7 +66,11 @@ impl Model {
             lifetime_jitter: None,
             seed: 0,
             check_on_checkout: CheckOnCheckout {
-                when: CheckWhen::Never,
+                when: if self.check {
+                    CheckWhen::Always
+                } else {
+                    CheckWhen::Never
+                },
                 how: CheckHow::Peek,
             },
             keepalive: None,
@@ -74,12 +85,14 @@ impl Model {
     }
 
     fn total(&self) -> usize {
-        self.idle.len() + self.in_use.len() + self.connecting.len()
+        self.idle.len() + self.in_use.len() + self.connecting.len() + self.checking.len()
     }
 
-    /// Start connects until every waiter has one coming.
+    /// Start connects until every waiter has one coming (a check whose request was cancelled
+    /// counts as coming).
     fn pump(&mut self) {
-        while self.connecting.len() + self.idle.len() < self.waiters.len()
+        let unbound = |s: &Self| s.checking.iter().filter(|c| c.1.is_none()).count();
+        while self.connecting.len() + self.idle.len() + unbound(self) < self.waiters.len()
             && self.total() < self.max_size
         {
             let c = self.next_conn;
@@ -89,14 +102,44 @@ impl Model {
         }
     }
 
-    /// A free connection: to the oldest waiter, else idle (or closed beyond max_idle).
-    fn free(&mut self, c: u64) {
-        if let Some((r, _)) = self.waiters.pop_front() {
+    /// Hands `c` to `w`: checked first unless checks are off or it was just connected.
+    fn hand(&mut self, c: u64, w: (u64, u64, Instant), fresh: bool) {
+        if self.check && !fresh {
+            self.checking.push((c, Some(w)));
+            self.expect.push(Output::Check {
+                conn: ConnId(c),
+                how: CheckHow::Peek,
+            });
+        } else {
             self.in_use.push(c);
             self.expect.push(Output::Grant {
-                req: ReqId(r),
+                req: ReqId(w.0),
                 conn: ConnId(c),
             });
+        }
+    }
+
+    /// A live request looks for a connection: the newest idle one, or the queue (at its
+    /// arrival place: a retried request goes back to the head).
+    fn admit(&mut self, w: (u64, u64, Instant), retry: bool) {
+        if (retry || self.waiters.is_empty()) && !self.idle.is_empty() {
+            let c = self.idle.pop().expect("non-empty");
+            self.hand(c, w, false);
+        } else if w.2 <= self.now {
+            self.expect.push(Output::Reject {
+                req: ReqId(w.0),
+                reason: RejectReason::PoolTimeout,
+            });
+        } else {
+            let pos = self.waiters.iter().take_while(|x| x.1 < w.1).count();
+            self.waiters.insert(pos, w);
+        }
+    }
+
+    /// A free connection: to the oldest waiter, else idle (or closed beyond max_idle).
+    fn free(&mut self, c: u64, fresh: bool) {
+        if let Some(w) = self.waiters.pop_front() {
+            self.hand(c, w, fresh);
         } else if self.max_idle.is_some_and(|m| self.idle.len() >= m) {
             self.expect.push(Output::Close {
                 conn: ConnId(c),
@@ -137,6 +180,8 @@ impl Model {
                 },
             ),
             Step::Cancel(r) => (now, Input::Cancel { req: ReqId(r) }),
+            Step::CheckPassed(c) => (now, Input::CheckPassed { conn: ConnId(c) }),
+            Step::CheckFailed(c) => (now, Input::CheckFailed { conn: ConnId(c) }),
             Step::Advance(ms) => (now + Duration::from_millis(ms), Input::Timeout),
         }
     }
@@ -149,8 +194,13 @@ impl ReferenceStateMachine for RefPool {
     type Transition = Step;
 
     fn init_state() -> BoxedStrategy<Model> {
-        (1usize..=3, prop::option::of(1usize..=3), 1u64..=3)
-            .prop_map(|(max_size, max_idle, t)| Model {
+        (
+            1usize..=3,
+            prop::option::of(1usize..=3),
+            1u64..=3,
+            any::<bool>(),
+        )
+            .prop_map(|(max_size, max_idle, t, check)| Model {
                 max_size,
                 max_idle,
                 timeout: Duration::from_secs(t),
@@ -161,6 +211,8 @@ impl ReferenceStateMachine for RefPool {
                 in_use: Vec::new(),
                 connecting: Vec::new(),
                 waiters: VecDeque::new(),
+                check,
+                checking: Vec::new(),
                 expect: Vec::new(),
             })
             .boxed()
@@ -193,9 +245,28 @@ impl ReferenceStateMachine for RefPool {
                     .boxed(),
             );
         }
-        if !s.waiters.is_empty() {
-            let reqs: Vec<u64> = s.waiters.iter().map(|w| w.0).collect();
-            options.push(prop::sample::select(reqs).prop_map(Step::Cancel).boxed());
+        let live: Vec<u64> = s
+            .waiters
+            .iter()
+            .map(|w| w.0)
+            .chain(s.checking.iter().filter_map(|c| c.1.map(|w| w.0)))
+            .collect();
+        if !live.is_empty() {
+            options.push(prop::sample::select(live).prop_map(Step::Cancel).boxed());
+        }
+        if !s.checking.is_empty() {
+            let conns: Vec<u64> = s.checking.iter().map(|c| c.0).collect();
+            options.push(
+                (prop::sample::select(conns), prop::bool::weighted(0.7))
+                    .prop_map(|(c, ok)| {
+                        if ok {
+                            Step::CheckPassed(c)
+                        } else {
+                            Step::CheckFailed(c)
+                        }
+                    })
+                    .boxed(),
+            );
         }
         prop::strategy::Union::new(options).boxed()
     }
@@ -204,7 +275,11 @@ impl ReferenceStateMachine for RefPool {
         match *step {
             Step::Release(c, _) => s.in_use.contains(&c),
             Step::Connected(c) | Step::ConnectFailed(c) => s.connecting.contains(&c),
-            Step::Cancel(r) => s.waiters.iter().any(|w| w.0 == r),
+            Step::Cancel(r) => {
+                s.waiters.iter().any(|w| w.0 == r)
+                    || s.checking.iter().any(|c| c.1.is_some_and(|w| w.0 == r))
+            }
+            Step::CheckPassed(c) | Step::CheckFailed(c) => s.checking.iter().any(|x| x.0 == c),
             Step::Acquire | Step::Advance(_) => true,
         }
     }
@@ -215,22 +290,13 @@ impl ReferenceStateMachine for RefPool {
             Step::Acquire => {
                 let r = s.next_req;
                 s.next_req += 1;
-                if s.waiters.is_empty() && !s.idle.is_empty() {
-                    let c = s.idle.pop().expect("non-empty");
-                    s.in_use.push(c);
-                    s.expect.push(Output::Grant {
-                        req: ReqId(r),
-                        conn: ConnId(c),
-                    });
-                } else {
-                    let bound = s.now + s.timeout;
-                    s.waiters.push_back((r, bound));
-                }
+                let w = (r, r, s.now + s.timeout);
+                s.admit(w, false);
             }
             Step::Release(c, healthy) => {
                 s.in_use.retain(|&x| x != c);
                 if healthy {
-                    s.free(c);
+                    s.free(c, false);
                 } else {
                     s.expect.push(Output::Close {
                         conn: ConnId(c),
@@ -240,13 +306,45 @@ impl ReferenceStateMachine for RefPool {
             }
             Step::Connected(c) => {
                 s.connecting.retain(|&x| x != c);
-                s.free(c);
+                s.free(c, true);
             }
             Step::ConnectFailed(c) => s.connecting.retain(|&x| x != c),
-            Step::Cancel(r) => s.waiters.retain(|w| w.0 != r),
+            Step::Cancel(r) => {
+                s.waiters.retain(|w| w.0 != r);
+                for x in &mut s.checking {
+                    if x.1.is_some_and(|w| w.0 == r) {
+                        x.1 = None; // the check goes on
+                    }
+                }
+            }
+            Step::CheckPassed(c) => {
+                let p = s.checking.iter().position(|x| x.0 == c).expect("checking");
+                let (_, w) = s.checking.remove(p);
+                match w {
+                    Some(w) => {
+                        s.in_use.push(c);
+                        s.expect.push(Output::Grant {
+                            req: ReqId(w.0),
+                            conn: ConnId(c),
+                        });
+                    }
+                    None => s.free(c, false),
+                }
+            }
+            Step::CheckFailed(c) => {
+                let p = s.checking.iter().position(|x| x.0 == c).expect("checking");
+                let (_, w) = s.checking.remove(p);
+                s.expect.push(Output::Close {
+                    conn: ConnId(c),
+                    reason: CloseReason::CheckFailed,
+                });
+                if let Some(w) = w {
+                    s.admit(w, true);
+                }
+            }
             Step::Advance(ms) => {
                 s.now = s.now + Duration::from_millis(ms);
-                while let Some(&(r, bound)) = s.waiters.front() {
+                while let Some(&(r, _, bound)) = s.waiters.front() {
                     if bound > s.now {
                         break;
                     }
@@ -296,14 +394,15 @@ impl StateMachineTest for PoolMatchesModel {
         assert_eq!(st.in_use as usize, model.in_use.len());
         assert_eq!(st.connecting as usize, model.connecting.len());
         assert_eq!(st.waiters as usize, model.waiters.len());
-        let expect_timeout = model.waiters.front().map(|w| w.1);
+        assert_eq!(st.checking as usize, model.checking.len());
+        let expect_timeout = model.waiters.front().map(|w| w.2);
         assert_eq!(checker.pool().poll_timeout(), expect_timeout);
     }
 }
 
 prop_state_machine! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: 512,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/model.txt",
         ))),
