@@ -18,6 +18,9 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state
 use std::collections::VecDeque;
 use std::time::Duration;
 
+/// A live request in the model: (request, arrival number, pool-timeout bound).
+type W = (u64, u64, Instant);
+
 #[derive(Clone, Debug)]
 struct Model {
     max_size: usize,
@@ -30,11 +33,11 @@ struct Model {
     in_use: Vec<u64>,
     connecting: Vec<u64>,
     /// Queued: (request, arrival number, pool-timeout bound), in arrival order.
-    waiters: VecDeque<(u64, u64, Instant)>,
+    waiters: VecDeque<W>,
     /// Check on every checkout.
     check: bool,
     /// Connections being checked: (connection, the request it is for, if not cancelled).
-    checking: Vec<(u64, Option<(u64, u64, Instant)>)>,
+    checking: Vec<(u64, Option<W>)>,
     /// What the last transition must make the pool say.
     expect: Vec<Output>,
 }
@@ -103,7 +106,7 @@ impl Model {
     }
 
     /// Hands `c` to `w`: checked first unless checks are off or it was just connected.
-    fn hand(&mut self, c: u64, w: (u64, u64, Instant), fresh: bool) {
+    fn hand(&mut self, c: u64, w: W, fresh: bool) {
         if self.check && !fresh {
             self.checking.push((c, Some(w)));
             self.expect.push(Output::Check {
@@ -121,7 +124,7 @@ impl Model {
 
     /// A live request looks for a connection: the newest idle one, or the queue (at its
     /// arrival place: a retried request goes back to the head).
-    fn admit(&mut self, w: (u64, u64, Instant), retry: bool) {
+    fn admit(&mut self, w: W, retry: bool) {
         if (retry || self.waiters.is_empty()) && !self.idle.is_empty() {
             let c = self.idle.pop().expect("non-empty");
             self.hand(c, w, false);
