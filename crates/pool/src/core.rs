@@ -35,7 +35,7 @@
 //! nor counted in use forever.
 
 use crate::PoolError;
-use crate::sync::{Mutex, lock};
+use crate::sync::{Arc, Mutex, lock};
 use pool_core::{
     CheckHow, CloseReason, ConfigError, ConnId, ConnectError, Input, Instant, Output, PoolState,
     ReleaseOutcome, ReqId, Stats,
@@ -154,7 +154,7 @@ pub enum Acquire<C> {
     Ready(Result<(ConnId, C), PoolError>),
     /// Queued (or waiting on a connect or a check). Poll it with [`SyncCore::poll_request`];
     /// if the caller gives up, it must call [`SyncCore::abandon`].
-    Queued(ReqId),
+    Queued(Ticket<C>),
 }
 
 /// The driver's own counters (pool-core counts everything else).
@@ -170,26 +170,55 @@ pub struct DriverStats {
     pub abandoned_rejected: u64,
 }
 
-/// One waiter slot.
+/// The state of one queued request, shared between the core (which decides it under the core
+/// lock) and the request's [`Ticket`] (which reads it under the slot's own lock only, so a
+/// woken waiter does not contend on the core lock). Lock order: core, then slot.
 #[derive(Debug)]
 enum Slot<C> {
-    /// Not in use; the index is on the free list.
-    Free,
     /// Live in pool-core; the waker of the last poll, if it was polled.
     Waiting(Option<Waker>),
     /// pool-core granted this connection; the request has not seen it yet.
     Granted(ConnId, C),
     /// pool-core refused the request; the request has not seen it yet.
     Rejected(PoolError),
+    /// The request saw its decision, or was abandoned.
+    Finished,
+}
+
+/// A queued request: its id and its slot. Poll it with [`SyncCore::poll_request`]; if the
+/// caller gives up, hand it to [`SyncCore::abandon`].
+#[derive(Debug)]
+pub struct Ticket<C> {
+    req: ReqId,
+    slot: Arc<Mutex<Slot<C>>>,
+}
+
+impl<C> Ticket<C> {
+    /// The request's id in pool-core.
+    #[must_use]
+    pub fn req(&self) -> ReqId {
+        self.req
+    }
+}
+
+/// What is being decided for the request that `acquire` is handling right now (its slot does
+/// not exist yet: most requests are decided at once and never need one).
+#[derive(Debug)]
+struct Current<C> {
+    idx: usize,
+    decided: Option<Slot<C>>,
 }
 
 #[derive(Debug)]
 struct Inner<C> {
     pool: pool_core::Pool,
-    /// Waiter slots; the index is the request's `ReqId`.
-    slots: Vec<Slot<C>>,
-    /// Free slot indices, reused last-in first-out.
+    /// Slots of queued requests; the index is the request's `ReqId`. `None` while free or
+    /// while the index is reserved by `acquire`.
+    slots: Vec<Option<Arc<Mutex<Slot<C>>>>>,
+    /// Free indices, reused last-in first-out.
     free: Vec<usize>,
+    /// The request `acquire` is feeding to pool-core.
+    current: Option<Current<C>>,
     /// Connection objects pool-core holds idle, keyed by `ConnId`.
     idle: BTreeMap<u64, C>,
     /// The latest `now` fed to pool-core (inputs are clamped to it).
@@ -219,6 +248,7 @@ impl<C> SyncCore<C> {
                 pool,
                 slots: Vec::new(),
                 free: Vec::new(),
+                current: None,
                 idle: BTreeMap::new(),
                 last_now: Instant::ZERO,
                 timer_at: None,
@@ -241,70 +271,85 @@ impl<C> SyncCore<C> {
         let mut acts = Actions::default();
         let mut inner = lock(&self.inner);
         let now = inner.clamp(now);
-        let idx = inner.alloc_slot();
+        let idx = inner.reserve_index();
         let req = ReqId(idx as u64);
+        inner.current = Some(Current { idx, decided: None });
         if let Err(e) = inner.pool.handle(now, Input::Acquire { req, deadline }) {
-            // Cannot happen: the slot index is not live in pool-core (it is freed only after
+            // Cannot happen: the index is not live in pool-core (it is freed only after
             // pool-core finished the request). Refuse rather than hang.
             bug_check!(false, "pool-core refused Acquire {req}: {e}");
-            inner.free_slot(idx);
+            inner.current = None;
+            inner.free.push(idx);
             return (Acquire::Ready(Err(PoolError::Closed)), acts);
         }
         inner.drain(now, &mut acts);
-        let out = match &mut inner.slots[idx] {
-            Slot::Waiting(w) => {
-                *w = waker.cloned();
-                Acquire::Queued(req)
+        let decided = inner.current.take().and_then(|c| c.decided);
+        let out = match decided {
+            Some(Slot::Granted(conn, c)) => {
+                inner.free.push(idx);
+                Acquire::Ready(Ok((conn, c)))
             }
-            _ => Acquire::Ready(inner.take_result(idx)),
+            Some(Slot::Rejected(e)) => {
+                inner.free.push(idx);
+                Acquire::Ready(Err(e))
+            }
+            Some(Slot::Waiting(_) | Slot::Finished) | None => {
+                let slot = Arc::new(Mutex::new(Slot::Waiting(waker.cloned())));
+                inner.slots[idx] = Some(Arc::clone(&slot));
+                Acquire::Queued(Ticket { req, slot })
+            }
         };
         drop(inner);
         (out, acts)
     }
 
-    /// Polls a queued request: `Ready` once pool-core granted or refused it (the slot is then
-    /// freed and `req` must not be used again), `Pending` otherwise (the waker is stored).
+    /// Polls a queued request: `Ready` once pool-core granted or refused it, `Pending`
+    /// otherwise (the waker is stored). Takes only the slot's lock, not the core's.
     ///
     /// # Panics
-    /// If `req` is not a live request of this core (a caller bug).
+    /// If the ticket already returned `Ready` (a caller bug).
     pub fn poll_request(
         &self,
-        req: ReqId,
+        ticket: &Ticket<C>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(ConnId, C), PoolError>> {
-        let mut inner = lock(&self.inner);
-        let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
-        match inner.slots.get_mut(idx) {
-            Some(Slot::Waiting(w)) => {
+        let mut slot = lock(&ticket.slot);
+        match &mut *slot {
+            Slot::Waiting(w) => {
                 match w {
                     Some(old) if old.will_wake(cx.waker()) => {}
                     _ => *w = Some(cx.waker().clone()),
                 }
                 Poll::Pending
             }
-            Some(Slot::Granted(..) | Slot::Rejected(_)) => Poll::Ready(inner.take_result(idx)),
-            Some(Slot::Free) | None => panic!("poll_request: {req} is not a live request"),
+            Slot::Granted(..) | Slot::Rejected(_) => {
+                match std::mem::replace(&mut *slot, Slot::Finished) {
+                    Slot::Granted(conn, c) => Poll::Ready(Ok((conn, c))),
+                    Slot::Rejected(e) => Poll::Ready(Err(e)),
+                    // Just matched.
+                    Slot::Waiting(_) | Slot::Finished => unreachable!(),
+                }
+            }
+            Slot::Finished => panic!("poll_request: {} already finished", ticket.req),
         }
     }
 
-    /// The caller gave up on `req` (its future was dropped) at `now`. Safe at any point of the
-    /// request's life: a waiting request is cancelled in pool-core; a granted one the caller
-    /// never saw is released as healthy; a refused or finished one is forgotten.
-    pub fn abandon(&self, now: Instant, req: ReqId) -> Actions<C> {
+    /// The caller gave up on its request (its future was dropped) at `now`. Safe at any point
+    /// of the request's life: a waiting request is cancelled in pool-core; a granted one the
+    /// caller never saw is released as healthy; a refused or finished one is forgotten.
+    pub fn abandon(&self, now: Instant, ticket: Ticket<C>) -> Actions<C> {
         let mut acts = Actions::default();
         let mut inner = lock(&self.inner);
         let now = inner.clamp(now);
-        let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
-        let Some(slot) = inner.slots.get_mut(idx) else {
-            return acts;
-        };
-        match std::mem::replace(slot, Slot::Free) {
-            Slot::Free => return acts,
-            Slot::Rejected(_) => {
-                inner.free.push(idx);
-                inner.driver_stats.abandoned_rejected += 1;
-            }
+        let req = ticket.req;
+        // Lock order: core, then slot. Nothing else can decide this slot meanwhile.
+        let state = std::mem::replace(&mut *lock(&ticket.slot), Slot::Finished);
+        match state {
+            Slot::Finished => {}
+            Slot::Rejected(_) => inner.driver_stats.abandoned_rejected += 1,
             Slot::Waiting(_) => {
+                let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
+                inner.slots[idx] = None;
                 inner.free.push(idx);
                 inner.driver_stats.abandoned_waiting += 1;
                 let r = inner.pool.handle(now, Input::Cancel { req });
@@ -312,13 +357,11 @@ impl<C> SyncCore<C> {
                 inner.drain(now, &mut acts);
             }
             Slot::Granted(conn, c) => {
-                inner.free.push(idx);
                 inner.driver_stats.abandoned_granted += 1;
                 #[cfg(feature = "planted-bug-lost-grant")]
                 {
                     // PLANTED BUG (test-only feature): forget the connection, as bb8 #67 and
                     // mobc #63 did. pool-core keeps counting it in use forever.
-                    let _ = conn;
                     acts.closes.push((conn, CloseReason::Broken, Some(c)));
                 }
                 #[cfg(not(feature = "planted-bug-lost-grant"))]
@@ -328,7 +371,6 @@ impl<C> SyncCore<C> {
         drop(inner);
         acts
     }
-
     /// A granted connection comes back at `now`. With [`ReleaseOutcome::Broken`] pool-core
     /// closes it (the object comes back in [`Actions::closes`]) and, if requests are waiting,
     /// asks for a replacement.
@@ -436,11 +478,12 @@ impl<C> SyncCore<C> {
         lock(&self.inner).idle.len()
     }
 
-    /// Requests whose slot is in use (queued, or decided but not yet seen; for tests).
+    /// Queued requests with a slot (for tests; equals pool-core's live requests that are not
+    /// being decided right now).
     #[must_use]
     pub fn live_slots(&self) -> usize {
         let inner = lock(&self.inner);
-        inner.slots.len() - inner.free.len()
+        inner.slots.iter().filter(|s| s.is_some()).count()
     }
 
     fn simple(&self, now: Instant, input: Input) -> Actions<C> {
@@ -463,30 +506,13 @@ impl<C> Inner<C> {
         self.last_now
     }
 
-    fn alloc_slot(&mut self) -> usize {
+    /// An index for a new request (its slot is made only if the request queues).
+    fn reserve_index(&mut self) -> usize {
         if let Some(idx) = self.free.pop() {
-            self.slots[idx] = Slot::Waiting(None);
             idx
         } else {
-            self.slots.push(Slot::Waiting(None));
+            self.slots.push(None);
             self.slots.len() - 1
-        }
-    }
-
-    fn free_slot(&mut self, idx: usize) {
-        self.slots[idx] = Slot::Free;
-        self.free.push(idx);
-    }
-
-    /// Takes a decided slot's result and frees the slot.
-    fn take_result(&mut self, idx: usize) -> Result<(ConnId, C), PoolError> {
-        let slot = std::mem::replace(&mut self.slots[idx], Slot::Free);
-        self.free.push(idx);
-        match slot {
-            Slot::Granted(conn, c) => Ok((conn, c)),
-            Slot::Rejected(e) => Err(e),
-            // Callers only take decided slots.
-            Slot::Waiting(_) | Slot::Free => unreachable!("take_result of an undecided slot"),
         }
     }
 
@@ -576,7 +602,7 @@ impl<C> Inner<C> {
                     );
                     return;
                 };
-                if !matches!(self.slots.get(idx), Some(Slot::Waiting(_))) {
+                if !self.is_waiting(idx) {
                     // Cannot happen: a slot is freed only after pool-core finished its request.
                     bug_check!(
                         false,
@@ -603,14 +629,35 @@ impl<C> Inner<C> {
         }
     }
 
-    /// Fills a waiting slot and collects its waker.
+    /// Whether `idx` is a request pool-core may still decide.
+    fn is_waiting(&self, idx: usize) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| c.idx == idx && c.decided.is_none())
+            || self.slots.get(idx).is_some_and(Option::is_some)
+    }
+
+    /// Records pool-core's decision for request `idx` and collects its waker. The index is
+    /// free again at once: pool-core has finished the request.
     fn decide(&mut self, idx: usize, decided: Slot<C>, acts: &mut Actions<C>) {
-        if let Some(slot @ Slot::Waiting(_)) = self.slots.get_mut(idx) {
-            if let Slot::Waiting(Some(w)) = std::mem::replace(slot, decided) {
-                acts.wakes.push(w);
+        if let Some(cur) = self.current.as_mut().filter(|c| c.idx == idx) {
+            bug_check!(cur.decided.is_none(), "request {idx} decided twice");
+            cur.decided = Some(decided);
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(idx).and_then(Option::take) else {
+            bug_check!(false, "decision for request {idx}, which is not waiting");
+            return;
+        };
+        self.free.push(idx);
+        // Lock order: core (held), then slot.
+        let previous = std::mem::replace(&mut *lock(&slot), decided);
+        match previous {
+            Slot::Waiting(Some(w)) => acts.wakes.push(w),
+            Slot::Waiting(None) => {}
+            Slot::Granted(..) | Slot::Rejected(_) | Slot::Finished => {
+                bug_check!(false, "request {idx} decided twice");
             }
-        } else {
-            bug_check!(false, "decision for slot {idx}, which is not waiting");
         }
     }
 }
@@ -651,7 +698,7 @@ mod tests {
 
     const T0: Instant = Instant::ZERO;
 
-    fn queued(core: &SyncCore<Obj>, now: Instant) -> (ReqId, Actions<Obj>) {
+    fn queued(core: &SyncCore<Obj>, now: Instant) -> (Ticket<Obj>, Actions<Obj>) {
         match core.acquire(now, None, None) {
             (Acquire::Queued(req), acts) => (req, acts),
             (Acquire::Ready(r), _) => panic!("expected to queue, got {r:?}"),
@@ -722,7 +769,7 @@ mod tests {
         acts.wake_all();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         let mut cx = Context::from_waker(&waker);
-        let Poll::Ready(Ok((got, obj))) = core.poll_request(req, &mut cx) else {
+        let Poll::Ready(Ok((got, obj))) = core.poll_request(&req, &mut cx) else {
             panic!("granted")
         };
         assert_eq!((got, obj), (conn, Obj(conn.0)));
@@ -749,7 +796,7 @@ mod tests {
         let conn = acts.connects[0];
         drop(core.connected(T0, conn, Obj(conn.0)));
         let mut cx = Context::from_waker(Waker::noop());
-        let Poll::Ready(Ok((c, obj))) = core.poll_request(first, &mut cx) else {
+        let Poll::Ready(Ok((c, obj))) = core.poll_request(&first, &mut cx) else {
             panic!()
         };
         let (_waiter, acts) = queued(&core, T0);

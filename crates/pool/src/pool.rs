@@ -3,9 +3,9 @@
 //! Everything here is I/O and timers; every decision is pool-core's, reached through
 //! [`SyncCore`]. Time is `tokio::time` only, so a turmoil host simulates it.
 
-use crate::core::{Acquire, Actions, SyncCore};
+use crate::core::{Acquire, Actions, SyncCore, Ticket};
 use crate::{Manager, PoolError};
-use pool_core::{ConfigError, ConnId, PoolState, ReleaseOutcome, ReqId, Stats};
+use pool_core::{ConfigError, ConnId, PoolState, ReleaseOutcome, Stats};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -168,14 +168,23 @@ impl<M: Manager> Pool<M> {
 pub struct Checkout<'a, M: Manager> {
     pool: &'a Pool<M>,
     deadline: Option<pool_core::Instant>,
-    state: CheckoutState,
+    state: CheckoutState<M::Connection>,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum CheckoutState {
+enum CheckoutState<C> {
     Start,
-    Waiting(ReqId),
+    Waiting(Ticket<C>),
     Done,
+}
+
+impl<C> fmt::Debug for CheckoutState<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Start => f.write_str("Start"),
+            Self::Waiting(t) => write!(f, "Waiting({})", t.req()),
+            Self::Done => f.write_str("Done"),
+        }
+    }
 }
 
 impl<M: Manager> fmt::Debug for Checkout<'_, M> {
@@ -194,19 +203,19 @@ impl<M: Manager> Future for Checkout<'_, M> {
         // Every field is Unpin.
         let this = self.get_mut();
         let s = &this.pool.shared;
-        let decided = match this.state {
+        let decided = match &this.state {
             CheckoutState::Start => {
                 let (acquired, acts) = s.core.acquire(s.now(), this.deadline, Some(cx.waker()));
                 s.run(acts);
                 match acquired {
                     Acquire::Ready(r) => r,
-                    Acquire::Queued(req) => {
-                        this.state = CheckoutState::Waiting(req);
+                    Acquire::Queued(ticket) => {
+                        this.state = CheckoutState::Waiting(ticket);
                         return Poll::Pending;
                     }
                 }
             }
-            CheckoutState::Waiting(req) => match s.core.poll_request(req, cx) {
+            CheckoutState::Waiting(ticket) => match s.core.poll_request(ticket, cx) {
                 Poll::Ready(r) => r,
                 Poll::Pending => return Poll::Pending,
             },
@@ -228,9 +237,11 @@ impl<M: Manager> Future for Checkout<'_, M> {
 
 impl<M: Manager> Drop for Checkout<'_, M> {
     fn drop(&mut self) {
-        if let CheckoutState::Waiting(req) = self.state {
+        if let CheckoutState::Waiting(ticket) =
+            std::mem::replace(&mut self.state, CheckoutState::Done)
+        {
             let s = &self.pool.shared;
-            let acts = s.core.abandon(s.now(), req);
+            let acts = s.core.abandon(s.now(), ticket);
             s.run(acts);
         }
     }

@@ -7,9 +7,9 @@
 //! `block_on`.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Locks `m`, ignoring poisoning: a panic under the lock is a bug that has already been
 /// reported by that panic; the state is still the best we have, and `Drop` paths (a `Pooled`

@@ -24,10 +24,10 @@
 use loom::sync::Arc;
 use loom::thread;
 use pool::PoolError;
-use pool::core::{Acquire, Actions, SyncCore};
+use pool::core::{Acquire, Actions, SyncCore, Ticket};
 use pool_core::{
     CheckHow, CheckOnCheckout, CheckWhen, Config, ConnId, Fairness, Instant, PoolState,
-    ReleaseOutcome, ReqId, Reuse, WhenExhausted,
+    ReleaseOutcome, Reuse, WhenExhausted,
 };
 use std::future::poll_fn;
 use std::task::{Context, Poll, Waker};
@@ -84,7 +84,7 @@ fn get(core: &Core, now: Instant) -> Result<(ConnId, FakeConn), PoolError> {
     perform(core, now, acts);
     match acquired {
         Acquire::Ready(r) => r,
-        Acquire::Queued(req) => loom::future::block_on(poll_fn(|cx| core.poll_request(req, cx))),
+        Acquire::Queued(req) => loom::future::block_on(poll_fn(|cx| core.poll_request(&req, cx))),
     }
 }
 
@@ -102,13 +102,13 @@ fn get_then_drop(core: &Core, now: Instant) {
         Acquire::Ready(Ok(granted)) => release(core, now, granted, ReleaseOutcome::Healthy),
         Acquire::Ready(Err(e)) => panic!("unexpected refusal {e}"),
         Acquire::Queued(req) => {
-            poll_once(core, req);
+            poll_once(core, &req);
             perform(core, now, core.abandon(now, req));
         }
     }
 }
 
-fn poll_once(core: &Core, req: ReqId) {
+fn poll_once(core: &Core, req: &Ticket<FakeConn>) {
     let mut cx = Context::from_waker(Waker::noop());
     if let Poll::Ready(r) = core.poll_request(req, &mut cx) {
         // Decided before the drop: the guard would now own the connection; drop it = release.
@@ -223,7 +223,7 @@ fn cancel_during_connect_never_leaks() {
                 perform(&core, Instant::ZERO, acts);
             })
         };
-        poll_once(&core, req);
+        poll_once(&core, &req);
         perform(&core, Instant::ZERO, core.abandon(Instant::ZERO, req));
         connector.join().unwrap();
         assert_quiet(&core, 1);
@@ -262,7 +262,7 @@ fn cancel_during_check_never_leaks() {
                     perform(&core, Instant::ZERO, acts);
                 })
             };
-            poll_once(&core, req);
+            poll_once(&core, &req);
             perform(&core, Instant::ZERO, core.abandon(Instant::ZERO, req));
             checker.join().unwrap();
             // A failed check closes the connection; if the request was still live then, the
