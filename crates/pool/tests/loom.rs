@@ -110,12 +110,11 @@ fn get_then_drop(core: &Core, now: Instant) {
 
 fn poll_once(core: &Core, req: &Ticket<FakeConn>) {
     let mut cx = Context::from_waker(Waker::noop());
-    if let Poll::Ready(r) = core.poll_request(req, &mut cx) {
-        // Decided before the drop: the guard would now own the connection; drop it = release.
-        if let Ok(granted) = r {
-            release(core, Instant::ZERO, granted, ReleaseOutcome::Healthy);
-        }
-        // The request is finished; abandoning it afterwards is a no-op.
+    // Granted before the drop: the guard would now own the connection; drop it = release.
+    // (Refused: nothing to do.) Either way the request is finished and abandoning it
+    // afterwards is a no-op.
+    if let Poll::Ready(Ok(granted)) = core.poll_request(req, &mut cx) {
+        release(core, Instant::ZERO, granted, ReleaseOutcome::Healthy);
     }
 }
 
