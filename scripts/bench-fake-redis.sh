@@ -93,7 +93,7 @@ wait_listening "$MINI_PORT" mini-redis-server
 # Prints "TEST rps" lines for one server, pipeline depth and test list. A failed or stuck run
 # (bounded at 60 s) prints what it has and a note on stderr instead of stopping the script.
 bench() { # port pipeline tests
-    if ! timeout 60 redis-benchmark -h 127.0.0.1 -p "$1" -q -n "$N" -c "$CLIENTS" -P "$2" \
+    if ! timeout --foreground 60 redis-benchmark -h 127.0.0.1 -p "$1" -q -n "$N" -c "$CLIENTS" -P "$2" \
         -t "$3" --csv 2>"$WORK/bench.err" >"$WORK/bench.csv"; then
         echo "   (redis-benchmark -p $1 -P $2 -t $3 failed: $(tr '\n' ' ' <"$WORK/bench.err"))" >&2
     fi
