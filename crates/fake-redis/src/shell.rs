@@ -489,9 +489,8 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(n) => n,
             },
         };
-        // Bytes read while reading was paused wait for the resume.
-        let is_paused = *paused.borrow_and_update();
-        if is_paused {
+        // Bytes read while reading was paused wait for the resume (or for the client's end).
+        while *paused.borrow_and_update() {
             tokio::select! {
                 biased;
                 _ = signal.notified() => {
