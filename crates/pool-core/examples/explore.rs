@@ -3,7 +3,9 @@
 //!
 //! Every profile is scaled down with `explore::scale_down` (sizes ≤ 2, durations mapped to a
 //! few seconds) and explored with up to REQUESTS acquires (default 4), every connect and check
-//! outcome, cancels, broken releases, peer closes, deadlines and a shutdown. Then each planted
+//! outcome, cancels, broken releases, peer closes, deadlines and a shutdown; every invariant is
+//! checked in every state, and from every state a healing run (connects succeed, checks pass,
+//! connections are released, timers fire) must end every request. Then each planted
 //! bug (feature `mutations`) is explored under the `recommended` profile to show that the explorer
 //! finds it, with the shortest input sequence. Exits non-zero if a real profile has a
 //! violation or a planted bug goes unnoticed.
@@ -21,10 +23,16 @@ fn main() -> ExitCode {
     let bounds = Bounds {
         requests,
         stop_at_first: true,
+        liveness: true,
         ..Bounds::default()
     };
     let mut failed = false;
-    println!("exhaustive exploration, {requests} requests, every input kind, profiles scaled down");
+    println!(
+        "exhaustive exploration, {requests} requests, every input kind, profiles scaled down;"
+    );
+    println!(
+        "safety invariants in every state, liveness (healing ends every request) from every state"
+    );
     println!(
         "{:<18} {:>10} {:>12} {:>6} {:>10} {:>9}",
         "profile", "states", "transitions", "depth", "violations", "time"

@@ -58,6 +58,10 @@ pub struct Bounds {
     pub max_states: usize,
     /// Stop at the first violation (the shortest, since the search is breadth-first).
     pub stop_at_first: bool,
+    /// Liveness: from every new state, let the environment heal (every connect succeeds,
+    /// every check passes, every connection is released, every timer fires) and require that
+    /// every live request ends. Costs a short run per state.
+    pub liveness: bool,
 }
 
 impl Default for Bounds {
@@ -77,6 +81,7 @@ impl Default for Bounds {
             tick: None,
             max_states: 2_000_000,
             stop_at_first: true,
+            liveness: false,
         }
     }
 }
@@ -227,6 +232,17 @@ pub fn explore_pool(pool: Pool, bounds: &Bounds) -> Report {
                     visited.insert(key.clone());
                     let new_idx = u32::try_from(parents.len()).expect("fewer than 2^32 states");
                     parents.push(Some((idx, mv)));
+                    if bounds.liveness {
+                        if let Err((violation, healing)) = next.heal() {
+                            let mut steps = path(&parents, new_idx);
+                            steps.extend(healing);
+                            report.violations.push(replay(&root, steps, violation));
+                            if bounds.stop_at_first {
+                                report.states = visited.len();
+                                return report;
+                            }
+                        }
+                    }
                     let d = depth[idx as usize] + 1;
                     depth.push(d);
                     report.max_depth = report.max_depth.max(d as usize);
@@ -272,6 +288,49 @@ impl Node {
     fn key(&self, out: &mut Vec<u64>) {
         out.push(u64::from(self.acquires));
         self.checker.pool().canonical_key(self.now, out);
+    }
+
+    /// Lets the environment heal and requires every live request to end; on failure returns
+    /// the violation and the healing inputs.
+    fn heal(&self) -> Result<(), (Violation, Vec<(Instant, Input)>)> {
+        let mut c = self.checker.clone();
+        let mut now = self.now;
+        let mut steps = Vec::new();
+        for _ in 0..256 {
+            let pool = c.pool();
+            let Some(&first) = pool.live_requests().first() else {
+                return Ok(());
+            };
+            let busy = pool.connections().find_map(|(conn, phase)| match phase {
+                ConnPhase::Connecting { .. } => Some(Input::Connected { conn }),
+                ConnPhase::Checking { .. } => Some(Input::CheckPassed { conn }),
+                _ => None,
+            });
+            let release = || {
+                pool.connections().find_map(|(conn, phase)| {
+                    (phase == ConnPhase::InUse).then_some(Input::Release {
+                        conn,
+                        outcome: ReleaseOutcome::Healthy,
+                    })
+                })
+            };
+            let input = match busy.or_else(release) {
+                Some(input) => input,
+                None => match pool.poll_timeout() {
+                    Some(t) => {
+                        now = now.max(t);
+                        Input::Timeout
+                    }
+                    None => return Err((Violation::NotLive { req: first }, steps)),
+                },
+            };
+            steps.push((now, input));
+            if let Err(v) = c.handle(now, input) {
+                return Err((v, steps));
+            }
+        }
+        let req = c.pool().live_requests()[0];
+        Err((Violation::NotLive { req }, steps))
     }
 
     /// Every input the environment may feed in this state, in a fixed order.
@@ -373,7 +432,14 @@ fn counterexample(
     input: Input,
     violation: Violation,
 ) -> Counterexample {
-    let mut steps = vec![(at, input)];
+    let mut steps = path(parents, idx);
+    steps.push((at, input));
+    replay(root, steps, violation)
+}
+
+/// The inputs from the root to state `idx` (ticks leave no input; the instants show them).
+fn path(parents: &[Option<(u32, Move)>], idx: u32) -> Vec<(Instant, Input)> {
+    let mut steps = Vec::new();
     let mut i = idx;
     while let Some((p, mv)) = parents[i as usize] {
         if let Move::Feed(at, input) = mv {
@@ -382,6 +448,11 @@ fn counterexample(
         i = p;
     }
     steps.reverse();
+    steps
+}
+
+/// Replays `steps` from the root to record each step's outputs.
+fn replay(root: &Node, steps: Vec<(Instant, Input)>, violation: Violation) -> Counterexample {
     let mut checker = root.checker.clone();
     let trace = steps
         .into_iter()

@@ -159,6 +159,16 @@ pub enum Violation {
         /// The older request it overtook.
         skipped: ReqId,
     },
+    /// Liveness (checked by the explorer with `Bounds::liveness`): a request is still live
+    /// after the environment healed.
+    #[error(
+        "liveness violated: {req} is still live after healing (every connect succeeded, every \
+         check passed, every connection was released, every timer fired)"
+    )]
+    NotLive {
+        /// The request.
+        req: ReqId,
+    },
     /// An input was refused but the pool changed anyway.
     #[error("refused input changed the pool: {input:?} ({error})")]
     RefusedInputChangedState {

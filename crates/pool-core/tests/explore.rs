@@ -53,9 +53,13 @@ fn assert_clean(name: &str, config: &Config, bounds: &Bounds) -> usize {
 }
 
 #[test]
-fn every_profile_scaled_down_holds_every_invariant_in_every_state() {
+fn every_profile_scaled_down_holds_every_invariant_in_every_state_and_stays_live() {
+    let live = Bounds {
+        liveness: true,
+        ..Bounds::default()
+    };
     for p in Profile::ALL {
-        assert_clean(p.name(), &scale_down(&p.config()), &Bounds::default());
+        assert_clean(p.name(), &scale_down(&p.config()), &live);
     }
 }
 
@@ -188,6 +192,7 @@ fn every_knob_combination_of_interest_holds_every_invariant() {
     ];
     let four = Bounds {
         requests: 4,
+        liveness: true,
         ..Bounds::default()
     };
     for (name, config) in configs {
@@ -378,7 +383,11 @@ fn sampled_knob_combinations_hold_every_invariant() {
             honour_deadlines: next(2) == 1,
             max_waiters: [None, Some(1)][next(2) as usize],
         };
-        let r = explore(&config, &Bounds::default()).expect("valid by construction");
+        let bounds = Bounds {
+            liveness: true,
+            ..Bounds::default()
+        };
+        let r = explore(&config, &bounds).expect("valid by construction");
         if let Some(v) = r.violations.first() {
             panic!("case {case}: {config:?}\n{v}");
         }
