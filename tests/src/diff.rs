@@ -74,8 +74,8 @@ pub enum Cmp {
     Exact,
     /// Same RESP types and aggregate lengths, map keys equal; strings and numbers may differ.
     Shape,
-    /// INFO text: for each named section, present in both or neither, with the same set of
-    /// field names. Non-INFO replies are compared byte for byte.
+    /// INFO text: the same section headers in the same order, and for each named section the
+    /// same set of field names. Non-INFO replies are compared byte for byte.
     InfoFields(&'static [&'static str]),
     /// INFO text: the named fields are present in both with equal values (deterministic
     /// counters). Non-INFO replies are compared byte for byte.
@@ -402,6 +402,16 @@ pub fn info_sections(text: &[u8]) -> Vec<(String, Vec<String>)> {
 fn same_info_fields(real: &[u8], fake: &[u8], sections: &[&str]) -> Result<(), String> {
     let (r, f) = (info_sections(real), info_sections(fake));
     let mut problems = Vec::new();
+    // Every section header, in order (Redis prints a header even for an empty section).
+    let headers =
+        |s: &[(String, Vec<String>)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    if headers(&r) != headers(&f) {
+        problems.push(format!(
+            "section headers {:?} vs {:?}",
+            headers(&r),
+            headers(&f)
+        ));
+    }
     for want in sections {
         let find = |s: &[(String, Vec<String>)]| {
             s.iter()

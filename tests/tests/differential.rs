@@ -83,8 +83,9 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "info_default",
-        "only sections server, clients, stats, keyspace; field names, not values",
-        "the fake emulates these four sections; values (pid, uptime, ...) differ by nature",
+        "all section headers in order; field names only for server, clients, stats, keyspace",
+        "the fake emulates these four sections (the others are stubs with a subset of fields); \
+         values (pid, uptime, ...) differ by nature",
     ),
     (
         "info_server",
