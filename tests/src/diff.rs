@@ -624,3 +624,87 @@ pub async fn run_all(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The comparisons must catch planted differences, or a passing suite proves nothing.
+    use super::*;
+
+    fn bulk(text: &str) -> Vec<u8> {
+        format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+    }
+
+    fn info(version: &str, clients: &str) -> Vec<u8> {
+        bulk(&format!(
+            "# Server\r\nredis_version:{version}\r\n\r\n# Clients\r\nconnected_clients:{clients}\r\n"
+        ))
+    }
+
+    #[test]
+    fn exact_catches_one_byte() {
+        assert!(compare_reply(Cmp::Exact, b"+OK\r\n", b"+OK\r\n").is_ok());
+        assert!(compare_reply(Cmp::Exact, b"+OK\r\n", b"+Ok\r\n").is_err());
+    }
+
+    #[test]
+    fn shape_ignores_values_but_not_types_keys_or_error_texts() {
+        let real = b"%2\r\n$2\r\nid\r\n:4\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n";
+        let other_values = b"%2\r\n$2\r\nid\r\n:2\r\n$7\r\nversion\r\n$3\r\n7.2\r\n";
+        let other_type = b"%2\r\n$2\r\nid\r\n$1\r\n2\r\n$7\r\nversion\r\n$3\r\n7.2\r\n";
+        let other_key = b"%2\r\n$2\r\nID\r\n:2\r\n$7\r\nversion\r\n$3\r\n7.2\r\n";
+        assert!(compare_reply(Cmp::Shape, real, other_values).is_ok());
+        assert!(compare_reply(Cmp::Shape, real, other_type).is_err());
+        assert!(compare_reply(Cmp::Shape, real, other_key).is_err());
+        assert!(compare_reply(Cmp::Shape, b"$-1\r\n", b"_\r\n").is_err());
+        assert!(compare_reply(Cmp::Shape, b"-ERR a\r\n", b"-ERR b\r\n").is_err());
+    }
+
+    #[test]
+    fn info_fields_catch_a_missing_field_or_section() {
+        let cmp = Cmp::InfoFields(&["server", "clients"]);
+        let real = info("7.0.15", "1");
+        let missing_field = bulk("# Server\r\n\r\n# Clients\r\nconnected_clients:1\r\n");
+        let missing_section = bulk("# Server\r\nredis_version:7.0.15\r\n");
+        assert!(compare_reply(cmp, &real, &info("9.9.99", "7")).is_ok());
+        assert!(compare_reply(cmp, &real, &missing_field).is_err());
+        assert!(compare_reply(cmp, &real, &missing_section).is_err());
+    }
+
+    #[test]
+    fn info_values_catch_a_wrong_counter() {
+        let cmp = Cmp::InfoValues(&["connected_clients"]);
+        let real = info("7.0.15", "1");
+        assert!(compare_reply(cmp, &real, &info("9.9.99", "1")).is_ok());
+        assert!(compare_reply(cmp, &real, &info("7.0.15", "2")).is_err());
+    }
+
+    #[test]
+    fn client_list_keys_catch_reordered_or_missing_keys() {
+        let real = b"$19\r\nid=3 addr=a name= \n\r\n";
+        let other_values = b"$20\r\nid=9 addr=bb name= \n\r\n";
+        let reordered = b"$19\r\naddr=a id=3 name= \n\r\n";
+        let missing = b"$12\r\nid=3 addr=a\n\r\n";
+        assert!(compare_reply(Cmp::ClientListKeys, real, other_values).is_ok());
+        assert!(compare_reply(Cmp::ClientListKeys, real, reordered).is_err());
+        assert!(compare_reply(Cmp::ClientListKeys, real, missing).is_err());
+    }
+
+    #[test]
+    fn unordered_pairs_ignore_order_not_values() {
+        let real = b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n";
+        let swapped = b"*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\n1\r\n";
+        let changed = b"*4\r\n$1\r\nb\r\n$1\r\n3\r\n$1\r\na\r\n$1\r\n1\r\n";
+        assert!(compare_reply(Cmp::UnorderedPairs, real, swapped).is_ok());
+        assert!(compare_reply(Cmp::UnorderedPairs, real, changed).is_err());
+    }
+
+    #[test]
+    fn cmds_request_is_one_multibulk_per_line() {
+        let case = Case::cmds("x", "SET k v\nGET k");
+        assert_eq!(case.replies, 2);
+        assert_eq!(
+            case.req.bytes(),
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        );
+    }
+}
