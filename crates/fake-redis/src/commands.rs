@@ -1346,7 +1346,11 @@ impl Engine {
     ) {
         let argc = p.argc();
         if argc > 3 {
-            return self.err(w, out, ERR_SYNTAX);
+            let msg = format!(
+                "ERR wrong number of arguments for '{}' command",
+                if left { "lpop" } else { "rpop" }
+            );
+            return self.err(w, out, &msg);
         }
         let count = if argc == 3 {
             match parse_i64_strict(p.arg(2)) {
@@ -1442,18 +1446,31 @@ impl Engine {
     }
 
     fn cmd_config_get(&mut self, w: ReplyWriter, p: &RequestParser, out: &mut Vec<u8>) {
-        let mut matched: Vec<&'static str> = Vec::new();
+        // (name as replied, canonical name). Redis replies an exact (non-glob) name as the
+        // client spelled it, and glob matches by their canonical name.
+        let mut matched: Vec<(String, &'static str)> = Vec::new();
         for i in 2..p.argc() {
             let pat = p.arg(i);
+            let is_glob = pat.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
             for name in CONFIG_PARAMS {
-                if glob_match(pat, name.as_bytes(), true) && !matched.contains(name) {
-                    matched.push(name);
+                let hit = if is_glob {
+                    glob_match(pat, name.as_bytes(), true)
+                } else {
+                    pat.eq_ignore_ascii_case(name.as_bytes())
+                };
+                if hit && !matched.iter().any(|(_, n)| n == name) {
+                    let shown = if is_glob {
+                        (*name).to_owned()
+                    } else {
+                        lossy(pat)
+                    };
+                    matched.push((shown, name));
                 }
             }
         }
         w.map(out, matched.len());
-        for name in matched {
-            w.bulk(out, name.as_bytes());
+        for (shown, name) in matched {
+            w.bulk(out, shown.as_bytes());
             let v = self.config_value(name);
             w.bulk(out, v.as_bytes());
         }

@@ -504,7 +504,7 @@ fn config_get_globs_and_resp3_map() {
     assert_eq!(h.send(c, "CONFIG SET hz 1000 timeout 7"), "+OK\r\n");
     assert_eq!(
         h.send(c, "CONFIG GET hz TIMEOUT"),
-        "*4\r\n$2\r\nhz\r\n$3\r\n500\r\n$7\r\ntimeout\r\n$1\r\n7\r\n"
+        "*4\r\n$2\r\nhz\r\n$3\r\n500\r\n$7\r\nTIMEOUT\r\n$1\r\n7\r\n"
     );
     h.send(c, "HELLO 3");
     assert_eq!(
