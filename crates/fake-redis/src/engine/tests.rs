@@ -566,3 +566,150 @@ fn command_docs_count_and_setinfo_let_real_clients_connect() {
         "*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "GET",
+        "SET",
+        "PING",
+        "INCR",
+        "DEL",
+        "MGET",
+        "MSET",
+        "ECHO",
+        "AUTH",
+        "HELLO",
+        "SELECT",
+        "QUIT",
+        "RESET",
+        "INCRBY",
+        "DECR",
+        "EXISTS",
+        "EXPIRE",
+        "PEXPIRE",
+        "TTL",
+        "PTTL",
+        "TYPE",
+        "KEYS",
+        "DBSIZE",
+        "FLUSHDB",
+        "INFO",
+        "SUBSCRIBE",
+        "UNSUBSCRIBE",
+        "PSUBSCRIBE",
+        "PUBLISH",
+        "BLPOP",
+        "LPUSH",
+        "RPUSH",
+        "LPOP",
+        "LLEN",
+        "CONFIG",
+        "CLIENT",
+        "COMMAND",
+        "KILL",
+        "LIST",
+        "ID",
+        "SETNAME",
+        "timeout",
+        "maxclients",
+        "requirepass",
+        "hz",
+        "EX",
+        "PX",
+        "NX",
+        "XX",
+        "k",
+        "l",
+        "ch",
+        "*",
+        "0",
+        "1",
+        "3",
+        "-1",
+        "0.01",
+        "pw",
+        "default",
+        "SKIPME",
+        "no",
+    ];
+
+    fn command() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(proptest::sample::select(WORDS), 1..6)
+            .prop_map(|v| v.into_iter().map(str::to_owned).collect())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Connect,
+        Send(usize, Vec<String>),
+        Close(usize),
+        Advance(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            1 => Just(Step::Connect),
+            6 => (0..4usize, command()).prop_map(|(c, v)| Step::Send(c, v)),
+            1 => (0..4usize).prop_map(Step::Close),
+            2 => (0..3000u64).prop_map(Step::Advance),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_command_sequences_never_panic_and_tables_stay_consistent(
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            let mut h = Harness::new(ServerConfig {
+                timeout_secs: 2,
+                maxclients: 3,
+                ..ServerConfig::default()
+            });
+            let mut ids: Vec<ClientId> = Vec::new();
+            for s in steps {
+                match s {
+                    Step::Connect => {
+                        if let Admission::Accepted(id) = h.e.accept(h.now, addr(1), addr(2)) {
+                            ids.push(id);
+                        }
+                    }
+                    Step::Send(i, words) => {
+                        if let Some(&id) = ids.get(i) {
+                            let mut req = format!("*{}\r\n", words.len());
+                            for w in &words {
+                                req.push_str(&format!("${}\r\n{w}\r\n", w.len()));
+                            }
+                            let _ = h.send_raw(id, req.as_bytes());
+                        }
+                    }
+                    Step::Close(i) => {
+                        if let Some(&id) = ids.get(i) {
+                            h.e.handle_closed(h.now, id);
+                        }
+                    }
+                    Step::Advance(ms) => {
+                        let t = h.now + Duration::from_millis(ms);
+                        h.run_until(t);
+                    }
+                }
+                h.drain();
+                ids.retain(|id| h.e.is_connected(*id));
+                prop_assert!(h.e.connected_clients() <= h.e.config().maxclients.max(3));
+                for (ch, subs) in &h.e.channels {
+                    prop_assert!(!subs.is_empty());
+                    for s in subs {
+                        prop_assert!(h.e.clients.get(s).is_some_and(|c| c.channels.contains(ch)));
+                    }
+                }
+                for ((_, _), q) in &h.e.blocking {
+                    for b in q {
+                        prop_assert!(h.e.clients.get(b).is_some_and(|c| c.blocked.is_some()));
+                    }
+                }
+            }
+        }
+    }
+}
