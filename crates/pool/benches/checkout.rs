@@ -30,7 +30,8 @@ criterion::criterion_main!(benches);
 
 #[cfg(not(loom))]
 mod imp {
-    use criterion::{Criterion, Throughput};
+    use criterion::measurement::WallTime;
+    use criterion::{BenchmarkGroup, Criterion, Throughput};
     use pool_core::{CheckHow, CheckOnCheckout, CheckWhen, Config, Fairness, Reuse, WhenExhausted};
     use std::convert::Infallible;
     use std::future::Future;
@@ -188,9 +189,12 @@ mod imp {
             .expect("runtime")
     }
 
-    fn bench_pool<P: Cycle>(c: &mut Criterion, rt: &Runtime, name: &str, pool: &P) {
-        let mut g = c.benchmark_group("uncontended");
-        g.throughput(Throughput::Elements(1));
+    fn bench_uncontended<P: Cycle>(
+        g: &mut BenchmarkGroup<'_, WallTime>,
+        rt: &Runtime,
+        name: &str,
+        pool: &P,
+    ) {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let pool = pool.clone();
@@ -201,22 +205,25 @@ mod imp {
                 })
             });
         });
-        g.finish();
-        let mut g = c.benchmark_group("contended_64_tasks_8_conns");
-        g.throughput(Throughput::Elements(1));
+    }
+
+    fn bench_contended<P: Cycle>(
+        g: &mut BenchmarkGroup<'_, WallTime>,
+        rt: &Runtime,
+        name: &str,
+        pool: &P,
+    ) {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let pool = pool.clone();
                 rt.block_on(async move { contended(&pool, iters).await })
             });
         });
-        g.finish();
     }
 
     pub(crate) fn bench(c: &mut Criterion) {
         let rt = runtime();
         let ours = rt.block_on(async { pool::Pool::new(Noop, config()).expect("config") });
-        bench_pool(c, &rt, "pool", &ours);
         let bb8 = rt.block_on(async {
             bb8::Pool::builder()
                 .max_size(POOL_SIZE)
@@ -224,12 +231,23 @@ mod imp {
                 .await
                 .expect("bb8")
         });
-        bench_pool(c, &rt, "bb8", &bb8);
         let deadpool = deadpool::managed::Pool::builder(Noop)
             .max_size(POOL_SIZE as usize)
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .expect("deadpool");
-        bench_pool(c, &rt, "deadpool", &deadpool);
+        // The three pools back to back in each group, so they see similar machine load.
+        let mut g = c.benchmark_group("uncontended");
+        g.throughput(Throughput::Elements(1));
+        bench_uncontended(&mut g, &rt, "pool", &ours);
+        bench_uncontended(&mut g, &rt, "bb8", &bb8);
+        bench_uncontended(&mut g, &rt, "deadpool", &deadpool);
+        g.finish();
+        let mut g = c.benchmark_group("contended_64_tasks_8_conns");
+        g.throughput(Throughput::Elements(1));
+        bench_contended(&mut g, &rt, "pool", &ours);
+        bench_contended(&mut g, &rt, "bb8", &bb8);
+        bench_contended(&mut g, &rt, "deadpool", &deadpool);
+        g.finish();
     }
 }
