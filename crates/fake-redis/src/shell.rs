@@ -70,10 +70,7 @@ struct State {
 impl State {
     /// Engine time now: the engine's clock continues across serves (e.g. turmoil bounces).
     fn now(&self) -> Duration {
-        match self.clock {
-            Some((base, offset)) => offset + Instant::now().saturating_duration_since(base),
-            None => self.engine.now(),
-        }
+        self.clock.map_or_else(|| self.engine.now(), clock_now)
     }
 
     /// The tokio instant for an engine time.
@@ -202,11 +199,12 @@ impl FakeRedis {
     /// future (e.g. a turmoil bounce) drops every connection and removes it from the engine.
     pub async fn serve<L: Listener>(&self, mut listener: L) -> io::Result<()> {
         let shared = self.shared.clone();
-        {
+        let clock = {
             let mut st = shared.lock();
-            let offset = st.engine.now();
-            st.clock = Some((Instant::now(), offset));
-        }
+            let clock = (Instant::now(), st.engine.now());
+            st.clock = Some(clock);
+            clock
+        };
         let mut shutdown = shared.shutdown.subscribe();
         let stopped = *shutdown.borrow_and_update();
         if stopped {
@@ -221,7 +219,7 @@ impl FakeRedis {
                 _ = wait_until(&mut shutdown, true) => break,
                 r = listener.accept() => match r {
                     Ok((stream, peer)) => {
-                        tasks.spawn(serve_conn(shared.clone(), stream, peer, local));
+                        tasks.spawn(serve_conn(shared.clone(), stream, peer, local, clock));
                     }
                     Err(e) => {
                         if shared.lock().engine.config().log_connections {
@@ -393,11 +391,17 @@ async fn write_out<S: AsyncWrite + Unpin>(
     stream.flush().await.is_ok()
 }
 
+/// Engine time from a serve's clock, without the lock.
+fn clock_now((base, offset): (Instant, Duration)) -> Duration {
+    offset + Instant::now().saturating_duration_since(base)
+}
+
 async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     shared: Arc<Shared>,
     mut stream: S,
     peer: SocketAddr,
     local: SocketAddr,
+    clock: (Instant, Duration),
 ) {
     let signal = Arc::new(Notify::new());
     let (admission, log) = {
@@ -437,19 +441,27 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     let mut paused = shared.paused.subscribe();
     let mut rbuf = vec![0u8; 16 * 1024];
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut written = 0usize;
+    // Bytes written but not yet reported to the engine. A write in the same whole second as
+    // the lock that produced it changes nothing but a counter, so it is reported with the next
+    // lock; a later write is reported at once (it is activity for `timeout`).
+    let mut unreported = 0usize;
     let mut batch_commands = 0u32;
+    // The drain state taken under the read lock, so a batch costs a single lock.
+    let mut taken: Option<(Drain, Duration, Duration)> = None;
     loop {
-        let (drain, latency) = {
-            let mut st = shared.lock();
-            if written > 0 {
+        let (drain, latency, taken_at) = match taken.take() {
+            Some(t) => t,
+            None => {
+                let mut st = shared.lock();
                 let now = st.now();
-                st.engine.handle_wrote(now, id, written);
-                written = 0;
+                if unreported > 0 {
+                    st.engine
+                        .handle_wrote(now, id, std::mem::take(&mut unreported));
+                }
+                let d = st.engine.take_output(id, &mut out);
+                shared.dispatch(&mut st);
+                (d, st.latency, now)
             }
-            let d = st.engine.take_output(id, &mut out);
-            shared.dispatch(&mut st);
-            (d, st.latency)
         };
         if drain == Drain::Gone {
             return;
@@ -463,15 +475,18 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             if !write_out(&shared, id, &signal, &mut stream, &out).await {
                 return;
             }
-            written = out.len();
+            unreported += out.len();
             out.clear();
+            if drain == Drain::Open && clock_now(clock).as_secs() != taken_at.as_secs() {
+                let mut st = shared.lock();
+                let now = st.now();
+                st.engine
+                    .handle_wrote(now, id, std::mem::take(&mut unreported));
+            }
         }
         if drain == Drain::CloseAfterWrite {
             let _ = stream.shutdown().await;
             return;
-        }
-        if written > 0 {
-            continue;
         }
         let is_paused = *paused.borrow_and_update();
         if is_paused {
@@ -504,7 +519,13 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         wait_not_busy(&shared).await;
         let mut st = shared.lock();
         let now = st.now();
+        if unreported > 0 {
+            st.engine
+                .handle_wrote(now, id, std::mem::take(&mut unreported));
+        }
         batch_commands = st.engine.handle_read(now, id, &rbuf[..n]).commands;
+        let d = st.engine.take_output(id, &mut out);
         shared.dispatch(&mut st);
+        taken = Some((d, st.latency, now));
     }
 }

@@ -341,3 +341,28 @@ fn bounce_drops_connections_and_the_engine_forgets_them() {
     assert_eq!(server.connected_clients(), 0);
     sim.run().unwrap();
 }
+
+/// A write is activity (Redis sets `lastinteraction` on writes too): a reply delayed past the
+/// read's second restarts the idle clock.
+#[test]
+fn a_late_reply_counts_as_activity_for_the_timeout() {
+    let server = FakeRedis::new(ServerConfig {
+        timeout_secs: 2,
+        ..ServerConfig::default()
+    });
+    server.set_latency(Duration::from_millis(2500));
+    let mut sim = sim_with(&server, 11, Duration::from_secs(30));
+    sim.client("app", async {
+        let mut c = connect().await?;
+        let t = tokio::time::Instant::now();
+        call(&mut c, "PING\r\n", "+PONG\r\n").await?;
+        assert_eq!(read_to_eof(&mut c).await?, "");
+        let closed_at = t.elapsed();
+        assert!(
+            closed_at >= Duration::from_millis(4900) && closed_at <= Duration::from_millis(5300),
+            "closed at {closed_at:?}: the write at 2.5 s is the last interaction"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}
