@@ -514,3 +514,95 @@ fn cancellation_at_every_step_never_leaks() -> TestResult {
     assert!(all.granted_unseen, "{all:?}");
     Ok(())
 }
+
+/// `get_with_deadline` with `honour_deadlines`: pool-core refuses the queued request at the
+/// caller's deadline (300 ms), well before the 1 s pool timeout.
+#[test]
+fn a_request_deadline_is_honoured() -> TestResult {
+    let mut sim = sim(11, Duration::from_secs(30));
+    let server = FakeRedis::new(ServerConfig::default());
+    serve(&mut sim, &server);
+    sim.client("app", async move {
+        let mut cfg = config(1);
+        cfg.honour_deadlines = true;
+        let pool = Pool::new(manager(), cfg)?;
+        let _held = pool.get().await?;
+        let start = Instant::now();
+        let err = pool
+            .get_with_deadline(start + Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(err, PoolError::DeadlineExceeded);
+        let waited = start.elapsed();
+        assert!(
+            (Duration::from_millis(300)..Duration::from_millis(350)).contains(&waited),
+            "{waited:?}"
+        );
+        Ok(())
+    });
+    sim.run()
+}
+
+/// `close()`: a queued request is refused with `Closed`, idle connections are closed at once,
+/// the in-use one when its guard drops, and later requests are refused.
+#[test]
+fn close_refuses_waiters_and_closes_connections() -> TestResult {
+    let mut sim = sim(12, Duration::from_secs(30));
+    let server = FakeRedis::new(ServerConfig::default());
+    serve(&mut sim, &server);
+    let observer = server.clone();
+    sim.client("app", async move {
+        let pool = Pool::new(manager(), config(2))?;
+        let (held, idle) = (pool.get().await?, pool.get().await?);
+        drop(idle);
+        let p = pool.clone();
+        let waiter = tokio::spawn(async move {
+            let _other = p.get().await?; // takes the idle one
+            p.get().await.map(drop) // queues
+        });
+        sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.state().waiters, 1);
+        pool.close();
+        assert_eq!(waiter.await?.unwrap_err(), PoolError::Closed);
+        drop(held);
+        sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.state(), PoolState::default());
+        assert_eq!(observer.connected_clients(), 0);
+        assert_eq!(pool.get().await.unwrap_err(), PoolError::Closed);
+        Ok(())
+    });
+    sim.run()
+}
+
+/// `min_idle` connections are opened at start; a server at `maxclients` refuses the rest, and
+/// the refusal surfaces as a connect error naming it.
+#[test]
+fn min_idle_is_filled_and_maxclients_is_reported() -> TestResult {
+    let mut sim = sim(13, Duration::from_secs(30));
+    let server = FakeRedis::new(ServerConfig {
+        maxclients: 2,
+        ..ServerConfig::default()
+    });
+    serve(&mut sim, &server);
+    let observer = server.clone();
+    sim.client("app", async move {
+        let mut cfg = config(3);
+        cfg.min_idle = 2;
+        let pool = Pool::new(manager(), cfg)?;
+        sleep(Duration::from_millis(100)).await;
+        assert_quiet(&pool, 2);
+        assert_eq!(observer.connected_clients(), 2);
+        // A second pool finds the server full.
+        let mut cfg = config(3);
+        cfg.when_exhausted = WhenExhausted::FailFast;
+        let other = Pool::new(manager(), cfg)?;
+        let err = other.get().await.unwrap_err();
+        assert!(
+            err.to_string().contains("max number of clients reached"),
+            "{err}"
+        );
+        assert_eq!(observer.stats().rejected_connections, 1);
+        Ok(())
+    });
+    sim.run()
+}
