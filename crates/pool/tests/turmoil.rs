@@ -497,7 +497,7 @@ fn cancellation_at_every_step_never_leaks() -> TestResult {
     let mut all = Seen::default();
     let mut runs = vec![(0, true, true)];
     for warm in [true, false] {
-        runs.extend((0..30).map(|k| (k, warm, false)));
+        runs.extend((0..60).map(|k| (k, warm, false)));
     }
     for (k, warm, on_release) in runs {
         let s = cancel_at_step(k, warm, on_release)
