@@ -15,6 +15,21 @@
 //! - [`redis`] (not under loom): [`redis::RedisConnection`], a small RESP2 connection of our own
 //!   with a real non-blocking peek, and [`redis::RedisManager`] over tokio or turmoil TCP.
 //!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo(config: pool_core::Config) -> Result<(), Box<dyn std::error::Error>> {
+//! use pool::{Pool, redis::TokioRedisManager};
+//! let manager = TokioRedisManager::new("127.0.0.1", 6379).password("secret").db(1);
+//! let pool = Pool::new(manager, config)?; // e.g. pool_core::Profile::Recommended.config()
+//! let mut conn = pool.get().await?;        // cancellation safe
+//! conn.set("greeting", "hello").await?;
+//! assert_eq!(conn.get("greeting").await?.as_deref(), Some(&b"hello"[..]));
+//! drop(conn);                              // back to the pool (closed instead if broken)
+//! pool.close();
+//! # Ok(()) }
+//! ```
+//!
 //! See `docs/architecture.md`, sections "pool (the async driver)" and "Model checking the
 //! driver with loom".
 
