@@ -30,6 +30,10 @@ struct Args {
     /// Cron frequency (idle-timeout scan, active expiry).
     #[arg(long, default_value_t = 10)]
     hz: u32,
+    /// Runtime worker threads: 1 (default) runs everything on one thread like Redis; more
+    /// uses tokio's multi-threaded runtime (the engine stays behind one lock).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Do not log connects and closes.
     #[arg(long)]
     quiet: bool,
@@ -47,9 +51,16 @@ fn main() -> std::io::Result<()> {
         log_connections: !args.quiet,
         ..ServerConfig::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
         let addr = listener.local_addr()?;
