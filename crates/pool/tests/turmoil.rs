@@ -93,11 +93,22 @@ fn assert_quiet(pool: &Pool<TurmoilRedisManager>, total: u32) {
 
 #[test]
 fn a_waiting_request_gets_the_released_connection() -> TestResult {
+    // Barging hands the connection over through pool-core's wake-up timer (the driver's timer
+    // task), strict FIFO inside the release itself: both must serve the waiter.
+    for fairness in [Fairness::StrictFifo, Fairness::Barging] {
+        waiting_request_gets_the_released_connection(fairness)?;
+    }
+    Ok(())
+}
+
+fn waiting_request_gets_the_released_connection(fairness: Fairness) -> TestResult {
     let mut sim = sim(1, Duration::from_secs(30));
     let server = FakeRedis::new(ServerConfig::default());
     serve(&mut sim, &server);
     sim.client("app", async move {
-        let pool = Pool::new(manager(), config(1))?;
+        let mut cfg = config(1);
+        cfg.fairness = fairness;
+        let pool = Pool::new(manager(), cfg)?;
         let mut held = pool.get().await?;
         held.set("k", "v").await?;
         let p = pool.clone();
