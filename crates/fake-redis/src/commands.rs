@@ -253,6 +253,15 @@ impl Engine {
         w.error(out, msg);
     }
 
+    /// Redis counts hits and misses for read lookups (`lookupKeyRead*`), not write lookups.
+    fn count_read(&mut self, hit: bool) {
+        if hit {
+            self.stats.keyspace_hits += 1;
+        } else {
+            self.stats.keyspace_misses += 1;
+        }
+    }
+
     fn client_writer(&self, id: ClientId) -> ReplyWriter {
         self.clients
             .get(&id)
@@ -346,8 +355,9 @@ impl Engine {
             );
             return self.err(w, out, &msg);
         }
-        self.stats.total_commands_processed += 1;
         self.run(spec.cmd, id, w, p, out);
+        // Counted after the call, as Redis's call() does (INFO does not see itself).
+        self.stats.total_commands_processed += 1;
     }
 
     fn run(
@@ -472,7 +482,9 @@ impl Engine {
                 let mut expired = 0;
                 let mut n = 0;
                 for i in 1..argc {
-                    if self.dbs[db].exists(now, p.arg(i), &mut expired) {
+                    let hit = self.dbs[db].exists(now, p.arg(i), &mut expired);
+                    self.count_read(hit);
+                    if hit {
                         n += 1;
                     }
                 }
@@ -500,6 +512,7 @@ impl Engine {
                     .lookup(now, p.arg(1), &mut expired)
                     .map(|e| e.expire_at);
                 self.stats.expired_keys += expired;
+                self.count_read(r.is_some());
                 let v = match r {
                     None => -2,
                     Some(None) => -1,
@@ -521,6 +534,7 @@ impl Engine {
                     .lookup(now, p.arg(1), &mut expired)
                     .map_or("none", |e| e.value.type_name());
                 self.stats.expired_keys += expired;
+                self.count_read(t != "none");
                 w.simple(out, t.as_bytes());
             }
             Cmd::Keys => {
@@ -542,16 +556,25 @@ impl Engine {
                 let db = self.current_db(id);
                 let mut expired = 0;
                 w.array(out, argc - 1);
+                let (mut hits, mut misses) = (0, 0);
                 for i in 1..argc {
                     match self.dbs[db].lookup(now, p.arg(i), &mut expired) {
-                        Some(e) => match &e.value {
-                            Value::Str(v) => w.bulk(out, v),
-                            Value::List(_) => w.null(out),
-                        },
-                        None => w.null(out),
+                        Some(e) => {
+                            hits += 1;
+                            match &e.value {
+                                Value::Str(v) => w.bulk(out, v),
+                                Value::List(_) => w.null(out),
+                            }
+                        }
+                        None => {
+                            misses += 1;
+                            w.null(out);
+                        }
                     }
                 }
                 self.stats.expired_keys += expired;
+                self.stats.keyspace_hits += hits;
+                self.stats.keyspace_misses += misses;
             }
             Cmd::MSet => {
                 if argc % 2 == 0 {
@@ -661,6 +684,7 @@ impl Engine {
                     },
                 };
                 self.stats.expired_keys += expired;
+                self.count_read(!matches!(r, Ok(0)));
                 match r {
                     Ok(n) => w.int(out, n),
                     Err(()) => self.err(w, out, ERR_WRONGTYPE),
@@ -837,9 +861,10 @@ impl Engine {
             let Some(ms) = ms.filter(|m| *m > 0) else {
                 return self.err(w, out, "ERR invalid expire time in 'set' command");
             };
-            // EXAT/PXAT are absolute on the engine clock (see docs: not unix time).
+            // EXAT/PXAT are unix times: converted with the configured unix time at start.
             expire_at = Some(if absolute {
-                Duration::from_millis(ms as u64)
+                let start = self.config.unix_time_at_start_ms;
+                Duration::from_millis((ms as u64).saturating_sub(start))
             } else {
                 now + Duration::from_millis(ms as u64)
             });
@@ -855,6 +880,7 @@ impl Engine {
             });
         self.stats.expired_keys += expired;
         if get {
+            self.count_read(existing.is_some());
             match &existing {
                 None => w.null(out),
                 Some(Some(v)) => w.bulk(out, v),
@@ -1112,6 +1138,7 @@ impl Engine {
             let d = Duration::from_secs_f64(secs.clamp(0.0, 1e9));
             // The whole server stops for `d`: the shell waits before doing anything else.
             self.busy_until = Some(self.busy_until.unwrap_or(self.now).max(self.now) + d);
+            self.set_timers_changed();
             w.ok(out);
         } else {
             let msg = format!(
@@ -1759,7 +1786,7 @@ impl Engine {
                 "redis_version:{v}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:fake-redis\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:tokio\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:1\r\nprocess_supervised:no\r\nrun_id:0000000000000000000000000000000000000000\r\ntcp_port:{port}\r\nserver_time_usec:{usec}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{days}\r\nhz:{hz}\r\nconfigured_hz:{hz}\r\nlru_clock:0\r\nexecutable:fake-redis\r\nconfig_file:\r\nio_threads_active:0\r\n",
                 v = crate::REDIS_VERSION,
                 port = self.config.port,
-                usec = now.as_micros(),
+                usec = u128::from(self.unix_ms(now)) * 1000,
                 up = now.as_secs(),
                 days = now.as_secs() / 86400,
                 hz = self.config.hz,

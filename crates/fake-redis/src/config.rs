@@ -23,6 +23,10 @@ pub struct ServerConfig {
     pub databases: u32,
     /// Log accepted and closed connections to stderr (the binary turns this on).
     pub log_connections: bool,
+    /// Unix time (ms) at engine time zero: used for `EXAT`/`PXAT` and `server_time_usec`.
+    /// The default is a fixed instant (2023-11-14T22:13:20Z) so runs are deterministic; the
+    /// binary sets the real time at start.
+    pub unix_time_at_start_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +40,7 @@ impl Default for ServerConfig {
             port: 6379,
             databases: 16,
             log_connections: false,
+            unix_time_at_start_ms: 1_700_000_000_000,
         }
     }
 }

@@ -169,6 +169,8 @@ pub struct Engine {
     refuse: bool,
     /// DEBUG SLEEP: the server does nothing before this time.
     pub(crate) busy_until: Option<Duration>,
+    /// Clients whose pipelined input waits for the end of a DEBUG SLEEP.
+    resume_after_busy: Vec<ClientId>,
 }
 
 impl Engine {
@@ -197,6 +199,7 @@ impl Engine {
             readonly: false,
             refuse: false,
             busy_until: None,
+            resume_after_busy: Vec::new(),
         }
     }
 
@@ -248,6 +251,9 @@ impl Engine {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
         let mut t = self.next_cron;
+        if let Some(b) = self.busy_until() {
+            t = t.min(b);
+        }
         for c in self.clients.values() {
             if let Some(Blocked {
                 deadline: Some(d), ..
@@ -268,6 +274,15 @@ impl Engine {
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    pub(crate) fn set_timers_changed(&mut self) {
+        self.timers_changed = true;
+    }
+
+    /// Unix time in ms at engine time `now` (see [`ServerConfig::unix_time_at_start_ms`]).
+    pub(crate) fn unix_ms(&self, now: Duration) -> u64 {
+        self.config.unix_time_at_start_ms + now.as_millis() as u64
     }
 
     pub(crate) fn push_output(&mut self, o: Output) {
@@ -390,6 +405,13 @@ impl Engine {
             .filter(|c| matches!(&c.blocked, Some(Blocked { deadline: Some(d), .. }) if *d <= now))
             .map(|c| c.id)
             .collect();
+        if self.busy_until().is_none() {
+            for id in std::mem::take(&mut self.resume_after_busy) {
+                if self.clients.contains_key(&id) {
+                    self.unblocked.push(id);
+                }
+            }
+        }
         for id in timed_out {
             self.unblock(id);
             if let Some(c) = self.clients.get_mut(&id) {
@@ -461,6 +483,7 @@ impl Engine {
         self.stats = ServerStats::default();
         self.readonly = false;
         self.busy_until = None;
+        self.resume_after_busy.clear();
     }
 
     /// Close new connections at once.
@@ -516,6 +539,13 @@ impl Engine {
         let mut commands = 0;
         while let Some(c) = self.clients.get(&id) {
             if c.blocked.is_some() || c.close_after_reply {
+                break;
+            }
+            if self.busy_until.is_some_and(|t| t > self.now) {
+                // DEBUG SLEEP: the rest of the input runs once the sleep is over, at that time.
+                if parser.pending_len() > 0 && !self.resume_after_busy.contains(&id) {
+                    self.resume_after_busy.push(id);
+                }
                 break;
             }
             let auth_required = self.auth_required(c);

@@ -49,6 +49,10 @@ fn main() -> std::io::Result<()> {
         bind: args.bind.clone(),
         port: args.port,
         log_connections: !args.quiet,
+        // The binary may read the wall clock: EXAT/PXAT and INFO's server_time_usec use it.
+        unix_time_at_start_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         ..ServerConfig::default()
     };
     let runtime = if args.threads <= 1 {
