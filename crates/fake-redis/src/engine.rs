@@ -250,10 +250,11 @@ impl Engine {
     /// earliest BLPOP deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
-        let mut t = self.next_cron;
         if let Some(b) = self.busy_until() {
-            t = t.min(b);
+            // Frozen by DEBUG SLEEP: nothing happens before it ends.
+            return Some(b);
         }
+        let mut t = self.next_cron;
         for c in self.clients.values() {
             if let Some(Blocked {
                 deadline: Some(d), ..
@@ -389,6 +390,20 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Duration) {
         self.advance(now);
         let now = self.now;
+        if self.busy_until().is_some() {
+            // DEBUG SLEEP: the whole server is frozen, the cron included.
+            return;
+        }
+        // After a DEBUG SLEEP, the sleeping batch goes on first, as it does inside Redis's
+        // processInputBuffer, before any cron work.
+        if self.busy_until().is_none() && !self.resume_after_busy.is_empty() {
+            for id in std::mem::take(&mut self.resume_after_busy) {
+                if self.clients.contains_key(&id) {
+                    self.unblocked.push(id);
+                }
+            }
+            self.process_unblocked();
+        }
         if now >= self.next_cron {
             self.clients_cron();
             let expired: u64 = self.dbs.iter_mut().map(|db| db.expire_due(now)).sum();
@@ -405,13 +420,6 @@ impl Engine {
             .filter(|c| matches!(&c.blocked, Some(Blocked { deadline: Some(d), .. }) if *d <= now))
             .map(|c| c.id)
             .collect();
-        if self.busy_until().is_none() {
-            for id in std::mem::take(&mut self.resume_after_busy) {
-                if self.clients.contains_key(&id) {
-                    self.unblocked.push(id);
-                }
-            }
-        }
         for id in timed_out {
             self.unblock(id);
             if let Some(c) = self.clients.get_mut(&id) {

@@ -190,7 +190,12 @@ impl RequestParser {
             self.pos -= shift;
             self.scan_from -= shift;
             self.cmd_start = 0;
-            if !self.args_inline {
+            if self.reqtype == ReqType::Unknown {
+                // The last returned command's arguments are no longer needed (documented:
+                // they are valid until the next `feed`).
+                self.args.clear();
+                self.args_inline = false;
+            } else if !self.args_inline {
                 for r in &mut self.args {
                     r.start -= shift;
                     r.end -= shift;
@@ -790,6 +795,20 @@ mod tests {
                 assert_eq!(cmds, whole.0, "split at {a},{b}");
             }
         }
+    }
+
+    #[test]
+    fn feeding_while_a_returned_command_is_unfinished_business_is_safe() {
+        // A blocked client: the engine stops asking for commands, more bytes arrive.
+        let mut p = RequestParser::new();
+        p.feed(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n");
+        assert_eq!(p.next_command(false), Ok(Some(3)));
+        p.feed(b"*1\r\n$3\r\nGET\r\n");
+        p.feed(b"PING\r\n");
+        assert_eq!(p.next_command(false), Ok(Some(1)));
+        assert_eq!(p.arg(0), b"GET");
+        assert_eq!(p.next_command(false), Ok(Some(1)));
+        assert_eq!(p.arg(0), b"PING");
     }
 
     #[test]

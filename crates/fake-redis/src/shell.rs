@@ -365,30 +365,52 @@ async fn wait_not_busy(shared: &Shared) {
     }
 }
 
-/// Write `buf`; false if the connection failed or the engine dropped the client meanwhile.
+/// How a write ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// All written, no wake-up arrived meanwhile.
+    Done,
+    /// All written, and a wake-up arrived meanwhile (more output may be waiting).
+    DoneWoken,
+    /// The connection failed or the engine dropped the client.
+    Gone,
+}
+
+/// Write `buf`, watching for the client being dropped by the engine meanwhile.
 async fn write_out<S: AsyncWrite + Unpin>(
     shared: &Shared,
     id: ClientId,
     signal: &Notify,
     stream: &mut S,
     buf: &[u8],
-) -> bool {
+) -> Written {
     let mut pos = 0;
+    let mut woken = false;
     while pos < buf.len() {
         tokio::select! {
             biased;
             _ = signal.notified() => {
                 if !shared.lock().engine.is_connected(id) {
-                    return false;
+                    return Written::Gone;
                 }
+                // The wake-up is consumed here: remember it so the output it announced is
+                // taken after this write.
+                woken = true;
             }
             r = stream.write(&buf[pos..]) => match r {
-                Ok(0) | Err(_) => return false,
+                Ok(0) | Err(_) => return Written::Gone,
                 Ok(n) => pos += n,
             },
         }
     }
-    stream.flush().await.is_ok()
+    if stream.flush().await.is_err() {
+        return Written::Gone;
+    }
+    if woken {
+        Written::DoneWoken
+    } else {
+        Written::Done
+    }
 }
 
 /// Engine time from a serve's clock, without the lock.
@@ -472,11 +494,16 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 tokio::time::sleep(latency * batch_commands).await;
             }
             batch_commands = 0;
-            if !write_out(&shared, id, &signal, &mut stream, &out).await {
+            let written = write_out(&shared, id, &signal, &mut stream, &out).await;
+            if written == Written::Gone {
                 return;
             }
             unreported += out.len();
             out.clear();
+            if drain == Drain::Open && written == Written::DoneWoken {
+                // Take what the wake-up announced before waiting for input.
+                continue;
+            }
             if drain == Drain::Open && clock_now(clock).as_secs() != taken_at.as_secs() {
                 let mut st = shared.lock();
                 let now = st.now();

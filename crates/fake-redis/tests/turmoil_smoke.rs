@@ -85,3 +85,22 @@ async fn basic_commands_over_tokio() {
     server.shutdown();
     h.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_after_debug_sleep_run_after_it_over_tokio() {
+    let server = FakeRedis::new(ServerConfig::default());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let s = server.clone();
+    tokio::spawn(async move { s.serve_tokio(l).await });
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let t = tokio::time::Instant::now();
+    roundtrip(
+        &mut c,
+        b"SET k v PX 100\r\nSET p v\r\nDEBUG SLEEP 0.3\r\nGET k\r\nEXISTS k\r\nTTL k\r\nGET p\r\n",
+        b"+OK\r\n+OK\r\n+OK\r\n$-1\r\n:0\r\n:-2\r\n$1\r\nv\r\n",
+    )
+    .await;
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    server.shutdown();
+}

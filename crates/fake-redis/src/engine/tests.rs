@@ -560,6 +560,23 @@ fn debug_sleep_makes_the_server_busy_and_later_commands_run_after_it() {
 }
 
 #[test]
+fn the_cron_is_frozen_during_debug_sleep() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    h.run_until(secs(0.01));
+    assert_eq!(
+        h.send(c, "SET k v PX 50\r\nDEBUG SLEEP 0.3\r\nINFO stats"),
+        "+OK\r\n+OK\r\n"
+    );
+    h.run_until(secs(0.5));
+    let info = h.output(c);
+    assert!(
+        info.contains("expired_keys:0\r\n"),
+        "no active expiry while asleep"
+    );
+}
+
+#[test]
 fn keyspace_hits_and_misses_count_read_lookups_like_redis() {
     let mut h = Harness::new(ServerConfig::default());
     let c = h.connect();
