@@ -872,22 +872,32 @@ impl Engine {
         let db = self.current_db(id);
         let key = p.arg(1);
         let mut expired = 0;
-        let existing = self.dbs[db]
-            .lookup(now, key, &mut expired)
-            .map(|e| match &e.value {
-                Value::Str(v) => Some(v.clone()),
-                Value::List(_) => None,
-            });
+        // found: None = no key, Some(true) = a string, Some(false) = another type. With GET
+        // the old value is written straight into the reply (no copy).
+        let mut wrongtype = false;
+        let found = match self.dbs[db].lookup(now, key, &mut expired) {
+            None => {
+                if get {
+                    w.null(out);
+                }
+                false
+            }
+            Some(e) => {
+                match &e.value {
+                    Value::Str(v) if get => w.bulk(out, v),
+                    Value::Str(_) => {}
+                    Value::List(_) => wrongtype = get,
+                }
+                true
+            }
+        };
         self.stats.expired_keys += expired;
         if get {
-            self.count_read(existing.is_some());
-            match &existing {
-                None => w.null(out),
-                Some(Some(v)) => w.bulk(out, v),
-                Some(None) => return self.err(w, out, ERR_WRONGTYPE),
+            self.count_read(found);
+            if wrongtype {
+                return self.err(w, out, ERR_WRONGTYPE);
             }
         }
-        let found = existing.is_some();
         if (nx && found) || (xx && !found) {
             if !get {
                 w.null(out);
