@@ -144,6 +144,12 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "the id is compared by type only",
         "ids depend on how many clients the server created before (Redis counts internal ones)",
     ),
+    (
+        "client_setinfo",
+        "real 7.0 answers `-ERR unknown subcommand 'SETINFO'`; the fake answers `+OK` (each pinned)",
+        "CLIENT SETINFO is 7.2's; the issue asks the fake to accept it so clients that send it \
+         on connect (redis-rs, redis-py) see what a current server says; they ignore 7.0's error",
+    ),
 ];
 
 fn too_big_inline() -> Vec<u8> {
@@ -397,7 +403,10 @@ fn cases() -> Vec<Case> {
         )
         .cmp(ClientListKeys),
         Case::cmds("client_id", "CLIENT ID").cmp(Shape),
-        Case::cmds("client_setinfo_is_unknown_in_7_0", "CLIENT SETINFO LIB-NAME redis-rs"),
+        Case::cmds("client_setinfo", "CLIENT SETINFO LIB-NAME redis-rs").cmp(Each {
+            real: b"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n",
+            fake: b"+OK\r\n",
+        }),
         Case::cmds("client_setname_getname", "CLIENT GETNAME\nCLIENT SETNAME app-1\nCLIENT GETNAME"),
         Case::raw("client_setname_empty_clears", b"CLIENT SETNAME x\r\n*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$0\r\n\r\nCLIENT GETNAME\r\n", 3),
         Case::raw("client_setname_space", b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$3\r\na b\r\n", 1),
