@@ -108,6 +108,8 @@ pub struct Pool {
     pub(crate) counts: PoolState,
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) stats: Stats,
+    /// `config_is_clock_free(&config)`, computed once.
+    pub(crate) clock_free_config: bool,
     #[cfg(feature = "mutations")]
     pub(crate) mutation: Option<crate::mutations::Mutation>,
 }
@@ -230,7 +232,18 @@ pub struct WaitHistogram {
 
 impl WaitHistogram {
     fn record(&mut self, wait: Duration) {
-        let us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        if wait.is_zero() {
+            // Bucket 0 (at most 0 µs); `max` and `sum` unchanged. The common case: a checkout
+            // served at once.
+            self.counts[0] += 1;
+            return;
+        }
+        // `as_micros` saturated to u64, without 128-bit arithmetic.
+        let us = wait
+            .as_secs()
+            .checked_mul(1_000_000)
+            .and_then(|s| s.checked_add(u64::from(wait.subsec_micros())))
+            .unwrap_or(u64::MAX);
         let i = WAIT_BUCKETS_US.partition_point(|&b| b < us);
         self.counts[i] += 1;
         self.max = self.max.max(wait);
@@ -339,6 +352,16 @@ impl Stats {
     }
 }
 
+/// Whether nothing `c` enables reads the time of a checkout or a release (no idle timeout,
+/// no lifetime, no keepalive, no checkout check, no `min_idle` connects).
+fn config_is_clock_free(c: &Config) -> bool {
+    c.idle_timeout.is_none()
+        && c.max_lifetime.is_none()
+        && c.keepalive.is_none()
+        && c.min_idle == 0
+        && c.check_on_checkout.when == CheckWhen::Never
+}
+
 /// SplitMix64: the lifetime jitter of a connection, from the seed and its id.
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -360,7 +383,6 @@ impl Pool {
         let cap = config.max_size.map_or(64, |m| (m as usize).min(4096));
         let waiter_cap = config.max_waiters.map_or(64, |m| (m as usize).min(4096));
         Ok(Self {
-            config,
             now: Instant::ZERO,
             started: false,
             last_was_timeout: false,
@@ -380,6 +402,8 @@ impl Pool {
             counts: PoolState::default(),
             outputs: VecDeque::with_capacity(2 * cap + 16),
             stats: Stats::default(),
+            clock_free_config: config_is_clock_free(&config),
+            config,
             #[cfg(feature = "mutations")]
             mutation: None,
         })
@@ -453,6 +477,31 @@ impl Pool {
             };
             (c.id, phase)
         })
+    }
+
+    /// Whether `Input::Acquire { deadline, .. }` would be handled identically at every
+    /// `now >= self.now()`: same outputs, same statistics, same timers, same state except
+    /// timestamps the configuration never reads (and [`Pool::now`]). True when an idle connection is taken at once by a request
+    /// nobody waits ahead of, and the configuration reads no time on that path (see the
+    /// conditions in the code). A driver may then skip reading its clock and feed
+    /// [`Pool::now`]; when in doubt this returns `false`.
+    #[must_use]
+    pub fn acquire_is_clock_free(&self, deadline: Option<Instant>) -> bool {
+        self.clock_free_config
+            && self.started
+            && !self.closed
+            && self.waiters.is_empty()
+            && !self.idle.is_empty()
+            && (deadline.is_none() || !self.config.honour_deadlines)
+    }
+
+    /// Whether `Input::Release { .. }` would be handled identically at every
+    /// `now >= self.now()` (as for [`Pool::acquire_is_clock_free`]): nobody waits (so no grant
+    /// records a wait time and no connect starts), and the configuration reads neither the
+    /// release time nor the time of the last I/O.
+    #[must_use]
+    pub fn release_is_clock_free(&self) -> bool {
+        self.clock_free_config && self.started && !self.closed && self.waiters.is_empty()
     }
 
     // ------------------------------------------------------------------------------ polls
@@ -1247,12 +1296,17 @@ impl Pool {
     }
 
     fn enqueue(&mut self, w: Waiter) {
-        let pos = self
-            .waiters
-            .iter()
-            .rposition(|x| x.seq < w.seq)
-            .map_or(0, |p| p + 1);
-        self.waiters.insert(pos, w);
+        if self.waiters.back().is_none_or(|x| x.seq < w.seq) {
+            // A new request (the common case): it goes last.
+            self.waiters.push_back(w);
+        } else {
+            let pos = self
+                .waiters
+                .iter()
+                .rposition(|x| x.seq < w.seq)
+                .map_or(0, |p| p + 1);
+            self.waiters.insert(pos, w);
+        }
         self.counts.waiters += 1;
         if let Some(d) = w.deadline {
             let k = (d, w.req);
