@@ -41,6 +41,7 @@ use pool_core::{
     ReleaseOutcome, ReqId, Stats,
 };
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
 /// A "cannot happen" check: panics in debug builds and under loom (whose models run in release
@@ -217,10 +218,13 @@ struct Inner<C> {
     slots: Vec<Option<Arc<Mutex<Slot<C>>>>>,
     /// Free indices, reused last-in first-out.
     free: Vec<usize>,
+    /// Slots of decided requests, oldest first, to be reused once their ticket is gone (saves
+    /// an allocation under the lock per queued request). At most `slots.len()` entries.
+    spare: VecDeque<Arc<Mutex<Slot<C>>>>,
     /// The request `acquire` is feeding to pool-core.
     current: Option<Current<C>>,
     /// Connection objects pool-core holds idle, keyed by `ConnId`.
-    idle: BTreeMap<u64, C>,
+    idle: IdleObjects<C>,
     /// The latest `now` fed to pool-core (inputs are clamped to it).
     last_now: Instant,
     /// The instant the timer sleeps until, as far as we told it.
@@ -232,11 +236,87 @@ struct Inner<C> {
     driver_stats: DriverStats,
 }
 
+/// The idle connection objects, keyed by `ConnId`: the most recently inserted one kept
+/// aside, the others in a `BTreeMap`. A released connection is usually taken again by the
+/// very next decision (handed to a waiter in the same call, or to the next checkout of an
+/// uncontended pool), which then touches neither the map nor the allocator.
+#[derive(Debug)]
+struct IdleObjects<C> {
+    last: Option<(u64, C)>,
+    rest: BTreeMap<u64, C>,
+}
+
+impl<C> Default for IdleObjects<C> {
+    fn default() -> Self {
+        Self {
+            last: None,
+            rest: BTreeMap::new(),
+        }
+    }
+}
+
+impl<C> IdleObjects<C> {
+    /// Inserts (replacing an object with the same id, as a map does).
+    fn insert(&mut self, id: u64, c: C) {
+        match self.last.replace((id, c)) {
+            Some((old, _)) if old == id => {}
+            Some((old, oc)) => {
+                self.rest.insert(old, oc);
+                // A key is in at most one of the two places.
+                self.rest.remove(&id);
+            }
+            None => {
+                self.rest.remove(&id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<C> {
+        match self.last.take() {
+            Some((k, c)) if k == id => Some(c),
+            other => {
+                self.last = other;
+                self.rest.remove(&id)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rest.len() + usize::from(self.last.is_some())
+    }
+}
+
 /// pool-core plus the driver's waiter slots and idle connection objects, behind one mutex.
 /// See the [module documentation](self).
 #[derive(Debug)]
 pub struct SyncCore<C> {
     inner: Mutex<Inner<C>>,
+    hints: ClockHints,
+}
+
+/// Whether the next acquire / release will probably not need the clock (pool-core's answer
+/// after the last acquire or release). Only a hint: it decides whether the caller's clock is
+/// read before the lock is taken (the hint says the clock is needed) or, if still needed,
+/// under it; pool-core's own answer under the lock decides what is fed. Plain `std` atomics
+/// even under loom: no decision depends on them, only where the clock is read.
+#[derive(Debug, Default)]
+struct ClockHints {
+    acquire_clock_free: AtomicBool,
+    release_clock_free: AtomicBool,
+}
+
+impl ClockHints {
+    /// Stores pool-core's current answers (writing only on change, so a contended pool whose
+    /// answer stays `false` does not bounce the cache line).
+    fn update(&self, pool: &pool_core::Pool) {
+        let set = |flag: &AtomicBool, v: bool| {
+            if flag.load(Relaxed) != v {
+                flag.store(v, Relaxed);
+            }
+        };
+        set(&self.acquire_clock_free, pool.acquire_is_clock_free(None));
+        set(&self.release_clock_free, pool.release_is_clock_free());
+    }
 }
 
 impl<C> SyncCore<C> {
@@ -248,14 +328,16 @@ impl<C> SyncCore<C> {
                 pool,
                 slots: Vec::new(),
                 free: Vec::new(),
+                spare: VecDeque::new(),
                 current: None,
-                idle: BTreeMap::new(),
+                idle: IdleObjects::default(),
                 last_now: Instant::ZERO,
                 timer_at: None,
                 last_connect_error: None,
                 pending: VecDeque::new(),
                 driver_stats: DriverStats::default(),
             }),
+            hints: ClockHints::default(),
         })
     }
 
@@ -268,9 +350,39 @@ impl<C> SyncCore<C> {
         deadline: Option<Instant>,
         waker: Option<&Waker>,
     ) -> (Acquire<C>, Actions<C>) {
+        self.acquire_with(|| now, deadline, waker)
+    }
+
+    /// As [`SyncCore::acquire`], reading the time from `clock` only if pool-core needs it
+    /// (see [`pool_core::Pool::acquire_is_clock_free`]; otherwise the request is fed at the
+    /// latest instant pool-core has seen, which gives the same decision). `clock` is called at
+    /// most once, before the lock is taken when the hint from the previous call says it will be
+    /// needed, under the lock otherwise.
+    pub fn acquire_with(
+        &self,
+        clock: impl FnOnce() -> Instant,
+        deadline: Option<Instant>,
+        waker: Option<&Waker>,
+    ) -> (Acquire<C>, Actions<C>) {
         let mut acts = Actions::default();
+        let mut clock = Some(clock);
+        let early = if self.hints.acquire_clock_free.load(Relaxed) {
+            None
+        } else {
+            clock.take().map(|f| f())
+        };
         let mut inner = lock(&self.inner);
-        let now = inner.clamp(now);
+        let now = match (early, clock) {
+            (Some(t), _) => inner.clamp(t),
+            (None, Some(f)) => {
+                if inner.pool.acquire_is_clock_free(deadline) {
+                    inner.last_now
+                } else {
+                    inner.clamp(f())
+                }
+            }
+            (None, None) => inner.last_now,
+        };
         let idx = inner.reserve_index();
         let req = ReqId(idx as u64);
         inner.current = Some(Current { idx, decided: None });
@@ -294,11 +406,12 @@ impl<C> SyncCore<C> {
                 Acquire::Ready(Err(e))
             }
             Some(Slot::Waiting(_) | Slot::Finished) | None => {
-                let slot = Arc::new(Mutex::new(Slot::Waiting(waker.cloned())));
+                let slot = inner.new_slot(Slot::Waiting(waker.cloned()));
                 inner.slots[idx] = Some(Arc::clone(&slot));
                 Acquire::Queued(Ticket { req, slot })
             }
         };
+        self.hints.update(&inner.pool);
         drop(inner);
         (out, acts)
     }
@@ -375,10 +488,39 @@ impl<C> SyncCore<C> {
     /// closes it (the object comes back in [`Actions::closes`]) and, if requests are waiting,
     /// asks for a replacement.
     pub fn release(&self, now: Instant, conn: ConnId, c: C, outcome: ReleaseOutcome) -> Actions<C> {
+        self.release_with(|| now, conn, c, outcome)
+    }
+
+    /// As [`SyncCore::release`], reading the time from `clock` only if pool-core needs it (see
+    /// [`pool_core::Pool::release_is_clock_free`] and [`SyncCore::acquire_with`]).
+    pub fn release_with(
+        &self,
+        clock: impl FnOnce() -> Instant,
+        conn: ConnId,
+        c: C,
+        outcome: ReleaseOutcome,
+    ) -> Actions<C> {
         let mut acts = Actions::default();
+        let mut clock = Some(clock);
+        let early = if self.hints.release_clock_free.load(Relaxed) {
+            None
+        } else {
+            clock.take().map(|f| f())
+        };
         let mut inner = lock(&self.inner);
-        let now = inner.clamp(now);
+        let now = match (early, clock) {
+            (Some(t), _) => inner.clamp(t),
+            (None, Some(f)) => {
+                if inner.pool.release_is_clock_free() {
+                    inner.last_now
+                } else {
+                    inner.clamp(f())
+                }
+            }
+            (None, None) => inner.last_now,
+        };
         inner.give_back(now, conn, c, outcome, &mut acts);
+        self.hints.update(&inner.pool);
         drop(inner);
         acts
     }
@@ -516,6 +658,20 @@ impl<C> Inner<C> {
         }
     }
 
+    /// A slot holding `state`: the oldest spare one if its ticket is gone, else a new one.
+    fn new_slot(&mut self, state: Slot<C>) -> Arc<Mutex<Slot<C>>> {
+        if let Some(mut slot) = self.spare.pop_front() {
+            if Arc::get_mut(&mut slot).is_some() {
+                // Nobody else holds it (the ticket saw its decision or was abandoned).
+                *lock(&slot) = state;
+                return slot;
+            }
+            // Its ticket has not seen the decision yet: try it again later.
+            self.spare.push_back(slot);
+        }
+        Arc::new(Mutex::new(state))
+    }
+
     fn give_back(
         &mut self,
         now: Instant,
@@ -543,7 +699,7 @@ impl<C> Inner<C> {
     ) {
         self.idle.insert(conn.0, c);
         if self.pool.handle(now, input).is_err() {
-            if let Some(c) = self.idle.remove(&conn.0) {
+            if let Some(c) = self.idle.remove(conn.0) {
                 acts.closes.push((conn, CloseReason::Shutdown, Some(c)));
             }
             self.drain(now, acts);
@@ -551,7 +707,7 @@ impl<C> Inner<C> {
         }
         self.drain(now, acts);
         if must_close {
-            if let Some(c) = self.idle.remove(&conn.0) {
+            if let Some(c) = self.idle.remove(conn.0) {
                 bug_check!(false, "pool-core kept {conn} after {input:?}");
                 acts.closes.push((conn, CloseReason::Broken, Some(c)));
             }
@@ -580,7 +736,7 @@ impl<C> Inner<C> {
     fn apply(&mut self, out: Output, acts: &mut Actions<C>) {
         match out {
             Output::Connect { conn } => acts.connects.push(conn),
-            Output::Check { conn, how } => match self.idle.remove(&conn.0) {
+            Output::Check { conn, how } => match self.idle.remove(conn.0) {
                 Some(c) => acts.checks.push((conn, how, c)),
                 None => {
                     bug_check!(false, "pool-core checks {conn}, which is not idle");
@@ -589,7 +745,7 @@ impl<C> Inner<C> {
             },
             Output::Grant { req, conn } => {
                 let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
-                let Some(c) = self.idle.remove(&conn.0) else {
+                let Some(c) = self.idle.remove(conn.0) else {
                     bug_check!(false, "pool-core granted {conn}, which we do not hold");
                     self.pending.push_back(Input::Release {
                         conn,
@@ -623,7 +779,7 @@ impl<C> Inner<C> {
                 self.decide(idx, Slot::Rejected(e), acts);
             }
             Output::Close { conn, reason } => {
-                let c = self.idle.remove(&conn.0);
+                let c = self.idle.remove(conn.0);
                 acts.closes.push((conn, reason, c));
             }
         }
@@ -658,6 +814,9 @@ impl<C> Inner<C> {
             Slot::Granted(..) | Slot::Rejected(_) | Slot::Finished => {
                 bug_check!(false, "request {idx} decided twice");
             }
+        }
+        if self.spare.len() < self.slots.len() {
+            self.spare.push_back(slot);
         }
     }
 }
@@ -774,6 +933,45 @@ mod tests {
         };
         assert_eq!((got, obj), (conn, Obj(conn.0)));
         assert_eq!(core.live_slots(), 0);
+    }
+
+    #[test]
+    fn a_warm_uncontended_cycle_reads_no_clock() {
+        let core = SyncCore::new(config(1)).unwrap();
+        let (req, acts) = queued(&core, T0);
+        let conn = acts.connects[0];
+        drop(core.connected(T0, conn, Obj(conn.0)));
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Ok((c, obj))) = core.poll_request(&req, &mut cx) else {
+            panic!("granted")
+        };
+        let acts = core.release(Instant::from_secs(1), c, obj, ReleaseOutcome::Healthy);
+        assert!(acts.is_empty());
+        let no_clock = || -> Instant { panic!("the clock was read") };
+        for _ in 0..3 {
+            let (Acquire::Ready(Ok((c, obj))), acts) = core.acquire_with(no_clock, None, None)
+            else {
+                panic!("an idle connection")
+            };
+            assert!(acts.is_empty());
+            assert!(
+                core.release_with(no_clock, c, obj, ReleaseOutcome::Healthy)
+                    .is_empty()
+            );
+        }
+        // The first grant (connected at the instant of the request) and the three cycles.
+        assert_eq!(core.stats().grants_immediate, 4);
+        // A waiter makes the release time matter (its wait is recorded): the clock is read.
+        let (Acquire::Ready(Ok((c, obj))), _) = core.acquire_with(no_clock, None, None) else {
+            panic!("an idle connection")
+        };
+        let (waiter, _) = queued(&core, Instant::from_secs(2));
+        drop(core.release_with(|| Instant::from_secs(3), c, obj, ReleaseOutcome::Healthy));
+        assert!(core.stats().wait.max >= std::time::Duration::from_secs(1));
+        assert!(matches!(
+            core.poll_request(&waiter, &mut cx),
+            Poll::Ready(Ok(_))
+        ));
     }
 
     #[test]

@@ -205,7 +205,9 @@ impl<M: Manager> Future for Checkout<'_, M> {
         let s = &this.pool.shared;
         let decided = match &this.state {
             CheckoutState::Start => {
-                let (acquired, acts) = s.core.acquire(s.now(), this.deadline, Some(cx.waker()));
+                let (acquired, acts) =
+                    s.core
+                        .acquire_with(|| s.now(), this.deadline, Some(cx.waker()));
                 s.run(acts);
                 match acquired {
                     Acquire::Ready(r) => r,
@@ -372,7 +374,7 @@ impl<M: Manager> GiveBack<M::Connection> for Shared<M> {
         } else {
             ReleaseOutcome::Healthy
         };
-        let acts = self.core.release(self.now(), conn, c, outcome);
+        let acts = self.core.release_with(|| self.now(), conn, c, outcome);
         self.run(acts);
     }
 }
