@@ -1,7 +1,9 @@
 //! The synchronous heart of the driver: pool-core, the waiter slots and the idle connection
 //! objects behind one `crate::sync` mutex.
 //!
-//! [`SyncCore`] does no I/O, spawns nothing and reads no clock. Each method is one mutation:
+//! [`SyncCore`] does no I/O, spawns nothing and reads no clock of its own (the `_with`
+//! methods call the caller's clock closure, at most once, and only when pool-core needs the
+//! time). Each method is one mutation:
 //! it clamps `now` so time never goes backwards, feeds pool-core one [`Input`], drains every
 //! [`Output`] under the lock and turns it into bookkeeping (a grant moves the connection object
 //! into the waiter's slot) plus [`Actions`] for the caller to perform *after* the lock is
