@@ -546,7 +546,9 @@ impl Pool {
                 last: self.now,
             });
         }
-        self.validate_input(input)?;
+        // The lookup that validated the input, reused by its handler (nothing in between
+        // changes the live list or the connections).
+        let found = self.validate_input(input)?;
         self.now = now;
         self.last_was_timeout = matches!(input, Input::Timeout);
         if !self.started {
@@ -558,9 +560,9 @@ impl Pool {
             }
         }
         match input {
-            Input::Acquire { req, deadline } => self.on_acquire(req, deadline),
+            Input::Acquire { req, deadline } => self.on_acquire(req, deadline, found),
             Input::Cancel { req } => self.on_cancel(req),
-            Input::Release { conn, outcome } => self.on_release(conn, outcome),
+            Input::Release { outcome, .. } => self.on_release(found, outcome),
             Input::Connected { conn } => self.on_connected(conn),
             Input::ConnectFailed { conn, .. } => {
                 let i = self.conn_index(conn).expect("validated: connecting");
@@ -583,23 +585,24 @@ impl Pool {
         Ok(())
     }
 
-    fn validate_input(&self, input: Input) -> Result<(), InputError> {
+    /// Checks `input` against the state. On success returns what the lookup found, for the
+    /// handler: for `Acquire` the request's insertion point in `live`, for an input naming a
+    /// connection its index in `conns`, otherwise 0.
+    fn validate_input(&self, input: Input) -> Result<usize, InputError> {
         let conn_in = |conn: ConnId, ok: fn(&ConnState) -> bool, expected: &'static str| match self
             .conn_index(conn)
         {
-            Some(i) if ok(&self.conns[i].state) => Ok(()),
+            Some(i) if ok(&self.conns[i].state) => Ok(i),
             _ => Err(InputError::WrongConnState { conn, expected }),
         };
         match input {
-            Input::Acquire { req, .. } => {
-                if self.is_live(req) {
-                    return Err(InputError::DuplicateRequest { req });
-                }
-                Ok(())
-            }
+            Input::Acquire { req, .. } => match self.live.binary_search(&req) {
+                Ok(_) => Err(InputError::DuplicateRequest { req }),
+                Err(pos) => Ok(pos),
+            },
             Input::Cancel { req } => {
                 if self.is_live(req) {
-                    Ok(())
+                    Ok(0)
                 } else {
                     Err(InputError::UnknownRequest { req })
                 }
@@ -618,13 +621,14 @@ impl Pool {
                 "being checked",
             ),
             Input::PeerClosed { conn } => conn_in(conn, |s| matches!(s, ConnState::Idle), "idle"),
-            Input::Timeout | Input::Shutdown => Ok(()),
+            Input::Timeout | Input::Shutdown => Ok(0),
         }
     }
 
     // ------------------------------------------------------------------- input handlers
 
-    fn on_acquire(&mut self, req: ReqId, deadline: Option<Instant>) {
+    /// `pos`: where `req` goes in `live` (from `validate_input`).
+    fn on_acquire(&mut self, req: ReqId, deadline: Option<Instant>, pos: usize) {
         self.stats.acquires += 1;
         if self.closed {
             self.reject_new(req, RejectReason::Closed);
@@ -646,7 +650,6 @@ impl Pool {
             deadline,
             connect: None,
         };
-        let pos = self.live.partition_point(|&r| r < req);
         self.live.insert(pos, req);
         self.admit(w, false);
     }
@@ -715,8 +718,8 @@ impl Pool {
         self.remove_live(req);
     }
 
-    fn on_release(&mut self, conn: ConnId, outcome: ReleaseOutcome) {
-        let i = self.conn_index(conn).expect("validated: in use");
+    /// `i`: the index of the released connection (from `validate_input`).
+    fn on_release(&mut self, i: usize, outcome: ReleaseOutcome) {
         if outcome == ReleaseOutcome::Broken {
             self.close(i, CloseReason::Broken);
             return;

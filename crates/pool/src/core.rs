@@ -300,24 +300,44 @@ pub struct SyncCore<C> {
 /// after the last acquire or release). Only a hint: it decides whether the caller's clock is
 /// read before the lock is taken (the hint says the clock is needed) or, if still needed,
 /// under it; pool-core's own answer under the lock decides what is fed. Plain `std` atomics
-/// even under loom: no decision depends on them, only where the clock is read.
+/// even under loom: no decision depends on them, only where the clock is read. On a cache line
+/// of their own: they are read before the lock is taken, and must not share a line with state
+/// the lock holder writes on every call.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 struct ClockHints {
     acquire_clock_free: AtomicBool,
     release_clock_free: AtomicBool,
 }
 
 impl ClockHints {
-    /// Stores pool-core's current answers (writing only on change, so a contended pool whose
-    /// answer stays `false` does not bounce the cache line).
-    fn update(&self, pool: &pool_core::Pool) {
+    /// Stores pool-core's answers (taken under the lock with [`HintValues::of`], stored after
+    /// it is released), writing only on change, so a contended pool whose answer stays `false`
+    /// does not bounce the cache line.
+    fn update(&self, v: HintValues) {
         let set = |flag: &AtomicBool, v: bool| {
             if flag.load(Relaxed) != v {
                 flag.store(v, Relaxed);
             }
         };
-        set(&self.acquire_clock_free, pool.acquire_is_clock_free(None));
-        set(&self.release_clock_free, pool.release_is_clock_free());
+        set(&self.acquire_clock_free, v.acquire_clock_free);
+        set(&self.release_clock_free, v.release_clock_free);
+    }
+}
+
+/// pool-core's clock-free answers at the end of a call, for [`ClockHints::update`].
+#[derive(Clone, Copy, Debug)]
+struct HintValues {
+    acquire_clock_free: bool,
+    release_clock_free: bool,
+}
+
+impl HintValues {
+    fn of(pool: &pool_core::Pool) -> Self {
+        Self {
+            acquire_clock_free: pool.acquire_is_clock_free(None),
+            release_clock_free: pool.release_is_clock_free(),
+        }
     }
 }
 
@@ -368,10 +388,12 @@ impl<C> SyncCore<C> {
     ) -> (Acquire<C>, Actions<C>) {
         let mut acts = Actions::default();
         let mut clock = Some(clock);
-        let early = if self.hints.acquire_clock_free.load(Relaxed) {
-            None
+        // Not clock-free: probably contended, so the request will probably queue. Then the
+        // clock and the waker clone (an atomic increment) are done before the lock is taken.
+        let (early, mut early_waker) = if self.hints.acquire_clock_free.load(Relaxed) {
+            (None, None)
         } else {
-            clock.take().map(|f| f())
+            (clock.take().map(|f| f()), waker.cloned())
         };
         let mut inner = lock(&self.inner);
         let now = match (early, clock) {
@@ -408,13 +430,17 @@ impl<C> SyncCore<C> {
                 Acquire::Ready(Err(e))
             }
             Some(Slot::Waiting(_) | Slot::Finished) | None => {
-                let slot = inner.new_slot(Slot::Waiting(waker.cloned()));
+                let w = early_waker.take().or_else(|| waker.cloned());
+                let slot = inner.new_slot(Slot::Waiting(w));
                 inner.slots[idx] = Some(Arc::clone(&slot));
                 Acquire::Queued(Ticket { req, slot })
             }
         };
-        self.hints.update(&inner.pool);
+        let hints = HintValues::of(&inner.pool);
         drop(inner);
+        self.hints.update(hints);
+        // An unused early waker clone is dropped here, outside the lock.
+        drop(early_waker);
         (out, acts)
     }
 
@@ -522,8 +548,9 @@ impl<C> SyncCore<C> {
             (None, None) => inner.last_now,
         };
         inner.give_back(now, conn, c, outcome, &mut acts);
-        self.hints.update(&inner.pool);
+        let hints = HintValues::of(&inner.pool);
         drop(inner);
+        self.hints.update(hints);
         acts
     }
 
@@ -663,9 +690,11 @@ impl<C> Inner<C> {
     /// A slot holding `state`: the oldest spare one if its ticket is gone, else a new one.
     fn new_slot(&mut self, state: Slot<C>) -> Arc<Mutex<Slot<C>>> {
         if let Some(mut slot) = self.spare.pop_front() {
-            if Arc::get_mut(&mut slot).is_some() {
-                // Nobody else holds it (the ticket saw its decision or was abandoned).
-                *lock(&slot) = state;
+            if let Some(m) = Arc::get_mut(&mut slot) {
+                // Nobody else holds it (the ticket saw its decision or was abandoned): no need
+                // to lock it.
+                *m.get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
                 return slot;
             }
             // Its ticket has not seen the decision yet: try it again later.
