@@ -212,7 +212,10 @@ struct Current<C> {
     decided: Option<Slot<C>>,
 }
 
+/// Aligned to 128 bytes so that the mutex's lock word, which a waiting thread hammers, is not
+/// on a cache line with the state the holder works on.
 #[derive(Debug)]
+#[repr(align(128))]
 struct Inner<C> {
     pool: pool_core::Pool,
     /// Slots of queued requests; the index is the request's `ReqId`. `None` while free or
