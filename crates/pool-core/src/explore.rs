@@ -298,7 +298,7 @@ impl Node {
         let mut steps = Vec::new();
         for _ in 0..256 {
             let pool = c.pool();
-            let Some(&first) = pool.live_requests().first() else {
+            let Some(first) = pool.live_requests().next() else {
                 return Ok(());
             };
             let busy = pool.connections().find_map(|(conn, phase)| match phase {
@@ -329,7 +329,7 @@ impl Node {
                 return Err((v, steps));
             }
         }
-        let req = c.pool().live_requests()[0];
+        let req = c.pool().live_requests().next().expect("a live request");
         Err((Violation::NotLive { req }, steps))
     }
 
@@ -359,7 +359,7 @@ impl Node {
             }
         }
         if b.cancels {
-            for &req in pool.live_requests() {
+            for req in pool.live_requests() {
                 out.push((now, Input::Cancel { req }));
             }
         }

@@ -272,11 +272,12 @@ pub fn check(pool: &Pool) -> Result<(), Violation> {
             detail: "queued twice, or queued and bound to a check".to_owned(),
         });
     }
-    if reqs != pool.live {
+    let live: Vec<ReqId> = pool.live.iter().collect();
+    if reqs != live {
         let req = reqs
             .iter()
-            .chain(pool.live.iter())
-            .find(|r| reqs.binary_search(r).is_err() || pool.live.binary_search(r).is_err())
+            .chain(live.iter())
+            .find(|r| reqs.binary_search(r).is_err() || live.binary_search(r).is_err())
             .copied()
             .unwrap_or(ReqId(u64::MAX));
         return Err(Violation::Bookkeeping {
@@ -458,7 +459,7 @@ impl Checker {
     #[must_use]
     pub fn new(pool: Pool) -> Self {
         Self {
-            live: pool.live_requests().to_vec(),
+            live: pool.live_requests().collect(),
             pool,
             holders: Vec::new(),
             queue_before: Vec::new(),
@@ -578,7 +579,7 @@ impl Checker {
             }
         }
         // Every live request is still known to the pool, and nothing else is.
-        if self.live.as_slice() != self.pool.live_requests() {
+        if !self.live.iter().copied().eq(self.pool.live_requests()) {
             if let Some(&req) = self.live.iter().find(|r| !self.pool.is_live(**r)) {
                 return Err(Violation::RequestLost { req });
             }

@@ -24,6 +24,7 @@ pub mod drive;
 pub mod explore;
 pub mod invariants;
 pub mod io;
+mod live;
 #[cfg(feature = "mutations")]
 pub mod mutations;
 pub mod pool;

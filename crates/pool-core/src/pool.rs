@@ -99,7 +99,7 @@ pub struct Pool {
     pub(crate) idle: VecDeque<ConnId>,
     pub(crate) waiters: VecDeque<Waiter>,
     pub(crate) deadlines: Vec<(Instant, ReqId)>,
-    pub(crate) live: Vec<ReqId>,
+    pub(crate) live: crate::live::LiveSet,
     pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     pub(crate) next_keepalive: Option<Instant>,
     pub(crate) backoff_until: Option<Instant>,
@@ -393,7 +393,7 @@ impl Pool {
             idle: VecDeque::with_capacity(cap),
             waiters: VecDeque::with_capacity(waiter_cap),
             deadlines: Vec::with_capacity(waiter_cap),
-            live: Vec::with_capacity(waiter_cap + cap),
+            live: crate::live::LiveSet::with_capacity(waiter_cap + cap),
             timers: BinaryHeap::with_capacity(2 * cap + 64),
             next_keepalive: None,
             backoff_until: None,
@@ -444,13 +444,12 @@ impl Pool {
     /// Whether `req` is live (queued, or bound to a checkout check).
     #[must_use]
     pub fn is_live(&self, req: ReqId) -> bool {
-        self.live.binary_search(&req).is_ok()
+        self.live.contains(req)
     }
 
-    /// Every live request, sorted by id.
-    #[must_use]
-    pub fn live_requests(&self) -> &[ReqId] {
-        &self.live
+    /// Every live request, in increasing id order.
+    pub fn live_requests(&self) -> impl Iterator<Item = ReqId> + '_ {
+        self.live.iter()
     }
 
     /// Queued requests, oldest first (the order in which strict FIFO serves them).
@@ -560,7 +559,7 @@ impl Pool {
             }
         }
         match input {
-            Input::Acquire { req, deadline } => self.on_acquire(req, deadline, found),
+            Input::Acquire { req, deadline } => self.on_acquire(req, deadline),
             Input::Cancel { req } => self.on_cancel(req),
             Input::Release { outcome, .. } => self.on_release(found, outcome),
             Input::Connected { conn } => self.on_connected(conn),
@@ -586,8 +585,7 @@ impl Pool {
     }
 
     /// Checks `input` against the state. On success returns what the lookup found, for the
-    /// handler: for `Acquire` the request's insertion point in `live`, for an input naming a
-    /// connection its index in `conns`, otherwise 0.
+    /// handler: for an input naming a connection its index in `conns`, otherwise 0.
     fn validate_input(&self, input: Input) -> Result<usize, InputError> {
         let conn_in = |conn: ConnId, ok: fn(&ConnState) -> bool, expected: &'static str| match self
             .conn_index(conn)
@@ -596,10 +594,12 @@ impl Pool {
             _ => Err(InputError::WrongConnState { conn, expected }),
         };
         match input {
-            Input::Acquire { req, .. } => match self.live.binary_search(&req) {
-                Ok(_) => Err(InputError::DuplicateRequest { req }),
-                Err(pos) => Ok(pos),
-            },
+            Input::Acquire { req, .. } => {
+                if self.is_live(req) {
+                    return Err(InputError::DuplicateRequest { req });
+                }
+                Ok(0)
+            }
             Input::Cancel { req } => {
                 if self.is_live(req) {
                     Ok(0)
@@ -627,8 +627,7 @@ impl Pool {
 
     // ------------------------------------------------------------------- input handlers
 
-    /// `pos`: where `req` goes in `live` (from `validate_input`).
-    fn on_acquire(&mut self, req: ReqId, deadline: Option<Instant>, pos: usize) {
+    fn on_acquire(&mut self, req: ReqId, deadline: Option<Instant>) {
         self.stats.acquires += 1;
         if self.closed {
             self.reject_new(req, RejectReason::Closed);
@@ -650,7 +649,7 @@ impl Pool {
             deadline,
             connect: None,
         };
-        self.live.insert(pos, req);
+        self.live.insert(req);
         self.admit(w, false);
     }
 
@@ -1354,9 +1353,7 @@ impl Pool {
     }
 
     fn remove_live(&mut self, req: ReqId) {
-        if let Ok(p) = self.live.binary_search(&req) {
-            self.live.remove(p);
-        }
+        self.live.remove(req);
     }
 
     fn remove_idle_entry(&mut self, conn: ConnId) {
@@ -1374,11 +1371,7 @@ impl Pool {
     pub(crate) fn canonical_key(&self, now: Instant, out: &mut Vec<u64>) {
         let rel = |t: Instant| t.as_nanos().saturating_sub(now.as_nanos());
         let opt = |t: Option<Instant>| t.map_or(u64::MAX, rel);
-        let req_rank = |r: ReqId| {
-            self.live
-                .binary_search(&r)
-                .map_or(u64::MAX - 1, |i| i as u64)
-        };
+        let req_rank = |r: ReqId| self.live.rank(r).map_or(u64::MAX - 1, |i| i as u64);
         let conn_rank = |c: ConnId| self.conn_index(c).map_or(u64::MAX - 1, |i| i as u64);
         let waiter = |w: &Waiter, out: &mut Vec<u64>| {
             out.push(req_rank(w.req));

@@ -44,7 +44,7 @@ fn snapshot(p: &Pool) -> String {
         p.state(),
         p.stats(),
         p.poll_timeout(),
-        p.live_requests(),
+        p.live_requests().collect::<Vec<_>>(),
         p.waiters().collect::<Vec<_>>(),
         p.idle_connections().collect::<Vec<_>>(),
         p.connections().collect::<Vec<_>>(),

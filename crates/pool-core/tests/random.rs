@@ -51,7 +51,7 @@ fn run(profile: Profile, seed: u64, moves: &[Move]) {
         let connecting = of(|p| matches!(p, ConnPhase::Connecting { .. }));
         let checking = of(|p| matches!(p, ConnPhase::Checking { .. }));
         let idle = of(|p| matches!(p, ConnPhase::Idle));
-        let live = pool.live_requests().to_vec();
+        let live: Vec<_> = pool.live_requests().collect();
         let input = match m.kind {
             0..=4 => {
                 next_req += 1;
