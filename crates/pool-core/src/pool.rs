@@ -1442,6 +1442,20 @@ impl Pool {
     }
 
     pub(crate) fn conn_index(&self, conn: ConnId) -> Option<usize> {
+        // `conns` is sorted by id and ids are handed out in increasing order, so while no
+        // connection but the oldest ones closed, the index is the distance from the first id:
+        // one probe instead of a binary search over entries the other thread of a contended
+        // driver has just written.
+        let first = self.conns.first()?.id.0;
+        if let Some(g) = conn
+            .0
+            .checked_sub(first)
+            .and_then(|d| usize::try_from(d).ok())
+        {
+            if self.conns.get(g).is_some_and(|c| c.id == conn) {
+                return Some(g);
+            }
+        }
         self.conns.binary_search_by_key(&conn, |c| c.id).ok()
     }
 
