@@ -224,7 +224,9 @@ struct Inner<C> {
     /// Free indices, reused last-in first-out.
     free: Vec<usize>,
     /// Slots of decided requests, oldest first, to be reused once their ticket is gone (saves
-    /// an allocation under the lock per queued request). At most `slots.len()` entries.
+    /// an allocation under the lock when a request queues that the clock hint expected to be
+    /// served at once; otherwise `acquire_with` allocates the slot before taking the lock).
+    /// At most `slots.len()` entries.
     spare: VecDeque<Arc<Mutex<Slot<C>>>>,
     /// The request `acquire` is feeding to pool-core.
     current: Option<Current<C>>,
@@ -392,11 +394,13 @@ impl<C> SyncCore<C> {
         let mut acts = Actions::default();
         let mut clock = Some(clock);
         // Not clock-free: probably contended, so the request will probably queue. Then the
-        // clock and the waker clone (an atomic increment) are done before the lock is taken.
-        let (early, mut early_waker) = if self.hints.acquire_clock_free.load(Relaxed) {
+        // clock is read and the request's slot made (allocated, holding a clone of the waker)
+        // before the lock is taken, which keeps the lock hold short.
+        let (early, mut early_slot) = if self.hints.acquire_clock_free.load(Relaxed) {
             (None, None)
         } else {
-            (clock.take().map(|f| f()), waker.cloned())
+            let slot = Arc::new(Mutex::new(Slot::Waiting(waker.cloned())));
+            (clock.take().map(|f| f()), Some(slot))
         };
         let mut inner = lock(&self.inner);
         let now = match (early, clock) {
@@ -433,8 +437,10 @@ impl<C> SyncCore<C> {
                 Acquire::Ready(Err(e))
             }
             Some(Slot::Waiting(_) | Slot::Finished) | None => {
-                let w = early_waker.take().or_else(|| waker.cloned());
-                let slot = inner.new_slot(Slot::Waiting(w));
+                let slot = match early_slot.take() {
+                    Some(slot) => slot,
+                    None => inner.new_slot(Slot::Waiting(waker.cloned())),
+                };
                 inner.slots[idx] = Some(Arc::clone(&slot));
                 Acquire::Queued(Ticket { req, slot })
             }
@@ -442,8 +448,8 @@ impl<C> SyncCore<C> {
         let hints = HintValues::of(&inner.pool);
         drop(inner);
         self.hints.update(hints);
-        // An unused early waker clone is dropped here, outside the lock.
-        drop(early_waker);
+        // An unused early slot is dropped here, outside the lock.
+        drop(early_slot);
         (out, acts)
     }
 
