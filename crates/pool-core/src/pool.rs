@@ -98,6 +98,11 @@ pub struct Pool {
     pub(crate) conns: Vec<Conn>,
     pub(crate) idle: VecDeque<ConnId>,
     pub(crate) waiters: VecDeque<Waiter>,
+    /// The front waiter's pool-timeout bound, kept up to date whenever the front changes, so
+    /// that `poll_timeout` does not read the queue (in a contended driver, the front entry is
+    /// on a line the other thread wrote last, and an acquire that queues at the back would
+    /// otherwise touch it only for this).
+    pub(crate) front_bound: Option<Instant>,
     pub(crate) deadlines: Vec<(Instant, ReqId)>,
     pub(crate) live: crate::live::LiveSet,
     pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
@@ -392,6 +397,7 @@ impl Pool {
             conns: Vec::with_capacity(cap),
             idle: VecDeque::with_capacity(cap),
             waiters: VecDeque::with_capacity(waiter_cap),
+            front_bound: None,
             deadlines: Vec::with_capacity(waiter_cap),
             live: crate::live::LiveSet::with_capacity(waiter_cap + cap),
             timers: BinaryHeap::with_capacity(2 * cap + 64),
@@ -524,8 +530,13 @@ impl Pool {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
         };
+        debug_assert_eq!(
+            self.front_bound,
+            self.waiters.front().and_then(|w| w.pool_bound),
+            "front_bound out of date"
+        );
         if !skip_waiters {
-            consider(self.waiters.front().and_then(|w| w.pool_bound));
+            consider(self.front_bound);
             consider(self.deadlines.first().map(|d| d.0));
         }
         consider(self.timers.peek().map(|Reverse(e)| e.0));
@@ -888,6 +899,7 @@ impl Pool {
             self.counts.waiters -= 1;
             self.reject_live(w.req, RejectReason::Closed);
         }
+        self.front_bound = None;
         self.deadlines.clear();
         self.idle.clear();
         let mut i = 0;
@@ -1301,6 +1313,9 @@ impl Pool {
         if self.waiters.back().is_none_or(|x| x.seq < w.seq) {
             // A new request (the common case): it goes last.
             self.waiters.push_back(w);
+            if self.waiters.len() == 1 {
+                self.front_bound = w.pool_bound;
+            }
         } else {
             let pos = self
                 .waiters
@@ -1308,6 +1323,7 @@ impl Pool {
                 .rposition(|x| x.seq < w.seq)
                 .map_or(0, |p| p + 1);
             self.waiters.insert(pos, w);
+            self.refresh_front_bound();
         }
         self.counts.waiters += 1;
         if let Some(d) = w.deadline {
@@ -1319,6 +1335,7 @@ impl Pool {
 
     fn pop_waiter_front(&mut self) -> Waiter {
         let w = self.waiters.pop_front().expect("caller checked non-empty");
+        self.refresh_front_bound();
         self.counts.waiters -= 1;
         self.remove_deadline(&w);
         w
@@ -1327,9 +1344,14 @@ impl Pool {
     fn remove_waiter(&mut self, req: ReqId) -> Option<Waiter> {
         let pos = self.waiters.iter().position(|w| w.req == req)?;
         let w = self.waiters.remove(pos).expect("position is valid");
+        self.refresh_front_bound();
         self.counts.waiters -= 1;
         self.remove_deadline(&w);
         Some(w)
+    }
+
+    fn refresh_front_bound(&mut self) {
+        self.front_bound = self.waiters.front().and_then(|w| w.pool_bound);
     }
 
     fn remove_deadline(&mut self, w: &Waiter) {
