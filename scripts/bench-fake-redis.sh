@@ -82,7 +82,7 @@ MINI_PORT=$(free_port)
 redis-server --port "$REAL_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --loglevel warning >"$WORK/real.log" 2>&1 &
 PIDS+=($!)
-"$FAKE_BIN" --port "$FAKE_PORT" --bind 127.0.0.1 >"$WORK/fake.log" 2>&1 &
+"$FAKE_BIN" --port "$FAKE_PORT" --bind 127.0.0.1 ${FAKE_ARGS:-} >"$WORK/fake.log" 2>&1 &
 PIDS+=($!)
 "$MINI_ROOT/bin/mini-redis-server" --port "$MINI_PORT" >"$WORK/mini.log" 2>&1 &
 PIDS+=($!)
