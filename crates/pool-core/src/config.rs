@@ -201,6 +201,36 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Every optional knob off: unbounded, fail fast, no idle timeout or lifetime, no check on
+    /// checkout, no keepalive, no connect limits, LIFO reuse, strict FIFO waiters, deadlines
+    /// not honoured, no waiter bound. A starting point for struct-update syntax
+    /// (`Config { max_size: Some(8), ..Config::bare() }`); the profiles build on it too.
+    #[must_use]
+    pub const fn bare() -> Self {
+        Self {
+            max_size: None,
+            min_idle: 0,
+            max_idle: None,
+            when_exhausted: WhenExhausted::FailFast,
+            idle_timeout: None,
+            max_lifetime: None,
+            lifetime_jitter: None,
+            seed: 0,
+            check_on_checkout: CheckOnCheckout {
+                when: CheckWhen::Never,
+                how: CheckHow::Peek,
+            },
+            keepalive: None,
+            max_concurrent_connects: None,
+            connect_timeout: None,
+            connect_backoff: None,
+            reuse: Reuse::Lifo,
+            fairness: Fairness::StrictFifo,
+            honour_deadlines: false,
+            max_waiters: None,
+        }
+    }
+
     /// Checks every field; the error names the first bad one.
     ///
     /// Refused: `max_size` 0; `min_idle` above `max_size` or `max_idle`; `max_idle` 0; any

@@ -61,28 +61,7 @@ const fn millis(ms: u64) -> Duration {
 
 /// Knobs no library in this list sets, as a starting point.
 const fn base() -> Config {
-    Config {
-        max_size: None,
-        min_idle: 0,
-        max_idle: None,
-        when_exhausted: WhenExhausted::FailFast,
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
-        seed: 0,
-        check_on_checkout: CheckOnCheckout {
-            when: CheckWhen::Never,
-            how: CheckHow::Peek,
-        },
-        keepalive: None,
-        max_concurrent_connects: None,
-        connect_timeout: None,
-        connect_backoff: None,
-        reuse: Reuse::Lifo,
-        fairness: Fairness::StrictFifo,
-        honour_deadlines: false,
-        max_waiters: None,
-    }
+    Config::bare()
 }
 
 impl Profile {

@@ -14,27 +14,10 @@ use pool_core::{
 fn cfg() -> Config {
     Config {
         max_size: Some(2),
-        min_idle: 0,
-        max_idle: None,
         when_exhausted: WhenExhausted::Wait {
             timeout: Some(secs(1)),
         },
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
-        seed: 0,
-        check_on_checkout: CheckOnCheckout {
-            when: CheckWhen::Never,
-            how: CheckHow::Peek,
-        },
-        keepalive: None,
-        max_concurrent_connects: None,
-        connect_timeout: None,
-        connect_backoff: None,
-        reuse: Reuse::Lifo,
-        fairness: Fairness::StrictFifo,
-        honour_deadlines: false,
-        max_waiters: None,
+        ..Config::bare()
     }
 }
 

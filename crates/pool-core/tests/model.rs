@@ -9,8 +9,8 @@
 
 use pool_core::invariants::Checker;
 use pool_core::{
-    CheckHow, CheckOnCheckout, CheckWhen, CloseReason, Config, ConnId, ConnectError, Fairness,
-    Input, Instant, Output, Pool, RejectReason, ReleaseOutcome, ReqId, Reuse, WhenExhausted,
+    CheckHow, CheckOnCheckout, CheckWhen, CloseReason, Config, ConnId, ConnectError, Input,
+    Instant, Output, Pool, RejectReason, ReleaseOutcome, ReqId, WhenExhausted,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -59,15 +59,10 @@ impl Model {
     fn config(&self) -> Config {
         Config {
             max_size: Some(u32::try_from(self.max_size).expect("small")),
-            min_idle: 0,
             max_idle: self.max_idle.map(|m| u32::try_from(m).expect("small")),
             when_exhausted: WhenExhausted::Wait {
                 timeout: Some(self.timeout),
             },
-            idle_timeout: None,
-            max_lifetime: None,
-            lifetime_jitter: None,
-            seed: 0,
             check_on_checkout: CheckOnCheckout {
                 when: if self.check {
                     CheckWhen::Always
@@ -76,14 +71,7 @@ impl Model {
                 },
                 how: CheckHow::Peek,
             },
-            keepalive: None,
-            max_concurrent_connects: None,
-            connect_timeout: None,
-            connect_backoff: None,
-            reuse: Reuse::Lifo,
-            fairness: Fairness::StrictFifo,
-            honour_deadlines: false,
-            max_waiters: None,
+            ..Config::bare()
         }
     }
 

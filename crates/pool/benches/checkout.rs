@@ -32,7 +32,7 @@ criterion::criterion_main!(benches);
 mod imp {
     use criterion::measurement::WallTime;
     use criterion::{BenchmarkGroup, Criterion, Throughput};
-    use pool_core::{CheckHow, CheckOnCheckout, CheckWhen, Config, Fairness, Reuse, WhenExhausted};
+    use pool_core::{CheckHow, Config, Reuse, WhenExhausted};
     use std::convert::Infallible;
     use std::future::Future;
     use std::time::Duration;
@@ -92,27 +92,11 @@ mod imp {
     fn config() -> Config {
         Config {
             max_size: Some(POOL_SIZE),
-            min_idle: 0,
-            max_idle: None,
             when_exhausted: WhenExhausted::Wait {
                 timeout: Some(Duration::from_secs(30)),
             },
-            idle_timeout: None,
-            max_lifetime: None,
-            lifetime_jitter: None,
-            seed: 0,
-            check_on_checkout: CheckOnCheckout {
-                when: CheckWhen::Never,
-                how: CheckHow::Peek,
-            },
-            keepalive: None,
-            max_concurrent_connects: None,
-            connect_timeout: None,
-            connect_backoff: None,
             reuse: Reuse::Fifo,
-            fairness: Fairness::StrictFifo,
-            honour_deadlines: false,
-            max_waiters: None,
+            ..Config::bare()
         }
     }
 

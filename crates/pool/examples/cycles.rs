@@ -10,7 +10,7 @@ fn main() {}
 
 #[cfg(not(loom))]
 fn main() {
-    use pool_core::{CheckHow, CheckOnCheckout, CheckWhen, Config, Fairness, Reuse, WhenExhausted};
+    use pool_core::{CheckHow, Config, Reuse, WhenExhausted};
     use std::convert::Infallible;
     use std::time::Duration;
 
@@ -33,27 +33,11 @@ fn main() {
         .map_or(100_000, |s| s.parse().expect("a cycle count"));
     let config = Config {
         max_size: Some(8),
-        min_idle: 0,
-        max_idle: None,
         when_exhausted: WhenExhausted::Wait {
             timeout: Some(Duration::from_secs(30)),
         },
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
-        seed: 0,
-        check_on_checkout: CheckOnCheckout {
-            when: CheckWhen::Never,
-            how: CheckHow::Peek,
-        },
-        keepalive: None,
-        max_concurrent_connects: None,
-        connect_timeout: None,
-        connect_backoff: None,
         reuse: Reuse::Fifo,
-        fairness: Fairness::StrictFifo,
-        honour_deadlines: false,
-        max_waiters: None,
+        ..Config::bare()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

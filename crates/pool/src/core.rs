@@ -864,7 +864,7 @@ impl<C> Inner<C> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use pool_core::{CheckOnCheckout, CheckWhen, Config, Fairness, Reuse, WhenExhausted};
+    use pool_core::{Config, Reuse, WhenExhausted};
     use std::time::Duration;
 
     #[derive(Debug, PartialEq, Eq)]
@@ -873,25 +873,10 @@ mod tests {
     fn config(max_size: u32) -> Config {
         Config {
             max_size: Some(max_size),
-            min_idle: 0,
-            max_idle: None,
             when_exhausted: WhenExhausted::Wait { timeout: None },
-            idle_timeout: None,
-            max_lifetime: None,
-            lifetime_jitter: None,
-            seed: 0,
-            check_on_checkout: CheckOnCheckout {
-                when: CheckWhen::Never,
-                how: CheckHow::Peek,
-            },
-            keepalive: None,
-            max_concurrent_connects: None,
             connect_timeout: Some(Duration::from_secs(1)),
-            connect_backoff: None,
             reuse: Reuse::Fifo,
-            fairness: Fairness::StrictFifo,
-            honour_deadlines: false,
-            max_waiters: None,
+            ..Config::bare()
         }
     }
 

@@ -5,33 +5,21 @@
 use fake_redis::{FakeRedis, ServerConfig};
 use pool::Pool;
 use pool::redis::TokioRedisManager;
-use pool_core::{CheckHow, CheckOnCheckout, CheckWhen, Config, Fairness, Reuse, WhenExhausted};
+use pool_core::{CheckHow, CheckOnCheckout, CheckWhen, Config, WhenExhausted};
 use std::time::Duration;
 
 fn config() -> Config {
     Config {
         max_size: Some(2),
-        min_idle: 0,
-        max_idle: None,
         when_exhausted: WhenExhausted::Wait {
             timeout: Some(Duration::from_secs(2)),
         },
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
-        seed: 0,
         check_on_checkout: CheckOnCheckout {
             when: CheckWhen::Always,
             how: CheckHow::Peek,
         },
-        keepalive: None,
-        max_concurrent_connects: None,
         connect_timeout: Some(Duration::from_secs(2)),
-        connect_backoff: None,
-        reuse: Reuse::Lifo,
-        fairness: Fairness::StrictFifo,
-        honour_deadlines: false,
-        max_waiters: None,
+        ..Config::bare()
     }
 }
 

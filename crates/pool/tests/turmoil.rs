@@ -10,7 +10,7 @@ use pool::redis::{RedisError, TurmoilRedisManager};
 use pool::{Pool, PoolError};
 use pool_core::{
     CheckHow, CheckOnCheckout, CheckWhen, Config, Fairness, Keepalive, KeepaliveScope, PoolState,
-    Reuse, WhenExhausted,
+    WhenExhausted,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,27 +25,12 @@ const PORT: u16 = 6379;
 fn config(max_size: u32) -> Config {
     Config {
         max_size: Some(max_size),
-        min_idle: 0,
-        max_idle: None,
         when_exhausted: WhenExhausted::Wait {
             timeout: Some(Duration::from_secs(1)),
         },
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
         seed: 1,
-        check_on_checkout: CheckOnCheckout {
-            when: CheckWhen::Never,
-            how: CheckHow::Peek,
-        },
-        keepalive: None,
-        max_concurrent_connects: None,
         connect_timeout: Some(Duration::from_secs(1)),
-        connect_backoff: None,
-        reuse: Reuse::Lifo,
-        fairness: Fairness::StrictFifo,
-        honour_deadlines: false,
-        max_waiters: None,
+        ..Config::bare()
     }
 }
 
