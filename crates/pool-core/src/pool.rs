@@ -86,35 +86,48 @@ use std::time::Duration;
 ///   A ping does not restart `idle_timeout` (which measures time since the last user).
 /// - Shutdown rejects waiters and requests under check with `Closed`, closes idle, connecting
 ///   and checking connections, closes in-use ones when released, and rejects new acquires.
+///
+/// # Layout
+///
+/// `repr(C)`, 64-byte aligned, the fields grouped by cache line, most written first: a driver
+/// shared between threads (crates/pool) feeds inputs from whichever thread holds its lock, so
+/// every line an input writes moves between cores; grouping what a checkout or a release
+/// writes into few lines keeps that lock hold short (docs/architecture.md, "Performance").
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 pub struct Pool {
-    pub(crate) config: Config,
+    // Line 0: written by nearly every input.
     pub(crate) now: Instant,
-    pub(crate) started: bool,
-    pub(crate) last_was_timeout: bool,
-    pub(crate) closed: bool,
-    pub(crate) next_conn: u64,
     pub(crate) next_seq: u64,
-    pub(crate) conns: Vec<Conn>,
-    pub(crate) idle: VecDeque<ConnId>,
-    pub(crate) waiters: VecDeque<Waiter>,
+    pub(crate) counts: PoolState,
     /// The front waiter's pool-timeout bound, kept up to date whenever the front changes, so
     /// that `poll_timeout` does not read the queue (in a contended driver, the front entry is
     /// on a line the other thread wrote last, and an acquire that queues at the back would
     /// otherwise touch it only for this).
     pub(crate) front_bound: Option<Instant>,
-    pub(crate) deadlines: Vec<(Instant, ReqId)>,
-    pub(crate) live: crate::live::LiveSet,
-    pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    pub(crate) next_keepalive: Option<Instant>,
-    pub(crate) backoff_until: Option<Instant>,
-    pub(crate) connect_failures: u32,
-    pub(crate) wake_at: Option<Instant>,
-    pub(crate) counts: PoolState,
-    pub(crate) outputs: VecDeque<Output>,
-    pub(crate) stats: Stats,
+    pub(crate) started: bool,
+    pub(crate) last_was_timeout: bool,
+    pub(crate) closed: bool,
     /// `config_is_clock_free(&config)`, computed once.
     pub(crate) clock_free_config: bool,
+    // Line 1: the queue and the outputs.
+    pub(crate) waiters: VecDeque<Waiter>,
+    pub(crate) outputs: VecDeque<Output>,
+    // Line 2: live requests and connections.
+    pub(crate) live: crate::live::LiveSet,
+    pub(crate) conns: Vec<Conn>,
+    // Line 3: idle list and timers.
+    pub(crate) idle: VecDeque<ConnId>,
+    pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    pub(crate) next_conn: u64,
+    // Colder.
+    pub(crate) deadlines: Vec<(Instant, ReqId)>,
+    pub(crate) next_keepalive: Option<Instant>,
+    pub(crate) backoff_until: Option<Instant>,
+    pub(crate) wake_at: Option<Instant>,
+    pub(crate) connect_failures: u32,
+    pub(crate) stats: Stats,
+    pub(crate) config: Config,
     #[cfg(feature = "mutations")]
     pub(crate) mutation: Option<crate::mutations::Mutation>,
 }
@@ -224,15 +237,17 @@ pub const WAIT_BUCKETS_US: [u64; 14] = [
 ];
 
 /// A fixed-bucket histogram of the time from `Acquire` to `Grant` (no allocation per request).
+/// `repr(C)`: `max` and `sum`, written by every waited grant, first (see [`Stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct WaitHistogram {
-    /// `counts[i]` = grants that waited at most `WAIT_BUCKETS_US[i]` µs (and more than the
-    /// previous bound); `counts[14]` = the rest.
-    pub counts: [u64; 15],
     /// Longest wait seen.
     pub max: Duration,
     /// Sum of all waits (for the mean).
     pub sum: Duration,
+    /// `counts[i]` = grants that waited at most `WAIT_BUCKETS_US[i]` µs (and more than the
+    /// previous bound); `counts[14]` = the rest.
+    pub counts: [u64; 15],
 }
 
 impl WaitHistogram {
@@ -251,7 +266,9 @@ impl WaitHistogram {
             .unwrap_or(u64::MAX);
         let i = WAIT_BUCKETS_US.partition_point(|&b| b < us);
         self.counts[i] += 1;
-        self.max = self.max.max(wait);
+        if wait > self.max {
+            self.max = wait;
+        }
         self.sum = self.sum.saturating_add(wait);
     }
 
@@ -292,8 +309,13 @@ impl WaitHistogram {
 }
 
 /// Counters since the pool was created.
+///
+/// `repr(C)`, 64-byte aligned: the counters a checkout and a release write (`acquires`,
+/// `grants`, `grants_*`, `wait.max`, `wait.sum`) share the first cache line (see
+/// [`Pool`]'s layout).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[repr(C, align(64))]
 pub struct Stats {
     /// Accepted `Acquire` inputs.
     pub acquires: u64,
@@ -303,6 +325,12 @@ pub struct Stats {
     pub grants_immediate: u64,
     /// Grants after a wait (queued, or a checkout check that took time).
     pub grants_waited: u64,
+    /// Time from `Acquire` to `Grant`.
+    pub wait: WaitHistogram,
+    /// Highest `total` seen.
+    pub peak_total: u32,
+    /// Highest number of waiters seen.
+    pub peak_waiters: u32,
     /// `Reject` outputs by reason, indexed like [`RejectReason::ALL`] (see [`Stats::rejects_for`]).
     pub rejects: [u64; 6],
     /// Requests cancelled by the caller.
@@ -323,12 +351,6 @@ pub struct Stats {
     pub checks_passed: u64,
     /// Checks (both kinds) failed.
     pub checks_failed: u64,
-    /// Highest `total` seen.
-    pub peak_total: u32,
-    /// Highest number of waiters seen.
-    pub peak_waiters: u32,
-    /// Time from `Acquire` to `Grant`.
-    pub wait: WaitHistogram,
 }
 
 impl Stats {
@@ -517,33 +539,33 @@ impl Pool {
         self.outputs.pop_front()
     }
 
-    /// When the caller must next call `handle(t, Input::Timeout)`; `None` when no timer is set.
+    /// When the caller must next call `handle(t, Input::Timeout)`; `None` when no timer is set
+    /// (a timer saturated at the end of time, `u64::MAX` nanoseconds, can never be reached and
+    /// also reads as `None`).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         #[cfg(feature = "mutations")]
         let skip_waiters = self.mutation == Some(crate::mutations::Mutation::NoWaiterTimer);
         #[cfg(not(feature = "mutations"))]
         let skip_waiters = false;
-        let mut t: Option<Instant> = None;
-        let mut consider = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
         debug_assert_eq!(
             self.front_bound,
             self.waiters.front().and_then(|w| w.pool_bound),
             "front_bound out of date"
         );
+        // The minimum over nanosecond counts with "none" as u64::MAX: no branch per candidate
+        // (a driver calls this after every input).
+        let nanos = |x: Option<Instant>| x.map_or(u64::MAX, Instant::as_nanos);
+        let mut t = nanos(self.timers.peek().map(|Reverse(e)| e.0))
+            .min(nanos(self.next_keepalive))
+            .min(nanos(self.backoff_until))
+            .min(nanos(self.wake_at));
         if !skip_waiters {
-            consider(self.front_bound);
-            consider(self.deadlines.first().map(|d| d.0));
+            t = t
+                .min(nanos(self.front_bound))
+                .min(nanos(self.deadlines.first().map(|d| d.0)));
         }
-        consider(self.timers.peek().map(|Reverse(e)| e.0));
-        consider(self.next_keepalive);
-        consider(self.backoff_until);
-        consider(self.wake_at);
-        t
+        (t != u64::MAX).then(|| Instant::from_nanos(t))
     }
 
     // ------------------------------------------------------------------------------ handle
@@ -590,8 +612,13 @@ impl Pool {
         }
         self.pump();
         self.settle_timers();
-        self.stats.peak_total = self.stats.peak_total.max(self.counts.total);
-        self.stats.peak_waiters = self.stats.peak_waiters.max(self.counts.waiters);
+        // Written only when they grow: a store would take the line from another core.
+        if self.counts.total > self.stats.peak_total {
+            self.stats.peak_total = self.counts.total;
+        }
+        if self.counts.waiters > self.stats.peak_waiters {
+            self.stats.peak_waiters = self.counts.waiters;
+        }
         Ok(())
     }
 
@@ -998,7 +1025,8 @@ impl Pool {
 
     /// Hands idle connections to queued waiters, oldest first.
     fn serve_waiters(&mut self) {
-        while !self.waiters.is_empty() {
+        // `idle` first: under contention the queue is rarely empty, the idle list usually is.
+        while !self.idle.is_empty() && !self.waiters.is_empty() {
             let Some(i) = self.take_idle() else { break };
             let mut w = self.pop_waiter_front();
             self.unbind_connect(&mut w);
