@@ -5,10 +5,11 @@
 //! methods call the caller's clock closure, at most once, and only when pool-core needs the
 //! time). Each method is one mutation:
 //! it clamps `now` so time never goes backwards, feeds pool-core one [`Input`], drains every
-//! [`Output`] under the lock and turns it into bookkeeping (a grant moves the connection object
-//! into the waiter's slot) plus [`Actions`] for the caller to perform *after* the lock is
-//! released: wake these waiters, open these connections, check these, drop these, re-arm the
-//! timer. The async [`crate::Pool`] is a thin shell that performs the actions with tokio; the
+//! [`Output`] under the lock and turns it into bookkeeping (a grant to a queued request takes
+//! the connection object and the request's slot out of the core's tables), releases the lock,
+//! writes the decisions into the requests' slots (each under the slot's own lock), and returns
+//! [`Actions`] for the caller to perform: wake these waiters, open these connections, check
+//! these, drop these, re-arm the timer. The async [`crate::Pool`] is a thin shell that performs the actions with tokio; the
 //! loom models in `tests/loom.rs` perform them inline from loom threads, so the code that loom
 //! checks is the code that runs.
 //!
@@ -19,6 +20,7 @@
 //! | idle | in `SyncCore`'s idle map |
 //! | connecting | not created yet (the connect task makes it) |
 //! | checking | owned by the check task ([`Actions::checks`]) |
+//! | granted to a queued request, not yet delivered | in flight: held by the thread that made the decision, between releasing the core lock and writing the slot |
 //! | granted, not yet seen by its request | in the request's slot |
 //! | in use | owned by the user's guard ([`crate::Pooled`]) |
 //! | closed | in [`Actions::closes`], dropped by the caller outside the lock |
@@ -34,7 +36,17 @@
 //! dropped `get()` future calls, whatever point it was dropped at: a still-waiting request is
 //! cancelled in pool-core; a request that was granted but never saw its grant gives the
 //! connection back as healthy (it was never used), so it is neither lost (bb8 #67, mobc #63)
-//! nor counted in use forever.
+//! nor counted in use forever. A request whose grant is in flight is marked abandoned in its
+//! slot; the thread delivering the grant finds the mark and gives the connection back itself.
+//!
+//! # Why decisions are delivered after the lock
+//!
+//! The slot of a served waiter was last written by the waiter's thread; writing it under the
+//! core lock made every release pay a cache miss while the other threads waited for that lock.
+//! Deciding under the lock and delivering after it keeps the core lock's hold to pool-core and
+//! the tables. The cost is the in-flight state above, which the loom models
+//! `cancel_vs_grant_never_leaks` and `abandoned_in_flight_grant_serves_the_next_waiter` check
+//! (both assert that some execution reached it).
 
 use crate::PoolError;
 use crate::sync::{Arc, Mutex, lock};
@@ -150,6 +162,44 @@ impl Wakers {
     }
 }
 
+/// A decision on its way to a queued request's slot.
+type Delivery<C> = (Arc<Mutex<Slot<C>>>, Slot<C>);
+
+/// Decisions to deliver after the core lock is released; the first kept inline (a release
+/// usually serves exactly one waiter).
+#[derive(Debug)]
+struct Deliveries<C> {
+    first: Option<Delivery<C>>,
+    rest: Vec<Delivery<C>>,
+}
+
+impl<C> Default for Deliveries<C> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<C> Deliveries<C> {
+    fn push(&mut self, d: Delivery<C>) {
+        if self.first.is_none() {
+            self.first = Some(d);
+        } else {
+            self.rest.push(d);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Delivery<C>> {
+        self.first.take().or_else(|| self.rest.pop())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
 /// What [`SyncCore::acquire`] did with a request.
 #[derive(Debug)]
 pub enum Acquire<C> {
@@ -171,11 +221,19 @@ pub struct DriverStats {
     pub abandoned_granted: u64,
     /// Requests abandoned after their refusal and before they saw it.
     pub abandoned_rejected: u64,
+    /// Of the abandoned granted or refused requests, those abandoned while the decision was
+    /// on its way to their slot (decided under the core lock, not yet delivered): the thread
+    /// delivering it found the slot abandoned and handed the decision back itself.
+    pub abandoned_in_flight: u64,
 }
 
-/// The state of one queued request, shared between the core (which decides it under the core
-/// lock) and the request's [`Ticket`] (which reads it under the slot's own lock only, so a
-/// woken waiter does not contend on the core lock). Lock order: core, then slot.
+/// The state of one queued request, shared between the core and the request's [`Ticket`]
+/// (which reads it under the slot's own lock only, so a woken waiter does not contend on the
+/// core lock). pool-core decides the request under the core lock, which takes the slot out of
+/// the core's table (the slot is then "in flight"); the decision is written into the slot after
+/// the core lock is released, so the releasing thread does not pull the slot's cache line (last
+/// written by the waiter's thread) while every other thread waits for the core lock.
+/// Lock order: core, then slot (`abandon`); the deliverer takes the slot lock alone.
 #[derive(Debug)]
 enum Slot<C> {
     /// Live in pool-core; the waker of the last poll, if it was polled.
@@ -186,6 +244,22 @@ enum Slot<C> {
     Rejected(PoolError),
     /// The request saw its decision, or was abandoned.
     Finished,
+    /// Abandoned while its decision was in flight: whoever delivers the decision finds this
+    /// and hands the decision back (a granted connection is released as healthy).
+    Abandoned,
+}
+
+impl<C> Slot<C> {
+    /// The state's name, for "cannot happen" messages (`C` need not be `Debug`).
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Waiting(_) => "Waiting",
+            Self::Granted(..) => "Granted",
+            Self::Rejected(_) => "Rejected",
+            Self::Finished => "Finished",
+            Self::Abandoned => "Abandoned",
+        }
+    }
 }
 
 /// A queued request: its id and its slot. Poll it with [`SyncCore::poll_request`]; if the
@@ -223,13 +297,11 @@ struct Inner<C> {
     slots: Vec<Option<Arc<Mutex<Slot<C>>>>>,
     /// Free indices, reused last-in first-out.
     free: Vec<usize>,
-    /// Slots of decided requests, oldest first, to be reused once their ticket is gone (saves
-    /// an allocation under the lock when a request queues that the clock hint expected to be
-    /// served at once; otherwise `acquire_with` allocates the slot before taking the lock).
-    /// At most `slots.len()` entries.
-    spare: VecDeque<Arc<Mutex<Slot<C>>>>,
     /// The request `acquire` is feeding to pool-core.
     current: Option<Current<C>>,
+    /// Decisions for queued requests, made under the core lock; taken out with
+    /// [`Inner::take_outbox`] and written into the requests' slots after the lock is released.
+    outbox: Deliveries<C>,
     /// Connection objects pool-core holds idle, keyed by `ConnId`.
     idle: IdleObjects<C>,
     /// The latest `now` fed to pool-core (inputs are clamped to it).
@@ -296,9 +368,81 @@ impl<C> IdleObjects<C> {
 /// pool-core plus the driver's waiter slots and idle connection objects, behind one mutex.
 /// See the [module documentation](self).
 #[derive(Debug)]
-pub struct SyncCore<C> {
+pub struct SyncCore<C: Send> {
     inner: Mutex<Inner<C>>,
     hints: ClockHints,
+    slots: SlotCache<C>,
+}
+
+/// Finished waiter slots kept per thread for the next request that queues on that thread, so
+/// a contended pool does not allocate (and free, often on the other worker) a slot per queued
+/// request, and the slot reused is in this core's cache. A slot is cached only when nothing else
+/// refers to it (`Arc::get_mut`), so reusing one cannot alias a live request. An allocation
+/// cache only: under loom it is empty and every slot is new.
+struct SlotCache<C: Send> {
+    #[cfg(not(loom))]
+    per_thread: thread_local::ThreadLocal<std::cell::RefCell<Vec<SlotRef<C>>>>,
+    #[cfg(loom)]
+    _none: std::marker::PhantomData<C>,
+}
+
+type SlotRef<C> = Arc<Mutex<Slot<C>>>;
+
+/// Slots cached per thread.
+#[cfg(not(loom))]
+const SLOTS_PER_THREAD: usize = 8;
+
+impl<C: Send> SlotCache<C> {
+    fn new() -> Self {
+        Self {
+            #[cfg(not(loom))]
+            per_thread: thread_local::ThreadLocal::new(),
+            #[cfg(loom)]
+            _none: std::marker::PhantomData,
+        }
+    }
+
+    /// A slot in state `Waiting(waker)`: a cached one, or a new one.
+    fn waiting(&self, waker: Option<&Waker>) -> SlotRef<C> {
+        #[cfg(not(loom))]
+        if let Some(mut slot) = self.per_thread.get().and_then(|c| c.borrow_mut().pop()) {
+            if let Some(m) = Arc::get_mut(&mut slot) {
+                *m.get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Slot::Waiting(waker.cloned());
+                return slot;
+            }
+        }
+        Arc::new(Mutex::new(Slot::Waiting(waker.cloned())))
+    }
+
+    /// Keeps `slot` for reuse on this thread if nothing else refers to it; drops it otherwise.
+    fn recycle(&self, slot: SlotRef<C>) {
+        #[cfg(not(loom))]
+        {
+            let mut slot = slot;
+            if let Some(m) = Arc::get_mut(&mut slot) {
+                // Drop what it held now, not when it is reused.
+                *m.get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Slot::Finished;
+                let cache = self
+                    .per_thread
+                    .get_or(|| std::cell::RefCell::new(Vec::with_capacity(SLOTS_PER_THREAD)));
+                let mut cache = cache.borrow_mut();
+                if cache.len() < SLOTS_PER_THREAD {
+                    cache.push(slot);
+                }
+            }
+        }
+        #[cfg(loom)]
+        drop(slot);
+    }
+}
+
+impl<C: Send> std::fmt::Debug for SlotCache<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotCache").finish_non_exhaustive()
+    }
 }
 
 /// Whether the next acquire / release will probably not need the clock (pool-core's answer
@@ -346,7 +490,7 @@ impl HintValues {
     }
 }
 
-impl<C> SyncCore<C> {
+impl<C: Send> SyncCore<C> {
     /// Builds the core over a pool-core pool with `config`.
     pub fn new(config: pool_core::Config) -> Result<Self, ConfigError> {
         let pool = pool_core::Pool::new(config)?;
@@ -355,8 +499,8 @@ impl<C> SyncCore<C> {
                 pool,
                 slots: Vec::new(),
                 free: Vec::new(),
-                spare: VecDeque::new(),
                 current: None,
+                outbox: Deliveries::default(),
                 idle: IdleObjects::default(),
                 last_now: Instant::ZERO,
                 timer_at: None,
@@ -365,6 +509,7 @@ impl<C> SyncCore<C> {
                 driver_stats: DriverStats::default(),
             }),
             hints: ClockHints::default(),
+            slots: SlotCache::new(),
         })
     }
 
@@ -394,13 +539,12 @@ impl<C> SyncCore<C> {
         let mut acts = Actions::default();
         let mut clock = Some(clock);
         // Not clock-free: probably contended, so the request will probably queue. Then the
-        // clock is read and the request's slot made (allocated, holding a clone of the waker)
-        // before the lock is taken, which keeps the lock hold short.
+        // clock is read and the request's slot made (from this thread's slot cache, holding a
+        // clone of the waker) before the lock is taken, which keeps the lock hold short.
         let (early, mut early_slot) = if self.hints.acquire_clock_free.load(Relaxed) {
             (None, None)
         } else {
-            let slot = Arc::new(Mutex::new(Slot::Waiting(waker.cloned())));
-            (clock.take().map(|f| f()), Some(slot))
+            (clock.take().map(|f| f()), Some(self.slots.waiting(waker)))
         };
         let mut inner = lock(&self.inner);
         let now = match (early, clock) {
@@ -427,7 +571,7 @@ impl<C> SyncCore<C> {
         }
         inner.drain(now, &mut acts);
         let decided = inner.current.take().and_then(|c| c.decided);
-        let out = match decided {
+        let result = match decided {
             Some(Slot::Granted(conn, c)) => {
                 inner.free.push(idx);
                 Acquire::Ready(Ok((conn, c)))
@@ -436,21 +580,24 @@ impl<C> SyncCore<C> {
                 inner.free.push(idx);
                 Acquire::Ready(Err(e))
             }
-            Some(Slot::Waiting(_) | Slot::Finished) | None => {
-                let slot = match early_slot.take() {
-                    Some(slot) => slot,
-                    None => inner.new_slot(Slot::Waiting(waker.cloned())),
-                };
+            Some(Slot::Waiting(_) | Slot::Finished | Slot::Abandoned) | None => {
+                // Allocated under the lock only when the hint expected an immediate grant.
+                let slot = early_slot
+                    .take()
+                    .unwrap_or_else(|| self.slots.waiting(waker));
                 inner.slots[idx] = Some(Arc::clone(&slot));
                 Acquire::Queued(Ticket { req, slot })
             }
         };
         let hints = HintValues::of(&inner.pool);
+        let out = inner.take_outbox();
         drop(inner);
         self.hints.update(hints);
-        // An unused early slot is dropped here, outside the lock.
-        drop(early_slot);
-        (out, acts)
+        if let Some(slot) = early_slot {
+            self.slots.recycle(slot);
+        }
+        self.deliver(now, out, &mut acts);
+        (result, acts)
     }
 
     /// Polls a queued request: `Ready` once pool-core granted or refused it, `Pending`
@@ -477,11 +624,20 @@ impl<C> SyncCore<C> {
                     Slot::Granted(conn, c) => Poll::Ready(Ok((conn, c))),
                     Slot::Rejected(e) => Poll::Ready(Err(e)),
                     // Just matched.
-                    Slot::Waiting(_) | Slot::Finished => unreachable!(),
+                    Slot::Waiting(_) | Slot::Finished | Slot::Abandoned => unreachable!(),
                 }
             }
-            Slot::Finished => panic!("poll_request: {} already finished", ticket.req),
+            Slot::Finished | Slot::Abandoned => {
+                panic!("poll_request: {} already finished", ticket.req)
+            }
         }
+    }
+
+    /// Hands back a ticket whose [`SyncCore::poll_request`] returned `Ready`, so its slot can
+    /// serve a later request on this thread (dropping the ticket instead is correct too, it
+    /// just frees the slot).
+    pub fn finish(&self, ticket: Ticket<C>) {
+        self.slots.recycle(ticket.slot);
     }
 
     /// The caller gave up on its request (its future was dropped) at `now`. Safe at any point
@@ -492,35 +648,117 @@ impl<C> SyncCore<C> {
         let mut inner = lock(&self.inner);
         let now = inner.clamp(now);
         let req = ticket.req;
-        // Lock order: core, then slot. Nothing else can decide this slot meanwhile.
-        let state = std::mem::replace(&mut *lock(&ticket.slot), Slot::Finished);
-        match state {
-            Slot::Finished => {}
-            Slot::Rejected(_) => inner.driver_stats.abandoned_rejected += 1,
-            Slot::Waiting(_) => {
-                let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
-                inner.slots[idx] = None;
-                inner.free.push(idx);
-                inner.driver_stats.abandoned_waiting += 1;
-                let r = inner.pool.handle(now, Input::Cancel { req });
-                bug_check!(r.is_ok(), "pool-core refused Cancel {req}: {r:?}");
-                inner.drain(now, &mut acts);
-            }
-            Slot::Granted(conn, c) => {
-                inner.driver_stats.abandoned_granted += 1;
-                #[cfg(feature = "planted-bug-lost-grant")]
-                {
-                    // PLANTED BUG (test-only feature): forget the connection, as bb8 #67 and
-                    // mobc #63 did. pool-core keeps counting it in use forever.
-                    acts.closes.push((conn, CloseReason::Broken, Some(c)));
+        let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
+        // Still in the core's table: pool-core has not decided it (deciding takes it out, under
+        // this lock). The index may have been reused by another request since, hence the
+        // pointer comparison.
+        let undecided = inner
+            .slots
+            .get(idx)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| Arc::ptr_eq(s, &ticket.slot));
+        if undecided {
+            inner.slots[idx] = None;
+            inner.free.push(idx);
+            // Lock order: core, then slot.
+            let state = std::mem::replace(&mut *lock(&ticket.slot), Slot::Finished);
+            bug_check!(
+                matches!(state, Slot::Waiting(_)),
+                "undecided {req} in state {}",
+                state.name()
+            );
+            inner.driver_stats.abandoned_waiting += 1;
+            let r = inner.pool.handle(now, Input::Cancel { req });
+            bug_check!(r.is_ok(), "pool-core refused Cancel {req}: {r:?}");
+            inner.drain(now, &mut acts);
+        } else {
+            // Decided: delivered already, or still in flight (then the deliverer, which takes
+            // the slot lock after this, finds `Abandoned` and hands the decision back).
+            let mut slot = lock(&ticket.slot);
+            match std::mem::replace(&mut *slot, Slot::Finished) {
+                Slot::Waiting(_) => *slot = Slot::Abandoned,
+                Slot::Finished => {}
+                Slot::Abandoned => bug_check!(false, "{req} abandoned twice"),
+                Slot::Rejected(_) => inner.driver_stats.abandoned_rejected += 1,
+                Slot::Granted(conn, c) => {
+                    drop(slot);
+                    inner.driver_stats.abandoned_granted += 1;
+                    inner.hand_back_grant(now, conn, c, &mut acts);
                 }
-                #[cfg(not(feature = "planted-bug-lost-grant"))]
-                inner.give_back(now, conn, c, ReleaseOutcome::Healthy, &mut acts);
             }
         }
+        let out = inner.take_outbox();
         drop(inner);
+        self.slots.recycle(ticket.slot);
+        self.deliver(now, out, &mut acts);
         acts
     }
+
+    /// Writes the decisions in `acts` into their slots (outside the core lock), collecting the
+    /// waiters' wakers. A slot found abandoned gets its decision handed back under the core
+    /// lock, which may decide other requests: repeated until nothing is left to deliver.
+    ///
+    /// `todo` is `None` when there is nothing to deliver (the uncontended case), so that case
+    /// moves no `Deliveries` around.
+    #[inline]
+    fn deliver(&self, now: Instant, todo: Option<Deliveries<C>>, acts: &mut Actions<C>) {
+        if let Some(todo) = todo {
+            self.deliver_slow(now, todo, acts);
+        }
+    }
+
+    fn deliver_slow(&self, now: Instant, mut todo: Deliveries<C>, acts: &mut Actions<C>) {
+        let mut handed_back = Vec::new();
+        loop {
+            while let Some((slot, decided)) = todo.pop() {
+                let mut s = lock(&slot);
+                match std::mem::replace(&mut *s, Slot::Finished) {
+                    Slot::Waiting(w) => {
+                        *s = decided;
+                        drop(s);
+                        if let Some(w) = w {
+                            acts.wakes.push(w);
+                        }
+                    }
+                    Slot::Abandoned => {
+                        drop(s);
+                        handed_back.push(decided);
+                    }
+                    other @ (Slot::Granted(..) | Slot::Rejected(_) | Slot::Finished) => {
+                        bug_check!(
+                            false,
+                            "a decision delivered to a slot in state {}",
+                            other.name()
+                        );
+                        *s = other;
+                    }
+                }
+            }
+            if handed_back.is_empty() {
+                return;
+            }
+            let mut inner = lock(&self.inner);
+            let now = inner.clamp(now);
+            for decided in handed_back.drain(..) {
+                inner.driver_stats.abandoned_in_flight += 1;
+                match decided {
+                    Slot::Granted(conn, c) => {
+                        inner.driver_stats.abandoned_granted += 1;
+                        inner.hand_back_grant(now, conn, c, acts);
+                    }
+                    Slot::Rejected(_) => inner.driver_stats.abandoned_rejected += 1,
+                    Slot::Waiting(_) | Slot::Finished | Slot::Abandoned => {
+                        bug_check!(false, "delivered a non-decision {}", decided.name());
+                    }
+                }
+            }
+            match inner.take_outbox() {
+                Some(more) => todo = more,
+                None => return,
+            }
+        }
+    }
+
     /// A granted connection comes back at `now`. With [`ReleaseOutcome::Broken`] pool-core
     /// closes it (the object comes back in [`Actions::closes`]) and, if requests are waiting,
     /// asks for a replacement.
@@ -558,8 +796,10 @@ impl<C> SyncCore<C> {
         };
         inner.give_back(now, conn, c, outcome, &mut acts);
         let hints = HintValues::of(&inner.pool);
+        let out = inner.take_outbox();
         drop(inner);
         self.hints.update(hints);
+        self.deliver(now, out, &mut acts);
         acts
     }
 
@@ -569,7 +809,9 @@ impl<C> SyncCore<C> {
         let mut inner = lock(&self.inner);
         let now = inner.clamp(now);
         inner.feed_with_conn(now, conn, c, Input::Connected { conn }, false, &mut acts);
+        let out = inner.take_outbox();
         drop(inner);
+        self.deliver(now, out, &mut acts);
         acts
     }
 
@@ -589,7 +831,9 @@ impl<C> SyncCore<C> {
         // An error means pool-core already forgot the connect (closed on connect timeout).
         let _ = inner.pool.handle(now, Input::ConnectFailed { conn, error });
         inner.drain(now, &mut acts);
+        let out = inner.take_outbox();
         drop(inner);
+        self.deliver(now, out, &mut acts);
         acts
     }
 
@@ -604,7 +848,9 @@ impl<C> SyncCore<C> {
             Input::CheckFailed { conn }
         };
         inner.feed_with_conn(now, conn, c, input, !passed, &mut acts);
+        let out = inner.take_outbox();
         drop(inner);
+        self.deliver(now, out, &mut acts);
         acts
     }
 
@@ -673,7 +919,9 @@ impl<C> SyncCore<C> {
         // An error names a connection pool-core already forgot: nothing to do.
         let _ = inner.pool.handle(now, input);
         inner.drain(now, &mut acts);
+        let out = inner.take_outbox();
         drop(inner);
+        self.deliver(now, out, &mut acts);
         acts
     }
 }
@@ -696,20 +944,18 @@ impl<C> Inner<C> {
         }
     }
 
-    /// A slot holding `state`: the oldest spare one if its ticket is gone, else a new one.
-    fn new_slot(&mut self, state: Slot<C>) -> Arc<Mutex<Slot<C>>> {
-        if let Some(mut slot) = self.spare.pop_front() {
-            if let Some(m) = Arc::get_mut(&mut slot) {
-                // Nobody else holds it (the ticket saw its decision or was abandoned): no need
-                // to lock it.
-                *m.get_mut()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
-                return slot;
-            }
-            // Its ticket has not seen the decision yet: try it again later.
-            self.spare.push_back(slot);
+    /// A connection granted to a request that was abandoned before it saw the grant goes back
+    /// as healthy: it was never used (bb8 #67 and mobc #63 lost it here).
+    fn hand_back_grant(&mut self, now: Instant, conn: ConnId, c: C, acts: &mut Actions<C>) {
+        #[cfg(feature = "planted-bug-lost-grant")]
+        {
+            // PLANTED BUG (test-only feature): forget the connection, as bb8 #67 and mobc #63
+            // did. pool-core keeps counting it in use forever.
+            let _ = now;
+            acts.closes.push((conn, CloseReason::Broken, Some(c)));
         }
-        Arc::new(Mutex::new(state))
+        #[cfg(not(feature = "planted-bug-lost-grant"))]
+        self.give_back(now, conn, c, ReleaseOutcome::Healthy, acts);
     }
 
     fn give_back(
@@ -794,7 +1040,6 @@ impl<C> Inner<C> {
                     self.decide(
                         idx,
                         Slot::Rejected(PoolError::Other(pool_core::RejectReason::ConnectFailed)),
-                        acts,
                     );
                     return;
                 };
@@ -811,12 +1056,12 @@ impl<C> Inner<C> {
                     });
                     return;
                 }
-                self.decide(idx, Slot::Granted(conn, c), acts);
+                self.decide(idx, Slot::Granted(conn, c));
             }
             Output::Reject { req, reason } => {
                 let idx = usize::try_from(req.0).unwrap_or(usize::MAX);
                 let e = PoolError::from_reason(reason, self.last_connect_error.as_deref());
-                self.decide(idx, Slot::Rejected(e), acts);
+                self.decide(idx, Slot::Rejected(e));
             }
             Output::Close { conn, reason } => {
                 let c = self.idle.remove(conn.0);
@@ -833,9 +1078,11 @@ impl<C> Inner<C> {
             || self.slots.get(idx).is_some_and(Option::is_some)
     }
 
-    /// Records pool-core's decision for request `idx` and collects its waker. The index is
-    /// free again at once: pool-core has finished the request.
-    fn decide(&mut self, idx: usize, decided: Slot<C>, acts: &mut Actions<C>) {
+    /// Records pool-core's decision for request `idx`. The request `acquire` is feeding keeps
+    /// it in `current`; a queued request's slot leaves the table (the index is free again at
+    /// once: pool-core has finished the request) and the decision goes to
+    /// the outbox, written into the slot after the core lock is released.
+    fn decide(&mut self, idx: usize, decided: Slot<C>) {
         if let Some(cur) = self.current.as_mut().filter(|c| c.idx == idx) {
             bug_check!(cur.decided.is_none(), "request {idx} decided twice");
             cur.decided = Some(decided);
@@ -846,18 +1093,12 @@ impl<C> Inner<C> {
             return;
         };
         self.free.push(idx);
-        // Lock order: core (held), then slot.
-        let previous = std::mem::replace(&mut *lock(&slot), decided);
-        match previous {
-            Slot::Waiting(Some(w)) => acts.wakes.push(w),
-            Slot::Waiting(None) => {}
-            Slot::Granted(..) | Slot::Rejected(_) | Slot::Finished => {
-                bug_check!(false, "request {idx} decided twice");
-            }
-        }
-        if self.spare.len() < self.slots.len() {
-            self.spare.push_back(slot);
-        }
+        self.outbox.push((slot, decided));
+    }
+
+    /// The decisions to deliver once the lock is released (see [`SyncCore::deliver`]).
+    fn take_outbox(&mut self) -> Option<Deliveries<C>> {
+        (!self.outbox.is_empty()).then(|| std::mem::take(&mut self.outbox))
     }
 }
 

@@ -218,7 +218,14 @@ impl<M: Manager> Future for Checkout<'_, M> {
                 }
             }
             CheckoutState::Waiting(ticket) => match s.core.poll_request(ticket, cx) {
-                Poll::Ready(r) => r,
+                Poll::Ready(r) => {
+                    if let CheckoutState::Waiting(ticket) =
+                        std::mem::replace(&mut this.state, CheckoutState::Done)
+                    {
+                        s.core.finish(ticket);
+                    }
+                    r
+                }
                 Poll::Pending => return Poll::Pending,
             },
             CheckoutState::Done => panic!("Checkout polled after completion"),
@@ -269,6 +276,13 @@ impl<M: Manager> Shared<M> {
             return;
         }
         acts.wake_all();
+        if acts.closes.is_empty() && acts.connects.is_empty() && acts.checks.is_empty() {
+            // The usual case (a wake-up, a timer change): no iterator to build and drop.
+            if acts.timer_changed {
+                self.timer.notify_one();
+            }
+            return;
+        }
         for (conn, _reason, obj) in acts.closes {
             match obj {
                 Some(c) => drop(c),

@@ -164,9 +164,16 @@ fn model(name: &str, bound: Option<usize>, f: impl Fn() + Sync + Send + 'static)
     );
 }
 
+/// Set when an execution of `cancel_vs_grant_body` abandoned the request while its grant was
+/// in flight (decided under the core lock, not yet written into the slot). A plain std flag:
+/// loom does not track it, it only records that the explored executions reached that window.
+static ABANDONED_IN_FLIGHT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Holder checks out the only connection; a waiter queues and drops its future while the
-/// holder releases. Whichever comes first, the connection ends up idle, not lost (bb8 #67,
-/// mobc #63), and the pool serves the next request at once.
+/// holder releases. Whichever comes first (the waiter still queued, its grant decided but not
+/// yet delivered to its slot, or delivered and not seen), the connection ends up idle, not lost
+/// (bb8 #67, mobc #63), and the pool serves the next request at once.
 fn cancel_vs_grant_body() {
     let core = Arc::new(Core::new(config(1, WAIT_FOREVER)).unwrap());
     let held = get(&core, Instant::ZERO).unwrap();
@@ -177,6 +184,9 @@ fn cancel_vs_grant_body() {
     release(&core, Instant::ZERO, held, ReleaseOutcome::Healthy);
     waiter.join().unwrap();
     assert_quiet(&core, 1);
+    if core.driver_stats().abandoned_in_flight > 0 {
+        ABANDONED_IN_FLIGHT.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     assert!(matches!(
         core.acquire(Instant::ZERO, None, None).0,
         Acquire::Ready(Ok(_))
@@ -188,6 +198,10 @@ fn cancel_vs_grant_body() {
 #[cfg(not(feature = "planted-bug-lost-grant"))]
 fn cancel_vs_grant_never_leaks() {
     model("cancel_vs_grant_never_leaks", None, cancel_vs_grant_body);
+    assert!(
+        ABANDONED_IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed),
+        "no execution abandoned the request while its grant was in flight"
+    );
 }
 
 /// The same model with the planted bug (a granted-but-unseen connection is forgotten on
@@ -198,6 +212,62 @@ fn cancel_vs_grant_never_leaks() {
 #[should_panic(expected = "pool not quiet")]
 fn planted_lost_grant_is_caught() {
     model("planted_lost_grant_is_caught", None, cancel_vs_grant_body);
+}
+
+/// Set when an execution of `abandoned_in_flight_grant_serves_the_next_waiter` handed an
+/// in-flight grant back (see `ABANDONED_IN_FLIGHT`).
+static HANDED_BACK_TO_NEXT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Two requests queue behind the holder, A first. A's future is dropped while the holder
+/// releases, so A's grant can be decided under the core lock and abandoned before it reaches
+/// A's slot: the thread delivering it must hand the connection back, and pool-core must give it
+/// to B, whose wake-up must not be lost (a lost one is a loom deadlock). Preemption bound: none.
+#[test]
+#[cfg(not(feature = "planted-bug-lost-grant"))]
+fn abandoned_in_flight_grant_serves_the_next_waiter() {
+    model(
+        "abandoned_in_flight_grant_serves_the_next_waiter",
+        None,
+        || {
+            let core = Arc::new(Core::new(config(1, WAIT_FOREVER)).unwrap());
+            let held = get(&core, Instant::ZERO).unwrap();
+            let mut queue = || match core.acquire(Instant::ZERO, None, None) {
+                (Acquire::Queued(t), acts) => {
+                    perform(&core, Instant::ZERO, acts);
+                    t
+                }
+                (Acquire::Ready(r), _) => panic!("the pool is full, got {r:?}"),
+            };
+            let (a, b) = (queue(), queue());
+            let dropper = {
+                let core = Arc::clone(&core);
+                thread::spawn(move || {
+                    poll_once(&core, &a);
+                    perform(&core, Instant::ZERO, core.abandon(Instant::ZERO, a));
+                })
+            };
+            let waiter = {
+                let core = Arc::clone(&core);
+                thread::spawn(move || {
+                    let g = loom::future::block_on(poll_fn(|cx| core.poll_request(&b, cx)))
+                        .expect("B is served");
+                    release(&core, Instant::ZERO, g, ReleaseOutcome::Healthy);
+                })
+            };
+            release(&core, Instant::ZERO, held, ReleaseOutcome::Healthy);
+            dropper.join().unwrap();
+            waiter.join().unwrap();
+            assert_quiet(&core, 1);
+            if core.driver_stats().abandoned_in_flight > 0 {
+                HANDED_BACK_TO_NEXT.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    );
+    assert!(
+        HANDED_BACK_TO_NEXT.load(std::sync::atomic::Ordering::Relaxed),
+        "no execution abandoned A while its grant was in flight"
+    );
 }
 
 /// A request on an empty pool asks for a connect; a connector thread completes it while the
