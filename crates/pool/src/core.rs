@@ -581,7 +581,7 @@ impl<C: Send> SyncCore<C> {
                 Acquire::Ready(Err(e))
             }
             Some(Slot::Waiting(_) | Slot::Finished | Slot::Abandoned) | None => {
-                // Allocated under the lock only when the hint expected an immediate grant.
+                // Made under the lock only when the hint expected an immediate grant.
                 let slot = early_slot
                     .take()
                     .unwrap_or_else(|| self.slots.waiting(waker));
