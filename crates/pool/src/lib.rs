@@ -6,9 +6,10 @@
 //!
 //! Map of the crate:
 //! - [`core`]: [`core::SyncCore`], the synchronous heart: pool-core, the waiter slots and the
-//!   idle connection objects behind one `sync` mutex. It returns
-//!   [`core::Actions`] (wake, connect, check, close, re-arm the timer) for its caller to
-//!   perform outside the lock. The loom models drive it directly.
+//!   idle connection objects behind one `sync` mutex. It writes pool-core's decisions into the
+//!   waiters' slots once that lock is released, and returns [`core::Actions`] (wake, connect,
+//!   check, close, re-arm the timer) for its caller to perform. The loom models drive it
+//!   directly.
 //! - `sync` (private): std or loom primitives, by `cfg(loom)`.
 //! - [`PoolError`]: pool-core's reject reasons as an error.
 //! - [`Pool`], [`Pooled`], [`Manager`] (not under loom): the async shell over tokio.
