@@ -29,141 +29,15 @@ criterion::criterion_group! {
 criterion::criterion_main!(benches);
 
 #[cfg(not(loom))]
+#[path = "support/noop.rs"]
+mod noop;
+
+#[cfg(not(loom))]
 mod imp {
+    use crate::noop::{Cycle, Noop, POOL_SIZE, config, contended, deadpool_pool, uncontended};
     use criterion::measurement::WallTime;
     use criterion::{BenchmarkGroup, Criterion, Throughput};
-    use pool_core::{CheckHow, Config, Reuse, WhenExhausted};
-    use std::convert::Infallible;
-    use std::future::Future;
-    use std::time::Duration;
     use tokio::runtime::Runtime;
-
-    const POOL_SIZE: u32 = 8;
-    const TASKS: u64 = 64;
-
-    /// The connection every pool hands out.
-    #[derive(Debug)]
-    pub(crate) struct NoopConn;
-
-    /// The same no-op manager, implemented for the three pools.
-    #[derive(Debug)]
-    pub(crate) struct Noop;
-
-    impl pool::Manager for Noop {
-        type Connection = NoopConn;
-        type Error = Infallible;
-        async fn connect(&self) -> Result<NoopConn, Infallible> {
-            Ok(NoopConn)
-        }
-        async fn check(&self, _: &mut NoopConn, _: CheckHow) -> Result<(), Infallible> {
-            Ok(())
-        }
-    }
-
-    impl bb8::ManageConnection for Noop {
-        type Connection = NoopConn;
-        type Error = Infallible;
-        async fn connect(&self) -> Result<NoopConn, Infallible> {
-            Ok(NoopConn)
-        }
-        async fn is_valid(&self, _: &mut NoopConn) -> Result<(), Infallible> {
-            Ok(())
-        }
-        fn has_broken(&self, _: &mut NoopConn) -> bool {
-            false
-        }
-    }
-
-    impl deadpool::managed::Manager for Noop {
-        type Type = NoopConn;
-        type Error = Infallible;
-        async fn create(&self) -> Result<NoopConn, Infallible> {
-            Ok(NoopConn)
-        }
-        async fn recycle(
-            &self,
-            _: &mut NoopConn,
-            _: &deadpool::managed::Metrics,
-        ) -> deadpool::managed::RecycleResult<Infallible> {
-            Ok(())
-        }
-    }
-
-    fn config() -> Config {
-        Config {
-            max_size: Some(POOL_SIZE),
-            when_exhausted: WhenExhausted::Wait {
-                timeout: Some(Duration::from_secs(30)),
-            },
-            reuse: Reuse::Fifo,
-            ..Config::bare()
-        }
-    }
-
-    /// One checkout + return, for any pool.
-    trait Cycle: Clone + Send + Sync + 'static {
-        fn cycle(&self, hold_across_yield: bool) -> impl Future<Output = ()> + Send;
-    }
-
-    impl Cycle for pool::Pool<Noop> {
-        async fn cycle(&self, hold: bool) {
-            let c = self.get().await.expect("get");
-            if hold {
-                tokio::task::yield_now().await;
-            }
-            drop(c);
-        }
-    }
-
-    impl Cycle for bb8::Pool<Noop> {
-        async fn cycle(&self, hold: bool) {
-            let c = self.get().await.expect("get");
-            if hold {
-                tokio::task::yield_now().await;
-            }
-            drop(c);
-        }
-    }
-
-    impl Cycle for deadpool::managed::Pool<Noop> {
-        async fn cycle(&self, hold: bool) {
-            let c = self.get().await.expect("get");
-            if hold {
-                tokio::task::yield_now().await;
-            }
-            drop(c);
-        }
-    }
-
-    async fn uncontended<P: Cycle>(pool: &P, iters: u64) -> Duration {
-        let start = tokio::time::Instant::now();
-        for _ in 0..iters {
-            pool.cycle(false).await;
-        }
-        start.elapsed()
-    }
-
-    async fn contended<P: Cycle>(pool: &P, iters: u64) -> Duration {
-        let per_task = iters.div_ceil(TASKS);
-        let start = tokio::time::Instant::now();
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|_| {
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    for _ in 0..per_task {
-                        pool.cycle(true).await;
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task");
-        }
-        // Scale to the requested iteration count (per_task * TASKS >= iters).
-        start
-            .elapsed()
-            .mul_f64(iters as f64 / (per_task * TASKS) as f64)
-    }
 
     fn runtime() -> Runtime {
         tokio::runtime::Builder::new_multi_thread()
@@ -215,11 +89,7 @@ mod imp {
                 .await
                 .expect("bb8")
         });
-        let deadpool = deadpool::managed::Pool::builder(Noop)
-            .max_size(POOL_SIZE as usize)
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .expect("deadpool");
+        let deadpool = deadpool_pool();
         // The three pools back to back in each group, so they see similar machine load.
         let mut g = c.benchmark_group("uncontended");
         g.throughput(Throughput::Elements(1));

@@ -1,94 +1,35 @@
 //! A fixed number of checkout + return cycles, the same two shapes as `benches/checkout.rs`
-//! (2-worker runtime, no-op manager, pool of 8), for this pool or deadpool: for instruction
-//! counts under callgrind, which stay comparable when the machine is too loaded for wall-clock
-//! figures, and for `perf` profiles of one pool at a time:
+//! (2-worker runtime, no-op manager, pool of 8; the code is shared, `benches/support/noop.rs`),
+//! for this pool or deadpool: for instruction counts under callgrind, which stay comparable
+//! when the machine is too loaded for wall-clock figures, and for `perf` profiles of one pool at
+//! a time:
 //!
 //! `valgrind --tool=callgrind target/release/examples/cycles uncontended 100000`
 //! (or `contended`; compare the totals of two builds, or a run of N and of 2N cycles; a third
 //! argument `deadpool` runs deadpool in the same shape instead of this pool).
+//!
+//! `CYCLES_WORKERS=n` sets the runtime's worker threads (default 2; with 1 there is no lock
+//! contention). `CYCLES_METRICS=1` prints tokio's per-worker metrics at the end (polls and
+//! steal counts need `RUSTFLAGS="--cfg tokio_unstable"`).
 
 #[cfg(loom)]
 fn main() {}
 
 #[cfg(not(loom))]
+#[path = "../benches/support/noop.rs"]
+mod noop;
+
+#[cfg(not(loom))]
 fn main() {
-    use pool_core::{CheckHow, Config, Reuse, WhenExhausted};
-    use std::convert::Infallible;
-    use std::future::Future;
-    use std::time::Duration;
+    use noop::{Cycle, Noop, config, contended, deadpool_pool, uncontended};
 
-    struct Noop;
-    impl pool::Manager for Noop {
-        type Connection = ();
-        type Error = Infallible;
-        async fn connect(&self) -> Result<(), Infallible> {
-            Ok(())
-        }
-        async fn check(&self, (): &mut (), _: CheckHow) -> Result<(), Infallible> {
-            Ok(())
-        }
-    }
-    impl deadpool::managed::Manager for Noop {
-        type Type = ();
-        type Error = Infallible;
-        async fn create(&self) -> Result<(), Infallible> {
-            Ok(())
-        }
-        async fn recycle(
-            &self,
-            (): &mut (),
-            _: &deadpool::managed::Metrics,
-        ) -> deadpool::managed::RecycleResult<Infallible> {
-            Ok(())
-        }
-    }
-
-    /// One checkout, an optional yield while holding, the return.
-    trait Cycle: Clone + Send + Sync + 'static {
-        fn cycle(&self, hold: bool) -> impl Future<Output = ()> + Send;
-    }
-    impl Cycle for pool::Pool<Noop> {
-        async fn cycle(&self, hold: bool) {
-            let c = self.get().await.expect("get");
-            if hold {
-                tokio::task::yield_now().await;
-            }
-            drop(c);
-        }
-    }
-    impl Cycle for deadpool::managed::Pool<Noop> {
-        async fn cycle(&self, hold: bool) {
-            let c = self.get().await.expect("get");
-            if hold {
-                tokio::task::yield_now().await;
-            }
-            drop(c);
-        }
-    }
-
-    async fn run<P: Cycle>(pool: P, contended: bool, n: u64) {
-        if contended {
-            let tasks: Vec<_> = (0..64)
-                .map(|_| {
-                    let pool = pool.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..n / 64 {
-                            pool.cycle(true).await;
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.expect("task");
-            }
+    async fn run<P: Cycle>(pool: P, contended_shape: bool, n: u64) {
+        if contended_shape {
+            contended(&pool, n).await;
         } else {
-            tokio::spawn(async move {
-                for _ in 0..n {
-                    pool.cycle(false).await;
-                }
-            })
-            .await
-            .expect("task");
+            tokio::spawn(async move { uncontended(&pool, n).await })
+                .await
+                .expect("task");
         }
     }
 
@@ -98,15 +39,7 @@ fn main() {
         .next()
         .map_or(100_000, |s| s.parse().expect("a cycle count"));
     let which = args.next().unwrap_or_else(|| "pool".into());
-    let contended = shape == "contended";
-    let config = Config {
-        max_size: Some(8),
-        when_exhausted: WhenExhausted::Wait {
-            timeout: Some(Duration::from_secs(30)),
-        },
-        reuse: Reuse::Fifo,
-        ..Config::bare()
-    };
+    let contended_shape = shape == "contended";
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(
             std::env::var("CYCLES_WORKERS")
@@ -120,15 +53,11 @@ fn main() {
     let metrics = rt.metrics();
     rt.block_on(async move {
         match which.as_str() {
-            "pool" => run(pool::Pool::new(Noop, config).expect("config"), contended, n).await,
-            "deadpool" => {
-                let pool = deadpool::managed::Pool::builder(Noop)
-                    .max_size(8)
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .build()
-                    .expect("deadpool");
-                run(pool, contended, n).await;
+            "pool" => {
+                let pool = pool::Pool::new(Noop, config()).expect("config");
+                run(pool, contended_shape, n).await;
             }
+            "deadpool" => run(deadpool_pool(), contended_shape, n).await,
             other => panic!("unknown pool {other:?}: pool or deadpool"),
         }
     });
