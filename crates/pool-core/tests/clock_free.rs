@@ -3,33 +3,22 @@
 //! timers, queue and connections (a driver relies on it to skip reading its clock).
 
 use pool_core::{
-    CheckHow, CheckOnCheckout, CheckWhen, Config, ConnId, Fairness, Input, Instant, Output, Pool,
-    ReleaseOutcome, ReqId, Reuse, WhenExhausted,
+    Config, ConnId, Fairness, Input, Instant, Output, Pool, ReleaseOutcome, ReqId, Reuse,
+    WhenExhausted,
 };
 use std::time::Duration;
 
 fn config(fairness: Fairness, when_exhausted: WhenExhausted) -> Config {
     Config {
         max_size: Some(3),
-        min_idle: 0,
         max_idle: Some(2),
         when_exhausted,
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
-        seed: 0,
-        check_on_checkout: CheckOnCheckout {
-            when: CheckWhen::Never,
-            how: CheckHow::Peek,
-        },
-        keepalive: None,
-        max_concurrent_connects: None,
         connect_timeout: Some(Duration::from_millis(50)),
-        connect_backoff: None,
         reuse: Reuse::Lifo,
         fairness,
         honour_deadlines: true,
         max_waiters: Some(4),
+        ..Config::bare()
     }
 }
 

@@ -26,8 +26,8 @@ use loom::thread;
 use pool::PoolError;
 use pool::core::{Acquire, Actions, SyncCore, Ticket};
 use pool_core::{
-    CheckHow, CheckOnCheckout, CheckWhen, Config, ConnId, Fairness, Instant, PoolState,
-    ReleaseOutcome, Reuse, WhenExhausted,
+    CheckHow, CheckOnCheckout, CheckWhen, Config, ConnId, Instant, PoolState, ReleaseOutcome,
+    Reuse, WhenExhausted,
 };
 use std::future::poll_fn;
 use std::task::{Context, Poll, Waker};
@@ -42,25 +42,9 @@ type Core = SyncCore<FakeConn>;
 fn config(max_size: u32, when_exhausted: WhenExhausted) -> Config {
     Config {
         max_size: Some(max_size),
-        min_idle: 0,
-        max_idle: None,
         when_exhausted,
-        idle_timeout: None,
-        max_lifetime: None,
-        lifetime_jitter: None,
-        seed: 0,
-        check_on_checkout: CheckOnCheckout {
-            when: CheckWhen::Never,
-            how: CheckHow::Peek,
-        },
-        keepalive: None,
-        max_concurrent_connects: None,
-        connect_timeout: None,
-        connect_backoff: None,
         reuse: Reuse::Fifo,
-        fairness: Fairness::StrictFifo,
-        honour_deadlines: false,
-        max_waiters: None,
+        ..Config::bare()
     }
 }
 
@@ -232,7 +216,7 @@ fn abandoned_in_flight_grant_serves_the_next_waiter() {
         || {
             let core = Arc::new(Core::new(config(1, WAIT_FOREVER)).unwrap());
             let held = get(&core, Instant::ZERO).unwrap();
-            let mut queue = || match core.acquire(Instant::ZERO, None, None) {
+            let queue = || match core.acquire(Instant::ZERO, None, None) {
                 (Acquire::Queued(t), acts) => {
                     perform(&core, Instant::ZERO, acts);
                     t
