@@ -234,6 +234,19 @@ impl Engine {
         self.clients.keys().copied()
     }
 
+    /// The client idle longest (whole seconds since its last interaction, at the latest `now`
+    /// seen) among those the idle `timeout` applies to (not blocked, not subscribed); `None`
+    /// without such clients. Simulations check with it that nobody outlives the timeout.
+    #[must_use]
+    pub fn idlest_client(&self) -> Option<(ClientId, u64)> {
+        let now_secs = self.now.as_secs();
+        self.clients
+            .values()
+            .filter(|c| !c.exempt_from_timeout())
+            .map(|c| (c.id, now_secs.saturating_sub(c.last_interaction_secs)))
+            .max_by_key(|&(id, idle)| (idle, std::cmp::Reverse(id)))
+    }
+
     /// The latest `now` seen.
     #[must_use]
     pub fn now(&self) -> Duration {
@@ -642,6 +655,7 @@ impl Engine {
         let Some(c) = self.clients.remove(&id) else {
             return;
         };
+        self.stats.closed_connections += 1;
         for ch in &c.channels {
             if let Some(v) = self.channels.get_mut(ch) {
                 v.retain(|x| *x != id);

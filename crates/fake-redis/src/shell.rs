@@ -65,6 +65,8 @@ struct State {
     /// (tokio instant, engine time) at the start of the current `serve`.
     clock: Option<(Instant, Duration)>,
     latency: Duration,
+    /// Time from accepting a connection to its first reply (a TLS or AUTH handshake's cost).
+    connect_latency: Duration,
 }
 
 impl State {
@@ -173,6 +175,7 @@ impl FakeRedis {
                     conns: BTreeMap::new(),
                     clock: None,
                     latency: Duration::ZERO,
+                    connect_latency: Duration::ZERO,
                 }),
                 shutdown: watch::Sender::new(false),
                 paused: watch::Sender::new(false),
@@ -250,6 +253,13 @@ impl FakeRedis {
     /// (per connection; other connections are not held up). Zero turns it off.
     pub fn set_latency(&self, per_command: Duration) {
         self.shared.lock().latency = per_command;
+    }
+
+    /// Delay the first reply on every new connection until `delay` after it was accepted, as a
+    /// TLS or AUTH handshake costs (the connection is admitted, and counted, at once). Zero
+    /// turns it off; connections already past their first reply are not affected.
+    pub fn set_connect_latency(&self, delay: Duration) {
+        self.shared.lock().connect_latency = delay;
     }
 
     /// Stop reading from every connection (bytes wait in the socket) until resumed.
@@ -426,15 +436,18 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     clock: (Instant, Duration),
 ) {
     let signal = Arc::new(Notify::new());
-    let (admission, log) = {
+    let (admission, log, connect_latency) = {
         let mut st = shared.lock();
         let now = st.now();
         let a = st.engine.accept(now, peer, local);
         if let Admission::Accepted(id) = a {
             st.conns.insert(id, signal.clone());
         }
-        (a, st.engine.config().log_connections)
+        (a, st.engine.config().log_connections, st.connect_latency)
     };
+    // The first reply waits for the end of the simulated handshake.
+    let mut handshake_until =
+        (!connect_latency.is_zero()).then(|| Instant::now() + connect_latency);
     let id = match admission {
         Admission::Accepted(id) => id,
         Admission::Rejected => {
@@ -489,6 +502,9 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         if !out.is_empty() {
+            if let Some(t) = handshake_until.take() {
+                tokio::time::sleep_until(t).await;
+            }
             wait_not_busy(&shared).await;
             if !latency.is_zero() && batch_commands > 0 {
                 tokio::time::sleep(latency * batch_commands).await;

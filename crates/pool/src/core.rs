@@ -313,6 +313,23 @@ struct Inner<C> {
     /// Inputs produced while draining outputs (a check of a connection we do not hold).
     pending: VecDeque<Input>,
     driver_stats: DriverStats,
+    /// Sees every pool-core output as it is applied (simulations trace connects, grants,
+    /// rejects and closes with it). `None` costs one branch per output.
+    observer: ObserverCell,
+}
+
+/// A callback that sees every pool-core output, with the instant it was decided at, under the
+/// core lock (so it must be quick and must not call back into the pool).
+pub type Observer = Box<dyn FnMut(Instant, &Output) + Send>;
+
+/// The installed [`Observer`], if any (its `Debug` shows only whether there is one).
+#[derive(Default)]
+struct ObserverCell(Option<Observer>);
+
+impl std::fmt::Debug for ObserverCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
 }
 
 /// The idle connection objects, keyed by `ConnId`: the most recently inserted one kept
@@ -507,6 +524,7 @@ impl<C: Send> SyncCore<C> {
                 last_connect_error: None,
                 pending: VecDeque::new(),
                 driver_stats: DriverStats::default(),
+                observer: ObserverCell(None),
             }),
             hints: ClockHints::default(),
             slots: SlotCache::new(),
@@ -880,6 +898,17 @@ impl<C: Send> SyncCore<C> {
         t
     }
 
+    /// Installs (or removes) the [`Observer`] that sees every pool-core output from now on.
+    pub fn set_observer(&self, observer: Option<Observer>) {
+        lock(&self.inner).observer = ObserverCell(observer);
+    }
+
+    /// Runs `f` on pool-core's state machine under the core lock, between two mutations (for
+    /// invariant checks and tools: `pool_core::invariants::check`).
+    pub fn inspect<R>(&self, f: impl FnOnce(&pool_core::Pool) -> R) -> R {
+        f(&lock(&self.inner).pool)
+    }
+
     /// pool-core's counts.
     #[must_use]
     pub fn state(&self) -> PoolState {
@@ -1004,6 +1033,9 @@ impl<C> Inner<C> {
     fn drain(&mut self, now: Instant, acts: &mut Actions<C>) {
         loop {
             while let Some(out) = self.pool.poll_output() {
+                if let Some(observe) = &mut self.observer.0 {
+                    observe(now, &out);
+                }
                 self.apply(out, acts);
             }
             let Some(input) = self.pending.pop_front() else {

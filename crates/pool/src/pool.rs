@@ -150,6 +150,20 @@ impl<M: Manager> Pool<M> {
         self.shared.core.driver_stats()
     }
 
+    /// Installs (or, with `None`, removes) a callback that sees every pool-core output
+    /// (connect, check, grant, reject, close) with pool-core's instant (nanoseconds since the
+    /// pool was built), under the core lock: keep it quick and do not call the pool from it.
+    /// Simulations trace a run with it.
+    pub fn set_observer(&self, observer: Option<crate::core::Observer>) {
+        self.shared.core.set_observer(observer);
+    }
+
+    /// Runs `f` on pool-core's state machine between two mutations, e.g.
+    /// `pool.inspect_core(pool_core::invariants::check)`.
+    pub fn inspect_core<R>(&self, f: impl FnOnce(&pool_core::Pool) -> R) -> R {
+        self.shared.core.inspect(f)
+    }
+
     /// The manager.
     #[must_use]
     pub fn manager(&self) -> &M {
