@@ -316,6 +316,8 @@ struct Inner<C> {
     /// Sees every pool-core output as it is applied (simulations trace connects, grants,
     /// rejects and closes with it). `None` costs one branch per output.
     observer: ObserverCell,
+    /// Drains done: changes whenever pool-core may have changed (every input is drained).
+    generation: u64,
 }
 
 /// A callback that sees every pool-core output, with the instant it was decided at, under the
@@ -525,6 +527,7 @@ impl<C: Send> SyncCore<C> {
                 pending: VecDeque::new(),
                 driver_stats: DriverStats::default(),
                 observer: ObserverCell(None),
+                generation: 0,
             }),
             hints: ClockHints::default(),
             slots: SlotCache::new(),
@@ -909,6 +912,14 @@ impl<C: Send> SyncCore<C> {
         f(&lock(&self.inner).pool)
     }
 
+    /// A number that changes whenever pool-core may have changed (it counts the drains that
+    /// follow every input): a tool that checked the state at one generation need not check it
+    /// again at the same one.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        lock(&self.inner).generation
+    }
+
     /// pool-core's counts.
     #[must_use]
     pub fn state(&self) -> PoolState {
@@ -1031,6 +1042,7 @@ impl<C> Inner<C> {
 
     /// Drains pool-core's outputs (and any inputs they produce), then checks the timer.
     fn drain(&mut self, now: Instant, acts: &mut Actions<C>) {
+        self.generation = self.generation.wrapping_add(1);
         loop {
             while let Some(out) = self.pool.poll_output() {
                 if let Some(observe) = &mut self.observer.0 {

@@ -164,6 +164,13 @@ impl<M: Manager> Pool<M> {
         self.shared.core.inspect(f)
     }
 
+    /// A number that changes whenever pool-core may have changed (see
+    /// [`crate::core::SyncCore::generation`]).
+    #[must_use]
+    pub fn core_generation(&self) -> u64 {
+        self.shared.core.generation()
+    }
+
     /// The manager.
     #[must_use]
     pub fn manager(&self) -> &M {

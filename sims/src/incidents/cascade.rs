@@ -1,0 +1,121 @@
+//! Incident C: the pool-timeout cascade.
+//!
+//! Write-up: `../shared/seeds/002_a0b462c7b0b3f8d7.txt` (Go microservices A -> B -> C -> ...
+//! -> N, 3 s request timeouts, the last one on go-redis with `PoolSize 10` and
+//! `PoolTimeout 10s`; restated in `../shared/INCIDENTS.md`, C).
+//!
+//! The buggy run shows it: tiers a -> b -> c, each giving its requests 3 s; c's go-redis-like
+//! pool of 10 waits up to 10 s for a connection and does not look at the caller's deadline
+//! (`honour_deadlines` off: the go-redis of the write-up). Requests arrive (Poisson) at 1,500/s,
+//! three times what 10 connections at a 20 ms round trip can serve (`10 / 20 ms = 500/s`).
+//! The queue grows by about 1,000 waiters a second; a waiter whose callers gave up keeps its
+//! place and still takes a connection, so Redis works at a flat 500 ops/s for requests nobody
+//! waits for. At tier a, p99 is pinned at the 3 s deadline and most requests fail with
+//! `deadline_exceeded`; up to thousands of waiters pile up in c.
+//!
+//! The fixed run holds: the pool sized by the write-up's rule, `QPS / (1000 / rtt_ms)` =
+//! `1500 / (1000 / 20)` = 30, doubled for headroom (a pool at exactly the mean load has a
+//! queue without bound, see `../shared/QUEUEING.md`) = 60, and a pool wait of 1 s, below the
+//! callers' deadline, with deadlines honoured (`recommended`): low latency, no error.
+//!
+//! Scale: one pod per tier and three tiers instead of N; a 20 ms round trip per command (the
+//! server answers after 18 ms; links are 1 ms) instead of about 1 ms, so that 1,500 requests a
+//! second overload the pool of 10 as the write-up's peak did, while a run stays at about 6,000
+//! requests. The mechanism (wait longer than the deadline, waiters outliving their callers)
+//! does not depend on the scale.
+
+use super::{expect, scenario, tier};
+use crate::knobs::{Overrides, Setting};
+use crate::scenario::{
+    Arrivals, Check, Clients, Command, Dist, Load, MixEntry, Outcome, PoolSpec, Scenario, Server,
+};
+
+/// The callers' deadline at every tier.
+const DEADLINE_MS: u64 = 3_000;
+/// Arrivals per second at tier a.
+const RATE: f64 = 1_500.0;
+/// Server time per command; with 1 ms links each way, a 20 ms round trip.
+const COMMAND_MS: u64 = 18;
+
+fn chain(pool: PoolSpec) -> Vec<crate::scenario::Tier> {
+    let mut a = tier("a", PoolSpec::default(), DEADLINE_MS);
+    a.calls = Some("b".to_owned());
+    let mut b = tier("b", PoolSpec::default(), DEADLINE_MS);
+    b.calls = Some("c".to_owned());
+    let c = tier("c", pool, DEADLINE_MS);
+    vec![a, b, c]
+}
+
+fn base(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
+    let mut s = scenario(
+        name,
+        summary,
+        seed,
+        4_000,
+        Server {
+            command_latency_ms: COMMAND_MS,
+            ..Server::default()
+        },
+        chain(pool),
+        Load {
+            clients: Clients::Open {
+                arrivals: Arrivals::Poisson { rate_per_sec: RATE },
+            },
+            mix: vec![MixEntry {
+                command: Command::Echo,
+                weight: 1,
+            }],
+            hold: Dist::fixed(0),
+        },
+        vec![],
+        expect(Outcome::Holds, "-", vec![]),
+    );
+    s.sample_ms = 250;
+    s
+}
+
+/// The buggy run, then the fixed one.
+#[must_use]
+pub fn scenarios(seed: u64) -> Vec<Scenario> {
+    let mut buggy = base(
+        "go-redis-pool-10",
+        "a -> b -> c, 3 s deadlines; c: go-redis pool of 10, PoolTimeout 10 s, deadline ignored; 1,500 req/s",
+        seed,
+        PoolSpec::profile("go-redis-v9").with(Overrides {
+            max_size: Some(Setting::Value(10)),
+            pool_timeout_ms: Some(Setting::Value(10_000)),
+            honour_deadlines: Some(false),
+            ..Overrides::default()
+        }),
+    );
+    buggy.expect = expect(
+        Outcome::Reproduces,
+        "p99 {latency_ms.p99} ms at tier a (deadline 3000), {errors.deadline_exceeded} of {requests} requests timed out, Redis flat at {server_ops_per_sec} ops/s (10 connections / 20 ms = 500), up to {peak_waiters} waiters",
+        vec![
+            Check::between("latency_ms.p99", 2_950.0, 3_100.0),
+            Check::min("error_fraction", 0.5),
+            Check::between("server_ops_per_sec", 425.0, 525.0),
+            Check::min("peak_waiters", 1_000.0),
+        ],
+    );
+    let mut fixed = base(
+        "sized-pool-60",
+        "the same load; c's pool sized 1500 / (1000 / 20) = 30, doubled: 60, wait 1 s, deadlines honoured (recommended)",
+        seed,
+        PoolSpec::profile("recommended").with(Overrides {
+            max_size: Some(Setting::Value(60)),
+            ..Overrides::default()
+        }),
+    );
+    fixed.expect = expect(
+        Outcome::Holds,
+        "{errors.total} errors in {requests} requests, p99 {latency_ms.p99} ms, Redis at {server_ops_per_sec} ops/s",
+        vec![
+            Check::eq("errors.total", 0.0),
+            // The first connects (4 at a time, a PING each) are in the tail.
+            Check::max("latency_ms.p99", 250.0),
+            Check::max("peak_waiters", 200.0),
+        ],
+    );
+    vec![buggy, fixed]
+}

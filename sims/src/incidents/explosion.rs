@@ -1,0 +1,242 @@
+//! Incident B: connection explosion.
+//!
+//! Write-ups: `../shared/seeds/001_a18f22bd81a08c37.txt` (Flask + gevent + redis-py with no
+//! upper bound: `ab -c 500` grew one worker's pool to 232 connections, 4 workers past 1,200,
+//! the server later at `connected_clients:6997`), `../shared/seeds/000_e399f022fb4cb677.txt`
+//! (Sanic + aioredis 2 with `max_connections=50`: under `wrk -c2000` most requests failed with
+//! "Too many connections") and `../shared/seeds/004_14f86ea6c25646ad.txt` (redis-py's
+//! fail-fast `ConnectionPool` against the waiting `BlockingConnectionPool`); restated in
+//! `../shared/INCIDENTS.md`, B.
+//!
+//! The buggy runs show it:
+//! - `redis-py-unbounded`: 4 workers, each with an unbounded redis-py pool (2**31 up to 8.0),
+//!   400 users at once: every pool grows to its peak concurrency, the server reaches its
+//!   `maxclients` (300 here), later connects are refused with `max number of clients reached`
+//!   and requests fail with it; when the load drops to 20 users the connections stay open (the
+//!   server still has 300 clients at the end).
+//! - `aioredis-50`: a fail-fast pool of 50 under 2,000 users: most requests fail at once with
+//!   "Too many connections" while the server has at most 50 clients and executes little.
+//!
+//! The fixed runs hold: the same loads on bounded waiting pools sized by seed 002's formula,
+//! `QPS / (1000 / ms per request)` (`recommended`: wait at most 1 s, honour deadlines), with no
+//! error and the server far from `maxclients`. Seed 001's own fix, server `timeout 30`, brings
+//! the connections of an unbounded pool back down after a quiet period, and a pool that checks
+//! its connections on checkout (redis-py's `can_read`) reconnects without an error
+//! (`server-timeout-30`); a pool without checks turns it into incident A
+//! (`server-timeout-30-no-check`: every connection the server closed fails one request with
+//! EOF).
+//!
+//! Scale: `maxclients` 300 instead of 10,000 and 400 users instead of 500 per worker, so that
+//! the fleet (4 x 100 concurrent users) passes the server's limit within the first
+//! milliseconds as 4 x 232 passed it in the write-up; seconds of load instead of minutes
+//! (the pools reach their peak at the first burst). The 2,000 users of seed 000 are kept; they
+//! think 100 ms between requests (the HTTP round trip of `wrk`) so that the run stays at tens of
+//! thousands of requests.
+
+use super::{closed, expect, scenario, tier};
+use crate::knobs::{CheckWhenSpec, Overrides, Setting};
+use crate::scenario::{Check, Dist, Event, Outcome, PoolSpec, Scenario, Server};
+
+/// The server's limit, scaled down from Redis's default 10000.
+const MAXCLIENTS: u64 = 300;
+/// gevent workers of seed 001, each with its own pool.
+const WORKERS: u32 = 4;
+
+fn unbounded_redis_py() -> PoolSpec {
+    PoolSpec::profile("redis-py").with(Overrides {
+        max_size: Some(Setting::Off),
+        ..Overrides::default()
+    })
+}
+
+/// Seed 001's shape: 4 workers, 400 users at once for 2 s, then 20 users for 3 s.
+fn seed_001(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
+    let mut web = tier("web", pool, 5_000);
+    web.pools_per_instance = WORKERS;
+    let mut load = closed(400, Dist::fixed(40));
+    load.hold = Dist::Exponential { mean_ms: 10 };
+    let mut s = scenario(
+        name,
+        summary,
+        seed,
+        5_000,
+        Server {
+            maxclients: MAXCLIENTS,
+            ..Server::default()
+        },
+        vec![web],
+        load,
+        vec![Event::Load {
+            at_ms: 2_000,
+            users: Some(20),
+            rate_factor: None,
+        }],
+        expect(Outcome::Holds, "-", vec![]),
+    );
+    s.sample_ms = 250;
+    s
+}
+
+/// Seed 000's shape: 2,000 users on one pool for 1.5 s.
+fn seed_000(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
+    let mut s = scenario(
+        name,
+        summary,
+        seed,
+        1_500,
+        Server::default(),
+        vec![tier("api", pool, 5_000)],
+        closed(2_000, Dist::fixed(100)),
+        vec![],
+        expect(Outcome::Holds, "-", vec![]),
+    );
+    s.sample_ms = 100;
+    s
+}
+
+/// Seed 001's server fix: `timeout 30` and a quiet period of 40 s between two bursts.
+fn timeout_30(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
+    let mut web = tier("web", pool, 5_000);
+    web.pools_per_instance = WORKERS;
+    let mut load = closed(200, Dist::fixed(40));
+    load.hold = Dist::Exponential { mean_ms: 10 };
+    let mut s = scenario(
+        name,
+        summary,
+        seed,
+        46_000,
+        Server {
+            maxclients: MAXCLIENTS,
+            timeout_secs: 30,
+            ..Server::default()
+        },
+        vec![web],
+        load,
+        vec![Event::IdleGap {
+            at_ms: 3_000,
+            duration_ms: 40_000,
+        }],
+        expect(Outcome::Holds, "-", vec![]),
+    );
+    // 10 ms ticks (and links): the 40 s quiet period costs 4,000 steps, not 40,000.
+    s.tick_ms = 10;
+    s.link_latency_ms = 10;
+    s.sample_ms = 1_000;
+    s
+}
+
+/// The buggy runs, then the fixed ones.
+#[must_use]
+pub fn scenarios(seed: u64) -> Vec<Scenario> {
+    let mut unbounded = seed_001(
+        "redis-py-unbounded",
+        "4 workers with unbounded redis-py pools (2**31), 400 users, maxclients 300",
+        seed,
+        unbounded_redis_py(),
+    );
+    unbounded.expect = expect(
+        Outcome::Reproduces,
+        "server at maxclients ({peak_server_clients} clients), {errors.max_clients} requests refused with max number of clients reached, {final_server_clients} connections still open after the burst",
+        vec![
+            Check::eq("peak_server_clients", MAXCLIENTS as f64),
+            Check::min("errors.max_clients", 50.0),
+            Check::min("rejected_connections", 50.0),
+            // The connections stay up after the burst: the pools never shrink.
+            Check::eq("final_server_clients", MAXCLIENTS as f64),
+        ],
+    );
+
+    let mut bounded_001 = seed_001(
+        "bounded-wait-4x55",
+        "the same load on 4 bounded waiting pools of 55 (recommended; 2,400 req/s x 22 ms)",
+        seed,
+        PoolSpec::profile("recommended").with(Overrides {
+            max_size: Some(Setting::Value(55)),
+            ..Overrides::default()
+        }),
+    );
+    bounded_001.expect = expect(
+        Outcome::Holds,
+        "{errors.total} errors, server at most {peak_server_clients} clients of 300, pool wait p99 {pool_wait_ms.p99} ms",
+        vec![
+            Check::eq("errors.total", 0.0),
+            Check::max("peak_server_clients", (4 * 55) as f64),
+            Check::eq("rejected_connections", 0.0),
+        ],
+    );
+
+    let mut failfast = seed_000(
+        "aioredis-50",
+        "aioredis 2 ConnectionPool(max_connections=50), fail fast, 2,000 users",
+        seed,
+        PoolSpec::profile("aioredis"),
+    );
+    failfast.expect = expect(
+        Outcome::Reproduces,
+        "{errors.too_many_connections} of {requests} requests failed with Too many connections while the server had at most {peak_server_clients} clients",
+        vec![
+            Check::min("error_fraction", 0.5),
+            // The errors are all "Too many connections": Redis itself refuses nobody.
+            Check::max("errors.other", 0.0),
+            Check::max("errors.max_clients", 0.0),
+            Check::max("peak_server_clients", 50.0),
+        ],
+    );
+
+    let mut bounded_000 = seed_000(
+        "bounded-wait-100",
+        "the same 2,000 users on a waiting pool of 100 (recommended; 19,000 req/s x 4 ms = 77, rounded up)",
+        seed,
+        PoolSpec::profile("recommended").with(Overrides {
+            max_size: Some(Setting::Value(100)),
+            max_waiters: Some(Setting::Value(2_000)),
+            ..Overrides::default()
+        }),
+    );
+    bounded_000.expect = expect(
+        Outcome::Holds,
+        "{errors.total} errors in {requests} requests, server at most {peak_server_clients} clients, pool wait p99 {pool_wait_ms.p99} ms",
+        vec![
+            Check::eq("errors.total", 0.0),
+            Check::max("peak_server_clients", 100.0),
+        ],
+    );
+
+    let mut t30 = timeout_30(
+        "server-timeout-30",
+        "unbounded redis-py pools with server timeout 30 (seed 001's fix), 40 s quiet between bursts",
+        seed,
+        unbounded_redis_py(),
+    );
+    t30.expect = expect(
+        Outcome::Holds,
+        "{server_idle_closes} idle connections closed by the server, {errors.total} errors: the peek on checkout reconnects",
+        vec![
+            Check::eq("errors.total", 0.0),
+            Check::min("server_idle_closes", 100.0),
+        ],
+    );
+
+    let mut t30_stale = timeout_30(
+        "server-timeout-30-no-check",
+        "the same with a pool that does not check on checkout: seed 001's fix becomes incident A",
+        seed,
+        unbounded_redis_py().with(Overrides {
+            max_size: Some(Setting::Off),
+            check_on_checkout: Some(CheckWhenSpec::Never),
+            ..Overrides::default()
+        }),
+    );
+    t30_stale.expect = expect(
+        Outcome::Reproduces,
+        "{errors.eof} EOF errors after 40 s idle: the server closed {server_idle_closes} connections the pools still hold",
+        vec![
+            Check::min("errors.eof", 100.0),
+            // Every error is an EOF.
+            Check::max("errors.other", 0.0),
+            Check::max("errors.max_clients", 0.0),
+        ],
+    );
+
+    vec![unbounded, failfast, bounded_001, bounded_000, t30, t30_stale]
+}

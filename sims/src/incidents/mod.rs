@@ -1,0 +1,148 @@
+//! The incidents of `../shared/INCIDENTS.md`, one module each: a buggy scenario that must
+//! reproduce the signature and fixed ones that must hold, for any seed.
+//!
+//! - [`stale_eof`]: A, a stale pooled connection after the server's idle `timeout` (seed 003).
+//! - [`explosion`]: B, connection explosion (seeds 001, 000, 004).
+//! - [`cascade`]: C, the pool-timeout cascade (seed 002).
+
+use crate::scenario::{
+    Check, Clients, Command, Dist, Event, Expectation, Load, MixEntry, Outcome, PoolSpec, Retry,
+    Scenario, Server, Tier,
+};
+
+pub mod cascade;
+pub mod explosion;
+pub mod stale_eof;
+
+/// An incident: its name, where it comes from, and its scenarios.
+#[derive(Clone, Copy, Debug)]
+pub struct Incident {
+    /// The name `poolsim replay` takes (`stale-eof`).
+    pub name: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// The write-up(s) it comes from, relative to the repository.
+    pub writeup: &'static str,
+    /// The seed a replay uses unless told otherwise.
+    pub default_seed: u64,
+    build: fn(u64) -> Vec<Scenario>,
+}
+
+impl Incident {
+    /// The buggy scenario first, then the fixed ones, all with `seed`.
+    #[must_use]
+    pub fn scenarios(&self, seed: u64) -> Vec<Scenario> {
+        (self.build)(seed)
+    }
+
+    /// The command that replays this incident for `seed`.
+    #[must_use]
+    pub fn replay_command(&self, seed: u64) -> String {
+        format!("cargo run --release -p poolsim -- replay {} --seed {seed}", self.name)
+    }
+
+    /// Run options that print this incident's replay command with violations.
+    #[must_use]
+    pub fn run_options(&self, keep_trace: bool) -> crate::RunOptions {
+        crate::RunOptions {
+            keep_trace,
+            replay: format!(
+                "cargo run --release -p poolsim -- replay {} --seed {{seed}}",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Every incident, in the order of `../shared/INCIDENTS.md`.
+pub const ALL: [Incident; 3] = [
+    Incident {
+        name: "stale-eof",
+        summary: "a pool without checks hands out connections the server closed after its idle timeout: EOF",
+        writeup: "../shared/seeds/003_486d6b170377b43f.txt (also 001, 004)",
+        default_seed: 3,
+        build: stale_eof::scenarios,
+    },
+    Incident {
+        name: "explosion",
+        summary: "unbounded pools grow to peak concurrency into maxclients; fail-fast pools raise Too many connections",
+        writeup: "../shared/seeds/001_a18f22bd81a08c37.txt, 000_e399f022fb4cb677.txt, 004_14f86ea6c25646ad.txt",
+        default_seed: 1,
+        build: explosion::scenarios,
+    },
+    Incident {
+        name: "cascade",
+        summary: "a pool too small with a wait longer than the callers' deadlines: every tier times out while Redis idles",
+        writeup: "../shared/seeds/002_a0b462c7b0b3f8d7.txt",
+        default_seed: 2,
+        build: cascade::scenarios,
+    },
+];
+
+/// The incident called `name`.
+#[must_use]
+pub fn by_name(name: &str) -> Option<&'static Incident> {
+    ALL.iter().find(|i| i.name == name)
+}
+
+// ---- small builders shared by the incident modules ----
+
+fn tier(name: &str, pool: PoolSpec, deadline_ms: u64) -> Tier {
+    Tier {
+        name: name.to_owned(),
+        pool,
+        instances: 1,
+        pools_per_instance: 1,
+        deadline_ms,
+        calls: None,
+        retry: Retry::None,
+    }
+}
+
+fn closed(users: u32, think: Dist) -> Load {
+    Load {
+        clients: Clients::Closed { users, think },
+        mix: vec![MixEntry {
+            command: Command::SetGet,
+            weight: 1,
+        }],
+        hold: Dist::fixed(0),
+    }
+}
+
+fn expect(outcome: Outcome, signature: &str, checks: Vec<Check>) -> Expectation {
+    Expectation {
+        outcome,
+        checks,
+        signature: signature.to_owned(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scenario(
+    name: &str,
+    summary: &str,
+    seed: u64,
+    duration_ms: u64,
+    server: Server,
+    tiers: Vec<Tier>,
+    load: Load,
+    timeline: Vec<Event>,
+    expect: Expectation,
+) -> Scenario {
+    Scenario {
+        name: name.to_owned(),
+        summary: summary.to_owned(),
+        seed,
+        duration_ms,
+        drain_limit_ms: 30_000,
+        tick_ms: 1,
+        link_latency_ms: 1,
+        sample_ms: 1_000,
+        server,
+        tiers,
+        load,
+        timeline,
+        expect,
+    }
+}

@@ -1,0 +1,55 @@
+//! sims: the pool incidents as deterministic scenarios, run on the real pool and the real fake
+//! Redis under turmoil, with every invariant checked after every simulation step.
+//!
+//! This is the library that `cargo test`, the `poolsim` CLI and users' own tests share:
+//! describe a run as data ([`Scenario`]), run it ([`run`] / [`run_with`]), read its
+//! [`Report`], keep it as a regression test.
+//!
+//! Map of the crate:
+//! - [`scenario`]: the scenario as serde data (server, tiers and their pools, load, timeline,
+//!   expectations) with builders and validation that names the bad field.
+//! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
+//! - [`runner`]: turmoil wiring, the step loop, events, sampling; [`run`], [`run_with`].
+//! - `load`, `rpc` (private): the seeded load generator and the calls between tiers.
+//! - [`adapter`]: the small interface a pool needs ([`PoolUnderTest`]) and its implementation
+//!   for `pool::Pool`; other pools plug in here.
+//! - `check` (private): the server's invariants.
+//! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
+//! - [`trace`]: the JSON-lines trace and its hash.
+//! - [`rng`]: the seeded random streams.
+//! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
+//!   buggy and fixed scenarios ([`incidents::ALL`]).
+//!
+//! # Example
+//!
+//! ```no_run
+//! let incident = sims::incidents::by_name("stale-eof").unwrap();
+//! for scenario in incident.scenarios(incident.default_seed) {
+//!     let run = sims::run(&scenario).unwrap();
+//!     println!("{}: {}", run.report.scenario, run.report.verdict);
+//!     assert!(run.report.expectation_met);
+//! }
+//! ```
+//!
+//! Determinism: one seed drives turmoil, the load and the command mix; no wall clock, no
+//! `HashMap` iteration, every `select!` biased. The same seed gives the same trace hash in a
+//! new process (`tests/determinism.rs`). See `docs/incidents.md`.
+
+#![warn(missing_docs)]
+
+pub mod adapter;
+mod check;
+pub mod incidents;
+pub mod knobs;
+mod load;
+pub mod report;
+pub mod rng;
+mod rpc;
+pub mod runner;
+pub mod scenario;
+pub mod trace;
+
+pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};
+pub use report::{Errors, Report};
+pub use runner::{Run, RunOptions, run, run_with};
+pub use scenario::{Scenario, ScenarioError};

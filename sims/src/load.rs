@@ -1,0 +1,268 @@
+//! The load generator, run in every pod of the first tier.
+//!
+//! Closed loop: user `u` lives in pod `u % pods` and uses that pod's pool
+//! `(u / pods) % pools_per_instance`; it sends a request, waits for its outcome (at most the
+//! tier's deadline), thinks, and goes again; a `load` event changes how many users are active
+//! (users `0..n`). Open loop: each pod draws arrivals at `rate / pods` (times the current
+//! `rate_factor`) and sends each as its own task, whatever the system does. An `idle_gap`
+//! stops both. Everything random comes from the scenario's seed ([`crate::rng`]).
+
+use crate::adapter::PoolUnderTest;
+use crate::rng::Rng;
+use crate::runner::{Pod, req_id, request, sim_now_us};
+use crate::scenario::{Arrivals, Clients, Event, Scenario};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Stream ids: users and pods draw from separate streams.
+const USER_STREAM: u64 = 1 << 50;
+const POD_STREAM: u64 = 2 << 50;
+
+/// The end of the idle gap `t_ms` falls in, if any.
+fn gap_end(s: &Scenario, t_ms: u64) -> Option<u64> {
+    s.timeline.iter().find_map(|e| match *e {
+        Event::IdleGap { at_ms, duration_ms } if at_ms <= t_ms && t_ms < at_ms + duration_ms => {
+            Some(at_ms + duration_ms)
+        }
+        _ => None,
+    })
+}
+
+/// Active closed-loop users at `t_ms`: the last `load` event's `users`, or the initial count.
+fn users_at(s: &Scenario, initial: u32, t_ms: u64) -> u32 {
+    let mut users = initial;
+    let mut at = 0;
+    for e in &s.timeline {
+        if let Event::Load {
+            at_ms,
+            users: Some(u),
+            ..
+        } = *e
+        {
+            if at_ms <= t_ms && at_ms >= at {
+                users = u;
+                at = at_ms;
+            }
+        }
+    }
+    users
+}
+
+/// The open-loop rate multiplier at `t_ms`.
+fn factor_at(s: &Scenario, t_ms: u64) -> f64 {
+    let mut factor = 1.0;
+    let mut at = 0;
+    for e in &s.timeline {
+        if let Event::Load {
+            at_ms,
+            rate_factor: Some(f),
+            ..
+        } = *e
+        {
+            if at_ms <= t_ms && at_ms >= at {
+                factor = f;
+                at = at_ms;
+            }
+        }
+    }
+    factor
+}
+
+/// The first `load` event after `t_ms`.
+fn next_load_change(s: &Scenario, t_ms: u64) -> Option<u64> {
+    s.timeline
+        .iter()
+        .filter_map(|e| match *e {
+            Event::Load { at_ms, .. } if at_ms > t_ms => Some(at_ms),
+            _ => None,
+        })
+        .min()
+}
+
+/// The whole-system arrival rate at `t_ms`, before the factor.
+fn rate_at(a: &Arrivals, t_ms: u64) -> f64 {
+    match *a {
+        Arrivals::Constant { rate_per_sec } | Arrivals::Poisson { rate_per_sec } => rate_per_sec,
+        Arrivals::Bursts {
+            base_per_sec,
+            burst_per_sec,
+            burst_ms,
+            every_ms,
+        } => {
+            if t_ms % every_ms < burst_ms {
+                burst_per_sec
+            } else {
+                base_per_sec
+            }
+        }
+        Arrivals::Ramp {
+            from_per_sec,
+            to_per_sec,
+            over_ms,
+        } => {
+            let f = if over_ms == 0 {
+                1.0
+            } else {
+                (t_ms as f64 / over_ms as f64).min(1.0)
+            };
+            from_per_sec + (to_per_sec - from_per_sec) * f
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    sim_now_us() / 1000
+}
+
+async fn sleep_until_ms(t_ms: u64) {
+    let now = sim_now_us();
+    let at = t_ms * 1000;
+    if at > now {
+        tokio::time::sleep(Duration::from_micros(at - now)).await;
+    }
+}
+
+/// Generates this pod's share of the load; returns when it is done and every request it sent
+/// has ended.
+pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, index: u32) {
+    let s = pod.shared.scenario.clone();
+    let tier = &s.tiers[0];
+    let pods = tier.instances;
+    let pools = tier.pools_per_instance as usize;
+    let counter = Rc::new(Cell::new(0u64));
+    let next_id = {
+        let counter = Rc::clone(&counter);
+        move || {
+            let n = counter.get();
+            counter.set(n + 1);
+            req_id(global, n)
+        }
+    };
+    match s.load.clients {
+        Clients::Closed { users, think } => {
+            let most = s.timeline.iter().fold(users, |m, e| match *e {
+                Event::Load { users: Some(u), .. } => m.max(u),
+                _ => m,
+            });
+            let mut tasks = Vec::new();
+            for u in (index..most).step_by(pods as usize) {
+                let pod = Rc::clone(&pod);
+                let s = s.clone();
+                let next_id = next_id.clone();
+                let pool_index = (u / pods) as usize % pools;
+                tasks.push(tokio::task::spawn_local(async move {
+                    let mut rng = Rng::stream(s.seed, USER_STREAM | u64::from(u));
+                    loop {
+                        let t = now_ms();
+                        if t >= s.duration_ms {
+                            break;
+                        }
+                        if let Some(end) = gap_end(&s, t) {
+                            sleep_until_ms(end).await;
+                            continue;
+                        }
+                        if u >= users_at(&s, users, t) {
+                            let wake = next_load_change(&s, t).unwrap_or(s.duration_ms);
+                            sleep_until_ms(wake.min(s.duration_ms)).await;
+                            continue;
+                        }
+                        let began = sim_now_us();
+                        request(Rc::clone(&pod), next_id(), pool_index).await;
+                        let think = rng.sample(&think);
+                        if !think.is_zero() {
+                            tokio::time::sleep(think).await;
+                        }
+                        if sim_now_us() == began {
+                            // A user never sends twice in the same millisecond.
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                // A user task panicking is a bug turmoil reports; nothing to add here.
+                let _ = t.await;
+            }
+        }
+        Clients::Open { ref arrivals } => {
+            let mut rng = Rng::stream(s.seed, POD_STREAM | u64::from(global));
+            let outstanding = Rc::new(Cell::new(0u64));
+            let poisson = !matches!(arrivals, Arrivals::Constant { .. });
+            // Arrival times in µs, accumulated exactly.
+            let mut t_us = sim_now_us();
+            let mut pool_rr = 0usize;
+            loop {
+                let t_ms = t_us / 1000;
+                if t_ms >= s.duration_ms {
+                    break;
+                }
+                if let Some(end) = gap_end(&s, t_ms) {
+                    t_us = end * 1000;
+                    continue;
+                }
+                let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
+                if rate <= 0.0 {
+                    // Nothing arrives: look again 10 ms later.
+                    t_us += 10_000;
+                    continue;
+                }
+                let gap_secs = if poisson {
+                    rng.exponential(1.0 / rate)
+                } else {
+                    1.0 / rate
+                };
+                t_us += (gap_secs * 1e6).round().max(1.0) as u64;
+                if t_us / 1000 >= s.duration_ms {
+                    break;
+                }
+                sleep_until_us(t_us).await;
+                let id = next_id();
+                let pool_index = pool_rr % pools;
+                pool_rr += 1;
+                let pod = Rc::clone(&pod);
+                let outstanding2 = Rc::clone(&outstanding);
+                outstanding.set(outstanding.get() + 1);
+                tokio::task::spawn_local(async move {
+                    request(pod, id, pool_index).await;
+                    outstanding2.set(outstanding2.get() - 1);
+                });
+            }
+            while outstanding.get() > 0 {
+                tokio::time::sleep(Duration::from_millis(s.tick_ms)).await;
+            }
+        }
+    }
+}
+
+async fn sleep_until_us(t_us: u64) {
+    let now = sim_now_us();
+    if t_us > now {
+        tokio::time::sleep(Duration::from_micros(t_us - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_follow_bursts_and_ramps() {
+        let b = Arrivals::Bursts {
+            base_per_sec: 10.0,
+            burst_per_sec: 100.0,
+            burst_ms: 200,
+            every_ms: 1000,
+        };
+        assert_eq!(rate_at(&b, 100), 100.0);
+        assert_eq!(rate_at(&b, 500), 10.0);
+        assert_eq!(rate_at(&b, 1100), 100.0);
+        let r = Arrivals::Ramp {
+            from_per_sec: 0.0,
+            to_per_sec: 100.0,
+            over_ms: 1000,
+        };
+        assert_eq!(rate_at(&r, 500), 50.0);
+        assert_eq!(rate_at(&r, 5000), 100.0);
+    }
+}

@@ -1,0 +1,844 @@
+//! A scenario is data: what the server is, which app tiers with which pools call it, the load,
+//! a timeline of events, and what the run must show.
+//!
+//! Every type here is serde `Serialize + Deserialize` with `deny_unknown_fields`, so a scenario
+//! round-trips through JSON and TOML files and a misspelt field is an error that names it.
+//! Times are whole milliseconds in fields ending in `_ms` (the server's `timeout` keeps
+//! Redis's unit, seconds, as `timeout_secs`). Builder methods make the same values in code.
+
+use serde::{Deserialize, Serialize};
+
+/// One simulation: a server, app tiers, load, a timeline and expectations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, unique within an incident (e.g. `stale-eof-radix`).
+    pub name: String,
+    /// One line: what this run is.
+    #[serde(default)]
+    pub summary: String,
+    /// The seed that drives every random choice of the run (turmoil, load, commands).
+    pub seed: u64,
+    /// How long load is offered, from time zero. After it the run drains: every request in
+    /// flight must end (within `drain_limit_ms`).
+    pub duration_ms: u64,
+    /// Most simulated time allowed after `duration_ms` for in-flight work to end; past it the
+    /// run stops with a liveness violation.
+    #[serde(default = "default_drain_limit_ms")]
+    pub drain_limit_ms: u64,
+    /// turmoil's tick: the simulation's time step. Network messages take at least one tick, so
+    /// this is also the resolution of latencies. 1 ms for load-heavy runs; 10 ms makes a 300 s
+    /// idle gap cost 30,000 steps instead of 300,000.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    /// One-way latency of every network link (at least one tick).
+    #[serde(default = "default_link_latency_ms")]
+    pub link_latency_ms: u64,
+    /// Interval of the report's timeline samples.
+    #[serde(default = "default_sample_ms")]
+    pub sample_ms: u64,
+    /// The Redis server.
+    #[serde(default)]
+    pub server: Server,
+    /// App tiers; the first one receives the load, a tier with `calls` forwards each request
+    /// to the named tier, a tier without it talks to Redis through its pools.
+    pub tiers: Vec<Tier>,
+    /// The offered load.
+    pub load: Load,
+    /// Events at simulated instants.
+    #[serde(default)]
+    pub timeline: Vec<Event>,
+    /// What the run must show.
+    pub expect: Expectation,
+}
+
+fn default_drain_limit_ms() -> u64 {
+    30_000
+}
+fn default_tick_ms() -> u64 {
+    1
+}
+fn default_link_latency_ms() -> u64 {
+    1
+}
+fn default_sample_ms() -> u64 {
+    1_000
+}
+
+/// The fake Redis server's settings (fake-redis, served on turmoil host `redis`, port 6379).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// `timeout`: close clients idle more than this many seconds (0 = never).
+    pub timeout_secs: u64,
+    /// `maxclients`.
+    pub maxclients: u64,
+    /// `hz`: cron frequency (paces the idle-timeout scan).
+    pub hz: u32,
+    /// `requirepass`; the pools then AUTH on connect.
+    pub requirepass: Option<String>,
+    /// Time the server takes per command (its reply is delayed by this).
+    pub command_latency_ms: u64,
+    /// Time from accepting a connection to its first reply (a TLS or AUTH handshake).
+    pub connect_latency_ms: u64,
+}
+
+impl Default for Server {
+    /// Redis 7.0's defaults: `timeout 0`, `maxclients 10000`, `hz 10`, no password, no latency.
+    fn default() -> Self {
+        Self {
+            timeout_secs: 0,
+            maxclients: 10_000,
+            hz: 10,
+            requirepass: None,
+            command_latency_ms: 0,
+            connect_latency_ms: 0,
+        }
+    }
+}
+
+/// An app tier: its pods, their pools, the deadline it gives each request, where it sends them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Name; its pods are turmoil hosts `{name}-0`, `{name}-1`, ...
+    pub name: String,
+    /// The pool each Redis-facing pool of this tier uses (ignored by a tier that `calls` another).
+    #[serde(default)]
+    pub pool: PoolSpec,
+    /// Pods (instances) of this tier.
+    #[serde(default = "one")]
+    pub instances: u32,
+    /// Pools per pod (e.g. gunicorn workers, each with its own pool).
+    #[serde(default = "one")]
+    pub pools_per_instance: u32,
+    /// The time budget of a request in this tier: its caller gives up after it (and sees
+    /// `deadline_exceeded`), and it is the deadline the tier hands its pool (honoured only when
+    /// the pool's `honour_deadlines` is on) and bounds its call to the next tier.
+    pub deadline_ms: u64,
+    /// The tier each request is forwarded to; `None` = this tier runs the Redis commands.
+    #[serde(default)]
+    pub calls: Option<String>,
+    /// What a Redis-facing tier does when a command fails on a connection error.
+    #[serde(default)]
+    pub retry: Retry,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A retry policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retry {
+    /// Report the error.
+    #[default]
+    None,
+    /// On a connection error (EOF, reset, broken pipe) release the connection as broken, take
+    /// another and run the request once more (seed 003's temporary fix).
+    OnceOnConnectionError,
+}
+
+/// A pool: a pool-core profile plus overrides of any knob (see [`crate::knobs`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// A `pool_core::Profile` name (`radix-v2`, `redis-py`, `go-redis-v9`, `recommended`, ...).
+    pub profile: String,
+    /// Knobs changed from the profile.
+    #[serde(default)]
+    pub overrides: crate::knobs::Overrides,
+}
+
+impl Default for PoolSpec {
+    fn default() -> Self {
+        Self::profile("recommended")
+    }
+}
+
+impl PoolSpec {
+    /// The profile as it is.
+    #[must_use]
+    pub fn profile(name: &str) -> Self {
+        Self {
+            profile: name.to_owned(),
+            overrides: crate::knobs::Overrides::default(),
+        }
+    }
+
+    /// The profile with `overrides`.
+    #[must_use]
+    pub fn with(mut self, overrides: crate::knobs::Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The resolved pool-core configuration; the error names the bad field.
+    pub fn config(&self) -> Result<pool_core::Config, String> {
+        let profile = pool_core::Profile::by_name(&self.profile).map_err(|e| e.to_string())?;
+        let config = self.overrides.apply(profile.config());
+        config.validate().map_err(|e| format!("pool: {e}"))?;
+        Ok(config)
+    }
+
+    /// `profile` plus the overridden knobs, e.g. `go-redis-v9 (max_size=10, pool_timeout_ms=10000)`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        let changed = self.overrides.describe();
+        if changed.is_empty() {
+            self.profile.clone()
+        } else {
+            format!("{} ({changed})", self.profile)
+        }
+    }
+}
+
+/// The offered load, generated in the pods of the first tier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Who sends requests.
+    pub clients: Clients,
+    /// The command mix: each request draws one entry by weight.
+    #[serde(default = "default_mix")]
+    pub mix: Vec<MixEntry>,
+    /// Time a request keeps its connection after its commands (the app's work while holding it).
+    #[serde(default = "zero_dist")]
+    pub hold: Dist,
+}
+
+fn default_mix() -> Vec<MixEntry> {
+    vec![MixEntry {
+        command: Command::SetGet,
+        weight: 1,
+    }]
+}
+
+fn zero_dist() -> Dist {
+    Dist::Fixed { ms: 0 }
+}
+
+/// Closed loop (N users, each waiting for its reply) or open loop (arrivals whatever happens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Clients {
+    /// `users` concurrent users, as `ab -c` / `wrk -c`: each sends a request, waits for its
+    /// outcome (at most the first tier's deadline), thinks, and sends the next. All start at
+    /// time zero. A user never sends twice in the same millisecond.
+    Closed {
+        /// Concurrent users.
+        users: u32,
+        /// Think time between a reply and the next request.
+        think: Dist,
+    },
+    /// Requests arrive whatever the system does (the cascade's callers).
+    Open {
+        /// The arrival process.
+        arrivals: Arrivals,
+    },
+}
+
+/// An open-loop arrival process, over all pods of the first tier together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrivals {
+    /// Evenly spaced arrivals.
+    Constant {
+        /// Requests per second.
+        rate_per_sec: f64,
+    },
+    /// Poisson arrivals (exponential gaps).
+    Poisson {
+        /// Mean requests per second.
+        rate_per_sec: f64,
+    },
+    /// Poisson at `base_per_sec`, and at `burst_per_sec` for `burst_ms` every `every_ms`
+    /// (starting at time zero).
+    Bursts {
+        /// Rate outside bursts.
+        base_per_sec: f64,
+        /// Rate inside bursts.
+        burst_per_sec: f64,
+        /// Length of a burst.
+        burst_ms: u64,
+        /// Period of bursts.
+        every_ms: u64,
+    },
+    /// Poisson with a rate going linearly from `from_per_sec` to `to_per_sec` over `over_ms`,
+    /// then staying there.
+    Ramp {
+        /// Start rate.
+        from_per_sec: f64,
+        /// End rate.
+        to_per_sec: f64,
+        /// Ramp length.
+        over_ms: u64,
+    },
+}
+
+/// A distribution of durations.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Dist {
+    /// Always `ms`.
+    Fixed {
+        /// The duration.
+        ms: u64,
+    },
+    /// Uniform in `[min_ms, max_ms]`.
+    Uniform {
+        /// Lower bound.
+        min_ms: u64,
+        /// Upper bound.
+        max_ms: u64,
+    },
+    /// Exponential with this mean.
+    Exponential {
+        /// The mean.
+        mean_ms: u64,
+    },
+}
+
+impl Dist {
+    /// A fixed duration.
+    #[must_use]
+    pub const fn fixed(ms: u64) -> Self {
+        Self::Fixed { ms }
+    }
+
+    /// The mean, in ms.
+    #[must_use]
+    pub fn mean_ms(&self) -> f64 {
+        match *self {
+            Self::Fixed { ms } => ms as f64,
+            Self::Uniform { min_ms, max_ms } => (min_ms + max_ms) as f64 / 2.0,
+            Self::Exponential { mean_ms } => mean_ms as f64,
+        }
+    }
+}
+
+/// One entry of the command mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    /// What the request runs.
+    pub command: Command,
+    /// Relative weight.
+    pub weight: u32,
+}
+
+/// What a request runs on its connection. Every reply is checked against the request that
+/// sent it (the end-to-end invariant "every reply reaches the request that sent it").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// `SET req:<id> <id>` then `GET req:<id>`, which must answer `<id>`.
+    SetGet,
+    /// `ECHO <id>`, which must answer `<id>`.
+    Echo,
+    /// `PING`, which must answer `PONG`.
+    Ping,
+}
+
+impl Command {
+    /// Round trips this command costs.
+    #[must_use]
+    pub const fn round_trips(self) -> u32 {
+        match self {
+            Self::SetGet => 2,
+            Self::Echo | Self::Ping => 1,
+        }
+    }
+}
+
+/// Something that happens at a simulated instant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// No new requests from `at_ms` for `duration_ms` (users pause, arrivals stop).
+    IdleGap {
+        /// Start.
+        at_ms: u64,
+        /// Length.
+        duration_ms: u64,
+    },
+    /// The load changes from `at_ms`: closed-loop users or open-loop rate (a multiplier of
+    /// the arrival process).
+    Load {
+        /// When.
+        at_ms: u64,
+        /// New number of active closed-loop users.
+        #[serde(default)]
+        users: Option<u32>,
+        /// New multiplier of the open-loop rate (1.0 = as configured).
+        #[serde(default)]
+        rate_factor: Option<f64>,
+    },
+    /// The server restarts: clients dropped, keyspace and counters lost; new connections are
+    /// closed at once for `down_ms`.
+    Restart {
+        /// When.
+        at_ms: u64,
+        /// How long the server refuses connections afterwards.
+        #[serde(default)]
+        down_ms: u64,
+    },
+    /// Every client connection is closed by the server, nothing written.
+    KillAllClients {
+        /// When.
+        at_ms: u64,
+    },
+    /// `CONFIG SET name value`.
+    ConfigSet {
+        /// When.
+        at_ms: u64,
+        /// Parameter.
+        name: String,
+        /// Value.
+        value: String,
+    },
+    /// New connections are closed at once while on.
+    RefuseConnections {
+        /// When.
+        at_ms: u64,
+        /// On or off.
+        on: bool,
+    },
+    /// Writes answer `-READONLY` while on (a failover demoted the master).
+    ReadOnly {
+        /// When.
+        at_ms: u64,
+        /// On or off.
+        on: bool,
+    },
+}
+
+impl Event {
+    /// When it happens.
+    #[must_use]
+    pub fn at_ms(&self) -> u64 {
+        match *self {
+            Self::IdleGap { at_ms, .. }
+            | Self::Load { at_ms, .. }
+            | Self::Restart { at_ms, .. }
+            | Self::KillAllClients { at_ms }
+            | Self::ConfigSet { at_ms, .. }
+            | Self::RefuseConnections { at_ms, .. }
+            | Self::ReadOnly { at_ms, .. } => at_ms,
+        }
+    }
+
+    /// A short label for plots and timelines (`idle gap 305 s`, `restart`).
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Self::IdleGap { duration_ms, .. } => {
+                format!("idle gap {} s", duration_ms / 1000)
+            }
+            Self::Load {
+                users, rate_factor, ..
+            } => match (users, rate_factor) {
+                (Some(u), _) => format!("load: {u} users"),
+                (None, Some(f)) => format!("load x{f}"),
+                (None, None) => "load".to_owned(),
+            },
+            Self::Restart { .. } => "restart".to_owned(),
+            Self::KillAllClients { .. } => "kill all clients".to_owned(),
+            Self::ConfigSet { name, value, .. } => format!("CONFIG SET {name} {value}"),
+            Self::RefuseConnections { on, .. } => {
+                format!("refuse connections {}", if *on { "on" } else { "off" })
+            }
+            Self::ReadOnly { on, .. } => format!("read-only {}", if *on { "on" } else { "off" }),
+        }
+    }
+}
+
+/// Whether the run must show the incident or must not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The buggy configuration: the signature must be there.
+    Reproduces,
+    /// A fixed configuration: it must hold.
+    Holds,
+}
+
+/// What decides whether a run "reproduced" or "held".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Reproduce or hold.
+    pub outcome: Outcome,
+    /// The signature as checks on the run's metrics; all must pass (and no invariant may be
+    /// violated) for the expectation to be met.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// The verdict's text after `reproduced: ` / `held: `, with `{metric}` placeholders, e.g.
+    /// `{errors.eof} EOF errors after 305 s idle`.
+    pub signature: String,
+}
+
+/// One check on a metric (see [`crate::report::Metrics`] for the names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// The metric's name, e.g. `errors.eof`, `latency_ms.p99`, `final_server_clients`.
+    pub metric: String,
+    /// It must equal this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eq: Option<f64>,
+    /// It must be at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// It must be at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl Check {
+    /// `metric == value`.
+    #[must_use]
+    pub fn eq(metric: &str, value: f64) -> Self {
+        Self {
+            metric: metric.to_owned(),
+            eq: Some(value),
+            min: None,
+            max: None,
+        }
+    }
+
+    /// `metric >= value`.
+    #[must_use]
+    pub fn min(metric: &str, value: f64) -> Self {
+        Self {
+            metric: metric.to_owned(),
+            eq: None,
+            min: Some(value),
+            max: None,
+        }
+    }
+
+    /// `metric <= value`.
+    #[must_use]
+    pub fn max(metric: &str, value: f64) -> Self {
+        Self {
+            metric: metric.to_owned(),
+            eq: None,
+            min: None,
+            max: Some(value),
+        }
+    }
+
+    /// `low <= metric <= high`.
+    #[must_use]
+    pub fn between(metric: &str, low: f64, high: f64) -> Self {
+        Self {
+            metric: metric.to_owned(),
+            eq: None,
+            min: Some(low),
+            max: Some(high),
+        }
+    }
+
+    /// The failure, if `value` does not pass, as `errors.eof = 0, expected 3`.
+    #[must_use]
+    pub fn failure(&self, value: f64) -> Option<String> {
+        let v = crate::report::fmt_num(value);
+        let f = crate::report::fmt_num;
+        if let Some(e) = self.eq {
+            if (value - e).abs() > 1e-9 {
+                return Some(format!("{} = {v}, expected {}", self.metric, f(e)));
+            }
+        }
+        if let Some(m) = self.min {
+            if value < m {
+                return Some(format!("{} = {v}, expected >= {}", self.metric, f(m)));
+            }
+        }
+        if let Some(m) = self.max {
+            if value > m {
+                return Some(format!("{} = {v}, expected <= {}", self.metric, f(m)));
+            }
+        }
+        None
+    }
+}
+
+/// Why a scenario cannot run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// A field has a value that makes no sense; names the field.
+    #[error("{field}: {why}")]
+    Invalid {
+        /// The field, e.g. `tiers[1].calls`.
+        field: String,
+        /// Why.
+        why: String,
+    },
+    /// A scenario file could not be parsed; the message names the line and the field.
+    #[error("{0}")]
+    Parse(String),
+}
+
+fn invalid(field: impl Into<String>, why: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.into(),
+        why: why.into(),
+    }
+}
+
+impl Scenario {
+    /// Parses a TOML scenario file; the error names the line and the field.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        let s: Self = toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Parses a JSON scenario; the error names the line and the field.
+    pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        let s: Self = serde_json::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// The scenario as TOML.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        // Every field is a plain value, table or array of tables: serialization cannot fail.
+        toml::to_string(self).expect("a scenario serializes to TOML")
+    }
+
+    /// The scenario as pretty JSON.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // Plain data: serialization cannot fail.
+        serde_json::to_string_pretty(self).expect("a scenario serializes to JSON")
+    }
+
+    /// The same scenario with another seed.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The first tier that talks to Redis (the one whose pool the report's `profile` names).
+    #[must_use]
+    pub fn redis_tier(&self) -> Option<&Tier> {
+        self.tiers.iter().find(|t| t.calls.is_none())
+    }
+
+    /// Checks what serde cannot: positive times, tiers that exist, no cycles, valid pools.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        if self.name.is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        if self.duration_ms == 0 {
+            return Err(invalid("duration_ms", "must be greater than zero"));
+        }
+        if self.tick_ms == 0 {
+            return Err(invalid("tick_ms", "must be greater than zero"));
+        }
+        if self.link_latency_ms < self.tick_ms {
+            return Err(invalid(
+                "link_latency_ms",
+                format!("must be at least tick_ms ({})", self.tick_ms),
+            ));
+        }
+        if self.sample_ms == 0 {
+            return Err(invalid("sample_ms", "must be greater than zero"));
+        }
+        if self.server.maxclients == 0 {
+            return Err(invalid(
+                "server.maxclients",
+                "argument must be between 1 and 4294967295 inclusive",
+            ));
+        }
+        if !(1..=500).contains(&self.server.hz) {
+            return Err(invalid("server.hz", "must be between 1 and 500"));
+        }
+        if self.tiers.is_empty() {
+            return Err(invalid("tiers", "at least one tier is needed"));
+        }
+        for (i, t) in self.tiers.iter().enumerate() {
+            let f = |name: &str| format!("tiers[{i}].{name}");
+            if t.name.is_empty() || !t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(invalid(f("name"), "letters, digits and _ only, not empty"));
+            }
+            if t.name == "redis" {
+                return Err(invalid(f("name"), "'redis' is the server's host"));
+            }
+            if self.tiers[..i].iter().any(|o| o.name == t.name) {
+                return Err(invalid(f("name"), format!("'{}' is used twice", t.name)));
+            }
+            if t.instances == 0 {
+                return Err(invalid(f("instances"), "must be at least 1"));
+            }
+            if t.pools_per_instance == 0 {
+                return Err(invalid(f("pools_per_instance"), "must be at least 1"));
+            }
+            if t.deadline_ms == 0 {
+                return Err(invalid(f("deadline_ms"), "must be greater than zero"));
+            }
+            match &t.calls {
+                Some(next) => match self.tiers.iter().position(|o| &o.name == next) {
+                    None => return Err(invalid(f("calls"), format!("no tier named '{next}'"))),
+                    Some(j) if j <= i => {
+                        return Err(invalid(
+                            f("calls"),
+                            "must name a later tier (tiers are listed caller first)",
+                        ));
+                    }
+                    Some(_) => {}
+                },
+                None => {
+                    t.pool.config().map_err(|e| invalid(f("pool"), e))?;
+                }
+            }
+        }
+        match &self.load.clients {
+            Clients::Closed { users, think } => {
+                if *users == 0 {
+                    return Err(invalid("load.clients.users", "must be at least 1"));
+                }
+                check_dist(think, "load.clients.think")?;
+            }
+            Clients::Open { arrivals } => check_arrivals(arrivals)?,
+        }
+        if self.load.mix.is_empty() || self.load.mix.iter().all(|m| m.weight == 0) {
+            return Err(invalid("load.mix", "needs an entry with a weight above 0"));
+        }
+        check_dist(&self.load.hold, "load.hold")?;
+        for (i, e) in self.timeline.iter().enumerate() {
+            let f = format!("timeline[{i}]");
+            match e {
+                Event::Load {
+                    users, rate_factor, ..
+                } => {
+                    if users.is_none() && rate_factor.is_none() {
+                        return Err(invalid(f, "a load event needs users or rate_factor"));
+                    }
+                    if users.is_some() && !matches!(self.load.clients, Clients::Closed { .. }) {
+                        return Err(invalid(
+                            format!("{f}.users"),
+                            "users apply to closed-loop load",
+                        ));
+                    }
+                    if rate_factor.is_some() && !matches!(self.load.clients, Clients::Open { .. })
+                    {
+                        return Err(invalid(
+                            format!("{f}.rate_factor"),
+                            "rate_factor applies to open-loop load",
+                        ));
+                    }
+                    if rate_factor.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
+                        return Err(invalid(format!("{f}.rate_factor"), "must be >= 0"));
+                    }
+                }
+                Event::ConfigSet { name, value, .. } => {
+                    // The fake's own parser decides, with Redis's error text.
+                    let mut engine = fake_redis::Engine::new(fake_redis::ServerConfig::default());
+                    engine
+                        .config_set(name, value)
+                        .map_err(|e| invalid(f, e))?;
+                }
+                Event::IdleGap { duration_ms, .. } if *duration_ms == 0 => {
+                    return Err(invalid(format!("{f}.duration_ms"), "must be greater than zero"));
+                }
+                _ => {}
+            }
+        }
+        if self.expect.signature.is_empty() {
+            return Err(invalid("expect.signature", "must not be empty"));
+        }
+        for (i, c) in self.expect.checks.iter().enumerate() {
+            if !crate::report::Metrics::is_known(&c.metric) {
+                return Err(invalid(
+                    format!("expect.checks[{i}].metric"),
+                    format!(
+                        "unknown metric '{}'; known: {}",
+                        c.metric,
+                        crate::report::Metrics::NAMES.join(", ")
+                    ),
+                ));
+            }
+            if c.eq.is_none() && c.min.is_none() && c.max.is_none() {
+                return Err(invalid(
+                    format!("expect.checks[{i}]"),
+                    "needs eq, min or max",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_dist(d: &Dist, field: &str) -> Result<(), ScenarioError> {
+    match *d {
+        Dist::Uniform { min_ms, max_ms } if max_ms < min_ms => {
+            Err(invalid(field, "max_ms must not be below min_ms"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_arrivals(a: &Arrivals) -> Result<(), ScenarioError> {
+    let rate = |r: f64, f: &str| {
+        if r.is_finite() && r >= 0.0 {
+            Ok(())
+        } else {
+            Err(invalid(format!("load.clients.arrivals.{f}"), "must be >= 0"))
+        }
+    };
+    match *a {
+        Arrivals::Constant { rate_per_sec } | Arrivals::Poisson { rate_per_sec } => {
+            rate(rate_per_sec, "rate_per_sec")
+        }
+        Arrivals::Bursts {
+            base_per_sec,
+            burst_per_sec,
+            burst_ms,
+            every_ms,
+        } => {
+            rate(base_per_sec, "base_per_sec")?;
+            rate(burst_per_sec, "burst_per_sec")?;
+            if every_ms == 0 || burst_ms > every_ms {
+                return Err(invalid(
+                    "load.clients.arrivals.every_ms",
+                    "must be positive and at least burst_ms",
+                ));
+            }
+            Ok(())
+        }
+        Arrivals::Ramp {
+            from_per_sec,
+            to_per_sec,
+            ..
+        } => {
+            rate(from_per_sec, "from_per_sec")?;
+            rate(to_per_sec, "to_per_sec")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_failures_name_the_metric_and_the_bound() {
+        assert_eq!(
+            Check::eq("errors.eof", 3.0).failure(0.0).as_deref(),
+            Some("errors.eof = 0, expected 3")
+        );
+        assert_eq!(Check::between("x", 1.0, 2.0).failure(1.5), None);
+        assert_eq!(
+            Check::max("latency_ms.p99", 100.0).failure(3000.0).as_deref(),
+            Some("latency_ms.p99 = 3000, expected <= 100")
+        );
+    }
+}

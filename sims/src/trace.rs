@@ -1,0 +1,182 @@
+//! The run's trace: one JSON object per line, `{"t_us":..,"host":..,"event":..,...}`, in the
+//! order things happened in the simulation, and its FNV-1a hash.
+//!
+//! Events (see `docs/replaying.md` for every field): `request.start`, `request.conn` (the
+//! connection a request got), `request.retry`, `request.end` (outcome, latency),
+//! `request.late` (a handler that finished after its caller gave up), `pool.connect`,
+//! `pool.check`, `pool.reject`, `pool.close`, `pool.connect_failed`, `server.event`
+//! (timeline events), `run.violation`, `run.end`.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The trace being written, shared by every host of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    inner: Arc<Mutex<Lines>>,
+}
+
+#[derive(Debug)]
+struct Lines {
+    keep: bool,
+    lines: Vec<String>,
+    count: usize,
+    hash: u64,
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Self {
+            keep: false,
+            lines: Vec::new(),
+            count: 0,
+            hash: FNV_OFFSET,
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// FNV-1a over the lines, each followed by `\n` (what [`Trace::hash`] computes as it goes).
+#[must_use]
+pub fn hash_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> u64 {
+    lines
+        .into_iter()
+        .fold(FNV_OFFSET, |h, line| fnv1a(fnv1a(h, line.as_bytes()), b"\n"))
+}
+
+impl Trace {
+    /// A trace that keeps its lines (`keep`) or only hashes them.
+    #[must_use]
+    pub fn new(keep: bool) -> Self {
+        let t = Self::default();
+        t.lock().keep = keep;
+        t
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lines> {
+        // A panic while tracing is a bug already being reported; keep what was written.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts an event at `t_us` microseconds of simulated time on `host`.
+    #[must_use]
+    pub fn event(&self, t_us: u64, host: &str, event: &str) -> EventBuilder<'_> {
+        let mut line = String::with_capacity(96);
+        let _ = write!(line, "{{\"t_us\":{t_us},\"host\":");
+        push_str(&mut line, host);
+        line.push_str(",\"event\":");
+        push_str(&mut line, event);
+        EventBuilder { trace: self, line }
+    }
+
+    /// Lines written so far.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().count
+    }
+
+    /// The hash of every line written so far ([`hash_lines`] of them).
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        self.lock().hash
+    }
+
+    /// Whether nothing was written.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The lines kept so far, taken out (empty unless the trace keeps its lines).
+    #[must_use]
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().lines)
+    }
+}
+
+/// One event being built; recorded by [`EventBuilder::write`].
+#[must_use = "call write() to record the event"]
+pub struct EventBuilder<'a> {
+    trace: &'a Trace,
+    line: String,
+}
+
+impl EventBuilder<'_> {
+    /// A string field.
+    pub fn str(mut self, key: &str, value: &str) -> Self {
+        let _ = write!(self.line, ",\"{key}\":");
+        push_str(&mut self.line, value);
+        self
+    }
+
+    /// An integer field.
+    pub fn num(mut self, key: &str, value: u64) -> Self {
+        let _ = write!(self.line, ",\"{key}\":{value}");
+        self
+    }
+
+    /// Records the event.
+    pub fn write(mut self) {
+        self.line.push('}');
+        let line = std::mem::take(&mut self.line);
+        let mut t = self.trace.lock();
+        t.hash = fnv1a(fnv1a(t.hash, line.as_bytes()), b"\n");
+        t.count += 1;
+        if t.keep {
+            t.lines.push(line);
+        }
+    }
+}
+
+/// Appends `s` as a JSON string.
+fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_valid_json_lines() {
+        let t = Trace::new(true);
+        t.event(1500, "app-0", "request.end")
+            .str("req", "app-0/1")
+            .str("detail", "a \"quoted\"\nline")
+            .num("latency_us", 42)
+            .write();
+        let hash = t.hash();
+        let lines = t.take();
+        assert_eq!(hash, hash_lines(lines.iter().map(String::as_str)));
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["t_us"], 1500);
+        assert_eq!(v["host"], "app-0");
+        assert_eq!(v["detail"], "a \"quoted\"\nline");
+        assert_eq!(v["latency_us"], 42);
+        assert_ne!(hash_lines(["a"]), hash_lines(["b"]));
+    }
+}
