@@ -304,10 +304,10 @@ impl Overrides {
         c
     }
 
-    /// The overridden knobs as `name=value`, comma separated (empty when none).
+    /// The overridden knobs as `name=value`, comma separated in name order (empty when none).
     #[must_use]
     pub fn describe(&self) -> String {
-        // The serialized form lists exactly the fields that are set, in declaration order.
+        // The serialized form lists exactly the fields that are set (sorted by name).
         let v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         let Some(map) = v.as_object() else {
             return String::new();
@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(c.check_on_checkout, untouched.check_on_checkout);
         assert_eq!(
             o.describe(),
-            "max_size=10, pool_timeout_ms=10000, honour_deadlines=false"
+            "honour_deadlines=false, max_size=10, pool_timeout_ms=10000"
         );
     }
 

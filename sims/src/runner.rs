@@ -332,9 +332,13 @@ async fn run_command<P: PoolUnderTest>(
     let tag = id.to_string();
     let key = format!("req:{tag}");
     let mismatch = |what: &str, got: &Reply| {
+        let got = match got {
+            Reply::Bulk(Some(b)) => format!("\"{}\"", String::from_utf8_lossy(b)),
+            other => format!("{other:?}"),
+        };
         s.requests().violations.push((
             "e2e.reply_matches".to_owned(),
-            format!("request {} sent {what} and read {got:?}", req_label(id)),
+            format!("request {} sent {what} and read {got}", req_label(id)),
             sim_now_us(),
         ));
     };

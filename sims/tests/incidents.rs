@@ -1,0 +1,142 @@
+//! Every incident reproduces and every fix holds, for the incident's default seed (or
+//! `POOLSIM_SEED`), with the signatures pinned as numbers here as well as in the scenarios'
+//! own expectations; then a bounded seed sweep (`SIMS_SWEEP_SEEDS`, default 20 seeds per
+//! incident; set it to 500 for the long sweep).
+
+use sims::incidents::{self, Incident};
+use sims::{CorePoolFactory, Report, run_with};
+
+fn seed_for(incident: &Incident) -> u64 {
+    std::env::var("POOLSIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(incident.default_seed)
+}
+
+/// Runs every scenario of `name` for `seed`; panics with the seed and the replay command on
+/// the first one that does not meet its expectation.
+fn replay(name: &str, seed: u64, test: &str) -> Vec<Report> {
+    let incident = incidents::by_name(name).expect("known incident");
+    incident
+        .scenarios(seed)
+        .iter()
+        .map(|s| {
+            let run = run_with(s, CorePoolFactory, &incident.run_options(false))
+                .unwrap_or_else(|e| panic!("{name}/{}: {e}", s.name));
+            let r = run.report;
+            assert!(
+                r.expectation_met,
+                "{name}/{} seed {seed}: {}\nreplay: POOLSIM_SEED={seed} cargo test -p sims --test incidents -- --exact {test}\n    or: {}",
+                r.scenario,
+                r.verdict,
+                incident.replay_command(seed)
+            );
+            r
+        })
+        .collect()
+}
+
+fn by_name<'a>(reports: &'a [Report], scenario: &str) -> &'a Report {
+    reports
+        .iter()
+        .find(|r| r.scenario == scenario)
+        .unwrap_or_else(|| panic!("no scenario {scenario}"))
+}
+
+#[test]
+fn stale_eof_reproduces_with_radix_profile_and_the_fixes_hold() {
+    let inc = incidents::by_name("stale-eof").unwrap();
+    let reports = replay(
+        "stale-eof",
+        seed_for(inc),
+        "stale_eof_reproduces_with_radix_profile_and_the_fixes_hold",
+    );
+    let buggy = by_name(&reports, "radix-v2");
+    assert_eq!(buggy.errors.eof, 3, "one EOF per stale pooled connection");
+    assert_eq!(buggy.errors.total(), 3);
+    for fixed in [
+        "check-on-checkout",
+        "client-idle-timeout",
+        "keepalive-every-idle",
+        "ping-fix-90s",
+    ] {
+        assert_eq!(by_name(&reports, fixed).errors.total(), 0, "{fixed}");
+    }
+    // Seed 003's fix is incomplete when size x interval > timeout.
+    assert!(by_name(&reports, "ping-fix-120s").errors.eof >= 1);
+    // Retrying once through the pool can land on the next stale connection.
+    assert_eq!(by_name(&reports, "retry-once").errors.eof, 1);
+}
+
+#[test]
+fn explosion_reproduces_with_unbounded_and_fail_fast_pools_and_bounded_waiting_pools_hold() {
+    let inc = incidents::by_name("explosion").unwrap();
+    let reports = replay(
+        "explosion",
+        seed_for(inc),
+        "explosion_reproduces_with_unbounded_and_fail_fast_pools_and_bounded_waiting_pools_hold",
+    );
+    let unbounded = by_name(&reports, "redis-py-unbounded");
+    assert_eq!(unbounded.peak_server_clients, 300, "the server reaches maxclients");
+    assert!(unbounded.errors.max_clients > 0);
+    assert_eq!(unbounded.rejected_connections, unbounded.errors.max_clients);
+    assert_eq!(
+        unbounded.timeline.last().unwrap().server_clients,
+        300,
+        "connections stay up after the burst"
+    );
+    let failfast = by_name(&reports, "aioredis-50");
+    assert!(failfast.errors.too_many_connections * 2 > failfast.requests);
+    assert!(failfast.peak_server_clients <= 50);
+    for fixed in ["bounded-wait-4x55", "bounded-wait-100", "server-timeout-30"] {
+        let r = by_name(&reports, fixed);
+        assert_eq!(r.errors.total(), 0, "{fixed}");
+        assert_eq!(r.rejected_connections, 0, "{fixed}");
+    }
+    let stale = by_name(&reports, "server-timeout-30-no-check");
+    assert!(stale.errors.eof > 0 && stale.errors.eof == stale.errors.total());
+}
+
+#[test]
+fn cascade_pins_tier_a_at_its_deadline_and_the_sized_pool_holds() {
+    let inc = incidents::by_name("cascade").unwrap();
+    let reports = replay(
+        "cascade",
+        seed_for(inc),
+        "cascade_pins_tier_a_at_its_deadline_and_the_sized_pool_holds",
+    );
+    let buggy = by_name(&reports, "go-redis-pool-10");
+    assert!((2_950.0..=3_100.0).contains(&buggy.latency_ms.p99));
+    assert!(buggy.errors.deadline_exceeded * 2 > buggy.requests);
+    assert!((425.0..=525.0).contains(&buggy.server_ops_per_sec));
+    let fixed = by_name(&reports, "sized-pool-60");
+    assert_eq!(fixed.errors.total(), 0);
+    assert!(fixed.latency_ms.p99 < 250.0);
+}
+
+fn sweep(name: &str) {
+    let seeds: u64 = std::env::var("SIMS_SWEEP_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let incident = incidents::by_name(name).unwrap();
+    for seed in 1..=seeds {
+        replay(name, seed, &format!("seed_sweep_{}", name.replace('-', "_")));
+    }
+    eprintln!("{}: {seeds} seeds, every scenario as expected", incident.name);
+}
+
+#[test]
+fn seed_sweep_stale_eof() {
+    sweep("stale-eof");
+}
+
+#[test]
+fn seed_sweep_explosion() {
+    sweep("explosion");
+}
+
+#[test]
+fn seed_sweep_cascade() {
+    sweep("cascade");
+}
