@@ -216,7 +216,7 @@ static CONTAINERS: [Spec; 3] = [
 /// read-only server (so `FAULT READONLY off` works) and need AUTH like any other command.
 static FAULT_SUBS: [Spec; 7] = [
     sub("latency", "fault|latency", 3, 0, Cmd::FaultLatency),
-    sub("refuse", "fault|refuse", 3, 0, Cmd::FaultRefuse),
+    sub("refuse", "fault|refuse", -3, 0, Cmd::FaultRefuse),
     sub("killall", "fault|killall", 2, 0, Cmd::FaultKillAll),
     sub("restart", "fault|restart", 2, 0, Cmd::FaultRestart),
     sub("readonly", "fault|readonly", 3, 0, Cmd::FaultReadonly),
@@ -838,10 +838,10 @@ impl Engine {
                 }
             }
             Cmd::FaultLatency => self.fault_latency(w, p, out),
-            Cmd::FaultRefuse => self.fault_switch(w, p, out, |e, on| e.refuse = on),
+            Cmd::FaultRefuse => self.fault_refuse(w, p, out),
             Cmd::FaultKillAll => self.fault_kill_all(id, w, out),
             Cmd::FaultRestart => self.fault_restart(id, w, out),
-            Cmd::FaultReadonly => self.fault_switch(w, p, out, |e, on| e.readonly = on),
+            Cmd::FaultReadonly => self.fault_readonly(w, p, out),
             Cmd::FaultStatus => self.fault_status(w, out),
             Cmd::FaultHelp => help(w, out, "FAULT", crate::fault::HELP),
             Cmd::Container => {

@@ -186,6 +186,8 @@ pub struct Engine {
     timers_changed: bool,
     pub(crate) readonly: bool,
     pub(crate) refuse: bool,
+    /// FAULT REFUSE on MS: refuse until this engine time, then stop by itself.
+    pub(crate) refuse_until: Option<Duration>,
     /// The latency fault: the shell delays each reply batch by this much per command.
     pub(crate) reply_latency: Duration,
     /// DEBUG SLEEP: the server does nothing before this time.
@@ -219,6 +221,7 @@ impl Engine {
             timers_changed: false,
             readonly: false,
             refuse: false,
+            refuse_until: None,
             reply_latency: Duration::ZERO,
             busy_until: None,
             resume_after_busy: Vec::new(),
@@ -323,7 +326,7 @@ impl Engine {
     /// A connection was accepted from `peer` on `local`.
     pub fn accept(&mut self, now: Duration, peer: SocketAddr, local: SocketAddr) -> Admission {
         self.advance(now);
-        if self.refuse {
+        if self.refuse || self.refuse_until.is_some_and(|t| self.now < t) {
             return Admission::Refused;
         }
         if self.clients.len() as u64 >= self.config.maxclients {
@@ -540,6 +543,7 @@ impl Engine {
     /// Close new connections at once.
     pub fn set_refuse_connections(&mut self, refuse: bool) {
         self.refuse = refuse;
+        self.refuse_until = None;
     }
 
     /// Answer write commands with `-READONLY`.

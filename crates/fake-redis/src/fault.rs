@@ -25,8 +25,8 @@ pub const LATENCY_MS_MAX: i64 = 3_600_000;
 pub(crate) const HELP: &[&str] = &[
     "LATENCY <milliseconds>",
     "    Delay each reply by <milliseconds> per command it answers (0: off).",
-    "REFUSE on|off",
-    "    Accept new connections and close them at once, writing nothing.",
+    "REFUSE on [<milliseconds>]|off",
+    "    Accept new connections and close them at once, writing nothing (for <milliseconds>).",
     "KILLALL",
     "    Close every other client, writing nothing. Returns how many.",
     "RESTART",
@@ -36,6 +36,8 @@ pub(crate) const HELP: &[&str] = &[
     "STATUS",
     "    Show the faults in effect.",
 ];
+
+const ERR_REFUSE: &str = "ERR FAULT REFUSE takes on, on <milliseconds>, or off";
 
 fn on_off(v: &[u8]) -> Option<bool> {
     if v.eq_ignore_ascii_case(b"on") {
@@ -68,27 +70,49 @@ impl Engine {
         }
     }
 
-    /// FAULT REFUSE on|off and FAULT READONLY on|off.
-    pub(crate) fn fault_switch(
-        &mut self,
-        w: ReplyWriter,
-        p: &RequestParser,
-        out: &mut Vec<u8>,
-        set: fn(&mut Self, bool),
-    ) {
+    /// FAULT READONLY on|off.
+    pub(crate) fn fault_readonly(&mut self, w: ReplyWriter, p: &RequestParser, out: &mut Vec<u8>) {
         match on_off(p.arg(2)) {
             Some(on) => {
-                set(self, on);
+                self.readonly = on;
                 w.ok(out);
             }
-            None => {
-                let msg = format!(
-                    "ERR FAULT {} takes on or off",
-                    String::from_utf8_lossy(p.arg(1)).to_ascii_uppercase()
-                );
-                self.err(w, out, &msg);
-            }
+            None => self.err(w, out, "ERR FAULT READONLY takes on or off"),
         }
+    }
+
+    /// FAULT REFUSE on [ms] | off. With a duration the fault ends by itself, so a one-shot
+    /// client (which cannot connect to turn it off) can use it.
+    pub(crate) fn fault_refuse(&mut self, w: ReplyWriter, p: &RequestParser, out: &mut Vec<u8>) {
+        let ms = match p.argc() {
+            3 => None,
+            4 => match parse_i64_strict(p.arg(3)).filter(|ms| (1..=LATENCY_MS_MAX).contains(ms)) {
+                Some(ms) => Some(ms as u64),
+                None => {
+                    let msg = format!(
+                        "ERR FAULT REFUSE on takes a duration in milliseconds between 1 and {LATENCY_MS_MAX}"
+                    );
+                    return self.err(w, out, &msg);
+                }
+            },
+            _ => return self.err(w, out, ERR_REFUSE),
+        };
+        match (on_off(p.arg(2)), ms) {
+            (Some(true), None) => {
+                self.refuse = true;
+                self.refuse_until = None;
+            }
+            (Some(true), Some(ms)) => {
+                self.refuse = false;
+                self.refuse_until = Some(self.now + Duration::from_millis(ms));
+            }
+            (Some(false), None) => {
+                self.refuse = false;
+                self.refuse_until = None;
+            }
+            _ => return self.err(w, out, ERR_REFUSE),
+        }
+        w.ok(out);
     }
 
     /// FAULT KILLALL: every client but the sender, as the kill-all fault (`killed_clients`).
@@ -109,10 +133,13 @@ impl Engine {
 
     /// FAULT STATUS: one `name:value` line per fault, like an INFO section.
     pub(crate) fn fault_status(&self, w: ReplyWriter, out: &mut Vec<u8>) {
+        let refuse = match self.refuse_until.filter(|t| *t > self.now) {
+            Some(t) if !self.refuse => format!("on ({} ms left)", (t - self.now).as_millis()),
+            _ => on_off_text(self.refuse).to_owned(),
+        };
         let text = format!(
-            "latency_ms:{}\r\nrefuse_connections:{}\r\nreadonly:{}\r\n",
+            "latency_ms:{}\r\nrefuse_connections:{refuse}\r\nreadonly:{}\r\n",
             self.reply_latency.as_millis(),
-            on_off_text(self.refuse),
             on_off_text(self.readonly),
         );
         w.bulk(out, text.as_bytes());

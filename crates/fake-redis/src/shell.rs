@@ -445,7 +445,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         Admission::Accepted(id) => id,
         Admission::Rejected => {
             if log {
-                eprintln!("fake-redis: rejected {peer}: max number of clients reached");
+                eprintln!("fake-redis: rejected {peer} (max number of clients reached)");
             }
             let _ = stream.write_all(MAXCLIENTS_REPLY).await;
             let _ = stream.shutdown().await;
@@ -453,7 +453,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Admission::Refused => {
             if log {
-                eprintln!("fake-redis: refused {peer} (fault)");
+                eprintln!("fake-redis: refused {peer} (fault: refuse connections)");
             }
             return;
         }

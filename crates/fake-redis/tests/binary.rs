@@ -199,8 +199,17 @@ fn fault_commands_over_tcp_and_the_close_log() {
     assert_eq!(cmd(&mut admin, "FAULT REFUSE on"), "+OK\r\n");
     let mut refused = server.connect();
     assert!(is_eof(&mut refused));
-    server.wait_log("refused");
+    let line = server.wait_log("refused");
+    assert!(line.ends_with("(fault: refuse connections)"), "{line}");
     assert_eq!(cmd(&mut admin, "FAULT REFUSE off"), "+OK\r\n");
+    // A timed refusal ends by itself.
+    assert_eq!(cmd(&mut admin, "FAULT REFUSE on 300"), "+OK\r\n");
+    let mut refused = server.connect();
+    assert!(is_eof(&mut refused));
+    std::thread::sleep(Duration::from_millis(400));
+    let mut back = server.connect();
+    assert_eq!(cmd(&mut back, "PING"), "+PONG\r\n");
+    drop(back);
 
     // Kill all: the other client reads EOF; the log names its address and the reason.
     let app_addr = app.local_addr().expect("addr").to_string();
@@ -230,6 +239,19 @@ fn fault_commands_over_tcp_and_the_close_log() {
     assert_eq!(cmd(&mut q, "QUIT"), "+OK\r\n");
     let line = server.wait_log(&format!("addr={q_addr} ("));
     assert!(line.ends_with("(QUIT)"), "{line}");
+}
+
+#[test]
+fn a_client_over_maxclients_reads_the_error_and_is_logged() {
+    let server = Server::start(&["--maxclients", "1"]);
+    let _first = server.connect();
+    let mut second = server.connect();
+    assert_eq!(
+        read_reply(&mut second),
+        "-ERR max number of clients reached\r\n"
+    );
+    let line = server.wait_log("rejected");
+    assert!(line.ends_with("(max number of clients reached)"), "{line}");
 }
 
 #[test]

@@ -608,17 +608,48 @@ fn fault_commands_drive_every_fault_when_enabled() {
         "$51\r\nlatency_ms:0\r\nrefuse_connections:on\r\nreadonly:off\r\n\r\n"
     );
     assert_eq!(h.send(admin, "FAULT REFUSE off"), "+OK\r\n");
+    // A timed refusal ends by itself (a one-shot redis-cli could not connect to end it).
+    assert_eq!(h.send(admin, "FAULT REFUSE on 1500"), "+OK\r\n");
+    h.run_until(h.now + Duration::from_millis(500));
+    assert_eq!(h.e.accept(h.now, addr(1), addr(2)), Admission::Refused);
+    assert!(
+        h.send(admin, "FAULT STATUS")
+            .contains("refuse_connections:on (1000 ms left)\r\n")
+    );
+    h.run_until(h.now + Duration::from_millis(1000));
+    let back = h.connect();
+    assert!(h.e.is_connected(back));
+    for bad in ["FAULT REFUSE on 0", "FAULT REFUSE on x"] {
+        assert_eq!(
+            h.send(admin, bad),
+            "-ERR FAULT REFUSE on takes a duration in milliseconds between 1 and 3600000\r\n"
+        );
+    }
+    for bad in [
+        "FAULT REFUSE maybe",
+        "FAULT REFUSE off 100",
+        "FAULT REFUSE on 1 2",
+    ] {
+        assert_eq!(
+            h.send(admin, bad),
+            "-ERR FAULT REFUSE takes on, on <milliseconds>, or off\r\n"
+        );
+    }
 
     // KILLALL closes every other client, writing nothing, and counts them.
     let third = h.connect();
-    assert_eq!(h.send(admin, "FAULT KILLALL"), ":2\r\n");
+    assert_eq!(h.send(admin, "FAULT KILLALL"), ":3\r\n");
     h.drain();
     assert_eq!(
         h.closed,
-        vec![(other, CloseReason::KillAll), (third, CloseReason::KillAll)]
+        vec![
+            (other, CloseReason::KillAll),
+            (back, CloseReason::KillAll),
+            (third, CloseReason::KillAll)
+        ]
     );
     assert!(h.e.is_connected(admin));
-    assert_eq!(h.e.stats().killed_clients, 2);
+    assert_eq!(h.e.stats().killed_clients, 3);
 
     // RESTART: keyspace and the other clients lost; the sender gets +OK, then is closed.
     let fourth = h.connect();
