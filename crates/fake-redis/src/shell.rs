@@ -504,6 +504,10 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             let written = write_out(&shared, id, &signal, &mut stream, &out).await;
             if written == Written::Gone {
                 guard.why = "write failed".into();
+                if let (Drain::CloseAfterWrite(reason), true) = (drain, log) {
+                    // Already gone from the engine, so the guard will not log it.
+                    log_close(id, peer, &format_args!("{reason}, then the write failed"));
+                }
                 return;
             }
             unreported += out.len();

@@ -255,6 +255,17 @@ fn a_client_over_maxclients_reads_the_error_and_is_logged() {
 }
 
 #[test]
+fn an_idle_client_is_closed_by_the_timeout_and_the_log_says_so() {
+    let server = Server::start(&["--timeout", "1"]);
+    let mut c = server.connect();
+    let addr = c.local_addr().expect("addr").to_string();
+    // Idle more than 1 whole second: closed within about 2 s, nothing written.
+    assert!(is_eof(&mut c));
+    let line = server.wait_log(&format!("addr={addr} ("));
+    assert!(line.ends_with("(idle timeout)"), "{line}");
+}
+
+#[test]
 fn start_up_fault_flags() {
     let server = Server::start(&["--readonly", "--latency-ms", "200"]);
     server.wait_log("faults at start: latency 200 ms per command, read-only");
