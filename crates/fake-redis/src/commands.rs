@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::{CONFIG_PARAMS, glob_match};
-use crate::engine::{ClientId, Engine, Output};
+use crate::engine::{ClientId, CloseReason, Engine, Output};
 use crate::keyspace::Value;
 use crate::resp::{ReplyWriter, RequestParser, parse_i64_strict};
 
@@ -76,6 +76,13 @@ enum Cmd {
     CommandDocs,
     CommandInfo,
     CommandList,
+    FaultLatency,
+    FaultRefuse,
+    FaultKillAll,
+    FaultRestart,
+    FaultReadonly,
+    FaultStatus,
+    FaultHelp,
     Container,
 }
 
@@ -204,6 +211,21 @@ static CONTAINERS: [Spec; 3] = [
     },
 ];
 
+/// The fake-only admin commands (`src/fault.rs`), looked up only with
+/// `ServerConfig::enable_fault_commands`; not listed by COMMAND. No flag: they run on a
+/// read-only server (so `FAULT READONLY off` works) and need AUTH like any other command.
+static FAULT_SUBS: [Spec; 7] = [
+    sub("latency", "fault|latency", 3, 0, Cmd::FaultLatency),
+    sub("refuse", "fault|refuse", -3, 0, Cmd::FaultRefuse),
+    sub("killall", "fault|killall", 2, 0, Cmd::FaultKillAll),
+    sub("restart", "fault|restart", 2, 0, Cmd::FaultRestart),
+    sub("readonly", "fault|readonly", 3, 0, Cmd::FaultReadonly),
+    sub("status", "fault|status", 2, 0, Cmd::FaultStatus),
+    sub("help", "fault|help", 2, 0, Cmd::FaultHelp),
+];
+
+static FAULT: Spec = container("fault", &FAULT_SUBS);
+
 fn lookup(name: &[u8]) -> Option<&'static Spec> {
     COMMANDS
         .iter()
@@ -248,7 +270,7 @@ fn parse_f64(b: &[u8]) -> Option<f64> {
 }
 
 impl Engine {
-    fn err(&mut self, w: ReplyWriter, out: &mut Vec<u8>, msg: &str) {
+    pub(crate) fn err(&mut self, w: ReplyWriter, out: &mut Vec<u8>, msg: &str) {
         self.stats.total_error_replies += 1;
         w.error(out, msg);
     }
@@ -281,7 +303,12 @@ impl Engine {
         let w = self.client_writer(id);
         let argc = p.argc();
         let name = p.arg(0);
-        let Some(mut spec) = lookup(name) else {
+        let fault = || {
+            (self.config.enable_fault_commands && name.eq_ignore_ascii_case(b"fault"))
+                .then_some(&FAULT)
+        };
+        // Without `enable_fault_commands`, FAULT is unknown, with Redis's own error text.
+        let Some(mut spec) = lookup(name).or_else(fault) else {
             let mut args: Vec<u8> = Vec::new();
             let mut i = 1;
             while i < argc && args.len() < 128 {
@@ -436,7 +463,7 @@ impl Engine {
             Cmd::Quit => {
                 w.ok(out);
                 if let Some(c) = self.clients.get_mut(&id) {
-                    c.close_after_reply = true;
+                    c.close_after_reply = Some(CloseReason::Quit);
                 }
             }
             Cmd::Reset => {
@@ -810,6 +837,13 @@ impl Engine {
                     w.bulk(out, name.as_bytes());
                 }
             }
+            Cmd::FaultLatency => self.fault_latency(w, p, out),
+            Cmd::FaultRefuse => self.fault_refuse(w, p, out),
+            Cmd::FaultKillAll => self.fault_kill_all(id, w, out),
+            Cmd::FaultRestart => self.fault_restart(id, w, out),
+            Cmd::FaultReadonly => self.fault_readonly(w, p, out),
+            Cmd::FaultStatus => self.fault_status(w, out),
+            Cmd::FaultHelp => help(w, out, "FAULT", crate::fault::HELP),
             Cmd::Container => {
                 // argc == 1 is caught by the arity check; argc >= 2 resolved to a subcommand.
                 self.err(w, out, ERR_SYNTAX);
@@ -1572,7 +1606,7 @@ impl Engine {
         if c.blocked.is_some() {
             flags.push('b');
         }
-        if c.close_after_reply {
+        if c.close_after_reply.is_some() {
             flags.push('c');
         }
         if flags.is_empty() {
@@ -1749,11 +1783,11 @@ impl Engine {
         for v in victims {
             if v == id {
                 if let Some(c) = self.clients.get_mut(&id) {
-                    c.close_after_reply = true;
+                    c.close_after_reply = Some(CloseReason::Killed);
                 }
             } else {
                 self.stats.killed_clients += 1;
-                self.free_client(v, Some(crate::engine::CloseReason::Killed));
+                self.free_client(v, Some(CloseReason::Killed));
             }
         }
         if old_form {
@@ -1893,7 +1927,7 @@ impl Engine {
     }
 }
 
-fn help(w: ReplyWriter, out: &mut Vec<u8>, cmd: &str, lines: &[&str]) {
+pub(crate) fn help(w: ReplyWriter, out: &mut Vec<u8>, cmd: &str, lines: &[&str]) {
     w.array(out, lines.len() + 2);
     w.simple(
         out,

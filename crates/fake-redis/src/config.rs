@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub databases: u32,
     /// Log accepted and closed connections to stderr (the binary turns this on).
     pub log_connections: bool,
+    /// Fake-only: answer the `FAULT` admin commands (latency, refuse, kill all, restart,
+    /// read-only). Off by default: `FAULT` is then an unknown command, as in Redis.
+    pub enable_fault_commands: bool,
     /// Unix time (ms) at engine time zero: used for `EXAT`/`PXAT` and `server_time_usec`.
     /// The default is a fixed instant (2023-11-14T22:13:20Z) so runs are deterministic; the
     /// binary sets the real time at start.
@@ -40,6 +43,7 @@ impl Default for ServerConfig {
             port: 6379,
             databases: 16,
             log_connections: false,
+            enable_fault_commands: false,
             unix_time_at_start_ms: 1_700_000_000_000,
         }
     }

@@ -60,6 +60,24 @@ pub enum CloseReason {
     Restart,
     /// The server is shutting down.
     Shutdown,
+    /// The client sent QUIT (closed after the `+OK`).
+    Quit,
+    /// The client sent a request the parser refused (closed after the error line).
+    ProtocolError,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::IdleTimeout => "idle timeout",
+            Self::Killed => "CLIENT KILL",
+            Self::KillAll => "fault: kill all clients",
+            Self::Restart => "fault: restart",
+            Self::Shutdown => "server shutdown",
+            Self::Quit => "QUIT",
+            Self::ProtocolError => "protocol error",
+        })
+    }
 }
 
 /// Effects the shell must carry out, drained with [`Engine::poll_output`].
@@ -86,9 +104,9 @@ pub enum Output {
 pub enum Drain {
     /// Write the bytes and keep serving.
     Open,
-    /// Write the bytes, then close (QUIT, protocol error, CLIENT KILL of itself). The client
-    /// is already removed from the engine.
-    CloseAfterWrite,
+    /// Write the bytes, then close (QUIT, protocol error, CLIENT KILL of itself, FAULT
+    /// RESTART). The client is already removed from the engine.
+    CloseAfterWrite(CloseReason),
     /// The client no longer exists: drop the connection, write nothing.
     Gone,
 }
@@ -124,7 +142,8 @@ pub(crate) struct Client {
     pub(crate) channels: BTreeSet<Vec<u8>>,
     pub(crate) patterns: BTreeSet<Vec<u8>>,
     pub(crate) blocked: Option<Blocked>,
-    pub(crate) close_after_reply: bool,
+    /// Close once the pending output is written, and why.
+    pub(crate) close_after_reply: Option<CloseReason>,
     pub(crate) last_cmd: &'static str,
     pub(crate) parser: RequestParser,
     pub(crate) out: Vec<u8>,
@@ -166,7 +185,11 @@ pub struct Engine {
     pub(crate) unblocked: Vec<ClientId>,
     timers_changed: bool,
     pub(crate) readonly: bool,
-    refuse: bool,
+    pub(crate) refuse: bool,
+    /// FAULT REFUSE on MS: refuse until this engine time, then stop by itself.
+    pub(crate) refuse_until: Option<Duration>,
+    /// The latency fault: the shell delays each reply batch by this much per command.
+    pub(crate) reply_latency: Duration,
     /// DEBUG SLEEP: the server does nothing before this time.
     pub(crate) busy_until: Option<Duration>,
     /// Clients whose pipelined input waits for the end of a DEBUG SLEEP.
@@ -198,6 +221,8 @@ impl Engine {
             timers_changed: false,
             readonly: false,
             refuse: false,
+            refuse_until: None,
+            reply_latency: Duration::ZERO,
             busy_until: None,
             resume_after_busy: Vec::new(),
         }
@@ -314,7 +339,7 @@ impl Engine {
     /// A connection was accepted from `peer` on `local`.
     pub fn accept(&mut self, now: Duration, peer: SocketAddr, local: SocketAddr) -> Admission {
         self.advance(now);
-        if self.refuse {
+        if self.refuse || self.refuse_until.is_some_and(|t| self.now < t) {
             return Admission::Refused;
         }
         if self.clients.len() as u64 >= self.config.maxclients {
@@ -342,7 +367,7 @@ impl Engine {
                 channels: BTreeSet::new(),
                 patterns: BTreeSet::new(),
                 blocked: None,
-                close_after_reply: false,
+                close_after_reply: None,
                 last_cmd: "NULL",
                 parser: RequestParser::new(),
                 out: Vec::new(),
@@ -392,9 +417,9 @@ impl Engine {
         };
         buf.clear();
         std::mem::swap(buf, &mut c.out);
-        if c.close_after_reply {
+        if let Some(reason) = c.close_after_reply {
             self.free_client(client, None);
-            return Drain::CloseAfterWrite;
+            return Drain::CloseAfterWrite(reason);
         }
         Drain::Open
     }
@@ -486,18 +511,39 @@ impl Engine {
 
     /// Close every client, writing nothing.
     pub fn kill_all_clients(&mut self, reason: CloseReason) {
-        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
-        for id in ids {
+        self.kill_clients_except(reason, None);
+    }
+
+    /// Close every client but `keep`, writing nothing; returns how many were closed.
+    pub(crate) fn kill_clients_except(
+        &mut self,
+        reason: CloseReason,
+        keep: Option<ClientId>,
+    ) -> u64 {
+        let ids: Vec<ClientId> = self
+            .clients
+            .keys()
+            .copied()
+            .filter(|id| Some(*id) != keep)
+            .collect();
+        for &id in &ids {
             if reason == CloseReason::KillAll {
                 self.stats.killed_clients += 1;
             }
             self.free_client(id, Some(reason));
         }
+        ids.len() as u64
     }
 
     /// Lose the keyspace, the clients and the stats; keep the config. Ids keep increasing.
     pub fn restart(&mut self) {
-        self.kill_all_clients(CloseReason::Restart);
+        self.restart_except(None);
+    }
+
+    /// [`restart`](Self::restart), but `keep` stays connected (FAULT RESTART closes its
+    /// sender after the reply).
+    pub(crate) fn restart_except(&mut self, keep: Option<ClientId>) {
+        self.kill_clients_except(CloseReason::Restart, keep);
         for db in &mut self.dbs {
             db.clear();
         }
@@ -510,11 +556,24 @@ impl Engine {
     /// Close new connections at once.
     pub fn set_refuse_connections(&mut self, refuse: bool) {
         self.refuse = refuse;
+        self.refuse_until = None;
     }
 
     /// Answer write commands with `-READONLY`.
     pub fn set_readonly(&mut self, readonly: bool) {
         self.readonly = readonly;
+    }
+
+    /// The latency fault: the shell waits this long per command before writing a reply
+    /// batch (the engine only stores it; FAULT LATENCY and the shell's `set_latency` set it).
+    pub fn set_reply_latency(&mut self, per_command: Duration) {
+        self.reply_latency = per_command;
+    }
+
+    /// The latency the shell must add per command answered (zero: none).
+    #[must_use]
+    pub fn reply_latency(&self) -> Duration {
+        self.reply_latency
     }
 
     /// CONFIG SET name value. Errors are the Redis error text (`ERR ...`).
@@ -559,7 +618,7 @@ impl Engine {
         let mut out = std::mem::take(&mut c.out);
         let mut commands = 0;
         while let Some(c) = self.clients.get(&id) {
-            if c.blocked.is_some() || c.close_after_reply {
+            if c.blocked.is_some() || c.close_after_reply.is_some() {
                 break;
             }
             if self.busy_until.is_some_and(|t| t > self.now) {
@@ -581,7 +640,7 @@ impl Engine {
                     self.stats.total_error_replies += 1;
                     parser.clear();
                     if let Some(c) = self.clients.get_mut(&id) {
-                        c.close_after_reply = true;
+                        c.close_after_reply = Some(CloseReason::ProtocolError);
                     }
                     break;
                 }

@@ -11,6 +11,8 @@
 //!   stats, the idle-timeout cron, `maxclients` admission, the commands. Every input carries
 //!   `now` from the caller. Pure and deterministic (no hash-order iteration).
 //! - `commands` (private): the command table and implementations; see [`engine::Engine`].
+//! - `fault` (private): the fake-only `FAULT` admin commands (off unless
+//!   [`ServerConfig::enable_fault_commands`]).
 //! - [`config`]: [`ServerConfig`], [`ServerStats`], CONFIG GET/SET parameters, glob matching.
 //! - [`shell`]: [`FakeRedis`], the async server handle: generic over a [`Listener`], with
 //!   adapters for `tokio::net` and `turmoil::net`; fault controls and observation.
@@ -41,6 +43,7 @@
 mod commands;
 pub mod config;
 pub mod engine;
+mod fault;
 mod keyspace;
 pub mod resp;
 pub mod shell;
@@ -48,6 +51,7 @@ pub mod shell;
 pub use commands::command_names;
 pub use config::{ServerConfig, ServerStats};
 pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output};
+pub use fault::LATENCY_MS_MAX as FAULT_LATENCY_MS_MAX;
 pub use resp::{ProtocolError, ReplyWriter, RequestParser};
 pub use shell::{FakeRedis, Listener};
 

@@ -60,11 +60,10 @@ impl Listener for turmoil::net::TcpListener {
 
 struct State {
     engine: Engine,
-    /// Wake-up signal of each connection task.
-    conns: BTreeMap<ClientId, Arc<Notify>>,
+    /// Wake-up signal and peer address of each connection task.
+    conns: BTreeMap<ClientId, (Arc<Notify>, SocketAddr)>,
     /// (tokio instant, engine time) at the start of the current `serve`.
     clock: Option<(Instant, Duration)>,
-    latency: Duration,
     /// Time from accepting a connection to its first reply (a TLS or AUTH handshake's cost).
     connect_latency: Duration,
 }
@@ -106,15 +105,15 @@ impl Shared {
         while let Some(o) = st.engine.poll_output() {
             match o {
                 Output::Wake { client } => {
-                    if let Some(n) = st.conns.get(&client) {
+                    if let Some((n, _)) = st.conns.get(&client) {
                         n.notify_one();
                     }
                 }
                 Output::Close { client, reason } => {
-                    if log {
-                        eprintln!("fake-redis: closing id={client} ({reason:?})");
-                    }
-                    if let Some(n) = st.conns.get(&client) {
+                    if let Some((n, peer)) = st.conns.get(&client) {
+                        if log {
+                            log_close(client, *peer, &reason);
+                        }
                         n.notify_one();
                     }
                 }
@@ -144,10 +143,18 @@ impl std::fmt::Debug for FakeRedis {
     }
 }
 
+/// The close log line, one per closed client (Redis logs these at `verbose`).
+fn log_close(id: ClientId, peer: SocketAddr, reason: &dyn std::fmt::Display) {
+    eprintln!("fake-redis: closed id={id} addr={peer} ({reason})");
+}
+
 struct ConnGuard {
     shared: Arc<Shared>,
     id: ClientId,
     peer: SocketAddr,
+    /// Why the connection ends if the engine still counts the client when the task ends
+    /// (the engine's own closes are logged by `dispatch` or after the last write).
+    why: std::borrow::Cow<'static, str>,
 }
 
 impl Drop for ConnGuard {
@@ -158,7 +165,7 @@ impl Drop for ConnGuard {
         st.engine.handle_closed(now, self.id);
         st.conns.remove(&self.id);
         if was && st.engine.config().log_connections {
-            eprintln!("fake-redis: closed id={} addr={}", self.id, self.peer);
+            log_close(self.id, self.peer, &self.why);
         }
         self.shared.dispatch(&mut st);
     }
@@ -174,7 +181,6 @@ impl FakeRedis {
                     engine: Engine::new(config),
                     conns: BTreeMap::new(),
                     clock: None,
-                    latency: Duration::ZERO,
                     connect_latency: Duration::ZERO,
                 }),
                 shutdown: watch::Sender::new(false),
@@ -252,7 +258,7 @@ impl FakeRedis {
     /// Delay every reply by `per_command` times the number of commands it answers
     /// (per connection; other connections are not held up). Zero turns it off.
     pub fn set_latency(&self, per_command: Duration) {
-        self.shared.lock().latency = per_command;
+        self.shared.lock().engine.set_reply_latency(per_command);
     }
 
     /// Delay the first reply on every new connection until `delay` after it was accepted, as a
@@ -441,7 +447,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         let now = st.now();
         let a = st.engine.accept(now, peer, local);
         if let Admission::Accepted(id) = a {
-            st.conns.insert(id, signal.clone());
+            st.conns.insert(id, (signal.clone(), peer));
         }
         (a, st.engine.config().log_connections, st.connect_latency)
     };
@@ -452,7 +458,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         Admission::Accepted(id) => id,
         Admission::Rejected => {
             if log {
-                eprintln!("fake-redis: rejected {peer}: max number of clients reached");
+                eprintln!("fake-redis: rejected {peer} (max number of clients reached)");
             }
             let _ = stream.write_all(MAXCLIENTS_REPLY).await;
             let _ = stream.shutdown().await;
@@ -460,7 +466,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Admission::Refused => {
             if log {
-                eprintln!("fake-redis: refused {peer} (fault)");
+                eprintln!("fake-redis: refused {peer} (fault: refuse connections)");
             }
             return;
         }
@@ -468,10 +474,11 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     if log {
         eprintln!("fake-redis: accepted id={id} addr={peer}");
     }
-    let _guard = ConnGuard {
+    let mut guard = ConnGuard {
         shared: shared.clone(),
         id,
         peer,
+        why: "connection task dropped".into(),
     };
     let mut paused = shared.paused.subscribe();
     let mut rbuf = vec![0u8; 16 * 1024];
@@ -495,7 +502,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 let d = st.engine.take_output(id, &mut out);
                 shared.dispatch(&mut st);
-                (d, st.latency, now)
+                (d, st.engine.reply_latency(), now)
             }
         };
         if drain == Drain::Gone {
@@ -512,6 +519,11 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             batch_commands = 0;
             let written = write_out(&shared, id, &signal, &mut stream, &out).await;
             if written == Written::Gone {
+                guard.why = "write failed".into();
+                if let (Drain::CloseAfterWrite(reason), true) = (drain, log) {
+                    // Already gone from the engine, so the guard will not log it.
+                    log_close(id, peer, &format_args!("{reason}, then the write failed"));
+                }
                 return;
             }
             unreported += out.len();
@@ -527,7 +539,10 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                     .handle_wrote(now, id, std::mem::take(&mut unreported));
             }
         }
-        if drain == Drain::CloseAfterWrite {
+        if let Drain::CloseAfterWrite(reason) = drain {
+            if log {
+                log_close(id, peer, &reason);
+            }
             let _ = stream.shutdown().await;
             return;
         }
@@ -543,7 +558,14 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             biased;
             _ = signal.notified() => continue,
             r = stream.read(&mut rbuf) => match r {
-                Ok(0) | Err(_) => return,
+                Ok(0) => {
+                    guard.why = "client closed connection".into();
+                    return;
+                }
+                Err(e) => {
+                    guard.why = format!("read error: {e}").into();
+                    return;
+                }
                 Ok(n) => n,
             },
         };
@@ -569,6 +591,6 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         batch_commands = st.engine.handle_read(now, id, &rbuf[..n]).commands;
         let d = st.engine.take_output(id, &mut out);
         shared.dispatch(&mut st);
-        taken = Some((d, st.latency, now));
+        taken = Some((d, st.engine.reply_latency(), now));
     }
 }

@@ -125,7 +125,9 @@ pub struct Counterexample {
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.violation)?;
-        writeln!(f, "after {} inputs from a fresh pool:", self.trace.len())?;
+        let n = self.trace.len();
+        let plural = if n == 1 { "" } else { "s" };
+        writeln!(f, "after {n} input{plural} from a fresh pool:")?;
         for (k, s) in self.trace.iter().enumerate() {
             write!(f, "  {:>2}. at {:>9}  {}", k + 1, s.at.to_string(), s.input)?;
             for (j, o) in s.outputs.iter().enumerate() {

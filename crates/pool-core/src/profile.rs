@@ -357,7 +357,7 @@ fn r2d2() -> Config {
 }
 
 /// What this project recommends for a Redis pool; every value answers one of the incidents in
-/// `/work/shared/INCIDENTS.md` (A: stale connection after the server's `timeout`; B: connection
+/// `../shared/INCIDENTS.md` (A: stale connection after the server's `timeout`; B: connection
 /// explosion; C: pool-timeout cascade):
 /// - `max_size` 20: bounded (B). Seed 002's rule: peak QPS / (1000 ms / per-command ms);
 ///   10,000 QPS at 1 ms needs 10; doubled for headroom. Size it for your load.

@@ -8,6 +8,11 @@
 //! logged with its simulated time, then the pool's and the server's counters; the FNV-1a hash
 //! of that log is the trace hash. The test also pins the incident's signature: exactly the 3
 //! pooled connections read EOF after the gap.
+//!
+//! The seed is `POOLSIM_SEED` (decimal or `0x` hex) when set, else [`DEFAULT_SEED`]; it is
+//! printed first, and a failure prints the command that replays it, e.g.
+//! `POOLSIM_SEED=1592590339 cargo test -p pool --test determinism -- --exact
+//! same_seed_same_trace_hash_in_a_new_process`.
 
 use fake_redis::{FakeRedis, ServerConfig};
 use pool::Pool;
@@ -21,7 +26,32 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Set in the child process: run the scenario for this seed and print its hash.
 const CHILD_ENV: &str = "POOLSIM_TRACE_CHILD_SEED";
-const SEED: u64 = 0x5eed_0003;
+/// The seed when `POOLSIM_SEED` is not set (1592590339).
+const DEFAULT_SEED: u64 = 0x5eed_0003;
+/// The environment variable that chooses the seed.
+const SEED_ENV: &str = "POOLSIM_SEED";
+
+/// The seed of this run: `POOLSIM_SEED` or the default. Printed, so a log shows it first.
+fn seed() -> u64 {
+    let seed = match std::env::var(SEED_ENV) {
+        Err(_) => DEFAULT_SEED,
+        Ok(v) => {
+            let t = v.trim();
+            let parsed = match t.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+                None => t.parse(),
+            };
+            parsed.unwrap_or_else(|_| panic!("{SEED_ENV}={v:?} is not a u64 (decimal or 0x hex)"))
+        }
+    };
+    println!("seed {seed} ({SEED_ENV}={seed} replays it)");
+    seed
+}
+
+/// The shell command that replays `test` with `seed`.
+fn replay(seed: u64, test: &str) -> String {
+    format!("{SEED_ENV}={seed} cargo test -p pool --test determinism -- --exact {test}")
+}
 
 /// SplitMix64 step: the workers' think times come from the seed, nothing else.
 fn next(state: &mut u64) -> u64 {
@@ -130,15 +160,17 @@ fn same_seed_same_trace_hash_in_a_new_process() -> TestResult {
         println!("TRACE_HASH {:016x}", trace_hash(&lines));
         return Ok(());
     }
-    let (lines, failures) = run(SEED)?;
+    let seed = seed();
+    let (lines, failures) = run(seed)?;
     let here = trace_hash(&lines);
-    let replay = format!(
-        "cargo test -p pool --test determinism -- --exact same_seed_same_trace_hash_in_a_new_process (seed {SEED:#x})"
-    );
+    let replay = replay(seed, "same_seed_same_trace_hash_in_a_new_process");
 
     // Same seed, same process.
-    let (again, _) = run(SEED)?;
-    assert_eq!(lines, again, "same seed, different trace; replay: {replay}");
+    let (again, _) = run(seed)?;
+    assert_eq!(
+        lines, again,
+        "same seed, different trace; replay with:\n{replay}\n"
+    );
 
     // Same seed, new process: run this very test binary as a child in "child" mode.
     let out = std::process::Command::new(std::env::current_exe()?)
@@ -148,10 +180,13 @@ fn same_seed_same_trace_hash_in_a_new_process() -> TestResult {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, SEED.to_string())
+        .env(CHILD_ENV, seed.to_string())
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}");
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\nreplay with:\n{replay}\n"
+    );
     let child = stdout
         .lines()
         .find_map(|l| l.split_once("TRACE_HASH ").map(|(_, h)| h.trim()))
@@ -159,14 +194,14 @@ fn same_seed_same_trace_hash_in_a_new_process() -> TestResult {
     assert_eq!(
         child,
         format!("{here:016x}"),
-        "trace hash differs in a new process; replay: {replay}"
+        "trace hash differs in a new process; replay with:\n{replay}\n"
     );
 
     // The trace is about something: incident A's signature is in it.
     assert_eq!(
         failures,
         3,
-        "after the idle gap exactly the 3 pooled connections must read EOF; trace:\n{}",
+        "after the idle gap exactly the 3 pooled connections must read EOF; trace:\n{}\nreplay with:\n{replay}\n",
         lines.join("\n")
     );
     Ok(())
@@ -174,12 +209,14 @@ fn same_seed_same_trace_hash_in_a_new_process() -> TestResult {
 
 #[test]
 fn another_seed_gives_another_trace() -> TestResult {
-    let (a, _) = run(SEED)?;
-    let (b, _) = run(SEED + 1)?;
+    let seed = seed();
+    let (a, _) = run(seed)?;
+    let (b, _) = run(seed.wrapping_add(1))?;
     assert_ne!(
         trace_hash(&a),
         trace_hash(&b),
-        "the seed must drive the run"
+        "the seed must drive the run; replay with:\n{}\n",
+        replay(seed, "another_seed_gives_another_trace")
     );
     Ok(())
 }

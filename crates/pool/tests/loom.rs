@@ -4,12 +4,13 @@
 //! Run them all (see docs/architecture.md, "Model checking the driver with loom"):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=/work/target-pool-loom \
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test -p pool --release --test loom
 //! ```
 //!
 //! Each model states its own preemption bound (`None` = exhaustive); `LOOM_MAX_PREEMPTIONS`
-//! in the environment overrides it (scripts/loom.sh sets it for CI). The planted bug:
+//! in the environment overrides every model's bound (scripts/loom.sh, as CI runs it, leaves it
+//! unset, so each model runs with its own bound). The planted bug:
 //! `--features planted-bug-lost-grant` turns on a bb8 #67 clone and runs
 //! `planted_lost_grant_is_caught`, which must fail (it is `#[should_panic]`).
 //!

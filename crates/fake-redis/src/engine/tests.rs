@@ -263,7 +263,7 @@ fn unauthenticated_clients_get_the_stricter_protocol_limits() {
         s,
         "-NOAUTH Authentication required.\r\n-ERR Protocol error: unauthenticated multibulk length\r\n"
     );
-    assert_eq!(d, Drain::CloseAfterWrite);
+    assert_eq!(d, Drain::CloseAfterWrite(CloseReason::ProtocolError));
     assert!(!h.e.is_connected(c));
 }
 
@@ -276,7 +276,7 @@ fn protocol_error_answers_earlier_commands_then_errors_then_closes() {
         s,
         "+OK\r\n$1\r\n1\r\n-ERR Protocol error: expected '$', got 'x'\r\n"
     );
-    assert_eq!(d, Drain::CloseAfterWrite);
+    assert_eq!(d, Drain::CloseAfterWrite(CloseReason::ProtocolError));
     assert_eq!(h.e.connected_clients(), 0);
 }
 
@@ -286,7 +286,7 @@ fn quit_replies_ok_then_closes_and_ignores_later_commands() {
     let c = h.connect();
     let (s, d) = h.send_raw(c, b"QUIT\r\nPING\r\n");
     assert_eq!(s, "+OK\r\n");
-    assert_eq!(d, Drain::CloseAfterWrite);
+    assert_eq!(d, Drain::CloseAfterWrite(CloseReason::Quit));
 }
 
 #[test]
@@ -425,7 +425,10 @@ fn client_list_kill_and_names() {
     assert!(!h.e.is_connected(d));
     // killing yourself: the reply, then the close
     let (s, dr) = h.send_raw(a, b"CLIENT KILL ID 1 SKIPME no\r\n");
-    assert_eq!((s.as_str(), dr), (":1\r\n", Drain::CloseAfterWrite));
+    assert_eq!(
+        (s.as_str(), dr),
+        (":1\r\n", Drain::CloseAfterWrite(CloseReason::Killed))
+    );
 }
 
 #[test]
@@ -541,6 +544,155 @@ fn faults_readonly_refuse_kill_all_and_restart() {
     let e = h.connect();
     assert!(e > d, "ids are never reused");
     assert_eq!(h.send(e, "GET k"), "$-1\r\n");
+}
+
+#[test]
+fn fault_commands_are_an_unknown_command_unless_enabled() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    // Byte for byte what redis-server 7.0 answers an unknown command.
+    assert_eq!(
+        h.send(c, "FAULT LATENCY 100"),
+        "-ERR unknown command 'FAULT', with args beginning with: 'LATENCY' '100' \r\n"
+    );
+    assert_eq!(
+        h.send(c, "fault status"),
+        "-ERR unknown command 'fault', with args beginning with: 'status' \r\n"
+    );
+    assert_eq!(h.e.reply_latency(), Duration::ZERO);
+    assert_eq!(h.e.stats().total_error_replies, 2);
+    // COMMAND COUNT does not change with the flag either way.
+    assert_eq!(h.send(c, "COMMAND COUNT"), ":43\r\n");
+}
+
+#[test]
+fn fault_commands_drive_every_fault_when_enabled() {
+    let mut h = Harness::new(ServerConfig {
+        enable_fault_commands: true,
+        ..ServerConfig::default()
+    });
+    let admin = h.connect();
+    let other = h.connect();
+    assert_eq!(
+        h.send(admin, "FAULT STATUS"),
+        "$52\r\nlatency_ms:0\r\nrefuse_connections:off\r\nreadonly:off\r\n\r\n"
+    );
+    assert_eq!(h.send(admin, "FAULT LATENCY 250"), "+OK\r\n");
+    assert_eq!(h.e.reply_latency(), Duration::from_millis(250));
+    assert_eq!(h.send(admin, "fault latency 0"), "+OK\r\n");
+    assert_eq!(h.e.reply_latency(), Duration::ZERO);
+    for bad in ["-1", "3600001", "1.5", "x"] {
+        assert_eq!(
+            h.send(admin, &format!("FAULT LATENCY {bad}")),
+            "-ERR FAULT LATENCY takes a whole number of milliseconds between 0 and 3600000\r\n"
+        );
+    }
+
+    assert_eq!(h.send(admin, "FAULT READONLY on"), "+OK\r\n");
+    assert_eq!(
+        h.send(other, "SET k v"),
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+    // FAULT itself is not a write command: it still works on a read-only server.
+    assert_eq!(h.send(admin, "FAULT READONLY OFF"), "+OK\r\n");
+    assert_eq!(h.send(other, "SET k v"), "+OK\r\n");
+    assert_eq!(
+        h.send(admin, "FAULT READONLY yes"),
+        "-ERR FAULT READONLY takes on or off\r\n"
+    );
+
+    assert_eq!(h.send(admin, "FAULT REFUSE on"), "+OK\r\n");
+    assert_eq!(h.e.accept(h.now, addr(1), addr(2)), Admission::Refused);
+    assert_eq!(
+        h.send(admin, "FAULT STATUS"),
+        "$51\r\nlatency_ms:0\r\nrefuse_connections:on\r\nreadonly:off\r\n\r\n"
+    );
+    assert_eq!(h.send(admin, "FAULT REFUSE off"), "+OK\r\n");
+    // A timed refusal ends by itself (a one-shot redis-cli could not connect to end it).
+    assert_eq!(h.send(admin, "FAULT REFUSE on 1500"), "+OK\r\n");
+    h.run_until(h.now + Duration::from_millis(500));
+    assert_eq!(h.e.accept(h.now, addr(1), addr(2)), Admission::Refused);
+    assert!(
+        h.send(admin, "FAULT STATUS")
+            .contains("refuse_connections:on (1000 ms left)\r\n")
+    );
+    h.run_until(h.now + Duration::from_millis(1000));
+    let back = h.connect();
+    assert!(h.e.is_connected(back));
+    for bad in ["FAULT REFUSE on 0", "FAULT REFUSE on x"] {
+        assert_eq!(
+            h.send(admin, bad),
+            "-ERR FAULT REFUSE on takes a duration in milliseconds between 1 and 3600000\r\n"
+        );
+    }
+    for bad in [
+        "FAULT REFUSE maybe",
+        "FAULT REFUSE off 100",
+        "FAULT REFUSE on 1 2",
+    ] {
+        assert_eq!(
+            h.send(admin, bad),
+            "-ERR FAULT REFUSE takes on, on <milliseconds>, or off\r\n"
+        );
+    }
+
+    // KILLALL closes every other client, writing nothing, and counts them.
+    let third = h.connect();
+    assert_eq!(h.send(admin, "FAULT KILLALL"), ":3\r\n");
+    h.drain();
+    assert_eq!(
+        h.closed,
+        vec![
+            (other, CloseReason::KillAll),
+            (back, CloseReason::KillAll),
+            (third, CloseReason::KillAll)
+        ]
+    );
+    assert!(h.e.is_connected(admin));
+    assert_eq!(h.e.stats().killed_clients, 3);
+
+    // RESTART: keyspace and the other clients lost; the sender gets +OK, then is closed.
+    let fourth = h.connect();
+    h.send(admin, "SET k v");
+    let (s, d) = h.send_raw(admin, b"FAULT RESTART\r\nPING\r\n");
+    assert_eq!(
+        (s.as_str(), d),
+        ("+OK\r\n", Drain::CloseAfterWrite(CloseReason::Restart))
+    );
+    assert!(h.closed.contains(&(fourth, CloseReason::Restart)));
+    assert_eq!(h.e.connected_clients(), 0);
+    let after = h.connect();
+    assert_eq!(h.send(after, "GET k"), "$-1\r\n");
+
+    // Errors follow Redis's container commands.
+    assert_eq!(
+        h.send(after, "FAULT NOPE"),
+        "-ERR unknown subcommand 'NOPE'. Try FAULT HELP.\r\n"
+    );
+    assert_eq!(
+        h.send(after, "FAULT LATENCY"),
+        "-ERR wrong number of arguments for 'fault|latency' command\r\n"
+    );
+    assert!(
+        h.send(after, "FAULT HELP")
+            .starts_with("*14\r\n+FAULT <subcommand>")
+    );
+}
+
+#[test]
+fn fault_commands_need_auth_like_any_command() {
+    let mut h = Harness::new(ServerConfig {
+        enable_fault_commands: true,
+        requirepass: Some("pw".into()),
+        ..ServerConfig::default()
+    });
+    let c = h.connect();
+    assert_eq!(
+        h.send(c, "FAULT REFUSE on"),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(h.send(c, "AUTH pw"), "+OK\r\n");
+    assert_eq!(h.send(c, "FAULT REFUSE on"), "+OK\r\n");
 }
 
 #[test]
