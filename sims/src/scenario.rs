@@ -462,6 +462,9 @@ pub enum Outcome {
     Reproduces,
     /// A fixed configuration: it must hold.
     Holds,
+    /// Either is fine (a scenario replayed with another pool: does it reproduce?). The
+    /// expectation is met unless an invariant is violated; the verdict says which it was.
+    Either,
 }
 
 /// What decides whether a run "reproduced" or "held".
@@ -622,6 +625,20 @@ impl Scenario {
     #[must_use]
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The same scenario with every Redis-facing pool replaced by `profile` as it is (no
+    /// overrides), named `<name>@<profile>`, and an expectation of [`Outcome::Either`]: the
+    /// checks say whether the incident reproduces with that pool. The profile name is checked
+    /// by [`Scenario::validate`].
+    #[must_use]
+    pub fn with_profile(mut self, profile: &str) -> Self {
+        for t in self.tiers.iter_mut().filter(|t| t.calls.is_none()) {
+            t.pool = PoolSpec::profile(profile);
+        }
+        self.name = format!("{}@{profile}", self.name);
+        self.expect.outcome = Outcome::Either;
         self
     }
 
