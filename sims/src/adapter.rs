@@ -148,8 +148,10 @@ pub trait PoolUnderTest: Observe + 'static {
     type Conn: 'static;
 
     /// A connection, or why not. `deadline` is the request's own (a pool may honour it).
-    fn get(&self, deadline: tokio::time::Instant)
-    -> impl Future<Output = Result<Self::Conn, GetError>>;
+    fn get(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> impl Future<Output = Result<Self::Conn, GetError>>;
 
     /// Runs one command.
     fn run<'a>(
@@ -289,12 +291,22 @@ impl PoolFactory for CorePoolFactory {
             let t = epoch_us + now.since_epoch().as_micros() as u64;
             match *out {
                 Output::Connect { conn } => {
-                    trace.event(t, &host, "pool.connect").num("conn", conn.0).write();
+                    trace
+                        .event(t, &host, "pool.connect")
+                        .num("conn", conn.0)
+                        .write();
                 }
                 Output::Check { conn, how } => trace
                     .event(t, &host, "pool.check")
                     .num("conn", conn.0)
-                    .str("how", if how == CheckHow::Peek { "peek" } else { "ping" })
+                    .str(
+                        "how",
+                        if how == CheckHow::Peek {
+                            "peek"
+                        } else {
+                            "ping"
+                        },
+                    )
                     .write(),
                 Output::Reject { reason, .. } => trace
                     .event(t, &host, "pool.reject")

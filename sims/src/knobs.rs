@@ -277,7 +277,8 @@ impl Overrides {
                 });
             }
             None => {
-                if let (Some(b), Some(m)) = (c.connect_backoff.as_mut(), self.connect_backoff_max_ms)
+                if let (Some(b), Some(m)) =
+                    (c.connect_backoff.as_mut(), self.connect_backoff_max_ms)
                 {
                     b.max = ms(m);
                 }
@@ -363,7 +364,10 @@ mod tests {
         assert_eq!(c.max_size, None);
         assert_eq!(c.idle_timeout, None);
         let err = toml::from_str::<Overrides>("max_size = \"lots\"").unwrap_err();
-        assert!(err.to_string().contains("expected a number or \"off\""), "{err}");
+        assert!(
+            err.to_string().contains("expected a number or \"off\""),
+            "{err}"
+        );
         let err = toml::from_str::<Overrides>("max_sise = 3").unwrap_err();
         assert!(err.to_string().contains("max_sise"), "{err}");
     }

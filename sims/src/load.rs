@@ -111,6 +111,34 @@ fn rate_at(a: &Arrivals, t_ms: u64) -> f64 {
     }
 }
 
+/// The highest whole-system rate the process reaches.
+fn max_rate(a: &Arrivals) -> f64 {
+    match *a {
+        Arrivals::Constant { rate_per_sec } | Arrivals::Poisson { rate_per_sec } => rate_per_sec,
+        Arrivals::Bursts {
+            base_per_sec,
+            burst_per_sec,
+            ..
+        } => base_per_sec.max(burst_per_sec),
+        Arrivals::Ramp {
+            from_per_sec,
+            to_per_sec,
+            ..
+        } => from_per_sec.max(to_per_sec),
+    }
+}
+
+/// The highest open-loop rate factor of the timeline (at least the initial 1).
+fn max_factor(s: &Scenario) -> f64 {
+    s.timeline.iter().fold(1.0, |m: f64, e| match *e {
+        Event::Load {
+            rate_factor: Some(f),
+            ..
+        } => m.max(f),
+        _ => m,
+    })
+}
+
 fn now_ms() -> u64 {
     sim_now_us() / 1000
 }
@@ -188,11 +216,37 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
         Clients::Open { ref arrivals } => {
             let mut rng = Rng::stream(s.seed, POD_STREAM | u64::from(global));
             let outstanding = Rc::new(Cell::new(0u64));
-            let poisson = !matches!(arrivals, Arrivals::Constant { .. });
+            let constant = matches!(arrivals, Arrivals::Constant { .. });
+            // Poisson arrivals with a rate that changes over time, by thinning: candidates at
+            // the highest rate, each kept with probability rate(t) / highest.
+            let highest = max_rate(arrivals) * max_factor(&s) / f64::from(pods);
             // Arrival times in µs, accumulated exactly.
             let mut t_us = sim_now_us();
             let mut pool_rr = 0usize;
             loop {
+                let t_ms = t_us / 1000;
+                let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
+                if constant {
+                    if rate <= 0.0 {
+                        // Nothing arrives until the next load change.
+                        match next_load_change(&s, t_ms) {
+                            Some(at) => t_us = at * 1000,
+                            None => break,
+                        }
+                        continue;
+                    }
+                    t_us += (1e6 / rate).round().max(1.0) as u64;
+                } else {
+                    if highest <= 0.0 {
+                        break;
+                    }
+                    t_us += (rng.exponential(1.0 / highest) * 1e6).round().max(1.0) as u64;
+                    let t_ms = t_us / 1000;
+                    let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
+                    if rng.unit() * highest >= rate {
+                        continue;
+                    }
+                }
                 let t_ms = t_us / 1000;
                 if t_ms >= s.duration_ms {
                     break;
@@ -200,21 +254,6 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
                 if let Some(end) = gap_end(&s, t_ms) {
                     t_us = end * 1000;
                     continue;
-                }
-                let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
-                if rate <= 0.0 {
-                    // Nothing arrives: look again 10 ms later.
-                    t_us += 10_000;
-                    continue;
-                }
-                let gap_secs = if poisson {
-                    rng.exponential(1.0 / rate)
-                } else {
-                    1.0 / rate
-                };
-                t_us += (gap_secs * 1e6).round().max(1.0) as u64;
-                if t_us / 1000 >= s.duration_ms {
-                    break;
                 }
                 sleep_until_us(t_us).await;
                 let id = next_id();

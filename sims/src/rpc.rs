@@ -36,7 +36,9 @@ pub(crate) struct Client {
 impl Client {
     pub(crate) fn new(shared: Arc<Shared>, _host: &str, callee: usize) -> Self {
         let t = &shared.scenario.tiers[callee];
-        let pods: Vec<String> = (0..t.instances).map(|i| format!("{}-{i}", t.name)).collect();
+        let pods: Vec<String> = (0..t.instances)
+            .map(|i| format!("{}-{i}", t.name))
+            .collect();
         let conns = pods.iter().map(|_| tokio::sync::Mutex::new(None)).collect();
         Self {
             pods,

@@ -218,7 +218,11 @@ impl<P: PoolUnderTest> Pod<P> {
     }
 
     /// Handles one request in this tier, with its own deadline; runs detached.
-    pub(crate) async fn handle(self: Rc<Self>, id: u64, pool_hint: Option<usize>) -> Result<(), ErrorKind> {
+    pub(crate) async fn handle(
+        self: Rc<Self>,
+        id: u64,
+        pool_hint: Option<usize>,
+    ) -> Result<(), ErrorKind> {
         let deadline = Instant::now() + self.deadline();
         let r = match &self.next {
             Some(next) => next.call(id, deadline).await,
@@ -291,7 +295,11 @@ impl<P: PoolUnderTest> Pod<P> {
                         .event(
                             sim_now_us(),
                             label,
-                            if retrying { "request.retry" } else { "request.cmd_error" },
+                            if retrying {
+                                "request.retry"
+                            } else {
+                                "request.cmd_error"
+                            },
                         )
                         .str("req", &req_label(id))
                         .num("conn", conn_id)
@@ -443,6 +451,8 @@ pub fn run_with<F: PoolFactory>(
         // Explosions open thousands of connections: turmoil panics past its default of 64
         // pending connections on a listener.
         .tcp_capacity(16_384)
+        // ... and a pod may hold tens of thousands of connections: every port above 1023.
+        .ephemeral_ports(1024..=65535)
         .build();
 
     let server = FakeRedis::new(ServerConfig {
@@ -800,9 +810,7 @@ impl Stepper {
         let commands = self.commands_at_duration.unwrap_or(self.view.commands);
         let mut report = Report {
             scenario: s.name.clone(),
-            profile: s
-                .redis_tier()
-                .map_or_else(String::new, |t| t.pool.label()),
+            profile: s.redis_tier().map_or_else(String::new, |t| t.pool.label()),
             seed: s.seed,
             requests: r.started,
             succeeded: r.succeeded,

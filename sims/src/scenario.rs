@@ -602,7 +602,8 @@ impl Scenario {
 
     /// Parses a JSON scenario; the error names the line and the field.
     pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
-        let s: Self = serde_json::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        let s: Self =
+            serde_json::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
         s.validate()?;
         Ok(s)
     }
@@ -682,7 +683,11 @@ impl Scenario {
         }
         for (i, t) in self.tiers.iter().enumerate() {
             let f = |name: &str| format!("tiers[{i}].{name}");
-            if t.name.is_empty() || !t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
             {
                 return Err(invalid(f("name"), "letters, digits and _ only, not empty"));
             }
@@ -745,8 +750,7 @@ impl Scenario {
                             "users apply to closed-loop load",
                         ));
                     }
-                    if rate_factor.is_some() && !matches!(self.load.clients, Clients::Open { .. })
-                    {
+                    if rate_factor.is_some() && !matches!(self.load.clients, Clients::Open { .. }) {
                         return Err(invalid(
                             format!("{f}.rate_factor"),
                             "rate_factor applies to open-loop load",
@@ -759,12 +763,13 @@ impl Scenario {
                 Event::ConfigSet { name, value, .. } => {
                     // The fake's own parser decides, with Redis's error text.
                     let mut engine = fake_redis::Engine::new(fake_redis::ServerConfig::default());
-                    engine
-                        .config_set(name, value)
-                        .map_err(|e| invalid(f, e))?;
+                    engine.config_set(name, value).map_err(|e| invalid(f, e))?;
                 }
                 Event::IdleGap { duration_ms, .. } if *duration_ms == 0 => {
-                    return Err(invalid(format!("{f}.duration_ms"), "must be greater than zero"));
+                    return Err(invalid(
+                        format!("{f}.duration_ms"),
+                        "must be greater than zero",
+                    ));
                 }
                 _ => {}
             }
@@ -808,7 +813,10 @@ fn check_arrivals(a: &Arrivals) -> Result<(), ScenarioError> {
         if r.is_finite() && r >= 0.0 {
             Ok(())
         } else {
-            Err(invalid(format!("load.clients.arrivals.{f}"), "must be >= 0"))
+            Err(invalid(
+                format!("load.clients.arrivals.{f}"),
+                "must be >= 0",
+            ))
         }
     };
     match *a {
@@ -854,7 +862,9 @@ mod tests {
         );
         assert_eq!(Check::between("x", 1.0, 2.0).failure(1.5), None);
         assert_eq!(
-            Check::max("latency_ms.p99", 100.0).failure(3000.0).as_deref(),
+            Check::max("latency_ms.p99", 100.0)
+                .failure(3000.0)
+                .as_deref(),
             Some("latency_ms.p99 = 3000, expected <= 100")
         );
     }

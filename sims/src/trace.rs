@@ -47,9 +47,9 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
 /// FNV-1a over the lines, each followed by `\n` (what [`Trace::hash`] computes as it goes).
 #[must_use]
 pub fn hash_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> u64 {
-    lines
-        .into_iter()
-        .fold(FNV_OFFSET, |h, line| fnv1a(fnv1a(h, line.as_bytes()), b"\n"))
+    lines.into_iter().fold(FNV_OFFSET, |h, line| {
+        fnv1a(fnv1a(h, line.as_bytes()), b"\n")
+    })
 }
 
 impl Trace {

@@ -19,7 +19,10 @@ fn hashes(seed: u64) -> Vec<(String, String)> {
                 "{}: {}",
                 inc.name, run.report.verdict
             );
-            (format!("{}/{}", inc.name, buggy.name), run.report.trace_hash)
+            (
+                format!("{}/{}", inc.name, buggy.name),
+                run.report.trace_hash,
+            )
         })
         .collect()
 }
@@ -44,7 +47,11 @@ fn same_seed_same_trace_hash_in_a_new_process() {
         "POOLSIM_SEED={seed} cargo test -p sims --test determinism -- --exact same_seed_same_trace_hash_in_a_new_process"
     );
     let here = hashes(seed);
-    assert_eq!(here, hashes(seed), "same seed, another trace in-process; replay: {replay}");
+    assert_eq!(
+        here,
+        hashes(seed),
+        "same seed, another trace in-process; replay: {replay}"
+    );
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -64,7 +71,10 @@ fn same_seed_same_trace_hash_in_a_new_process() {
         .filter_map(|l| l.split_once(' '))
         .map(|(n, h)| (n.to_owned(), h.to_owned()))
         .collect();
-    assert_eq!(child, here, "trace hash differs in a new process; replay: {replay}");
+    assert_eq!(
+        child, here,
+        "trace hash differs in a new process; replay: {replay}"
+    );
 }
 
 #[test]

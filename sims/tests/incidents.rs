@@ -77,7 +77,10 @@ fn explosion_reproduces_with_unbounded_and_fail_fast_pools_and_bounded_waiting_p
         "explosion_reproduces_with_unbounded_and_fail_fast_pools_and_bounded_waiting_pools_hold",
     );
     let unbounded = by_name(&reports, "redis-py-unbounded");
-    assert_eq!(unbounded.peak_server_clients, 300, "the server reaches maxclients");
+    assert_eq!(
+        unbounded.peak_server_clients, 300,
+        "the server reaches maxclients"
+    );
     assert!(unbounded.errors.max_clients > 0);
     assert_eq!(unbounded.rejected_connections, unbounded.errors.max_clients);
     assert_eq!(
@@ -121,9 +124,16 @@ fn sweep(name: &str) {
         .unwrap_or(20);
     let incident = incidents::by_name(name).unwrap();
     for seed in 1..=seeds {
-        replay(name, seed, &format!("seed_sweep_{}", name.replace('-', "_")));
+        replay(
+            name,
+            seed,
+            &format!("seed_sweep_{}", name.replace('-', "_")),
+        );
     }
-    eprintln!("{}: {seeds} seeds, every scenario as expected", incident.name);
+    eprintln!(
+        "{}: {seeds} seeds, every scenario as expected",
+        incident.name
+    );
 }
 
 #[test]

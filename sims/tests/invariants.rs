@@ -4,15 +4,18 @@
 //! oddity (lowering `maxclients` below the connected count) is not a violation.
 
 use sims::adapter::{
-    CmdError, CorePool, CorePoolFactory, GetError, Observe, PoolContext, PoolFactory,
-    PoolSnapshot, PoolUnderTest, Reply,
+    CmdError, CorePool, CorePoolFactory, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot,
+    PoolUnderTest, Reply,
 };
 use sims::scenario::{Event, Scenario};
 use sims::{RunOptions, run_with};
 use std::cell::Cell;
 
 fn cascade_fixed() -> Scenario {
-    sims::incidents::by_name("cascade").unwrap().scenarios(2).remove(1)
+    sims::incidents::by_name("cascade")
+        .unwrap()
+        .scenarios(2)
+        .remove(1)
 }
 
 fn opts() -> RunOptions {
@@ -106,7 +109,9 @@ fn a_reply_for_another_request_stops_the_run_naming_the_invariant() {
     assert!(v.step > 0 && v.t_ms > 0);
     assert!(!run.report.expectation_met);
     assert!(
-        run.report.verdict.starts_with("invariant violated: e2e.reply_matches"),
+        run.report
+            .verdict
+            .starts_with("invariant violated: e2e.reply_matches"),
         "{}",
         run.report.verdict
     );

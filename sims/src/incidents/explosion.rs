@@ -238,5 +238,12 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         ],
     );
 
-    vec![unbounded, failfast, bounded_001, bounded_000, t30, t30_stale]
+    vec![
+        unbounded,
+        failfast,
+        bounded_001,
+        bounded_000,
+        t30,
+        t30_stale,
+    ]
 }

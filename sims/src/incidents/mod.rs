@@ -38,7 +38,10 @@ impl Incident {
     /// The command that replays this incident for `seed`.
     #[must_use]
     pub fn replay_command(&self, seed: u64) -> String {
-        format!("cargo run --release -p poolsim -- replay {} --seed {seed}", self.name)
+        format!(
+            "cargo run --release -p poolsim -- replay {} --seed {seed}",
+            self.name
+        )
     }
 
     /// Run options that print this incident's replay command with violations.
