@@ -15,8 +15,9 @@
 //!
 //! The fixed run holds: the pool sized by the write-up's rule, `QPS / (1000 / rtt_ms)` =
 //! `1500 / (1000 / 20)` = 30, doubled for headroom (a pool at exactly the mean load has a
-//! queue without bound, see `../shared/QUEUEING.md`) = 60, and a pool wait of 1 s, below the
-//! callers' deadline, with deadlines honoured (`recommended`): low latency, no error.
+//! queue without bound, see `../shared/QUEUEING.md`) = 60, kept warm (`max_idle` 60), and a
+//! pool wait of 1 s, below the callers' deadline, with deadlines honoured (`recommended`):
+//! low latency, no error.
 //!
 //! Scale: one pod per tier and three tiers instead of N; a 20 ms round trip per command (the
 //! server answers after 18 ms; links are 1 ms) instead of about 1 ms, so that 1,500 requests a
@@ -104,6 +105,9 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         seed,
         PoolSpec::profile("recommended").with(Overrides {
             max_size: Some(Setting::Value(60)),
+            // Keep the sized pool warm: recommended's max_idle 10 would close and reopen
+            // connections all the time at this load.
+            max_idle: Some(Setting::Value(60)),
             ..Overrides::default()
         }),
     );
