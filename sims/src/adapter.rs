@@ -288,7 +288,12 @@ impl PoolFactory for CorePoolFactory {
         let trace = ctx.trace.clone();
         let host = label.to_owned();
         pool.set_observer(Some(Box::new(move |now, out| {
-            let t = epoch_us + now.since_epoch().as_micros() as u64;
+            // The simulated time of the host running the pool. pool-core's own instant can lag
+            // it: the driver feeds a clock-free input at the last instant it read.
+            let t = turmoil::sim_elapsed().map_or_else(
+                || epoch_us + now.since_epoch().as_micros() as u64,
+                |d| d.as_micros() as u64,
+            );
             match *out {
                 Output::Connect { conn } => {
                     trace

@@ -29,44 +29,40 @@ fn gap_end(s: &Scenario, t_ms: u64) -> Option<u64> {
     })
 }
 
-/// Active closed-loop users at `t_ms`: the last `load` event's `users`, or the initial count.
-fn users_at(s: &Scenario, initial: u32, t_ms: u64) -> u32 {
-    let mut users = initial;
+/// The value the last `load` event at or before `t_ms` gives with `pick` (`initial` before any).
+fn last_load<T: Copy>(
+    s: &Scenario,
+    t_ms: u64,
+    initial: T,
+    pick: impl Fn(&Event) -> Option<T>,
+) -> T {
+    let mut value = initial;
     let mut at = 0;
     for e in &s.timeline {
-        if let Event::Load {
-            at_ms,
-            users: Some(u),
-            ..
-        } = *e
-        {
-            if at_ms <= t_ms && at_ms >= at {
-                users = u;
-                at = at_ms;
+        if let (Event::Load { at_ms, .. }, Some(v)) = (e, pick(e)) {
+            if *at_ms <= t_ms && *at_ms >= at {
+                value = v;
+                at = *at_ms;
             }
         }
     }
-    users
+    value
+}
+
+/// Active closed-loop users at `t_ms`: the last `load` event's `users`, or the initial count.
+fn users_at(s: &Scenario, initial: u32, t_ms: u64) -> u32 {
+    last_load(s, t_ms, initial, |e| match *e {
+        Event::Load { users, .. } => users,
+        _ => None,
+    })
 }
 
 /// The open-loop rate multiplier at `t_ms`.
 fn factor_at(s: &Scenario, t_ms: u64) -> f64 {
-    let mut factor = 1.0;
-    let mut at = 0;
-    for e in &s.timeline {
-        if let Event::Load {
-            at_ms,
-            rate_factor: Some(f),
-            ..
-        } = *e
-        {
-            if at_ms <= t_ms && at_ms >= at {
-                factor = f;
-                at = at_ms;
-            }
-        }
-    }
-    factor
+    last_load(s, t_ms, 1.0, |e| match *e {
+        Event::Load { rate_factor, .. } => rate_factor,
+        _ => None,
+    })
 }
 
 /// The first `load` event after `t_ms`.

@@ -9,11 +9,11 @@
 
 use crate::adapter::PoolUnderTest;
 use crate::report::ErrorKind;
-use crate::runner::{Pod, RPC_PORT, Shared, outcome_name, spawn_handler};
+use crate::runner::{Pod, RPC_PORT, outcome_name, spawn_handler};
+use crate::scenario::Scenario;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -34,8 +34,8 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(shared: Arc<Shared>, _host: &str, callee: usize) -> Self {
-        let t = &shared.scenario.tiers[callee];
+    pub(crate) fn new(scenario: &Scenario, callee: usize) -> Self {
+        let t = &scenario.tiers[callee];
         let pods: Vec<String> = (0..t.instances)
             .map(|i| format!("{}-{i}", t.name))
             .collect();

@@ -546,7 +546,7 @@ fn build_pod<F: PoolFactory>(
                 .iter()
                 .position(|o| &o.name == name)
                 .ok_or_else(|| format!("no tier {name}"))?;
-            Some(rpc::Client::new(Arc::clone(shared), host, callee))
+            Some(rpc::Client::new(&shared.scenario, callee))
         }
         None => {
             let config = t.pool.config()?;
@@ -800,9 +800,12 @@ impl Stepper {
             }
         }
         let r = self.shared.requests();
+        // Quantile `q` in ms (1.0: the maximum, exactly as recorded).
         let ms = |h: &Histogram<u64>, q: f64| {
             if h.is_empty() {
                 0.0
+            } else if q >= 1.0 {
+                h.max() as f64 / 1000.0
             } else {
                 h.value_at_quantile(q) as f64 / 1000.0
             }
@@ -819,20 +822,12 @@ impl Stepper {
                 p50: ms(&r.latency, 0.5),
                 p90: ms(&r.latency, 0.9),
                 p99: ms(&r.latency, 0.99),
-                max: if r.latency.is_empty() {
-                    0.0
-                } else {
-                    r.latency.max() as f64 / 1000.0
-                },
+                max: ms(&r.latency, 1.0),
             },
             pool_wait_ms: Wait {
                 p50: ms(&r.wait, 0.5),
                 p99: ms(&r.wait, 0.99),
-                max: if r.wait.is_empty() {
-                    0.0
-                } else {
-                    r.wait.max() as f64 / 1000.0
-                },
+                max: ms(&r.wait, 1.0),
             },
             waited_fraction: if r.gets == 0 {
                 0.0

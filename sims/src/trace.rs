@@ -69,7 +69,6 @@ impl Trace {
     }
 
     /// Starts an event at `t_us` microseconds of simulated time on `host`.
-    #[must_use]
     pub fn event(&self, t_us: u64, host: &str, event: &str) -> EventBuilder<'_> {
         let mut line = String::with_capacity(96);
         let _ = write!(line, "{{\"t_us\":{t_us},\"host\":");

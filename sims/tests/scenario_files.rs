@@ -43,7 +43,8 @@ fn a_bad_value_is_named_with_its_line() {
 #[test]
 fn nonsense_that_parses_is_refused_naming_the_field() {
     let base = ALL[0].scenarios(3).remove(0);
-    let cases: Vec<(Box<dyn Fn(&mut Scenario)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Scenario)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|s| s.tiers[0].pool.profile = "hikaricp".into()),
             "tiers[0].pool: unknown profile 'hikaricp'",
