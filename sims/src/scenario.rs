@@ -128,6 +128,50 @@ fn one() -> u32 {
     1
 }
 
+impl Tier {
+    /// One pod with one pool, talking to Redis, no retry.
+    #[must_use]
+    pub fn new(name: &str, pool: PoolSpec, deadline_ms: u64) -> Self {
+        Self {
+            name: name.to_owned(),
+            pool,
+            instances: 1,
+            pools_per_instance: 1,
+            deadline_ms,
+            calls: None,
+            retry: Retry::None,
+        }
+    }
+
+    /// Forwarding every request to the tier `next` instead of talking to Redis.
+    #[must_use]
+    pub fn calling(mut self, next: &str) -> Self {
+        self.calls = Some(next.to_owned());
+        self
+    }
+
+    /// With `n` pods.
+    #[must_use]
+    pub fn with_instances(mut self, n: u32) -> Self {
+        self.instances = n;
+        self
+    }
+
+    /// With `n` pools per pod.
+    #[must_use]
+    pub fn with_pools_per_instance(mut self, n: u32) -> Self {
+        self.pools_per_instance = n;
+        self
+    }
+
+    /// With this retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 /// A retry policy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -206,6 +250,49 @@ pub struct Load {
     /// Time a request keeps its connection after its commands (the app's work while holding it).
     #[serde(default = "zero_dist")]
     pub hold: Dist,
+}
+
+impl Load {
+    /// `users` closed-loop users thinking `think` between requests; `SET` + `GET`; no hold.
+    #[must_use]
+    pub fn closed(users: u32, think: Dist) -> Self {
+        Self {
+            clients: Clients::Closed { users, think },
+            mix: default_mix(),
+            hold: zero_dist(),
+        }
+    }
+
+    /// Open-loop arrivals; `SET` + `GET`; no hold.
+    #[must_use]
+    pub fn open(arrivals: Arrivals) -> Self {
+        Self {
+            clients: Clients::Open { arrivals },
+            mix: default_mix(),
+            hold: zero_dist(),
+        }
+    }
+
+    /// Every request runs `command`.
+    #[must_use]
+    pub fn with_command(mut self, command: Command) -> Self {
+        self.mix = vec![MixEntry { command, weight: 1 }];
+        self
+    }
+
+    /// With this command mix.
+    #[must_use]
+    pub fn with_mix(mut self, mix: Vec<MixEntry>) -> Self {
+        self.mix = mix;
+        self
+    }
+
+    /// Every request holds its connection `hold` after its commands.
+    #[must_use]
+    pub fn with_hold(mut self, hold: Dist) -> Self {
+        self.hold = hold;
+        self
+    }
 }
 
 fn default_mix() -> Vec<MixEntry> {
@@ -482,6 +569,28 @@ pub struct Expectation {
     pub signature: String,
 }
 
+impl Expectation {
+    /// The run must show the signature: every check must pass.
+    #[must_use]
+    pub fn reproduces(signature: &str, checks: Vec<Check>) -> Self {
+        Self {
+            outcome: Outcome::Reproduces,
+            checks,
+            signature: signature.to_owned(),
+        }
+    }
+
+    /// The run must hold: every check must pass.
+    #[must_use]
+    pub fn holds(signature: &str, checks: Vec<Check>) -> Self {
+        Self {
+            outcome: Outcome::Holds,
+            checks,
+            signature: signature.to_owned(),
+        }
+    }
+}
+
 /// One check on a metric (see [`crate::report::Metrics`] for the names).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -593,6 +702,75 @@ fn invalid(field: impl Into<String>, why: impl Into<String>) -> ScenarioError {
 }
 
 impl Scenario {
+    /// A scenario with Redis 7.0's default server, 1 ms ticks and links, a sample a second, no
+    /// timeline, a drain limit of 30 s and an expectation of [`Outcome::Either`] (nothing
+    /// asserted): adjust it with the `with_*` methods.
+    #[must_use]
+    pub fn new(name: &str, seed: u64, duration_ms: u64, tiers: Vec<Tier>, load: Load) -> Self {
+        Self {
+            name: name.to_owned(),
+            summary: String::new(),
+            seed,
+            duration_ms,
+            drain_limit_ms: default_drain_limit_ms(),
+            tick_ms: default_tick_ms(),
+            link_latency_ms: default_link_latency_ms(),
+            sample_ms: default_sample_ms(),
+            server: Server::default(),
+            tiers,
+            load,
+            timeline: Vec::new(),
+            expect: Expectation {
+                outcome: Outcome::Either,
+                checks: Vec::new(),
+                signature: "{errors.total} errors in {requests} requests".to_owned(),
+            },
+        }
+    }
+
+    /// With this one-line summary.
+    #[must_use]
+    pub fn with_summary(mut self, summary: &str) -> Self {
+        self.summary = summary.to_owned();
+        self
+    }
+
+    /// With this server.
+    #[must_use]
+    pub fn with_server(mut self, server: Server) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// With one more timeline event.
+    #[must_use]
+    pub fn with_event(mut self, event: Event) -> Self {
+        self.timeline.push(event);
+        self
+    }
+
+    /// With this expectation.
+    #[must_use]
+    pub fn with_expect(mut self, expect: Expectation) -> Self {
+        self.expect = expect;
+        self
+    }
+
+    /// With this tick and link latency (ms).
+    #[must_use]
+    pub fn with_ticks(mut self, tick_ms: u64, link_latency_ms: u64) -> Self {
+        self.tick_ms = tick_ms;
+        self.link_latency_ms = link_latency_ms;
+        self
+    }
+
+    /// With a timeline sample every `sample_ms`.
+    #[must_use]
+    pub fn with_sample_ms(mut self, sample_ms: u64) -> Self {
+        self.sample_ms = sample_ms;
+        self
+    }
+
     /// Parses a TOML scenario file; the error names the line and the field.
     pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
         let s: Self = toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;

@@ -25,10 +25,9 @@
 //! requests. The mechanism (wait longer than the deadline, waiters outliving their callers)
 //! does not depend on the scale.
 
-use super::{expect, scenario, tier};
 use crate::knobs::{Overrides, Setting};
 use crate::scenario::{
-    Arrivals, Check, Clients, Command, Dist, Load, MixEntry, Outcome, PoolSpec, Scenario, Server,
+    Arrivals, Check, Command, Expectation, Load, PoolSpec, Scenario, Server, Tier,
 };
 
 /// The callers' deadline at every tier.
@@ -38,47 +37,35 @@ const RATE: f64 = 1_500.0;
 /// Server time per command; with 1 ms links each way, a 20 ms round trip.
 const COMMAND_MS: u64 = 18;
 
-fn chain(pool: PoolSpec) -> Vec<crate::scenario::Tier> {
-    let mut a = tier("a", PoolSpec::default(), DEADLINE_MS);
-    a.calls = Some("b".to_owned());
-    let mut b = tier("b", PoolSpec::default(), DEADLINE_MS);
-    b.calls = Some("c".to_owned());
-    let c = tier("c", pool, DEADLINE_MS);
-    vec![a, b, c]
+fn chain(pool: PoolSpec) -> Vec<Tier> {
+    vec![
+        Tier::new("a", PoolSpec::default(), DEADLINE_MS).calling("b"),
+        Tier::new("b", PoolSpec::default(), DEADLINE_MS).calling("c"),
+        Tier::new("c", pool, DEADLINE_MS),
+    ]
 }
 
-fn base(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
-    let mut s = scenario(
+fn base(name: &str, summary: &str, seed: u64, pool: PoolSpec, expect: Expectation) -> Scenario {
+    Scenario::new(
         name,
-        summary,
         seed,
         4_000,
-        Server {
-            command_latency_ms: COMMAND_MS,
-            ..Server::default()
-        },
         chain(pool),
-        Load {
-            clients: Clients::Open {
-                arrivals: Arrivals::Poisson { rate_per_sec: RATE },
-            },
-            mix: vec![MixEntry {
-                command: Command::Echo,
-                weight: 1,
-            }],
-            hold: Dist::fixed(0),
-        },
-        vec![],
-        expect(Outcome::Holds, "-", vec![]),
-    );
-    s.sample_ms = 250;
-    s
+        Load::open(Arrivals::Poisson { rate_per_sec: RATE }).with_command(Command::Echo),
+    )
+    .with_summary(summary)
+    .with_server(Server {
+        command_latency_ms: COMMAND_MS,
+        ..Server::default()
+    })
+    .with_expect(expect)
+    .with_sample_ms(250)
 }
 
 /// The buggy run, then the fixed one.
 #[must_use]
 pub fn scenarios(seed: u64) -> Vec<Scenario> {
-    let mut buggy = base(
+    let buggy = base(
         "go-redis-pool-10",
         "a -> b -> c, 3 s deadlines; c: go-redis pool of 10, PoolTimeout 10 s, deadline ignored; 1,500 req/s",
         seed,
@@ -88,18 +75,17 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             honour_deadlines: Some(false),
             ..Overrides::default()
         }),
+        Expectation::reproduces(
+            "p99 {latency_ms.p99} ms at tier a (deadline 3000), {errors.deadline_exceeded} of {requests} requests timed out, Redis flat at {server_ops_per_sec} ops/s (10 connections / 20 ms = 500), up to {peak_waiters} waiters",
+            vec![
+                Check::between("latency_ms.p99", 2_950.0, 3_100.0),
+                Check::min("error_fraction", 0.5),
+                Check::between("server_ops_per_sec", 425.0, 525.0),
+                Check::min("peak_waiters", 1_000.0),
+            ],
+        ),
     );
-    buggy.expect = expect(
-        Outcome::Reproduces,
-        "p99 {latency_ms.p99} ms at tier a (deadline 3000), {errors.deadline_exceeded} of {requests} requests timed out, Redis flat at {server_ops_per_sec} ops/s (10 connections / 20 ms = 500), up to {peak_waiters} waiters",
-        vec![
-            Check::between("latency_ms.p99", 2_950.0, 3_100.0),
-            Check::min("error_fraction", 0.5),
-            Check::between("server_ops_per_sec", 425.0, 525.0),
-            Check::min("peak_waiters", 1_000.0),
-        ],
-    );
-    let mut fixed = base(
+    let fixed = base(
         "sized-pool-60",
         "the same load; c's pool sized 1500 / (1000 / 20) = 30, doubled: 60, wait 1 s, deadlines honoured (recommended)",
         seed,
@@ -110,16 +96,15 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             max_idle: Some(Setting::Value(60)),
             ..Overrides::default()
         }),
-    );
-    fixed.expect = expect(
-        Outcome::Holds,
-        "{errors.total} errors in {requests} requests, p99 {latency_ms.p99} ms, Redis at {server_ops_per_sec} ops/s",
-        vec![
-            Check::eq("errors.total", 0.0),
-            // The first connects (4 at a time, a PING each) are in the tail.
-            Check::max("latency_ms.p99", 250.0),
-            Check::max("peak_waiters", 200.0),
-        ],
+        Expectation::holds(
+            "{errors.total} errors in {requests} requests, p99 {latency_ms.p99} ms, Redis at {server_ops_per_sec} ops/s",
+            vec![
+                Check::eq("errors.total", 0.0),
+                // The first connects (4 at a time, a PING each) are in the tail.
+                Check::max("latency_ms.p99", 250.0),
+                Check::max("peak_waiters", 200.0),
+            ],
+        ),
     );
     vec![buggy, fixed]
 }

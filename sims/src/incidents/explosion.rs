@@ -33,9 +33,8 @@
 //! think 100 ms between requests (the HTTP round trip of `wrk`) so that the run stays at tens of
 //! thousands of requests.
 
-use super::{closed, expect, scenario, tier};
 use crate::knobs::{CheckWhenSpec, Overrides, Setting};
-use crate::scenario::{Check, Dist, Event, Outcome, PoolSpec, Scenario, Server};
+use crate::scenario::{Check, Dist, Event, Expectation, Load, PoolSpec, Scenario, Server, Tier};
 
 /// The server's limit, scaled down from Redis's default 10000.
 const MAXCLIENTS: u64 = 300;
@@ -50,103 +49,93 @@ fn unbounded_redis_py() -> PoolSpec {
 }
 
 /// Seed 001's shape: 4 workers, 400 users at once for 2 s, then 20 users for 3 s.
-fn seed_001(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
-    let mut web = tier("web", pool, 5_000);
-    web.pools_per_instance = WORKERS;
-    let mut load = closed(400, Dist::fixed(40));
-    load.hold = Dist::Exponential { mean_ms: 10 };
-    let mut s = scenario(
+fn seed_001(name: &str, summary: &str, seed: u64, pool: PoolSpec, expect: Expectation) -> Scenario {
+    Scenario::new(
         name,
-        summary,
         seed,
         5_000,
-        Server {
-            maxclients: MAXCLIENTS,
-            ..Server::default()
-        },
-        vec![web],
-        load,
-        vec![Event::Load {
-            at_ms: 2_000,
-            users: Some(20),
-            rate_factor: None,
-        }],
-        expect(Outcome::Holds, "-", vec![]),
-    );
-    s.sample_ms = 250;
-    s
+        vec![Tier::new("web", pool, 5_000).with_pools_per_instance(WORKERS)],
+        Load::closed(400, Dist::fixed(40)).with_hold(Dist::Exponential { mean_ms: 10 }),
+    )
+    .with_summary(summary)
+    .with_server(Server {
+        maxclients: MAXCLIENTS,
+        ..Server::default()
+    })
+    .with_event(Event::Load {
+        at_ms: 2_000,
+        users: Some(20),
+        rate_factor: None,
+    })
+    .with_expect(expect)
+    .with_sample_ms(250)
 }
 
 /// Seed 000's shape: 2,000 users on one pool for 1.5 s.
-fn seed_000(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
-    let mut s = scenario(
+fn seed_000(name: &str, summary: &str, seed: u64, pool: PoolSpec, expect: Expectation) -> Scenario {
+    Scenario::new(
         name,
-        summary,
         seed,
         1_500,
-        Server::default(),
-        vec![tier("api", pool, 5_000)],
-        closed(2_000, Dist::fixed(100)),
-        vec![],
-        expect(Outcome::Holds, "-", vec![]),
-    );
-    s.sample_ms = 100;
-    s
+        vec![Tier::new("api", pool, 5_000)],
+        Load::closed(2_000, Dist::fixed(100)),
+    )
+    .with_summary(summary)
+    .with_expect(expect)
+    .with_sample_ms(100)
 }
 
 /// Seed 001's server fix: `timeout 30` and a quiet period of 40 s between two bursts.
-fn timeout_30(name: &str, summary: &str, seed: u64, pool: PoolSpec) -> Scenario {
-    let mut web = tier("web", pool, 5_000);
-    web.pools_per_instance = WORKERS;
-    let mut load = closed(200, Dist::fixed(40));
-    load.hold = Dist::Exponential { mean_ms: 10 };
-    let mut s = scenario(
+fn timeout_30(
+    name: &str,
+    summary: &str,
+    seed: u64,
+    pool: PoolSpec,
+    expect: Expectation,
+) -> Scenario {
+    Scenario::new(
         name,
-        summary,
         seed,
         46_000,
-        Server {
-            maxclients: MAXCLIENTS,
-            timeout_secs: 30,
-            ..Server::default()
-        },
-        vec![web],
-        load,
-        vec![Event::IdleGap {
-            at_ms: 3_000,
-            duration_ms: 40_000,
-        }],
-        expect(Outcome::Holds, "-", vec![]),
-    );
+        vec![Tier::new("web", pool, 5_000).with_pools_per_instance(WORKERS)],
+        Load::closed(200, Dist::fixed(40)).with_hold(Dist::Exponential { mean_ms: 10 }),
+    )
+    .with_summary(summary)
+    .with_server(Server {
+        maxclients: MAXCLIENTS,
+        timeout_secs: 30,
+        ..Server::default()
+    })
+    .with_event(Event::IdleGap {
+        at_ms: 3_000,
+        duration_ms: 40_000,
+    })
+    .with_expect(expect)
     // 10 ms ticks (and links): the 40 s quiet period costs 4,000 steps, not 40,000.
-    s.tick_ms = 10;
-    s.link_latency_ms = 10;
-    s.sample_ms = 1_000;
-    s
+    .with_ticks(10, 10)
 }
 
 /// The buggy runs, then the fixed ones.
 #[must_use]
 pub fn scenarios(seed: u64) -> Vec<Scenario> {
-    let mut unbounded = seed_001(
+    let unbounded = seed_001(
         "redis-py-unbounded",
         "4 workers with unbounded redis-py pools (2**31), 400 users, maxclients 300",
         seed,
         unbounded_redis_py(),
-    );
-    unbounded.expect = expect(
-        Outcome::Reproduces,
-        "server at maxclients ({peak_server_clients} clients), {errors.max_clients} requests refused with max number of clients reached, {final_server_clients} connections still open after the burst",
-        vec![
-            Check::eq("peak_server_clients", MAXCLIENTS as f64),
-            Check::min("errors.max_clients", 50.0),
-            Check::min("rejected_connections", 50.0),
-            // The connections stay up after the burst: the pools never shrink.
-            Check::eq("final_server_clients", MAXCLIENTS as f64),
-        ],
+        Expectation::reproduces(
+            "server at maxclients ({peak_server_clients} clients), {errors.max_clients} requests refused with max number of clients reached, {final_server_clients} connections still open after the burst",
+            vec![
+                Check::eq("peak_server_clients", MAXCLIENTS as f64),
+                Check::min("errors.max_clients", 50.0),
+                Check::min("rejected_connections", 50.0),
+                // The connections stay up after the burst: the pools never shrink.
+                Check::eq("final_server_clients", MAXCLIENTS as f64),
+            ],
+        ),
     );
 
-    let mut bounded_001 = seed_001(
+    let bounded_001 = seed_001(
         "bounded-wait-4x55",
         "the same load on 4 bounded waiting pools of 55 (recommended; 2,400 req/s x 22 ms)",
         seed,
@@ -154,36 +143,34 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             max_size: Some(Setting::Value(55)),
             ..Overrides::default()
         }),
-    );
-    bounded_001.expect = expect(
-        Outcome::Holds,
-        "{errors.total} errors, server at most {peak_server_clients} clients of 300, pool wait p99 {pool_wait_ms.p99} ms",
-        vec![
-            Check::eq("errors.total", 0.0),
-            Check::max("peak_server_clients", (4 * 55) as f64),
-            Check::eq("rejected_connections", 0.0),
-        ],
+        Expectation::holds(
+            "{errors.total} errors, server at most {peak_server_clients} clients of 300, pool wait p99 {pool_wait_ms.p99} ms",
+            vec![
+                Check::eq("errors.total", 0.0),
+                Check::max("peak_server_clients", (4 * 55) as f64),
+                Check::eq("rejected_connections", 0.0),
+            ],
+        ),
     );
 
-    let mut failfast = seed_000(
+    let failfast = seed_000(
         "aioredis-50",
         "aioredis 2 ConnectionPool(max_connections=50), fail fast, 2,000 users",
         seed,
         PoolSpec::profile("aioredis"),
-    );
-    failfast.expect = expect(
-        Outcome::Reproduces,
-        "{errors.too_many_connections} of {requests} requests failed with Too many connections while the server had at most {peak_server_clients} clients",
-        vec![
-            Check::min("error_fraction", 0.5),
-            // The errors are all "Too many connections": Redis itself refuses nobody.
-            Check::max("errors.other", 0.0),
-            Check::max("errors.max_clients", 0.0),
-            Check::max("peak_server_clients", 50.0),
-        ],
+        Expectation::reproduces(
+            "{errors.too_many_connections} of {requests} requests failed with Too many connections while the server had at most {peak_server_clients} clients",
+            vec![
+                Check::min("error_fraction", 0.5),
+                // The errors are all "Too many connections": Redis itself refuses nobody.
+                Check::max("errors.other", 0.0),
+                Check::max("errors.max_clients", 0.0),
+                Check::max("peak_server_clients", 50.0),
+            ],
+        ),
     );
 
-    let mut bounded_000 = seed_000(
+    let bounded_000 = seed_000(
         "bounded-wait-100",
         "the same 2,000 users on a waiting pool of 100 (recommended; 19,000 req/s x 4 ms = 77, rounded up)",
         seed,
@@ -192,32 +179,30 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             max_waiters: Some(Setting::Value(2_000)),
             ..Overrides::default()
         }),
-    );
-    bounded_000.expect = expect(
-        Outcome::Holds,
-        "{errors.total} errors in {requests} requests, server at most {peak_server_clients} clients, pool wait p99 {pool_wait_ms.p99} ms",
-        vec![
-            Check::eq("errors.total", 0.0),
-            Check::max("peak_server_clients", 100.0),
-        ],
+        Expectation::holds(
+            "{errors.total} errors in {requests} requests, server at most {peak_server_clients} clients, pool wait p99 {pool_wait_ms.p99} ms",
+            vec![
+                Check::eq("errors.total", 0.0),
+                Check::max("peak_server_clients", 100.0),
+            ],
+        ),
     );
 
-    let mut t30 = timeout_30(
+    let t30 = timeout_30(
         "server-timeout-30",
         "unbounded redis-py pools with server timeout 30 (seed 001's fix), 40 s quiet between bursts",
         seed,
         unbounded_redis_py(),
-    );
-    t30.expect = expect(
-        Outcome::Holds,
-        "{server_idle_closes} idle connections closed by the server, {errors.total} errors: the peek on checkout reconnects",
-        vec![
-            Check::eq("errors.total", 0.0),
-            Check::min("server_idle_closes", 100.0),
-        ],
+        Expectation::holds(
+            "{server_idle_closes} idle connections closed by the server, {errors.total} errors: the peek on checkout reconnects",
+            vec![
+                Check::eq("errors.total", 0.0),
+                Check::min("server_idle_closes", 100.0),
+            ],
+        ),
     );
 
-    let mut t30_stale = timeout_30(
+    let t30_stale = timeout_30(
         "server-timeout-30-no-check",
         "the same with a pool that does not check on checkout: seed 001's fix becomes incident A",
         seed,
@@ -226,16 +211,15 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             check_on_checkout: Some(CheckWhenSpec::Never),
             ..Overrides::default()
         }),
-    );
-    t30_stale.expect = expect(
-        Outcome::Reproduces,
-        "{errors.eof} EOF errors after 40 s idle: the server closed {server_idle_closes} connections the pools still hold",
-        vec![
-            Check::min("errors.eof", 100.0),
-            // Every error is an EOF.
-            Check::max("errors.other", 0.0),
-            Check::max("errors.max_clients", 0.0),
-        ],
+        Expectation::reproduces(
+            "{errors.eof} EOF errors after 40 s idle: the server closed {server_idle_closes} connections the pools still hold",
+            vec![
+                Check::min("errors.eof", 100.0),
+                // Every error is an EOF.
+                Check::max("errors.other", 0.0),
+                Check::max("errors.max_clients", 0.0),
+            ],
+        ),
     );
 
     vec![

@@ -5,10 +5,7 @@
 //! - [`explosion`]: B, connection explosion (seeds 001, 000, 004).
 //! - [`cascade`]: C, the pool-timeout cascade (seed 002).
 
-use crate::scenario::{
-    Check, Clients, Command, Dist, Event, Expectation, Load, MixEntry, Outcome, PoolSpec, Retry,
-    Scenario, Server, Tier,
-};
+use crate::scenario::Scenario;
 
 pub mod cascade;
 pub mod explosion;
@@ -86,66 +83,4 @@ pub const ALL: [Incident; 3] = [
 #[must_use]
 pub fn by_name(name: &str) -> Option<&'static Incident> {
     ALL.iter().find(|i| i.name == name)
-}
-
-// ---- small builders shared by the incident modules ----
-
-fn tier(name: &str, pool: PoolSpec, deadline_ms: u64) -> Tier {
-    Tier {
-        name: name.to_owned(),
-        pool,
-        instances: 1,
-        pools_per_instance: 1,
-        deadline_ms,
-        calls: None,
-        retry: Retry::None,
-    }
-}
-
-fn closed(users: u32, think: Dist) -> Load {
-    Load {
-        clients: Clients::Closed { users, think },
-        mix: vec![MixEntry {
-            command: Command::SetGet,
-            weight: 1,
-        }],
-        hold: Dist::fixed(0),
-    }
-}
-
-fn expect(outcome: Outcome, signature: &str, checks: Vec<Check>) -> Expectation {
-    Expectation {
-        outcome,
-        checks,
-        signature: signature.to_owned(),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn scenario(
-    name: &str,
-    summary: &str,
-    seed: u64,
-    duration_ms: u64,
-    server: Server,
-    tiers: Vec<Tier>,
-    load: Load,
-    timeline: Vec<Event>,
-    expect: Expectation,
-) -> Scenario {
-    Scenario {
-        name: name.to_owned(),
-        summary: summary.to_owned(),
-        seed,
-        duration_ms,
-        drain_limit_ms: 30_000,
-        tick_ms: 1,
-        link_latency_ms: 1,
-        sample_ms: 1_000,
-        server,
-        tiers,
-        load,
-        timeline,
-        expect,
-    }
 }

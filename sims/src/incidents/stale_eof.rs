@@ -23,9 +23,10 @@
 //! 10 ms (links 10 ms one way) keep the 345 s run at about 35,000 steps; nothing here needs a
 //! finer clock (Redis's timeout is in whole seconds).
 
-use super::{closed, expect, scenario, tier};
 use crate::knobs::{CheckHowSpec, CheckWhenSpec, Overrides, ScopeSpec, Setting};
-use crate::scenario::{Check, Dist, Event, Outcome, PoolSpec, Retry, Scenario, Server};
+use crate::scenario::{
+    Check, Dist, Event, Expectation, Load, Outcome, PoolSpec, Retry, Scenario, Server, Tier,
+};
 
 /// Load before and after the gap.
 const PHASE_MS: u64 = 20_000;
@@ -35,53 +36,50 @@ const GAP_MS: u64 = 305_000;
 const TIMEOUT_SECS: u64 = 300;
 
 fn base(name: &str, summary: &str, seed: u64, pool: PoolSpec, outcome: Outcome) -> Scenario {
-    let mut s = scenario(
+    let expect = match outcome {
+        Outcome::Reproduces => Expectation::reproduces(
+            "{errors.eof} EOF errors after 305 s idle, then {succeeded_after_last_error} requests ok",
+            vec![
+                Check::eq("errors.eof", 3.0),
+                Check::eq("errors.total", 3.0),
+                Check::min("first_error_ms", (PHASE_MS + GAP_MS) as f64),
+                Check::min("succeeded_after_last_error", 100.0),
+                Check::min("server_idle_closes", 3.0),
+            ],
+        ),
+        Outcome::Holds | Outcome::Either => Expectation::holds(
+            "{errors.total} errors after 305 s idle ({requests} requests)",
+            vec![
+                Check::eq("errors.total", 0.0),
+                Check::min("succeeded", 1000.0),
+            ],
+        ),
+    };
+    Scenario::new(
         name,
-        summary,
         seed,
         2 * PHASE_MS + GAP_MS,
-        Server {
-            timeout_secs: TIMEOUT_SECS,
-            ..Server::default()
-        },
-        vec![tier("app", pool, 5_000)],
-        closed(
+        vec![Tier::new("app", pool, 5_000)],
+        Load::closed(
             6,
             Dist::Uniform {
                 min_ms: 50,
                 max_ms: 150,
             },
         ),
-        vec![Event::IdleGap {
-            at_ms: PHASE_MS,
-            duration_ms: GAP_MS,
-        }],
-        match outcome {
-            Outcome::Reproduces => expect(
-                outcome,
-                "{errors.eof} EOF errors after 305 s idle, then {succeeded_after_last_error} requests ok",
-                vec![
-                    Check::eq("errors.eof", 3.0),
-                    Check::eq("errors.total", 3.0),
-                    Check::min("first_error_ms", (PHASE_MS + GAP_MS) as f64),
-                    Check::min("succeeded_after_last_error", 100.0),
-                    Check::min("server_idle_closes", 3.0),
-                ],
-            ),
-            Outcome::Holds | Outcome::Either => expect(
-                outcome,
-                "{errors.total} errors after 305 s idle ({requests} requests)",
-                vec![
-                    Check::eq("errors.total", 0.0),
-                    Check::min("succeeded", 1000.0),
-                ],
-            ),
-        },
-    );
-    s.tick_ms = 10;
-    s.link_latency_ms = 10;
-    s.sample_ms = 5_000;
-    s
+    )
+    .with_summary(summary)
+    .with_server(Server {
+        timeout_secs: TIMEOUT_SECS,
+        ..Server::default()
+    })
+    .with_event(Event::IdleGap {
+        at_ms: PHASE_MS,
+        duration_ms: GAP_MS,
+    })
+    .with_expect(expect)
+    .with_ticks(10, 10)
+    .with_sample_ms(5_000)
 }
 
 fn radix(overrides: Overrides) -> PoolSpec {
