@@ -88,7 +88,7 @@ pub(crate) struct ReplayArgs {
     #[arg(value_name = "INCIDENT", value_parser = parse_incident)]
     pub(crate) incident: Which,
     /// The seed (decimal or 0x hex); default: each incident's own.
-    #[arg(long, value_name = "N", value_parser = parse_seed)]
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
     pub(crate) seed: Option<u64>,
     /// Replay the buggy scenario with this pool profile instead (repeatable).
     #[arg(long, value_name = "NAME", value_parser = parse_profile)]
@@ -192,7 +192,7 @@ pub(crate) struct ExploreArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
     pub(crate) max_size: Option<u32>,
     /// Most acquires in one input sequence.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=6))]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=6))]
     pub(crate) requests: u32,
     /// Stop after this many distinct states (the exploration is then truncated: exit 1).
     #[arg(long, value_name = "N", default_value_t = pool_core::explore::Bounds::default().max_states)]
@@ -238,11 +238,15 @@ fn one_line(e: &clap::Error) -> String {
         }
     }
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    format!(
-        "{} (see --help)",
-        first.strip_prefix("error: ").unwrap_or(first)
-    )
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    if first.ends_with(':') {
+        // "the following required arguments were not provided:" and the names below it.
+        let what: Vec<&str> = lines.take_while(|l| l.starts_with('<') || l.starts_with('-')).collect();
+        return format!("{first} {} (see --help)", what.join(" "));
+    }
+    format!("{first} (see --help)")
 }
 
 #[cfg(test)]
