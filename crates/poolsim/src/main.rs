@@ -46,6 +46,9 @@ enum Command {
     /// Replay an incident (or all): the buggy run, then each fix, for one seed.
     #[command(after_help = REPLAY_HELP)]
     Replay(ReplayArgs),
+    /// Run scenario files (saved with `replay --save-scenarios`, or written by hand).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -66,6 +69,11 @@ their own maximum, shown in the legend. --profile replays the incident's buggy s
 that pool instead (no overrides): each run's verdict says whether the incident reproduced.\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed \
 on stderr); 2 bad command line or unwritable output path.";
+
+const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp/s\n  \
+poolsim run /tmp/s/sized-pool-60.toml\n\n\
+Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
+written in its file (expect.outcome and expect.checks).";
 
 const TRACE_HELP: &str = "Examples:\n  poolsim replay stale-eof --trace t.jsonl && poolsim trace t.jsonl --grep eof\n  \
 poolsim trace t.jsonl --from 325 --to 326.5s\n\n\
@@ -93,15 +101,24 @@ pub(crate) struct ReplayArgs {
     /// Replay the buggy scenario with this pool profile instead (repeatable).
     #[arg(long, value_name = "NAME", value_parser = parse_profile)]
     pub(crate) profile: Vec<String>,
-    /// Print one JSON document per incident (one per line) and nothing else on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Write every run's trace as JSON lines to FILE (a `run.start` line opens each run).
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub(crate) trace: Option<PathBuf>,
-    /// Plot the runs to an SVG file (one panel per run, buggy left).
-    #[arg(long, value_name = "FILE.svg")]
-    pub(crate) plot: Option<PathBuf>,
+    /// Also write each scenario run as DIR/<scenario>.toml (for `poolsim run` and tests).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) save_scenarios: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) out: replay::Output,
+}
+
+/// `poolsim run`.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Scenario files (TOML, or JSON when the name ends in .json).
+    #[arg(value_name = "FILE", required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Run with this seed instead of the file's.
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub(crate) seed: Option<u64>,
+    #[command(flatten)]
+    pub(crate) out: replay::Output,
 }
 
 /// Which incidents to replay.
@@ -214,6 +231,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Replay(a) => replay::main(&a),
+        Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
         Command::List => list::main(),
         Command::Trace(a) => trace::main(&a),
         Command::Explore(a) => explore::main(&a),

@@ -5,15 +5,16 @@ use crate::{ReplayArgs, text, usage_error};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sims::incidents::Incident;
+use std::path::PathBuf;
 use sims::{CorePoolFactory, Report, Run, RunOptions, Scenario};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// An incident's runs for one seed.
+/// An incident's runs for one seed (or a scenario file's run).
 pub(crate) struct Replayed {
-    pub(crate) incident: &'static Incident,
+    pub(crate) incident: Source,
     pub(crate) seed: u64,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) runs: Vec<Run>,
@@ -34,12 +35,22 @@ pub(crate) fn create(path: &Path, what: &str) -> Result<File, String> {
     File::create(path).map_err(|e| format!("cannot write the {what} to {}: {e}", path.display()))
 }
 
-/// What to run for one incident.
-struct Plan {
-    incident: &'static Incident,
-    seed: u64,
-    scenarios: Vec<Scenario>,
-    replay: String,
+/// Where runs come from: an incident of the library, or a scenario file.
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    /// The incident's name, or the file's path.
+    pub(crate) name: String,
+    pub(crate) summary: String,
+    pub(crate) writeup: String,
+}
+
+/// What to run for one incident (or file).
+pub(crate) struct Plan {
+    pub(crate) incident: Source,
+    pub(crate) seed: u64,
+    pub(crate) scenarios: Vec<Scenario>,
+    /// The command that replays these runs.
+    pub(crate) replay: String,
 }
 
 fn plan(incident: &'static Incident, a: &ReplayArgs) -> Plan {
@@ -58,7 +69,11 @@ fn plan(incident: &'static Incident, a: &ReplayArgs) -> Plan {
         }
     }
     Plan {
-        incident,
+        incident: Source {
+            name: incident.name.to_owned(),
+            summary: incident.summary.to_owned(),
+            writeup: incident.writeup.to_owned(),
+        },
         seed,
         scenarios,
         replay,
@@ -80,6 +95,38 @@ fn progress(total: u64, hidden: bool) -> ProgressBar {
 }
 
 pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
+    let plans: Vec<Plan> = a.incident.incidents().into_iter().map(|i| plan(i, a)).collect();
+    if let Some(dir) = &a.save_scenarios {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return usage_error(&format!("cannot create {}: {e}", dir.display()));
+        }
+        for s in plans.iter().flat_map(|p| &p.scenarios) {
+            let path = dir.join(format!("{}.toml", s.name));
+            if let Err(e) = std::fs::write(&path, s.to_toml()) {
+                return usage_error(&format!("cannot write the scenario to {}: {e}", path.display()));
+            }
+        }
+    }
+    execute(plans, &a.out)
+}
+
+/// Where a replay's output goes.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Output {
+    /// Print one JSON document per incident (one per line) and nothing else on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write every run's trace as JSON lines to FILE (a `run.start` line opens each run).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub(crate) trace: Option<std::path::PathBuf>,
+    /// Plot the runs to an SVG file (one panel per run, buggy left).
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<std::path::PathBuf>,
+}
+
+/// Runs the plans and prints them; the exit status says whether every run met its
+/// expectation.
+pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
     // Outputs are opened before anything runs: a bad path costs nothing.
     let mut trace_out = match a.trace.as_deref().map(|p| create(p, "trace")).transpose() {
         Ok(f) => f.map(BufWriter::new),
@@ -89,7 +136,6 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage_error(&e),
     };
-    let plans: Vec<Plan> = a.incident.incidents().into_iter().map(|i| plan(i, a)).collect();
     let total: usize = plans.iter().map(|p| p.scenarios.len()).sum();
     let pb = progress(total as u64, a.json);
     // The plot reads latencies off the trace.
@@ -100,8 +146,10 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
         let mut runs = Vec::new();
         for s in &p.scenarios {
             pb.set_message(format!("{}/{}", p.incident.name, s.name));
-            let mut opts: RunOptions = p.incident.run_options(keep_trace);
-            opts.replay = p.replay.replace(&format!("--seed {}", p.seed), "--seed {seed}");
+            let opts = RunOptions {
+                keep_trace,
+                replay: p.replay.replace(&format!("--seed {}", p.seed), "--seed {seed}"),
+            };
             let run = match sims::run_with(s, CorePoolFactory, &opts) {
                 Ok(r) => r,
                 // Profiles are checked by the parser; a scenario of the library that does not
@@ -110,7 +158,7 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
             };
             pb.inc(1);
             if let Some(out) = trace_out.as_mut() {
-                if let Err(e) = write_trace(out, run_index, p.incident.name, s, &run) {
+                if let Err(e) = write_trace(out, run_index, &p.incident.name, s, &run) {
                     return usage_error(&format!("cannot write the trace: {e}"));
                 }
             }
@@ -201,7 +249,7 @@ fn write_trace(
 
 fn print_json(r: &Replayed) {
     let doc = Document {
-        incident: r.incident.name,
+        incident: &r.incident.name,
         seed: r.seed,
         runs: r.runs.iter().map(|run| &run.report).collect(),
     };
@@ -239,4 +287,47 @@ fn print_human(r: &Replayed) {
     }
     out.push_str(&format!("\nreplay: {}\n", r.replay));
     print!("{out}");
+}
+
+/// `poolsim run FILE...`: scenario files (TOML or JSON, as `Scenario::to_toml` writes them).
+pub(crate) fn run_files(files: &[PathBuf], seed: Option<u64>, out: &Output) -> ExitCode {
+    let mut plans = Vec::new();
+    for f in files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => return usage_error(&format!("cannot read {}: {e}", f.display())),
+        };
+        let is_json = f.extension().is_some_and(|e| e == "json");
+        let parsed = if is_json {
+            Scenario::from_json(&text)
+        } else {
+            Scenario::from_toml(&text)
+        };
+        let mut scenario = match parsed {
+            // The parser's message names the line and the field; keep it on one line.
+            Err(e) => {
+                let msg = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+                return usage_error(&format!("{}: {msg}", f.display()));
+            }
+            Ok(s) => s,
+        };
+        if let Some(seed) = seed {
+            scenario = scenario.with_seed(seed);
+        }
+        let seed = scenario.seed;
+        plans.push(Plan {
+            incident: Source {
+                name: f.display().to_string(),
+                summary: scenario.summary.clone(),
+                writeup: "a scenario file".to_owned(),
+            },
+            seed,
+            replay: format!(
+                "cargo run --release -p poolsim -- run {} --seed {seed}",
+                f.display()
+            ),
+            scenarios: vec![scenario],
+        });
+    }
+    execute(plans, out)
 }

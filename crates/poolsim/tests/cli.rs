@@ -263,7 +263,14 @@ fn explore_is_clean_for_a_profile_and_exits_1_when_truncated() {
 
 #[test]
 fn every_subcommand_has_help_with_an_example() {
-    for sub in [&["--help"][..], &["replay", "--help"], &["list", "--help"], &["trace", "--help"], &["explore", "--help"]] {
+    for sub in [
+        &["--help"][..],
+        &["replay", "--help"],
+        &["run", "--help"],
+        &["list", "--help"],
+        &["trace", "--help"],
+        &["explore", "--help"],
+    ] {
         let out = poolsim().args(sub).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{sub:?}");
         assert!(stdout_of(&out).contains("Example"), "{sub:?}");
@@ -291,4 +298,38 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     usage_error(&["explore", "--profile", "nope"]);
     usage_error(&["replay"]);
     usage_error(&["frobnicate"]);
+    usage_error(&["run", "/nonexistent-dir/s.toml"]);
+    let e = usage_error(&["run", "Cargo.toml"]);
+    assert!(e.contains("Cargo.toml: "), "{e}");
+}
+
+#[test]
+fn a_saved_scenario_whose_fix_no_longer_holds_exits_1_with_its_replay_command() {
+    let dir = scratch("run", "");
+    let out = poolsim()
+        .args(["replay", "cascade", "--json", "--save-scenarios"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let file = dir.join("sized-pool-60.toml");
+    // As saved, the fix holds.
+    let out = poolsim().arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // Undo the fix (the pool of 10 again): the file's expectation, hold, is not met.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("max_size = 60"), "{text}");
+    std::fs::write(&file, text.replace("max_size = 60", "max_size = 10")).unwrap();
+    let out = poolsim().arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout_of(&out).contains("FAIL sized-pool-60  did NOT hold: errors.total = "));
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "replay: cargo run --release -p poolsim -- run {} --seed 2",
+            file.display()
+        )),
+        "{err}"
+    );
 }
