@@ -49,9 +49,11 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
             ProgressDrawTarget::stderr(),
         );
         pb.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} profiles  {msg}")
-                // A literal template that parses.
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed}] {bar:30} {pos}/{len} profiles  {msg}",
+            )
+            // A literal template that parses.
+            .expect("valid template"),
         );
         pb
     } else {

@@ -46,7 +46,10 @@ fn knobs(c: &Config) -> String {
 pub(crate) fn main() -> ExitCode {
     println!("incidents (poolsim replay NAME [--seed N]):");
     for inc in &sims::incidents::ALL {
-        println!("  {:<10} seed {:<3} {}", inc.name, inc.default_seed, inc.summary);
+        println!(
+            "  {:<10} seed {:<3} {}",
+            inc.name, inc.default_seed, inc.summary
+        );
         let names: Vec<String> = inc
             .scenarios(inc.default_seed)
             .into_iter()

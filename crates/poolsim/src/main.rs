@@ -158,7 +158,9 @@ pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => s.parse(),
     };
-    parsed.map_err(|_| format!("bad seed '{s}'; a number 0..=18446744073709551615, decimal or 0x hex"))
+    parsed.map_err(|_| {
+        format!("bad seed '{s}'; a number 0..=18446744073709551615, decimal or 0x hex")
+    })
 }
 
 fn parse_profile(s: &str) -> Result<String, String> {
@@ -261,7 +263,9 @@ fn one_line(e: &clap::Error) -> String {
     let first = first.strip_prefix("error: ").unwrap_or(first);
     if first.ends_with(':') {
         // "the following required arguments were not provided:" and the names below it.
-        let what: Vec<&str> = lines.take_while(|l| l.starts_with('<') || l.starts_with('-')).collect();
+        let what: Vec<&str> = lines
+            .take_while(|l| l.starts_with('<') || l.starts_with('-'))
+            .collect();
         return format!("{first} {} (see --help)", what.join(" "));
     }
     format!("{first} (see --help)")

@@ -29,7 +29,12 @@ const LATENCY_P50: RGBColor = RGBColor(190, 170, 220);
 
 /// The plot as an SVG document.
 pub(crate) fn svg(replayed: &[Replayed]) -> String {
-    let cols = replayed.iter().map(|r| r.runs.len()).max().unwrap_or(1).max(1) as u32;
+    let cols = replayed
+        .iter()
+        .map(|r| r.runs.len())
+        .max()
+        .unwrap_or(1)
+        .max(1) as u32;
     let rows = replayed.len().max(1) as u32;
     let mut out = String::new();
     {
@@ -52,7 +57,10 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, replayed: &[Replayed]) -> Dra
         let (title, body) = band.split_vertically(TITLE_H);
         title.draw_text(
             &format!("{} (seed {})", r.incident.name, r.seed),
-            &("sans-serif", 17).into_font().style(FontStyle::Bold).color(&BLACK),
+            &("sans-serif", 17)
+                .into_font()
+                .style(FontStyle::Bold)
+                .color(&BLACK),
             (10, 4),
         )?;
         title.draw_text(
@@ -79,7 +87,11 @@ fn status(report: &Report) -> String {
         .verdict
         .split_once(':')
         .map_or(report.verdict.as_str(), |(w, _)| w);
-    let mark = if report.expectation_met { "" } else { " (FAILED)" };
+    let mark = if report.expectation_met {
+        ""
+    } else {
+        " (FAILED)"
+    };
     format!("{word}{mark}")
 }
 
@@ -104,6 +116,9 @@ fn latency_by_interval(trace: &[String], sample_ms: u64) -> Vec<(f64, f64, f64)>
         })
         .collect()
 }
+
+/// Reads one value off a timeline sample.
+type SampleValue = fn(&sims::report::Sample) -> u64;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
@@ -144,7 +159,10 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     let (head, body) = area.split_vertically(84);
     head.draw_text(
         &r.scenario,
-        &("sans-serif", 15).into_font().style(FontStyle::Bold).color(&BLACK),
+        &("sans-serif", 15)
+            .into_font()
+            .style(FontStyle::Bold)
+            .color(&BLACK),
         (4, 2),
     )?;
     head.draw_text(
@@ -169,14 +187,25 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     )?;
     // The legend, once, above the panels (inside them it would hide the incident).
     let rows: [&[(&str, RGBColor)]; 2] = [
-        &[("server clients", SERVER), ("pool connections", POOL), ("in use", IN_USE)],
-        &[("waiters", WAITERS), ("latency p99", LATENCY), ("latency p50", LATENCY_P50)],
+        &[
+            ("server clients", SERVER),
+            ("pool connections", POOL),
+            ("in use", IN_USE),
+        ],
+        &[
+            ("waiters", WAITERS),
+            ("latency p99", LATENCY),
+            ("latency p50", LATENCY_P50),
+        ],
     ];
     for (k, row) in rows.iter().enumerate() {
         let y = 58 + 13 * k as i32;
         for (j, (label, color)) in row.iter().enumerate() {
             let x = 4 + 130 * j as i32;
-            head.draw(&PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(3)))?;
+            head.draw(&PathElement::new(
+                vec![(x, y), (x + 14, y)],
+                color.stroke_width(3),
+            ))?;
             head.draw_text(
                 label,
                 &("sans-serif", 10).into_font().color(&RGBColor(60, 60, 60)),
@@ -188,7 +217,11 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     let (top, rest) = body.split_vertically(h * 34 / 100);
     let (waiters_area, rest) = rest.split_vertically(h * 20 / 100);
     let (latency_area, errors_area) = rest.split_vertically(h * 22 / 100);
-    let t_end = r.timeline.last().map_or(1.0, |x| x.t_ms as f64 / 1000.0).max(1.0);
+    let t_end = r
+        .timeline
+        .last()
+        .map_or(1.0, |x| x.t_ms as f64 / 1000.0)
+        .max(1.0);
     let t = |ms: u64| ms as f64 / 1000.0;
 
     // Connections.
@@ -213,7 +246,7 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
             ("sans-serif", 10).into_font().color(&SERVER),
         )))?;
     }
-    let series: [(RGBColor, fn(&sims::report::Sample) -> u64); 3] = [
+    let series: [(RGBColor, SampleValue); 3] = [
         (SERVER, |x| x.server_clients),
         (POOL, |x| x.pool_connections),
         (IN_USE, |x| x.in_use),
@@ -227,8 +260,21 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     markers(&mut c, s, ymax, true)?;
 
     // Waiters.
-    let wmax = r.timeline.iter().map(|x| x.waiters).max().unwrap_or(0).max(1) as f64 * 1.15;
-    let mut c = chart(&waiters_area, "waiters queued in the pools", t_end, wmax, false)?;
+    let wmax = r
+        .timeline
+        .iter()
+        .map(|x| x.waiters)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.15;
+    let mut c = chart(
+        &waiters_area,
+        "waiters queued in the pools",
+        t_end,
+        wmax,
+        false,
+    )?;
     c.draw_series(
         AreaSeries::new(
             r.timeline.iter().map(|x| (t(x.t_ms), x.waiters as f64)),
@@ -291,7 +337,14 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     markers(&mut c, s, lmax, false)?;
 
     // Errors so far.
-    let emax = r.timeline.iter().map(|x| x.errors).max().unwrap_or(0).max(1) as f64 * 1.2;
+    let emax = r
+        .timeline
+        .iter()
+        .map(|x| x.errors)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.2;
     let mut c = chart(&errors_area, "failed requests so far", t_end, emax, true)?;
     c.draw_series(LineSeries::new(
         r.timeline.iter().map(|x| (t(x.t_ms), x.errors as f64)),
@@ -303,7 +356,11 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
         let kinds = error_kinds(r);
         let text = format!("first error at {} s: {kinds}", fmt_num(first));
         // Right-aligned when the first error is in the right half.
-        let x = if first > t_end / 2.0 { first - t_end * 0.02 } else { first + t_end * 0.02 };
+        let x = if first > t_end / 2.0 {
+            first - t_end * 0.02
+        } else {
+            first + t_end * 0.02
+        };
         let pos = if first > t_end / 2.0 {
             Pos::new(HPos::Right, VPos::Top)
         } else {
@@ -358,7 +415,10 @@ fn dashed(c: &mut Chart<'_, '_>, x: f64, ymax: f64) -> DrawResult {
 fn markers(c: &mut Chart<'_, '_>, s: &Scenario, ymax: f64, labels: bool) -> DrawResult {
     for e in &s.timeline {
         if let sims::scenario::Event::IdleGap { at_ms, duration_ms } = e {
-            let (x0, x1) = (*at_ms as f64 / 1000.0, (at_ms + duration_ms) as f64 / 1000.0);
+            let (x0, x1) = (
+                *at_ms as f64 / 1000.0,
+                (at_ms + duration_ms) as f64 / 1000.0,
+            );
             c.draw_series(std::iter::once(Rectangle::new(
                 [(x0, 0.0), (x1, ymax)],
                 MARKER.mix(0.12).filled(),

@@ -5,11 +5,11 @@ use crate::{ReplayArgs, text, usage_error};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sims::incidents::Incident;
-use std::path::PathBuf;
 use sims::{CorePoolFactory, Report, Run, RunOptions, Scenario};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// An incident's runs for one seed (or a scenario file's run).
@@ -95,7 +95,12 @@ fn progress(total: u64, hidden: bool) -> ProgressBar {
 }
 
 pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
-    let plans: Vec<Plan> = a.incident.incidents().into_iter().map(|i| plan(i, a)).collect();
+    let plans: Vec<Plan> = a
+        .incident
+        .incidents()
+        .into_iter()
+        .map(|i| plan(i, a))
+        .collect();
     if let Some(dir) = &a.save_scenarios {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return usage_error(&format!("cannot create {}: {e}", dir.display()));
@@ -103,7 +108,10 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
         for s in plans.iter().flat_map(|p| &p.scenarios) {
             let path = dir.join(format!("{}.toml", s.name));
             if let Err(e) = std::fs::write(&path, s.to_toml()) {
-                return usage_error(&format!("cannot write the scenario to {}: {e}", path.display()));
+                return usage_error(&format!(
+                    "cannot write the scenario to {}: {e}",
+                    path.display()
+                ));
             }
         }
     }
@@ -148,7 +156,9 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
             pb.set_message(format!("{}/{}", p.incident.name, s.name));
             let opts = RunOptions {
                 keep_trace,
-                replay: p.replay.replace(&format!("--seed {}", p.seed), "--seed {seed}"),
+                replay: p
+                    .replay
+                    .replace(&format!("--seed {}", p.seed), "--seed {seed}"),
             };
             let run = match sims::run_with(s, CorePoolFactory, &opts) {
                 Ok(r) => r,
@@ -254,7 +264,10 @@ fn print_json(r: &Replayed) {
         runs: r.runs.iter().map(|run| &run.report).collect(),
     };
     // Plain data: serialization cannot fail.
-    println!("{}", serde_json::to_string(&doc).expect("a report serializes"));
+    println!(
+        "{}",
+        serde_json::to_string(&doc).expect("a report serializes")
+    );
 }
 
 fn print_human(r: &Replayed) {
@@ -264,14 +277,24 @@ fn print_human(r: &Replayed) {
         "incident: {}: {}\nwrite-up: {}\n\n",
         r.incident.name, r.incident.summary, r.incident.writeup
     ));
-    let pairs: Vec<(&Scenario, &Report)> =
-        r.scenarios.iter().zip(r.runs.iter().map(|run| &run.report)).collect();
+    let pairs: Vec<(&Scenario, &Report)> = r
+        .scenarios
+        .iter()
+        .zip(r.runs.iter().map(|run| &run.report))
+        .collect();
     out.push_str(&text::table(&pairs));
     out.push('\n');
-    let name_w = pairs.iter().map(|(_, rep)| rep.scenario.len()).max().unwrap_or(0);
+    let name_w = pairs
+        .iter()
+        .map(|(_, rep)| rep.scenario.len())
+        .max()
+        .unwrap_or(0);
     for (_, rep) in &pairs {
         let mark = if rep.expectation_met { "ok  " } else { "FAIL" };
-        out.push_str(&format!("{mark} {:name_w$}  {}\n", rep.scenario, rep.verdict));
+        out.push_str(&format!(
+            "{mark} {:name_w$}  {}\n",
+            rep.scenario, rep.verdict
+        ));
         for v in &rep.invariant_violations {
             out.push_str(&format!("     {v}\n"));
         }
@@ -306,7 +329,13 @@ pub(crate) fn run_files(files: &[PathBuf], seed: Option<u64>, out: &Output) -> E
         let mut scenario = match parsed {
             // The parser's message names the line and the field; keep it on one line.
             Err(e) => {
-                let msg = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+                let msg = e
+                    .to_string()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 return usage_error(&format!("{}: {msg}", f.display()));
             }
             Ok(s) => s,

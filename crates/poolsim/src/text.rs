@@ -33,9 +33,7 @@ fn header_lines(name: &str) -> [String; 2] {
         .min_by_key(|&i| i.abs_diff(mid));
     match cut {
         // Keep the hyphen at the end of the first line; '@' starts the second.
-        Some(i) if name.as_bytes()[i] == b'-' => {
-            [name[..=i].to_owned(), name[i + 1..].to_owned()]
-        }
+        Some(i) if name.as_bytes()[i] == b'-' => [name[..=i].to_owned(), name[i + 1..].to_owned()],
         Some(i) => [name[..i].to_owned(), name[i..].to_owned()],
         None => [String::new(), name.to_owned()],
     }
@@ -65,18 +63,27 @@ pub(crate) fn table(runs: &[(&Scenario, &Report)]) -> String {
         ("peak pool connections", |_, r| {
             r.peak_pool_connections.to_string()
         }),
-        ("peak server clients", |_, r| r.peak_server_clients.to_string()),
+        ("peak server clients", |_, r| {
+            r.peak_server_clients.to_string()
+        }),
         ("rejected connections", |_, r| {
             r.rejected_connections.to_string()
         }),
         ("server ops/s", |_, r| fmt_num(r.server_ops_per_sec)),
     ];
-    let label_w = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let label_w = rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
     let cells: Vec<Vec<String>> = runs
         .iter()
         .map(|(s, r)| rows.iter().map(|(_, f)| f(s, r)).collect())
         .collect();
-    let headers: Vec<[String; 2]> = runs.iter().map(|(_, r)| header_lines(&r.scenario)).collect();
+    let headers: Vec<[String; 2]> = runs
+        .iter()
+        .map(|(_, r)| header_lines(&r.scenario))
+        .collect();
     let widths: Vec<usize> = headers
         .iter()
         .zip(&cells)
@@ -94,9 +101,11 @@ pub(crate) fn table(runs: &[(&Scenario, &Report)]) -> String {
             continue;
         }
         let _ = write!(out, "{:label_w$}", "");
+        let mut l = String::new();
         for (h, w) in headers.iter().zip(&widths) {
-            let _ = write!(out, "  {:>w$}", h[line]);
+            let _ = write!(l, "  {:>w$}", h[line]);
         }
+        out.push_str(l.trim_end());
         out.push('\n');
     }
     for (i, (label, _)) in rows.iter().enumerate() {
@@ -203,7 +212,13 @@ pub(crate) fn timeline(scenario: &Scenario, report: &Report) -> String {
     for r in &rows {
         let max = r.values.iter().copied().max().unwrap_or(0);
         let cells: String = r.values.iter().map(|&v| level(v, max)).collect();
-        let _ = writeln!(out, "  {:<16} |{cells:<w$}| {}", r.label, r.legend, w = cols.len());
+        let _ = writeln!(
+            out,
+            "  {:<16} |{cells:<w$}| {}",
+            r.label,
+            r.legend,
+            w = cols.len()
+        );
     }
     // Markers: the column each timeline event falls in.
     let mut marks = vec![' '; cols.len()];
@@ -215,7 +230,11 @@ pub(crate) fn timeline(scenario: &Scenario, report: &Report) -> String {
             .unwrap_or(cols.len() - 1);
         let mark = char::from_digit(k as u32 + 1, 36).unwrap_or('^');
         marks[col] = mark;
-        labels.push(format!("{mark} {} at {} s", e.label(), fmt_num(e.at_ms() as f64 / 1000.0)));
+        labels.push(format!(
+            "{mark} {} at {} s",
+            e.label(),
+            fmt_num(e.at_ms() as f64 / 1000.0)
+        ));
     }
     if !labels.is_empty() {
         let m: String = marks.into_iter().collect();
@@ -270,6 +289,9 @@ mod tests {
             header_lines("keepalive-every-idle"),
             ["keepalive-".to_owned(), "every-idle".to_owned()]
         );
-        assert_eq!(header_lines("radix-v2"), [String::new(), "radix-v2".to_owned()]);
+        assert_eq!(
+            header_lines("radix-v2"),
+            [String::new(), "radix-v2".to_owned()]
+        );
     }
 }

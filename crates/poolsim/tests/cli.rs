@@ -33,7 +33,11 @@ fn usage_error(args: &[&str]) -> String {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
     assert_eq!(stdout_of(&out), "", "{args:?}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: one line expected, got {err:?}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{args:?}: one line expected, got {err:?}"
+    );
     assert!(err.starts_with("poolsim: "), "{err}");
     err
 }
@@ -96,7 +100,11 @@ fn replay_json(args: &[&str]) -> serde_json::Value {
     let out = poolsim().args(args).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let text = stdout_of(&out);
-    assert_eq!(text.lines().count(), 1, "one JSON document, nothing else: {text}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "one JSON document, nothing else: {text}"
+    );
     assert_eq!(stderr_of(&out), "", "no progress with --json");
     serde_json::from_str(&text).unwrap()
 }
@@ -170,12 +178,25 @@ fn replay_with_profiles_runs_the_buggy_scenario_once_per_profile() {
         "recommended",
     ]);
     let runs = doc["runs"].as_array().unwrap();
-    let names: Vec<&str> = runs.iter().map(|r| r["scenario"].as_str().unwrap()).collect();
-    assert_eq!(names, ["go-redis-pool-10@go-redis-v9", "go-redis-pool-10@recommended"]);
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "go-redis-pool-10@go-redis-v9",
+            "go-redis-pool-10@recommended"
+        ]
+    );
     assert_eq!(runs[1]["profile"], "recommended");
     // Outcome::Either: met unless an invariant breaks; the verdict says which it was.
     assert!(runs.iter().all(|r| r["expectation_met"] == true));
-    assert!(runs[1]["verdict"].as_str().unwrap().starts_with("held"), "{}", runs[1]["verdict"]);
+    assert!(
+        runs[1]["verdict"].as_str().unwrap().starts_with("held"),
+        "{}",
+        runs[1]["verdict"]
+    );
 }
 
 #[test]
@@ -204,7 +225,10 @@ fn trace_and_plot_files_are_written_and_the_trace_reads_back() {
     assert_eq!(starts[0], 0);
     for (k, &i) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(lines.len());
-        let hash = format!("{:016x}", sims::trace::hash_lines(lines[i + 1..end].iter().copied()));
+        let hash = format!(
+            "{:016x}",
+            sims::trace::hash_lines(lines[i + 1..end].iter().copied())
+        );
         assert_eq!(doc["runs"][k]["trace_hash"], hash.as_str());
         assert!(lines[i].contains(&format!("\"trace_hash\":\"{hash}\"")));
     }
@@ -212,7 +236,14 @@ fn trace_and_plot_files_are_written_and_the_trace_reads_back() {
     let out = poolsim()
         .arg("trace")
         .arg(&trace)
-        .args(["--grep", "deadline_exceeded", "--from", "4.1", "--to", "4.2s"])
+        .args([
+            "--grep",
+            "deadline_exceeded",
+            "--from",
+            "4.1",
+            "--to",
+            "4.2s",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -220,7 +251,10 @@ fn trace_and_plot_files_are_written_and_the_trace_reads_back() {
     let body: Vec<&str> = shown.lines().filter(|l| !l.contains("run.start")).collect();
     assert!(!body.is_empty(), "{shown}");
     for l in &body {
-        assert!(l.contains("a-0       request.end") && l.contains("outcome=deadline_exceeded"), "{l}");
+        assert!(
+            l.contains("a-0       request.end") && l.contains("outcome=deadline_exceeded"),
+            "{l}"
+        );
         let t: f64 = l.trim().split('s').next().unwrap().parse().unwrap();
         assert!((4.1..=4.2).contains(&t), "{l}");
     }
@@ -248,8 +282,14 @@ fn explore_is_clean_for_a_profile_and_exits_1_when_truncated() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = stdout_of(&out);
-    assert!(text.contains("invariants checked in every state: conservation"), "{text}");
-    assert!(text.lines().last().unwrap().starts_with("verdict: PASS"), "{text}");
+    assert!(
+        text.contains("invariants checked in every state: conservation"),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().starts_with("verdict: PASS"),
+        "{text}"
+    );
 
     // A bound too small to finish is a failed exploration, not a pass.
     let out = poolsim()
@@ -258,7 +298,10 @@ fn explore_is_clean_for_a_profile_and_exits_1_when_truncated() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = stdout_of(&out);
-    assert!(text.contains("TRUNCATED") && text.contains("verdict: FAIL"), "{text}");
+    assert!(
+        text.contains("TRUNCATED") && text.contains("verdict: FAIL"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -280,9 +323,15 @@ fn every_subcommand_has_help_with_an_example() {
 #[test]
 fn bad_input_is_one_line_on_stderr_and_exit_2() {
     let e = usage_error(&["replay", "foo"]);
-    assert_eq!(e, "poolsim: unknown incident 'foo'; valid: stale-eof, explosion, cascade, all\n");
+    assert_eq!(
+        e,
+        "poolsim: unknown incident 'foo'; valid: stale-eof, explosion, cascade, all\n"
+    );
     let e = usage_error(&["replay", "cascade", "--profile", "hikaricp"]);
-    assert!(e.contains("unknown profile 'hikaricp'") && e.contains("recommended"), "{e}");
+    assert!(
+        e.contains("unknown profile 'hikaricp'") && e.contains("recommended"),
+        "{e}"
+    );
     for seed in ["three", "-1", "0xZZ", "18446744073709551616"] {
         let e = usage_error(&["replay", "cascade", "--seed", seed]);
         assert!(e.contains("bad seed"), "{e}");
