@@ -4,7 +4,8 @@
 //! Map of the crate:
 //! - `main.rs`: the command line (clap derive), usage errors as one line and exit 2.
 //! - [`replay`]: runs an incident's scenarios (buggy first, then the fixes) with the sims
-//!   library, prints the table, verdicts and timelines, or JSON; writes the trace.
+//!   library, prints the table, verdicts and timelines, or JSON; writes the trace; also
+//!   `poolsim run FILE`, scenario files saved with `replay --save-scenarios`.
 //! - [`text`]: the side-by-side table and the compact text timeline.
 //! - [`plot`]: the SVG plot (plotters, SVG backend only).
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
