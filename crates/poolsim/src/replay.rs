@@ -8,8 +8,7 @@ use sims::incidents::Incident;
 use sims::{CorePoolFactory, Report, Run, RunOptions, Scenario};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// An incident's runs for one seed (or a scenario file's run).
@@ -126,10 +125,10 @@ pub(crate) struct Output {
     pub(crate) json: bool,
     /// Write every run's trace as JSON lines to FILE (a `run.start` line opens each run).
     #[arg(long, value_name = "FILE.jsonl")]
-    pub(crate) trace: Option<std::path::PathBuf>,
+    pub(crate) trace: Option<PathBuf>,
     /// Plot the runs to an SVG file (one panel per run, buggy left).
     #[arg(long, value_name = "FILE.svg")]
-    pub(crate) plot: Option<std::path::PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
 }
 
 /// Runs the plans and prints them; the exit status says whether every run met its
