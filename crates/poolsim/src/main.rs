@@ -1,0 +1,301 @@
+//! `poolsim`: replay the pool incidents of `../shared/INCIDENTS.md` for a seed, read their
+//! traces, plot them, and explore a pool's state space exhaustively.
+//!
+//! Map of the crate:
+//! - `main.rs`: the command line (clap derive), usage errors as one line and exit 2.
+//! - [`replay`]: runs an incident's scenarios (buggy first, then the fixes) with the sims
+//!   library, prints the table, verdicts and timelines, or JSON; writes the trace; also
+//!   `poolsim run FILE`, scenario files saved with `replay --save-scenarios`.
+//! - [`text`]: the side-by-side table and the compact text timeline.
+//! - [`plot`]: the SVG plot (plotters, SVG backend only).
+//! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
+//! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
+//! - [`list`]: `poolsim list`, the incidents and the pool profiles.
+//!
+//! Exit status: 0 when every run met its expectation (or the exploration was clean and
+//! complete), 1 when one did not, 2 for a bad command line or an output path that cannot be
+//! written. `docs/replaying.md` is the manual.
+
+mod explore;
+mod list;
+mod plot;
+mod replay;
+mod text;
+mod trace;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Deterministic simulation of Redis connection pool incidents.
+#[derive(Parser, Debug)]
+#[command(
+    name = "poolsim",
+    version,
+    after_help = "Examples:\n  poolsim replay all\n  poolsim replay stale-eof --seed 3 --plot stale-eof.svg\n  \
+poolsim replay cascade --profile bb8 --profile recommended\n  poolsim list\n\n\
+Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed); \
+2 bad command line or unwritable output path. Manual: docs/replaying.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay an incident (or all): the buggy run, then each fix, for one seed.
+    #[command(after_help = REPLAY_HELP)]
+    Replay(ReplayArgs),
+    /// Run scenario files (saved with `replay --save-scenarios`, or written by hand).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// List the incidents and the pool profiles.
+    #[command(after_help = "Example:\n  poolsim list")]
+    List,
+    /// Print a trace written by `replay --trace` as readable lines.
+    #[command(after_help = TRACE_HELP)]
+    Trace(TraceArgs),
+    /// Explore a pool profile exhaustively (scaled down) and check every invariant in every state.
+    #[command(after_help = EXPLORE_HELP)]
+    Explore(ExploreArgs),
+}
+
+const REPLAY_HELP: &str = "Examples:\n  poolsim replay all\n  poolsim replay stale-eof --seed 3\n  \
+poolsim replay explosion --json | jq '.runs[].verdict'\n  \
+poolsim replay cascade --trace cascade.jsonl --plot cascade.svg\n  \
+poolsim replay stale-eof --profile bb8 --profile radix-v2\n\n\
+The table has one column per run (the buggy one first); the timeline rows are scaled to \
+their own maximum, shown in the legend. --profile replays the incident's buggy scenario with \
+that pool instead (no overrides): each run's verdict says whether the incident reproduced.\n\n\
+Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed \
+on stderr); 2 bad command line or unwritable output path.";
+
+const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp/s\n  \
+poolsim run /tmp/s/sized-pool-60.toml\n\n\
+Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
+written in its file (expect.outcome and expect.checks).";
+
+const TRACE_HELP: &str = "Examples:\n  poolsim replay stale-eof --trace t.jsonl && poolsim trace t.jsonl --grep eof\n  \
+poolsim trace t.jsonl --from 325 --to 326.5s\n\n\
+Each line: simulated time in seconds, host, event, then the event's fields. A `run.start` \
+line opens each run of the file and is always printed. --grep keeps lines containing WORD \
+(as printed); --from/--to keep lines in [FROM, TO] seconds of each run.";
+
+const EXPLORE_HELP: &str = "Examples:\n  poolsim explore --profile radix-v2\n  \
+poolsim explore --profile recommended --max-size 3 --requests 4\n\n\
+Every profile is scaled down (sizes at most 2, durations of a few seconds) unless --max-size \
+is given. states = distinct reachable states; transitions = inputs fed; depth = longest \
+shortest input sequence to a state. Exit status: 0 clean and complete; 1 an invariant was \
+violated (the counterexample is printed as numbered inputs) or the exploration was \
+truncated at --max-states; 2 bad command line.";
+
+/// `poolsim replay`.
+#[derive(Args, Debug)]
+pub(crate) struct ReplayArgs {
+    /// The incident: stale-eof, explosion, cascade, or all.
+    #[arg(value_name = "INCIDENT", value_parser = parse_incident)]
+    pub(crate) incident: Which,
+    /// The seed (decimal or 0x hex); default: each incident's own.
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub(crate) seed: Option<u64>,
+    /// Replay the buggy scenario with this pool profile instead (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    pub(crate) profile: Vec<String>,
+    /// Also write each scenario run as DIR/<scenario>.toml (for `poolsim run` and tests).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) save_scenarios: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) out: replay::Output,
+}
+
+/// `poolsim run`.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Scenario files (TOML, or JSON when the name ends in .json).
+    #[arg(value_name = "FILE", required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Run with this seed instead of the file's.
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub(crate) seed: Option<u64>,
+    #[command(flatten)]
+    pub(crate) out: replay::Output,
+}
+
+/// Which incidents to replay.
+#[derive(Clone, Debug)]
+pub(crate) enum Which {
+    /// One.
+    One(&'static sims::incidents::Incident),
+    /// All of them, in order.
+    All,
+}
+
+impl Which {
+    pub(crate) fn incidents(&self) -> Vec<&'static sims::incidents::Incident> {
+        match self {
+            Self::One(i) => vec![*i],
+            Self::All => sims::incidents::ALL.iter().collect(),
+        }
+    }
+}
+
+fn incident_names() -> String {
+    sims::incidents::ALL.map(|i| i.name).join(", ")
+}
+
+fn parse_incident(s: &str) -> Result<Which, String> {
+    if s == "all" {
+        return Ok(Which::All);
+    }
+    sims::incidents::by_name(s)
+        .map(Which::One)
+        .ok_or_else(|| format!("unknown incident '{s}'; valid: {}, all", incident_names()))
+}
+
+/// A seed: decimal, or hex with `0x`.
+pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| {
+        format!("bad seed '{s}'; a number 0..=18446744073709551615, decimal or 0x hex")
+    })
+}
+
+fn parse_profile(s: &str) -> Result<String, String> {
+    pool_core::Profile::by_name(s)
+        .map(|p| p.name().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// `poolsim trace`.
+#[derive(Args, Debug)]
+pub(crate) struct TraceArgs {
+    /// A trace written by `poolsim replay --trace`.
+    #[arg(value_name = "FILE.jsonl")]
+    pub(crate) file: PathBuf,
+    /// Keep only lines containing WORD (as printed).
+    #[arg(long, value_name = "WORD")]
+    pub(crate) grep: Option<String>,
+    /// Keep only lines at or after T seconds (`12.5` or `12.5s`).
+    #[arg(long, value_name = "T", value_parser = parse_secs)]
+    pub(crate) from: Option<u64>,
+    /// Keep only lines at or before T seconds.
+    #[arg(long, value_name = "T", value_parser = parse_secs)]
+    pub(crate) to: Option<u64>,
+}
+
+/// Seconds (`12.5`, `12.5s`, `300ms`) as microseconds.
+pub(crate) fn parse_secs(s: &str) -> Result<u64, String> {
+    let bad = || format!("bad time '{s}'; seconds such as 12.5 or 12.5s (or 300ms)");
+    let (num, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 1_000.0)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1_000_000.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(bad());
+    }
+    Ok((v * scale).round() as u64)
+}
+
+/// `poolsim explore`.
+#[derive(Args, Debug)]
+pub(crate) struct ExploreArgs {
+    /// Explore only this profile (repeatable; default: every profile).
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    pub(crate) profile: Vec<String>,
+    /// The pool's max_size after scaling down (larger sizes grow the state space steeply).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
+    pub(crate) max_size: Option<u32>,
+    /// Most acquires in one input sequence.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=6))]
+    pub(crate) requests: u32,
+    /// Stop after this many distinct states (the exploration is then truncated: exit 1).
+    #[arg(long, value_name = "N", default_value_t = pool_core::explore::Bounds::default().max_states)]
+    pub(crate) max_states: usize,
+}
+
+/// Prints a usage error as one line and returns exit status 2.
+pub(crate) fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("poolsim: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        // --help and --version go to stdout, exit 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => return usage_error(&one_line(&e)),
+    };
+    match cli.command {
+        Command::Replay(a) => replay::main(&a),
+        Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
+        Command::List => list::main(),
+        Command::Trace(a) => trace::main(&a),
+        Command::Explore(a) => explore::main(&a),
+    }
+}
+
+/// clap's error as one line: the value parsers' own message for a bad value, clap's first line
+/// otherwise, with `(see --help)`.
+fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::ValueValidation {
+        if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+            let text = e.to_string();
+            // "error: invalid value 'x' for '--seed <N>': <our message>\n\nFor more..."
+            let first = text.lines().next().unwrap_or_default();
+            let ours = first.rsplit_once("': ").map_or(first, |(_, m)| m);
+            let arg = arg.split_whitespace().next().unwrap_or(arg);
+            if arg.starts_with('-') {
+                return format!("{arg}: {ours}");
+            }
+            return ours.to_owned();
+        }
+    }
+    let text = e.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    if first.ends_with(':') {
+        // "the following required arguments were not provided:" and the names below it.
+        let what: Vec<&str> = lines
+            .take_while(|l| l.starts_with('<') || l.starts_with('-'))
+            .collect();
+        return format!("{first} {} (see --help)", what.join(" "));
+    }
+    format!("{first} (see --help)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_decimal_or_hex() {
+        assert_eq!(parse_seed("3"), Ok(3));
+        assert_eq!(parse_seed("0x5eed0003"), Ok(0x5eed_0003));
+        assert!(parse_seed("-1").is_err());
+        assert!(parse_seed("three").is_err());
+    }
+
+    #[test]
+    fn times_are_seconds_with_an_optional_unit() {
+        assert_eq!(parse_secs("12.5"), Ok(12_500_000));
+        assert_eq!(parse_secs("12.5s"), Ok(12_500_000));
+        assert_eq!(parse_secs("300ms"), Ok(300_000));
+        assert!(parse_secs("soon").is_err());
+        assert!(parse_secs("-1").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

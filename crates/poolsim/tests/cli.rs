@@ -1,0 +1,384 @@
+//! The `poolsim` binary as a user runs it: every subcommand, the exit status (0 met, 1 not
+//! met, 2 bad usage), the JSON field names pinned against the issue's schema, determinism
+//! across processes, and bad input refused with exactly one line on stderr.
+//!
+//! The replays use the cascade, the cheapest incident (two runs of about 6,000 requests).
+
+use assert_cmd::Command;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn poolsim() -> Command {
+    Command::cargo_bin("poolsim").expect("the poolsim binary is built for its tests")
+}
+
+/// A path in a fresh directory of this test's own.
+fn scratch(test: &str, file: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("poolsim-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(file)
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `args`, requires exit 2, nothing on stdout and exactly one line on stderr; returns it.
+fn usage_error(args: &[&str]) -> String {
+    let out = poolsim().args(args).output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(stdout_of(&out), "", "{args:?}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{args:?}: one line expected, got {err:?}"
+    );
+    assert!(err.starts_with("poolsim: "), "{err}");
+    err
+}
+
+#[test]
+fn replay_cascade_prints_the_seed_first_and_exits_0_when_every_run_meets_its_expectation() {
+    let out = poolsim().args(["replay", "cascade"]).output().unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert_eq!(text.lines().next(), Some("seed: 2"));
+    for want in [
+        "go-redis-", // the table's header, cut at a hyphen
+        "deadline_exceeded",
+        "ok   go-redis-pool-10  reproduced: p99 ",
+        "ok   sized-pool-60     held: 0 errors",
+        "  waiters          |",
+        "replay: cargo run --release -p poolsim -- replay cascade --seed 2",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // stderr is not a terminal here: the progress bar draws nothing.
+    assert_eq!(stderr_of(&out), "");
+}
+
+/// The issue's schema, written from the issue, not from the code.
+const REPORT_KEYS: [&str; 18] = [
+    "scenario",
+    "profile",
+    "seed",
+    "requests",
+    "succeeded",
+    "errors",
+    "latency_ms",
+    "pool_wait_ms",
+    "waited_fraction",
+    "peak_pool_connections",
+    "peak_server_clients",
+    "rejected_connections",
+    "server_ops_per_sec",
+    "invariant_violations",
+    "expectation_met",
+    "verdict",
+    "timeline",
+    "trace_hash",
+];
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+fn replay_json(args: &[&str]) -> serde_json::Value {
+    let out = poolsim().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "one JSON document, nothing else: {text}"
+    );
+    assert_eq!(stderr_of(&out), "", "no progress with --json");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn replay_json_has_exactly_the_field_names_of_the_schema() {
+    let doc = replay_json(&["replay", "cascade", "--json"]);
+    assert_eq!(keys(&doc), set(&["incident", "seed", "runs"]));
+    assert_eq!(doc["incident"], "cascade");
+    assert_eq!(doc["seed"], 2);
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "the buggy run, then the fix");
+    for r in runs {
+        assert_eq!(keys(r), set(&REPORT_KEYS));
+        assert_eq!(
+            keys(&r["errors"]),
+            set(&[
+                "eof",
+                "pool_timeout",
+                "too_many_connections",
+                "max_clients",
+                "deadline_exceeded",
+                "other"
+            ])
+        );
+        assert_eq!(keys(&r["latency_ms"]), set(&["p50", "p90", "p99", "max"]));
+        assert_eq!(keys(&r["pool_wait_ms"]), set(&["p50", "p99", "max"]));
+        let sample = &r["timeline"][0];
+        assert_eq!(
+            keys(sample),
+            set(&[
+                "t_ms",
+                "pool_connections",
+                "in_use",
+                "waiters",
+                "server_clients",
+                "errors"
+            ])
+        );
+        assert_eq!(r["expectation_met"], true);
+        assert!(r["invariant_violations"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(runs[0]["scenario"], "go-redis-pool-10");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_hashes_in_two_processes() {
+    let hashes = |seed: &str| -> Vec<String> {
+        let doc = replay_json(&["replay", "cascade", "--json", "--seed", seed]);
+        doc["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["trace_hash"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = hashes("0x5eed");
+    assert_eq!(first, hashes("24301"), "0x5eed = 24301, another process");
+    assert_ne!(first, hashes("7"), "the seed drives the run");
+}
+
+#[test]
+fn replay_with_profiles_runs_the_buggy_scenario_once_per_profile() {
+    let doc = replay_json(&[
+        "replay",
+        "cascade",
+        "--json",
+        "--profile",
+        "go-redis-v9",
+        "--profile",
+        "recommended",
+    ]);
+    let runs = doc["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "go-redis-pool-10@go-redis-v9",
+            "go-redis-pool-10@recommended"
+        ]
+    );
+    assert_eq!(runs[1]["profile"], "recommended");
+    // Outcome::Either: met unless an invariant breaks; the verdict says which it was.
+    assert!(runs.iter().all(|r| r["expectation_met"] == true));
+    assert!(
+        runs[1]["verdict"].as_str().unwrap().starts_with("held"),
+        "{}",
+        runs[1]["verdict"]
+    );
+}
+
+#[test]
+fn trace_and_plot_files_are_written_and_the_trace_reads_back() {
+    let trace = scratch("trace", "cascade.jsonl");
+    let plot = scratch("trace", "cascade.svg");
+    let out = poolsim()
+        .args(["replay", "cascade", "--json", "--trace"])
+        .arg(&trace)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("go-redis-pool-10"));
+
+    // A run.start line opens each run; the lines after it hash to the run's trace_hash.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("\"event\":\"run.start\""))
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[0], 0);
+    for (k, &i) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(lines.len());
+        let hash = format!(
+            "{:016x}",
+            sims::trace::hash_lines(lines[i + 1..end].iter().copied())
+        );
+        assert_eq!(doc["runs"][k]["trace_hash"], hash.as_str());
+        assert!(lines[i].contains(&format!("\"trace_hash\":\"{hash}\"")));
+    }
+
+    let out = poolsim()
+        .arg("trace")
+        .arg(&trace)
+        .args([
+            "--grep",
+            "deadline_exceeded",
+            "--from",
+            "4.1",
+            "--to",
+            "4.2s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let shown = stdout_of(&out);
+    let body: Vec<&str> = shown.lines().filter(|l| !l.contains("run.start")).collect();
+    assert!(!body.is_empty(), "{shown}");
+    for l in &body {
+        assert!(
+            l.contains("a-0       request.end") && l.contains("outcome=deadline_exceeded"),
+            "{l}"
+        );
+        let t: f64 = l.trim().split('s').next().unwrap().parse().unwrap();
+        assert!((4.1..=4.2).contains(&t), "{l}");
+    }
+    assert_eq!(shown.lines().filter(|l| l.contains("run.start")).count(), 2);
+}
+
+#[test]
+fn list_names_every_incident_and_every_profile() {
+    let out = poolsim().arg("list").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout_of(&out);
+    for i in sims::incidents::ALL {
+        assert!(text.contains(i.name), "{}", i.name);
+    }
+    for p in pool_core::Profile::ALL {
+        assert!(text.contains(p.name()), "{}", p.name());
+    }
+}
+
+#[test]
+fn explore_is_clean_for_a_profile_and_exits_1_when_truncated() {
+    let out = poolsim()
+        .args(["explore", "--profile", "radix-v2", "--requests", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("invariants checked in every state: conservation"),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().starts_with("verdict: PASS"),
+        "{text}"
+    );
+
+    // A bound too small to finish is a failed exploration, not a pass.
+    let out = poolsim()
+        .args(["explore", "--profile", "recommended", "--max-states", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("TRUNCATED") && text.contains("verdict: FAIL"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for sub in [
+        &["--help"][..],
+        &["replay", "--help"],
+        &["run", "--help"],
+        &["list", "--help"],
+        &["trace", "--help"],
+        &["explore", "--help"],
+    ] {
+        let out = poolsim().args(sub).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{sub:?}");
+        assert!(stdout_of(&out).contains("Example"), "{sub:?}");
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_on_stderr_and_exit_2() {
+    let e = usage_error(&["replay", "foo"]);
+    assert_eq!(
+        e,
+        "poolsim: unknown incident 'foo'; valid: stale-eof, explosion, cascade, all\n"
+    );
+    let e = usage_error(&["replay", "cascade", "--profile", "hikaricp"]);
+    assert!(
+        e.contains("unknown profile 'hikaricp'") && e.contains("recommended"),
+        "{e}"
+    );
+    for seed in ["three", "-1", "0xZZ", "18446744073709551616"] {
+        let e = usage_error(&["replay", "cascade", "--seed", seed]);
+        assert!(e.contains("bad seed"), "{e}");
+    }
+    let e = usage_error(&["replay", "cascade", "--trace", "/nonexistent-dir/t.jsonl"]);
+    assert!(e.contains("/nonexistent-dir/t.jsonl"), "{e}");
+    let e = usage_error(&["replay", "cascade", "--plot", "/nonexistent-dir/p.svg"]);
+    assert!(e.contains("/nonexistent-dir/p.svg"), "{e}");
+    usage_error(&["trace", "/nonexistent-dir/t.jsonl"]);
+    usage_error(&["trace", "Cargo.toml", "--from", "soon"]);
+    let e = usage_error(&["trace", "Cargo.toml"]);
+    assert!(e.contains("Cargo.toml:1: not a poolsim trace line"), "{e}");
+    usage_error(&["explore", "--profile", "nope"]);
+    usage_error(&["replay"]);
+    usage_error(&["frobnicate"]);
+    usage_error(&["run", "/nonexistent-dir/s.toml"]);
+    let e = usage_error(&["run", "Cargo.toml"]);
+    assert!(e.contains("Cargo.toml: "), "{e}");
+}
+
+#[test]
+fn a_saved_scenario_whose_fix_no_longer_holds_exits_1_with_its_replay_command() {
+    let dir = scratch("run", "");
+    let out = poolsim()
+        .args(["replay", "cascade", "--json", "--save-scenarios"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let file = dir.join("sized-pool-60.toml");
+    // As saved, the fix holds.
+    let out = poolsim().arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // Undo the fix (the pool of 10 again): the file's expectation, hold, is not met.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("max_size = 60"), "{text}");
+    std::fs::write(&file, text.replace("max_size = 60", "max_size = 10")).unwrap();
+    let out = poolsim().arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout_of(&out).contains("FAIL sized-pool-60  did NOT hold: errors.total = "));
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "replay: cargo run --release -p poolsim -- run {} --seed 2",
+            file.display()
+        )),
+        "{err}"
+    );
+}
