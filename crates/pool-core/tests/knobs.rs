@@ -842,3 +842,158 @@ fn same_inputs_give_the_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+/// Three connections idle after a barging wake-up whose waiters were cancelled meanwhile:
+/// more than `max_idle` 1, so the wake-up trims.
+fn idle_beyond_max_idle_after_a_wakeup(reuse: Reuse) -> (H, Vec<Output>) {
+    let mut h = H::new(Config {
+        max_size: Some(3),
+        max_idle: Some(1),
+        fairness: Fairness::Barging,
+        reuse,
+        ..cfg()
+    });
+    for r in 0..3 {
+        h.acquire_new(r);
+    }
+    h.acquire(3);
+    h.acquire(4);
+    // Waiters are queued, so the releases go to the idle list (past max_idle) and wake them.
+    for c in 0..3 {
+        assert_eq!(h.release(c), vec![]);
+    }
+    h.cancel(3);
+    h.cancel(4);
+    assert_eq!(
+        h.pool().idle_connections().collect::<Vec<_>>(),
+        vec![ConnId(0), ConnId(1), ConnId(2)]
+    );
+    let outs = h.step(Input::Timeout);
+    (h, outs)
+}
+
+#[test]
+fn barging_wakeup_trims_idle_beyond_max_idle_from_the_cold_end_lifo() {
+    // LIFO reuses the back (the last released): the front is cold, so it is closed first.
+    let (h, outs) = idle_beyond_max_idle_after_a_wakeup(Reuse::Lifo);
+    assert_eq!(
+        outs,
+        vec![
+            close(0, CloseReason::MaxIdle),
+            close(1, CloseReason::MaxIdle)
+        ]
+    );
+    assert_eq!(
+        h.pool().idle_connections().collect::<Vec<_>>(),
+        vec![ConnId(2)]
+    );
+}
+
+#[test]
+fn barging_wakeup_trims_idle_beyond_max_idle_from_the_end_reused_last_fifo() {
+    // FIFO reuses the front: the back would be reused last, so it is closed first.
+    let (h, outs) = idle_beyond_max_idle_after_a_wakeup(Reuse::Fifo);
+    assert_eq!(
+        outs,
+        vec![
+            close(2, CloseReason::MaxIdle),
+            close(1, CloseReason::MaxIdle)
+        ]
+    );
+    assert_eq!(
+        h.pool().idle_connections().collect::<Vec<_>>(),
+        vec![ConnId(0)]
+    );
+}
+
+#[test]
+fn deadline_equal_to_the_pool_timeout_bound_rejects_as_deadline_exceeded() {
+    // The tie is decided for the caller's deadline: it is the caller's own limit, and the
+    // caller sees `DeadlineExceeded` whether its deadline is earlier than or equal to the
+    // pool's bound (docs/invariants.md, "Reject reasons").
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.now = Instant::from_millis(200);
+    h.acquire_by(1, secs(1));
+    assert_eq!(h.pool().poll_timeout(), Some(Instant::from_millis(1200)));
+    assert_eq!(
+        h.advance(secs(1)),
+        vec![reject(1, RejectReason::DeadlineExceeded)]
+    );
+    assert_eq!(h.pool().stats().rejects_for(RejectReason::PoolTimeout), 0);
+}
+
+#[test]
+fn deadline_equal_to_the_pool_timeout_bound_rejects_as_deadline_exceeded_after_a_failed_check() {
+    // The same tie on the other path: the request's bound passes while its checkout check is
+    // in flight; the check fails and the retry finds the bound past.
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        check_on_checkout: CheckOnCheckout {
+            when: CheckWhen::Always,
+            how: CheckHow::Peek,
+        },
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.release(0);
+    h.acquire_by(1, secs(1));
+    assert_eq!(h.pool().state().checking, 1);
+    h.now = Instant::from_secs(1);
+    assert_eq!(
+        h.failed(0),
+        vec![
+            close(0, CloseReason::CheckFailed),
+            reject(1, RejectReason::DeadlineExceeded)
+        ]
+    );
+}
+
+#[test]
+fn late_timeout_names_the_bound_that_came_first() {
+    // A `Timeout` delivered after both bounds: the pool timeout (1 s) came first, so the
+    // reason is `PoolTimeout` even though the deadline (1.5 s) is past too.
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.acquire_by(1, ms(1500));
+    h.now = Instant::from_secs(2);
+    assert_eq!(
+        h.step(Input::Timeout),
+        vec![reject(1, RejectReason::PoolTimeout)]
+    );
+}
+
+#[test]
+fn broken_release_while_a_request_waits_closes_it_and_connects_for_the_waiter() {
+    for fairness in [Fairness::StrictFifo, Fairness::Barging] {
+        let mut h = H::new(Config {
+            max_size: Some(1),
+            fairness,
+            ..cfg()
+        });
+        h.acquire_new(0);
+        assert_eq!(h.acquire(1), vec![], "{fairness:?}: at max_size, queued");
+        assert_eq!(
+            h.release_broken(0),
+            vec![close(0, CloseReason::Broken), connect(1)],
+            "{fairness:?}: the broken connection is closed, never handed to the waiter"
+        );
+        assert_eq!(h.pool().idle_connections().count(), 0);
+        let mut outs = h.connected(1);
+        if fairness == Fairness::Barging {
+            assert_eq!(outs, vec![]);
+            outs = h.step(Input::Timeout);
+        }
+        assert_eq!(outs, vec![grant(1, 1)], "{fairness:?}");
+        assert_eq!(h.pool().stats().closes_for(CloseReason::Broken), 1);
+    }
+}
