@@ -391,6 +391,46 @@ fn strings_counters_and_expiry_follow_the_callers_clock() {
 }
 
 #[test]
+fn expire_option_errors_use_redis_7_texts_and_leave_the_ttl_alone() {
+    // redis-server 7.0.15's texts (also compared byte for byte by the differential rows
+    // expire_unsupported_option, expire_gt_and_lt_together, expire_time_overflow).
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "SET k v EX 50"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "EXPIRE k 100 FOO"),
+        "-ERR Unsupported option FOO\r\n"
+    );
+    assert_eq!(
+        h.send(c, "PEXPIRE k 100 nx bar"),
+        "-ERR Unsupported option bar\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 100 GT LT"),
+        "-ERR GT and LT options at the same time are not compatible\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 100 NX GT"),
+        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 9223372036854775807"),
+        "-ERR invalid expire time in 'expire' command\r\n"
+    );
+    // Milliseconds overflow only once added to a clock past 0.
+    h.now = secs(1.0);
+    assert_eq!(
+        h.send(c, "PEXPIRE k 9223372036854775807"),
+        "-ERR invalid expire time in 'pexpire' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "TTL k"),
+        ":49\r\n",
+        "no failed EXPIRE changed the TTL"
+    );
+}
+
+#[test]
 fn client_list_kill_and_names() {
     let mut h = Harness::new(ServerConfig::default());
     let a = h.connect();
