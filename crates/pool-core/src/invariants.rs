@@ -5,13 +5,17 @@
 //! - [`check`]`(&pool)` looks at one state: conservation of connections, the size bound, the
 //!   waiter bound, request bookkeeping, no idle connection while a waiter is queued (strict
 //!   hand-off), no stalled waiter, `min_idle`, nothing past its bound or expiry after a
-//!   `Timeout`, and timer coverage (`poll_timeout` is never later than the earliest thing the
-//!   pool must act on). Every test calls it after every step.
+//!   `Timeout`, timer coverage (`poll_timeout` is never later than the earliest thing the
+//!   pool must act on), and no timer spin (after a `Timeout` at `now`, `poll_timeout` is later
+//!   than `now`). Every test calls it after every step.
 //! - [`Checker`] wraps a [`Pool`] and observes every input and output (an observer, used by
 //!   the tests, the proptest suite and the explorer). On top of [`check`] it verifies what
 //!   needs history: no connection granted to two requests, every request ends exactly once
 //!   (`Grant`, `Reject` or `Cancel`; never twice, never lost), strict FIFO grant order when
-//!   configured, and that a refused input left the pool unchanged.
+//!   configured, that a refused input left the pool unchanged, and, from bounds it computes
+//!   itself from each `Acquire` and the configuration, that no request waits past its pool
+//!   timeout or deadline, that a rejection names the first bound (the deadline on a tie) and
+//!   never comes early, and that a connection released broken is closed at once.
 //!
 //! The pool keeps no audit log of its own: history lives in the checker, so production
 //! drivers pay nothing for it. `docs/invariants.md` has one paragraph per invariant.
