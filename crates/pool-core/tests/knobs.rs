@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use pool_core::{
     Backoff, CheckHow, CheckOnCheckout, CheckWhen, CloseReason, Config, ConnId, Fairness, Input,
@@ -802,6 +804,33 @@ fn stats_count_grants_waits_and_peaks() {
     assert_eq!(s.wait.quantile_upper_bound(1.0), Some(ms(50)));
     assert_eq!(s.wait.quantile_upper_bound(0.5), Some(ms(0)));
     assert_eq!(s.connects_started, 1);
+}
+
+#[test]
+fn wait_histogram_buckets_include_their_upper_bound() {
+    // A wait of exactly 1 ms belongs to the bucket "at most 1000 µs", not the next one; a wait
+    // 1 µs longer to the next.
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        ..cfg()
+    });
+    let c = h.acquire_new(0);
+    for (req, wait_us) in [(1, 1_000), (2, 1_001)] {
+        h.acquire(req);
+        h.now = h.now + Duration::from_micros(wait_us);
+        assert_eq!(h.release(c), vec![grant(req, c)]);
+    }
+    let w = &h.pool().stats().wait;
+    let bucket = |us: u64| {
+        pool_core::WAIT_BUCKETS_US
+            .iter()
+            .position(|&b| b == us)
+            .expect("a bucket bound")
+    };
+    assert_eq!(w.counts[bucket(1_000)], 1, "{:?}", w.counts);
+    assert_eq!(w.counts[bucket(2_000)], 1, "{:?}", w.counts);
+    assert_eq!(w.max, Duration::from_micros(1_001));
+    assert_eq!(w.sum, Duration::from_micros(2_001));
 }
 
 #[test]
