@@ -834,6 +834,31 @@ fn wait_histogram_buckets_include_their_upper_bound() {
 }
 
 #[test]
+fn rejects_total_counts_every_reason() {
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        max_waiters: Some(1),
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.acquire(1);
+    assert_eq!(h.acquire(2), vec![reject(2, RejectReason::QueueFull)]);
+    assert_eq!(
+        h.advance(secs(1)),
+        vec![reject(1, RejectReason::PoolTimeout)]
+    );
+    let s = h.pool().stats();
+    assert_eq!(s.rejects_total(), 2);
+    assert_eq!(
+        s.rejects_total(),
+        RejectReason::ALL
+            .iter()
+            .map(|&r| s.rejects_for(r))
+            .sum::<u64>()
+    );
+}
+
+#[test]
 fn same_inputs_give_the_same_outputs() {
     let run = || {
         let mut pool = Pool::new(pool_core::Profile::Recommended.config()).expect("valid");

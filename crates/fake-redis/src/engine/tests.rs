@@ -431,6 +431,33 @@ fn expire_option_errors_use_redis_7_texts_and_leave_the_ttl_alone() {
 }
 
 #[test]
+fn config_getter_shows_what_config_set_changed() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.e.config().timeout_secs, 0);
+    assert_eq!(h.send(c, "CONFIG SET timeout 7 maxclients 60"), "+OK\r\n");
+    assert_eq!(h.e.config().timeout_secs, 7);
+    assert_eq!(h.e.config().maxclients, 60);
+    assert_eq!(h.send(c, "CONFIG SET requirepass pw"), "+OK\r\n");
+    assert_eq!(h.e.config().requirepass.as_deref(), Some("pw"));
+}
+
+#[test]
+fn getters_list_connected_clients_in_id_order_and_the_latest_time() {
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(h.e.client_ids().count(), 0);
+    let a = h.connect();
+    let b = h.connect();
+    let c = h.connect();
+    assert_eq!(h.e.client_ids().collect::<Vec<_>>(), vec![a, b, c]);
+    h.now = secs(2.5);
+    h.e.handle_closed(h.now, b);
+    h.drain();
+    assert_eq!(h.e.client_ids().collect::<Vec<_>>(), vec![a, c]);
+    assert_eq!(h.e.now(), secs(2.5));
+}
+
+#[test]
 fn client_list_kill_and_names() {
     let mut h = Harness::new(ServerConfig::default());
     let a = h.connect();
