@@ -3,7 +3,7 @@
 //! Two layers, because some invariants are about one state and some about a history:
 //!
 //! - [`check`]`(&pool)` looks at one state: conservation of connections, the size bound, the
-//!   waiter bound, request bookkeeping, no idle connection while a waiter is queued (strict
+//!   waiter bound, `max_idle`, request bookkeeping, no idle connection while a waiter is queued (strict
 //!   hand-off), no stalled waiter, `min_idle`, nothing past its bound or expiry after a
 //!   `Timeout`, timer coverage (`poll_timeout` is never later than the earliest thing the
 //!   pool must act on), and no timer spin (after a `Timeout` at `now`, `poll_timeout` is later
@@ -69,6 +69,14 @@ pub enum Violation {
         conn: ConnId,
         /// The first queued request.
         req: ReqId,
+    },
+    /// More idle connections than `max_idle`, with no barging wake-up pending (which trims).
+    #[error("max_idle violated: {idle} idle connections > max_idle {max_idle}")]
+    IdleAboveMaxIdle {
+        /// Idle connections.
+        idle: u32,
+        /// The bound.
+        max_idle: u32,
     },
     /// A queued request can never be served: no connection is coming and the pool could start one.
     #[error("stall: {req} is queued, nothing is coming for it, and the pool could connect")]
@@ -400,6 +408,18 @@ pub fn check(pool: &Pool) -> Result<(), Violation> {
         let pending_wake = cfg.fairness == Fairness::Barging && pool.wake_at.is_some();
         if !pending_wake {
             return Err(Violation::IdleWhileWaiting { conn, req: w.req });
+        }
+    }
+
+    // max_idle: a release beyond it closes; only a barging hand-off parks connections past it
+    // until its wake-up, which trims.
+    if let Some(max_idle) = cfg.max_idle.filter(|&m| re.idle > m) {
+        let pending_wake = cfg.fairness == Fairness::Barging && pool.wake_at.is_some();
+        if !pending_wake {
+            return Err(Violation::IdleAboveMaxIdle {
+                idle: re.idle,
+                max_idle,
+            });
         }
     }
 
