@@ -293,6 +293,27 @@ fn explorer_reports_a_timer_rearmed_at_the_same_instant_instead_of_hanging() {
 }
 
 #[test]
+fn explorer_covers_a_deadline_that_ties_with_the_pool_timeout() {
+    // Deadlines offered at exactly the pool timeout (2 s): every reject at the tie must say
+    // `DeadlineExceeded` (the `Checker`'s `WrongRejectReason`), in every reachable state.
+    let c = Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        ..small()
+    };
+    let states = assert_clean(
+        "tie",
+        &c,
+        &Bounds {
+            deadlines: true,
+            deadline_after: Duration::from_secs(2),
+            ..Bounds::quick(2)
+        },
+    );
+    assert!(states > 10, "{states} states");
+}
+
+#[test]
 fn the_same_mutations_do_nothing_when_not_planted() {
     let r = explore(&small(), &Bounds::default()).expect("valid");
     assert!(r.is_clean());
