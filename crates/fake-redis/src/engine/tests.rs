@@ -458,6 +458,24 @@ fn getters_list_connected_clients_in_id_order_and_the_latest_time() {
 }
 
 #[test]
+fn timers_changed_is_reported_once_after_a_blocking_deadline_or_a_sleep() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert!(!h.e.take_timers_changed(), "nothing planned yet");
+    assert_eq!(h.send(c, "GET k"), "$-1\r\n");
+    assert!(!h.e.take_timers_changed(), "a plain command plans no timer");
+    assert_eq!(h.send(c, "BLPOP l 0.5"), "", "blocked");
+    assert!(
+        h.e.take_timers_changed(),
+        "a BLPOP deadline re-plans the timer"
+    );
+    assert!(!h.e.take_timers_changed(), "reported once");
+    let d = h.connect();
+    assert_eq!(h.send(d, "DEBUG SLEEP 0"), "+OK\r\n");
+    assert!(h.e.take_timers_changed(), "DEBUG SLEEP re-plans the timer");
+}
+
+#[test]
 fn client_list_kill_and_names() {
     let mut h = Harness::new(ServerConfig::default());
     let a = h.connect();
