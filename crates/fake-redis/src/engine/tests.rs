@@ -476,6 +476,21 @@ fn timers_changed_is_reported_once_after_a_blocking_deadline_or_a_sleep() {
 }
 
 #[test]
+fn info_server_time_is_the_configured_unix_start_plus_engine_time() {
+    let mut h = Harness::new(ServerConfig {
+        unix_time_at_start_ms: 1_700_000_000_000,
+        ..ServerConfig::default()
+    });
+    let c = h.connect();
+    h.now = secs(2.5);
+    let info = h.send(c, "INFO server");
+    assert!(
+        info.contains("\r\nserver_time_usec:1700000002500000\r\n"),
+        "{info}"
+    );
+}
+
+#[test]
 fn client_list_kill_and_names() {
     let mut h = Harness::new(ServerConfig::default());
     let a = h.connect();
