@@ -839,6 +839,7 @@ fn stats_count_grants_waits_and_peaks() {
     h.now = Instant::from_millis(30);
     h.release(0); // 1 waited 30 ms
     let s = h.pool().stats();
+    assert_eq!(s.acquires, 2);
     assert_eq!((s.grants, s.grants_immediate, s.grants_waited), (2, 1, 1));
     assert_eq!(s.peak_waiters, 1);
     assert_eq!(s.wait.total(), 2);

@@ -100,6 +100,27 @@ fn idle_exactly_timeout_stays_and_closes_within_one_cron_after_timeout_plus_one(
 }
 
 #[test]
+fn an_empty_write_is_not_activity_and_bytes_are_counted_both_ways() {
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 5,
+        ..ServerConfig::default()
+    });
+    let id = h.connect();
+    assert_eq!(h.send(id, "PING"), "+PONG\r\n");
+    // "PING\r\n" in, "+PONG\r\n" out.
+    assert_eq!(h.e.stats().total_net_input_bytes, 6);
+    assert_eq!(h.e.stats().total_net_output_bytes, 7);
+    h.now = secs(4.0);
+    h.e.handle_wrote(h.now, id, 0);
+    h.run_until(secs(6.0));
+    assert_eq!(
+        h.closed,
+        vec![(id, CloseReason::IdleTimeout)],
+        "idle since 0 s: a write of 0 bytes at 4 s does not count"
+    );
+}
+
+#[test]
 fn activity_resets_idle_time_including_partial_commands_and_writes() {
     let mut h = Harness::new(ServerConfig {
         timeout_secs: 2,
