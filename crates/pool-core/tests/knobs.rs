@@ -362,6 +362,25 @@ fn check_always_peeks_before_granting() {
 }
 
 #[test]
+fn check_counters_count_started_passed_and_failed_checks() {
+    let mut h = with_two_idle(Config {
+        check_on_checkout: CheckOnCheckout {
+            when: CheckWhen::Always,
+            how: CheckHow::Peek,
+        },
+        ..cfg()
+    });
+    assert_eq!(h.acquire(0), vec![check(1, CheckHow::Peek)]);
+    h.failed(1); // retries on conn 0: a second check
+    assert_eq!(h.passed(0), vec![grant(0, 0)]);
+    let s = h.pool().stats();
+    assert_eq!(
+        (s.checks_started, s.checks_passed, s.checks_failed),
+        (2, 1, 1)
+    );
+}
+
+#[test]
 fn failed_check_closes_and_the_request_retries_on_another_connection() {
     let mut h = with_two_idle(Config {
         check_on_checkout: CheckOnCheckout {
