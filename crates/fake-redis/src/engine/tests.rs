@@ -512,6 +512,65 @@ fn info_server_time_is_the_configured_unix_start_plus_engine_time() {
 }
 
 #[test]
+fn cron_keeps_its_period_after_a_late_tick_and_skips_ahead_after_a_long_gap() {
+    let mut h = Harness::new(ServerConfig {
+        hz: 10,
+        ..ServerConfig::default()
+    });
+    assert_eq!(h.e.poll_timeout(), Some(Duration::ZERO));
+    h.e.handle_timeout(Duration::ZERO);
+    assert_eq!(h.e.poll_timeout(), Some(secs(0.1)));
+    // 50 ms late: the next tick stays on the 100 ms grid.
+    h.e.handle_timeout(secs(0.15));
+    assert_eq!(h.e.poll_timeout(), Some(secs(0.2)));
+    // Far behind: no burst of catch-up ticks, one period from now.
+    h.e.handle_timeout(secs(5.0));
+    assert_eq!(h.e.poll_timeout(), Some(secs(5.1)));
+}
+
+#[test]
+fn kill_all_counts_killed_clients_and_restart_does_not() {
+    let mut h = Harness::new(ServerConfig::default());
+    let (a, b) = (h.connect(), h.connect());
+    h.e.kill_all_clients(CloseReason::KillAll);
+    h.drain();
+    assert_eq!(
+        h.closed,
+        vec![(a, CloseReason::KillAll), (b, CloseReason::KillAll)]
+    );
+    assert_eq!(h.e.stats().killed_clients, 2);
+    h.connect();
+    h.e.kill_all_clients(CloseReason::Shutdown);
+    assert_eq!(
+        h.e.stats().killed_clients,
+        2,
+        "only the kill-all fault counts"
+    );
+}
+
+#[test]
+fn config_set_api_applies_valid_changes_and_returns_redis_errors() {
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(h.e.config_set("TIMEOUT", "7"), Ok(()));
+    assert_eq!(h.e.config().timeout_secs, 7);
+    assert_eq!(
+        h.e.config_set("nosuch", "1"),
+        Err("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'".to_owned())
+    );
+    assert!(h.e.config_set("maxclients", "0").is_err());
+    assert_eq!(h.e.config().maxclients, ServerConfig::default().maxclients);
+}
+
+#[test]
+fn a_protocol_error_counts_as_an_error_reply() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let (reply, _) = h.send_raw(c, b"*abc\r\n");
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply}");
+    assert_eq!(h.e.stats().total_error_replies, 1);
+}
+
+#[test]
 fn client_list_kill_and_names() {
     let mut h = Harness::new(ServerConfig::default());
     let a = h.connect();
