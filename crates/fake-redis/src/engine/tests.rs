@@ -571,6 +571,18 @@ fn a_protocol_error_counts_as_an_error_reply() {
 }
 
 #[test]
+fn a_closed_pattern_subscriber_leaves_the_others_subscribed() {
+    let mut h = Harness::new(ServerConfig::default());
+    let (a, b, p) = (h.connect(), h.connect(), h.connect());
+    h.send(a, "PSUBSCRIBE news.*");
+    h.send(b, "PSUBSCRIBE news.*");
+    h.e.handle_closed(h.now, a);
+    h.drain();
+    assert_eq!(h.send(p, "PUBLISH news.x hi"), ":1\r\n", "b still receives");
+    assert!(h.output(b).contains("pmessage"), "b got the message");
+}
+
+#[test]
 fn client_list_kill_and_names() {
     let mut h = Harness::new(ServerConfig::default());
     let a = h.connect();
