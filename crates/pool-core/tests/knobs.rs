@@ -549,6 +549,7 @@ fn connect_timeout_aborts_the_connect_and_counts_a_failure() {
         "waiters first, then connection timers, at the same instant"
     );
     assert_eq!(h.pool().stats().connects_failed, 1);
+    assert_eq!(h.pool().stats().closes_for(CloseReason::ConnectTimeout), 1);
     assert_eq!(
         h.try_step(Input::Connected { conn: ConnId(0) }),
         Err(InputError::WrongConnState {
