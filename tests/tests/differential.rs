@@ -150,6 +150,19 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "CLIENT SETINFO is 7.2's; the issue asks the fake to accept it so clients that send it \
          on connect (redis-rs, redis-py) see what a current server says; they ignore 7.0's error",
     ),
+    (
+        "client_setinfo_unknown_attribute",
+        "real 7.0 answers `-ERR unknown subcommand 'SETINFO'`; the fake rejects the attribute \
+         (`Unrecognized option 'FOO'`) (each pinned)",
+        "as client_setinfo: the fake accepts CLIENT SETINFO (redis-rs sends it), so its errors \
+         for a bad attribute or value have no 7.0 counterpart to compare with",
+    ),
+    (
+        "client_setinfo_value_with_space",
+        "real 7.0 answers `-ERR unknown subcommand 'SETINFO'`; the fake rejects the value \
+         (`lib-name cannot contain spaces, ...`) (each pinned)",
+        "as client_setinfo_unknown_attribute",
+    ),
 ];
 
 fn too_big_inline() -> Vec<u8> {
@@ -273,6 +286,33 @@ fn cases() -> Vec<Case> {
         Case::cmds("wrong_arity_client_setname", "CLIENT SETNAME"),
         Case::cmds("unknown_subcommand_config", "CONFIG FOO"),
         Case::cmds("unknown_subcommand_client", "CLIENT FOO"),
+        Case::cmds("unknown_subcommand_debug", "DEBUG FOO"),
+        // --- every other error text of commands.rs (see every_error_text_of_the_fake_has_a_row)
+        Case::cmds("expire_unsupported_option", "SET k v\nEXPIRE k 100 FOO\nPEXPIRE k 100 BAR"),
+        Case::cmds("expire_gt_and_lt_together", "SET k v\nEXPIRE k 100 GT LT"),
+        Case::cmds(
+            "expire_time_overflow",
+            "SET k v\nEXPIRE k 9223372036854775807\nPEXPIRE k 9223372036854775807\nTTL k",
+        ),
+        Case::cmds("hello_unknown_option", "HELLO 3 FOO"),
+        Case::raw("hello_setname_with_space", b"HELLO 3 SETNAME \"a b\"\r\n", 1),
+        Case::cmds("lpop_rpop_bad_count", "RPUSH l a\nLPOP l -1\nRPOP l abc\nLLEN l"),
+        Case::cmds("config_set_duplicate_parameter", "CONFIG SET timeout 5 timeout 6\nCONFIG GET timeout"),
+        Case::cmds("client_list_bad_filters", "CLIENT LIST TYPE nosuch\nCLIENT LIST ID abc\nCLIENT LIST FOO"),
+        Case::cmds("client_kill_unknown_user", "CLIENT KILL USER nobody"),
+        Case::cmds("client_setinfo_unknown_attribute", "CLIENT SETINFO FOO bar").cmp(Each {
+            real: b"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n",
+            fake: b"-ERR Unrecognized option 'FOO'\r\n",
+        }),
+        Case::raw(
+            "client_setinfo_value_with_space",
+            b"*4\r\n$6\r\nCLIENT\r\n$7\r\nSETINFO\r\n$8\r\nLIB-NAME\r\n$3\r\na b\r\n",
+            1,
+        )
+        .cmp(Each {
+            real: b"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n",
+            fake: b"-ERR lib-name cannot contain spaces, newlines or special characters.\r\n",
+        }),
         // --- data commands
         Case::cmds("ping_and_echo", "PING\nPING hello\nECHO hi"),
         Case::raw("echo_empty_and_binary", b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n*2\r\n$4\r\nECHO\r\n$4\r\na\0\r\n\r\n", 2),
@@ -465,6 +505,128 @@ fn every_loose_comparison_is_a_listed_difference_and_vice_versa() {
         assert!(
             cases.iter().any(|c| c.name == *name),
             "DIFFERENCES names unknown case {name}"
+        );
+    }
+}
+
+/// Error texts of the fake that no row can reach, and why.
+const ERRORS_WITHOUT_A_ROW: &[(&str, &str)] = &[(
+    "READONLY You can't write against a read only replica.",
+    "only the fake's read-only fault produces it (a real server would have to be a replica); \
+     crates/fake-redis/src/engine/tests.rs pins it (faults_readonly_refuse_kill_all_and_restart)",
+)];
+
+/// Every error text in the fake's command code (`commands.rs`, and the CONFIG SET texts of
+/// `config.rs` outside its tests), each split at its `{}` placeholders into literal pieces.
+fn fake_error_texts() -> Vec<Vec<String>> {
+    const SOURCES: &[&str] = &[
+        include_str!("../../crates/fake-redis/src/commands.rs"),
+        include_str!("../../crates/fake-redis/src/config.rs"),
+    ];
+    const PREFIXES: &[&str] = &[
+        "ERR ",
+        "WRONGTYPE ",
+        "NOAUTH ",
+        "WRONGPASS ",
+        "NOPROTO ",
+        "READONLY ",
+    ];
+    let mut texts = Vec::new();
+    for src in SOURCES {
+        let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+        for (start, _) in code.match_indices('"') {
+            let rest = &code[start + 1..];
+            if !PREFIXES.iter().any(|p| rest.starts_with(p)) {
+                continue;
+            }
+            let text = &rest[..rest.find('"').expect("a closing quote")];
+            let pieces: Vec<String> = text
+                .split('{')
+                .enumerate()
+                .map(|(i, piece)| match (i, piece.split_once('}')) {
+                    (0, _) | (_, None) => piece.to_owned(),
+                    (_, Some((_, after))) => after.to_owned(),
+                })
+                .filter(|piece| !piece.is_empty())
+                .collect();
+            if !texts.contains(&pieces) {
+                texts.push(pieces);
+            }
+        }
+    }
+    texts
+}
+
+/// Whether the error line `line` (without its `-`) is an instance of `pieces`.
+fn is_instance(line: &str, pieces: &[String]) -> bool {
+    let Some(first) = pieces.first() else {
+        return false;
+    };
+    let Some(mut rest) = line.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    for piece in &pieces[1..] {
+        match rest.find(piece.as_str()) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn every_error_text_of_the_fake_has_a_row() {
+    // Runs every row against the fake alone (no redis-server needed) and requires each error
+    // text of the command code to appear in some row's replies, so that
+    // `fake_matches_real_redis_on_every_case` compares it with the real server's text.
+    let texts = fake_error_texts();
+    assert!(texts.len() >= 40, "only {} error texts found", texts.len());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut errors: Vec<String> = Vec::new();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for case in cases() {
+            tasks.push(tokio::spawn(async move {
+                let pass = (case.setup == poolsim_tests::diff::Setup::Auth)
+                    .then_some(poolsim_tests::diff::PASSWORD);
+                let fake = FakeServer::start(fake_config(pass))
+                    .await
+                    .expect("start the fake");
+                let seen =
+                    poolsim_tests::diff::observe(fake.addr(), &case, &case.req.bytes()).await;
+                seen.replies
+            }));
+        }
+        for t in tasks {
+            for reply in t.await.expect("join") {
+                for line in String::from_utf8_lossy(&reply).split("\r\n") {
+                    if let Some(e) = line.strip_prefix('-') {
+                        errors.push(e.to_owned());
+                    }
+                }
+            }
+        }
+    });
+    let missing: Vec<String> = texts
+        .iter()
+        .filter(|pieces| !errors.iter().any(|e| is_instance(e, pieces)))
+        .map(|pieces| pieces.join("…"))
+        .filter(|t| !ERRORS_WITHOUT_A_ROW.iter().any(|(e, _)| e == t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "error texts of the fake that no differential row produces (add a row, or list the \
+         text in ERRORS_WITHOUT_A_ROW with the reason):\n  {}",
+        missing.join("\n  ")
+    );
+    for (text, _) in ERRORS_WITHOUT_A_ROW {
+        assert!(
+            texts.iter().any(|p| p.join("…") == *text),
+            "ERRORS_WITHOUT_A_ROW lists '{text}', which the fake no longer has"
         );
     }
 }

@@ -3,21 +3,27 @@
 //! Two layers, because some invariants are about one state and some about a history:
 //!
 //! - [`check`]`(&pool)` looks at one state: conservation of connections, the size bound, the
-//!   waiter bound, request bookkeeping, no idle connection while a waiter is queued (strict
+//!   waiter bound, `max_idle`, request bookkeeping, no idle connection while a waiter is queued (strict
 //!   hand-off), no stalled waiter, `min_idle`, nothing past its bound or expiry after a
-//!   `Timeout`, and timer coverage (`poll_timeout` is never later than the earliest thing the
-//!   pool must act on). Every test calls it after every step.
+//!   `Timeout`, timer coverage (`poll_timeout` is never later than the earliest thing the
+//!   pool must act on), and no timer spin (after a `Timeout` at `now`, `poll_timeout` is later
+//!   than `now`). Every test calls it after every step.
 //! - [`Checker`] wraps a [`Pool`] and observes every input and output (an observer, used by
 //!   the tests, the proptest suite and the explorer). On top of [`check`] it verifies what
 //!   needs history: no connection granted to two requests, every request ends exactly once
 //!   (`Grant`, `Reject` or `Cancel`; never twice, never lost), strict FIFO grant order when
-//!   configured, and that a refused input left the pool unchanged.
+//!   configured, that a refused input left the pool unchanged, and, from bounds it computes
+//!   itself from each `Acquire` and the configuration, that no request waits past its pool
+//!   timeout or deadline, that a rejection names the first bound (the deadline on a tie) and
+//!   never comes early, and that a connection released broken is closed at once.
 //!
 //! The pool keeps no audit log of its own: history lives in the checker, so production
 //! drivers pay nothing for it. `docs/invariants.md` has one paragraph per invariant.
 
 use crate::config::{Fairness, WhenExhausted};
-use crate::io::{ConnId, Input, InputError, Output, ReqId};
+use crate::io::{
+    CloseReason, ConnId, Input, InputError, Output, RejectReason, ReleaseOutcome, ReqId,
+};
 use crate::pool::{ConnState, Pool, PoolState, Stats};
 use crate::time::Instant;
 
@@ -63,6 +69,14 @@ pub enum Violation {
         conn: ConnId,
         /// The first queued request.
         req: ReqId,
+    },
+    /// More idle connections than `max_idle`, with no barging wake-up pending (which trims).
+    #[error("max_idle violated: {idle} idle connections > max_idle {max_idle}")]
+    IdleAboveMaxIdle {
+        /// Idle connections.
+        idle: u32,
+        /// The bound.
+        max_idle: u32,
     },
     /// A queued request can never be served: no connection is coming and the pool could start one.
     #[error("stall: {req} is queued, nothing is coming for it, and the pool could connect")]
@@ -168,6 +182,58 @@ pub enum Violation {
     NotLive {
         /// The request.
         req: ReqId,
+    },
+    /// After a `Timeout` at `now`, `poll_timeout` is still at or before `now`: a timer
+    /// re-armed itself for an instant the pool has already handled, and a driver feeding
+    /// `Timeout` at that instant would spin forever.
+    #[error(
+        "timer spin: poll_timeout is {due} after a Timeout at {now} (a timer re-armed at an \
+         instant already handled, with no progress)"
+    )]
+    TimerSpin {
+        /// What `poll_timeout` said.
+        due: Instant,
+        /// The instant of the `Timeout`.
+        now: Instant,
+    },
+    /// After a `Timeout` at `now`, a request is still queued although its pool timeout or
+    /// its honoured deadline, computed by the checker from its `Acquire` and the
+    /// configuration (not from the pool's own record), is not later than `now`.
+    #[error(
+        "pool timeout violated: {req} still waits at {now}, acquired at {acquired} with bound {bound}"
+    )]
+    WaitedPastBound {
+        /// The request.
+        req: ReqId,
+        /// When it was acquired.
+        acquired: Instant,
+        /// `acquired + pool timeout`, or its deadline if earlier.
+        bound: Instant,
+        /// The instant of the `Timeout`.
+        now: Instant,
+    },
+    /// A request was rejected with `PoolTimeout` or `DeadlineExceeded` before that bound
+    /// was reached, or with the other reason than the one whose bound comes first (a
+    /// deadline equal to the pool-timeout bound counts as the deadline: `DeadlineExceeded`).
+    #[error("reject reason violated: {req} rejected with {reason:?} at {now}: {detail}")]
+    WrongRejectReason {
+        /// The request.
+        req: ReqId,
+        /// The reason given.
+        reason: RejectReason,
+        /// When.
+        now: Instant,
+        /// Why that reason is wrong.
+        detail: String,
+    },
+    /// A connection released `Broken` was not closed at once with `CloseReason::Broken`
+    /// (so it could be idle, or granted again).
+    #[error("broken release violated: {conn} was released broken but {detail}")]
+    BrokenKept {
+        /// The connection.
+        conn: ConnId,
+        /// What happened instead.
+        detail: String,
     },
     /// An input was refused but the pool changed anyway.
     #[error("refused input changed the pool: {input:?} ({error})")]
@@ -345,6 +411,18 @@ pub fn check(pool: &Pool) -> Result<(), Violation> {
         }
     }
 
+    // max_idle: a release beyond it closes; only a barging hand-off parks connections past it
+    // until its wake-up, which trims.
+    if let Some(max_idle) = cfg.max_idle.filter(|&m| re.idle > m) {
+        let pending_wake = cfg.fairness == Fairness::Barging && pool.wake_at.is_some();
+        if !pending_wake {
+            return Err(Violation::IdleAboveMaxIdle {
+                idle: re.idle,
+                max_idle,
+            });
+        }
+    }
+
     // Liveness as safety: something is coming for every waiter, unless connects are throttled.
     let available = pool.supply();
     let can_connect = pool.started
@@ -381,6 +459,9 @@ pub fn check(pool: &Pool) -> Result<(), Violation> {
 
     // Timers: nothing past due after a Timeout, and poll_timeout covers everything.
     let poll = pool.poll_timeout();
+    if let Some(due) = pool.timer_stuck() {
+        return Err(Violation::TimerSpin { due, now });
+    }
     let covered = |due: Instant| poll.is_some_and(|p| p <= due);
     for w in &pool.waiters {
         if let Some(bound) = timeout_bound(w) {
@@ -452,6 +533,31 @@ pub struct Checker {
     /// Granted connections and their holders (sorted by connection).
     holders: Vec<(ConnId, ReqId)>,
     queue_before: Vec<ReqId>,
+    /// Live requests by the history, with their bounds as the checker computes them from
+    /// the `Acquire` and the configuration (sorted by request).
+    bounds: Vec<(ReqId, ReqBounds)>,
+}
+
+/// A live request's bounds, computed by the checker (not read from the pool).
+#[derive(Clone, Copy, Debug)]
+struct ReqBounds {
+    acquired: Instant,
+    /// `acquired + pool timeout` (wait mode with a timeout).
+    pool: Option<Instant>,
+    /// The deadline, when the configuration honours it.
+    deadline: Option<Instant>,
+}
+
+impl ReqBounds {
+    /// The first bound and the reason it gives; on a tie the deadline wins.
+    fn first(&self) -> Option<(Instant, RejectReason)> {
+        match (self.pool, self.deadline) {
+            (Some(p), Some(d)) if d <= p => Some((d, RejectReason::DeadlineExceeded)),
+            (Some(p), _) => Some((p, RejectReason::PoolTimeout)),
+            (None, Some(d)) => Some((d, RejectReason::DeadlineExceeded)),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Checker {
@@ -463,6 +569,7 @@ impl Checker {
             pool,
             holders: Vec::new(),
             queue_before: Vec::new(),
+            bounds: Vec::new(),
         }
     }
 
@@ -514,6 +621,7 @@ impl Checker {
                 input_error: Some(error),
             });
         }
+        self.observe_bounds(now, input, &outputs)?;
         self.observe(input, &outputs)?;
         check(&self.pool)?;
         Ok(Observed {
@@ -610,6 +718,89 @@ impl Checker {
         self.check_fifo(input, outputs)
     }
 
+    /// The bounds of every request, computed here from its `Acquire`: a rejection for a
+    /// bound comes at that bound or later and gives the reason of the first bound; no request
+    /// is still queued after a `Timeout` at or past its bound; a broken connection is closed at
+    /// once.
+    fn observe_bounds(
+        &mut self,
+        now: Instant,
+        input: Input,
+        outputs: &[Output],
+    ) -> Result<(), Violation> {
+        let cfg = &self.pool.config;
+        match input {
+            Input::Acquire { req, deadline } => {
+                let b = ReqBounds {
+                    acquired: now,
+                    pool: cfg.pool_timeout().map(|t| now + t),
+                    deadline: deadline.filter(|_| cfg.honour_deadlines),
+                };
+                if let Err(p) = self.bounds.binary_search_by_key(&req, |e| e.0) {
+                    self.bounds.insert(p, (req, b));
+                }
+            }
+            Input::Cancel { req } => self.forget_bounds(req),
+            Input::Release {
+                conn,
+                outcome: ReleaseOutcome::Broken,
+            } => {
+                let closed = outputs.iter().any(|o| {
+                    matches!(o, Output::Close { conn: c, reason: CloseReason::Broken } if *c == conn)
+                });
+                if !closed {
+                    return Err(Violation::BrokenKept {
+                        conn,
+                        detail: format!("no Close {{ Broken }} followed: {outputs:?}"),
+                    });
+                }
+                if self.pool.conn_index(conn).is_some() {
+                    return Err(Violation::BrokenKept {
+                        conn,
+                        detail: "the pool still holds it".to_owned(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        for &out in outputs {
+            let req = match out {
+                Output::Grant { req, .. } => req,
+                Output::Reject { req, reason } => {
+                    if let Some(&(_, b)) = self.bounds.iter().find(|e| e.0 == req) {
+                        check_reject_reason(req, reason, now, &b)?;
+                    }
+                    req
+                }
+                _ => continue,
+            };
+            self.forget_bounds(req);
+        }
+        if matches!(input, Input::Timeout) {
+            for req in self.pool.waiters() {
+                let Ok(p) = self.bounds.binary_search_by_key(&req, |e| e.0) else {
+                    continue;
+                };
+                let b = self.bounds[p].1;
+                if let Some((bound, _)) = b.first().filter(|&(t, _)| t <= now) {
+                    return Err(Violation::WaitedPastBound {
+                        req,
+                        acquired: b.acquired,
+                        bound,
+                        now,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn forget_bounds(&mut self, req: ReqId) {
+        if let Ok(p) = self.bounds.binary_search_by_key(&req, |e| e.0) {
+            self.bounds.remove(p);
+        }
+    }
+
     fn end(&mut self, req: ReqId, output: Output) -> Result<(), Violation> {
         match self.live.binary_search(&req) {
             Ok(p) => {
@@ -657,5 +848,47 @@ impl Checker {
             }
         }
         Ok(())
+    }
+}
+
+/// A `PoolTimeout` or `DeadlineExceeded` rejection must come at its bound or later, and name
+/// the bound that comes first (the deadline on a tie).
+fn check_reject_reason(
+    req: ReqId,
+    reason: RejectReason,
+    now: Instant,
+    b: &ReqBounds,
+) -> Result<(), Violation> {
+    let bound = match reason {
+        RejectReason::PoolTimeout => b.pool,
+        RejectReason::DeadlineExceeded => b.deadline,
+        _ => return Ok(()),
+    };
+    let wrong = |detail: String| {
+        Err(Violation::WrongRejectReason {
+            req,
+            reason,
+            now,
+            detail,
+        })
+    };
+    let Some(bound) = bound else {
+        return wrong("the request has no such bound".to_owned());
+    };
+    if bound > now {
+        return wrong(format!("its bound {bound} is not reached"));
+    }
+    match b.first() {
+        Some((_, first)) if first != reason => wrong(format!(
+            "its first bound is the {} (pool timeout {}, deadline {}; a tie is the deadline)",
+            if first == RejectReason::DeadlineExceeded {
+                "deadline"
+            } else {
+                "pool timeout"
+            },
+            show(b.pool),
+            show(b.deadline)
+        )),
+        _ => Ok(()),
     }
 }

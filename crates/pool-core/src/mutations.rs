@@ -15,14 +15,20 @@ pub enum Mutation {
     /// `poll_timeout` forgets the waiters' bounds, so a queued request can outlive its pool
     /// timeout or deadline.
     NoWaiterTimer,
+    /// The idle-timeout test is `<` instead of `<=`: at the very instant a connection's idle
+    /// timeout is due, its timer fires, finds it not yet expired, and re-arms for the same
+    /// instant (issue #10's hang). The pool stops instead of spinning, and the invariant
+    /// `TimerSpin` reports it.
+    IdleTimeoutOffByOne,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::SkipHandOffOnRelease,
         Self::IgnoreMaxSize,
         Self::NoWaiterTimer,
+        Self::IdleTimeoutOffByOne,
     ];
 }
 

@@ -539,6 +539,18 @@ impl Pool {
         self.outputs.pop_front()
     }
 
+    /// `Some(t)` when the last input was a `Timeout` at `now` and `poll_timeout` is still
+    /// `t <= now`: a timer re-armed itself for an instant already handled, with no progress.
+    /// That is a bug in the pool (the invariant `TimerSpin` reports it); a driver that fed
+    /// `Timeout` at `t` again would spin, so it should treat this as a bug instead (e.g.
+    /// `debug_assert!(core.timer_stuck().is_none())` after each `Timeout`). Cheap: one
+    /// `poll_timeout`.
+    #[must_use]
+    pub fn timer_stuck(&self) -> Option<Instant> {
+        self.poll_timeout()
+            .filter(|&t| self.last_was_timeout && t <= self.now)
+    }
+
     /// When the caller must next call `handle(t, Input::Timeout)`; `None` when no timer is set
     /// (a timer saturated at the end of time, `u64::MAX` nanoseconds, can never be reached and
     /// also reads as `None`).
@@ -838,15 +850,15 @@ impl Pool {
                 .and_then(|w| w.pool_bound.map(|b| (w.req, b)));
             let dl = self.deadlines.first().copied();
             let due = match (head, dl) {
-                (_, Some((d, req))) if d <= now => Some((req, RejectReason::DeadlineExceeded)),
-                (Some((req, b)), _) if b <= now => {
-                    let w = self.waiters.front().expect("head exists");
-                    Some((req, w.bound().map_or(RejectReason::PoolTimeout, |b| b.1)))
-                }
+                (_, Some((d, req))) if d <= now => Some(req),
+                (Some((req, b)), _) if b <= now => Some(req),
                 _ => None,
             };
-            let Some((req, reason)) = due else { break };
+            let Some(req) = due else { break };
             let mut w = self.remove_waiter(req).expect("due waiter is queued");
+            // The reason is the waiter's first bound (its deadline on a tie with the pool
+            // timeout), also when a late `Timeout` finds both past.
+            let reason = w.bound().map_or(RejectReason::PoolTimeout, |b| b.1);
             self.unbind_connect(&mut w);
             self.reject_live(req, reason);
         }
@@ -862,7 +874,15 @@ impl Pool {
             if self.conns[i].epoch != epoch {
                 continue;
             }
-            self.fire_conn_timer(i);
+            if self.fire_conn_timer(i).is_some_and(|again| again <= now) {
+                // A timer that fired at `now`, changed nothing and re-armed itself for an
+                // instant not later than `now` would pop again at once: a spin inside this
+                // loop (and, in a driver, an endless `Timeout` at the same instant). It is a
+                // bug in the pool; stop here instead of hanging, and leave it visible:
+                // `poll_timeout` stays at or before `now`, which `timer_stuck` and the
+                // invariant `TimerSpin` report.
+                break;
+            }
         }
         // 3. Pool-wide timers.
         if let Some(k) = self.next_keepalive.filter(|&k| k <= now) {
@@ -882,7 +902,8 @@ impl Pool {
         }
     }
 
-    fn fire_conn_timer(&mut self, i: usize) {
+    /// Acts on connection `i`'s timer; returns the instant it re-armed it for, if it did.
+    fn fire_conn_timer(&mut self, i: usize) -> Option<Instant> {
         let now = self.now;
         let c = self.conns[i];
         match c.state {
@@ -895,22 +916,25 @@ impl Pool {
                     });
                     self.stats.closes[close_index(CloseReason::ConnectTimeout)] += 1;
                     self.connect_failed(i);
+                    None
                 } else {
-                    self.arm_conn_timer(i);
+                    self.arm_conn_timer(i)
                 }
             }
             ConnState::Idle => {
                 if let Some(reason) = self.idle_expiry_reason(&c) {
                     self.remove_idle_entry(c.id);
                     self.close(i, reason);
+                    None
                 } else if self.keepalive_due(&c) {
                     self.remove_idle_entry(c.id);
                     self.start_ping(i);
+                    None
                 } else {
-                    self.arm_conn_timer(i);
+                    self.arm_conn_timer(i)
                 }
             }
-            ConnState::InUse | ConnState::Checking { .. } => {}
+            ConnState::InUse | ConnState::Checking { .. } => None,
         }
     }
 
@@ -1118,13 +1142,19 @@ impl Pool {
     }
 
     fn idle_expiry_reason(&self, c: &Conn) -> Option<CloseReason> {
+        #[cfg(feature = "mutations")]
+        let off_by_one = self.mutation == Some(crate::mutations::Mutation::IdleTimeoutOffByOne);
+        #[cfg(not(feature = "mutations"))]
+        let off_by_one = false;
         if c.expires.is_some_and(|e| e <= self.now) {
             Some(CloseReason::MaxLifetime)
-        } else if self
-            .config
-            .idle_timeout
-            .is_some_and(|t| c.idle_since + t <= self.now)
-        {
+        } else if self.config.idle_timeout.is_some_and(|t| {
+            if off_by_one {
+                c.idle_since + t < self.now
+            } else {
+                c.idle_since + t <= self.now
+            }
+        }) {
             Some(CloseReason::IdleTimeout)
         } else {
             None
@@ -1288,8 +1318,9 @@ impl Pool {
         c.epoch = c.epoch.wrapping_add(1);
     }
 
-    /// Pushes the connection's next timer, if it has one in its current state.
-    fn arm_conn_timer(&mut self, i: usize) {
+    /// Pushes the connection's next timer, if it has one in its current state, and returns
+    /// its instant.
+    fn arm_conn_timer(&mut self, i: usize) -> Option<Instant> {
         let c = &self.conns[i];
         let at = match c.state {
             ConnState::Connecting { started, .. } => {
@@ -1315,6 +1346,7 @@ impl Pool {
         if let Some(at) = at {
             self.timers.push(Reverse((at, c.id.0, c.epoch)));
         }
+        at
     }
 
     /// Drops stale timer entries from the top of the heap (so `poll_timeout` sees a live one)

@@ -149,3 +149,61 @@ fn time_dependent_configurations_are_not_clock_free() {
     assert!(!p.release_is_clock_free());
     assert!(!p.acquire_is_clock_free(None));
 }
+
+#[test]
+fn clock_free_is_reported_whenever_an_idle_connection_is_taken_at_once() {
+    // The other half of the contract: the answers are not only sound (above) but say "free"
+    // on the driver's fast path, so the driver does skip its clock there.
+    let one_idle = |c: Config| {
+        let mut p = Pool::new(c).expect("valid");
+        assert!(
+            !p.acquire_is_clock_free(None),
+            "not started: no idle connection"
+        );
+        p.handle(
+            Instant::ZERO,
+            Input::Acquire {
+                req: ReqId(0),
+                deadline: None,
+            },
+        )
+        .expect("valid");
+        drain(&mut p);
+        p.handle(Instant::ZERO, Input::Connected { conn: ConnId(0) })
+            .expect("valid");
+        drain(&mut p);
+        assert!(p.release_is_clock_free(), "nobody waits");
+        p.handle(
+            Instant::ZERO,
+            Input::Release {
+                conn: ConnId(0),
+                outcome: ReleaseOutcome::Healthy,
+            },
+        )
+        .expect("valid");
+        drain(&mut p);
+        p
+    };
+    let wait = WhenExhausted::Wait {
+        timeout: Some(Duration::from_secs(1)),
+    };
+    let deadline = Some(Instant::from_secs(5));
+    let mut p = one_idle(config(Fairness::StrictFifo, wait));
+    assert!(p.acquire_is_clock_free(None));
+    assert!(
+        !p.acquire_is_clock_free(deadline),
+        "an honoured deadline is read"
+    );
+    let q = one_idle(Config {
+        honour_deadlines: false,
+        ..config(Fairness::StrictFifo, wait)
+    });
+    assert!(
+        q.acquire_is_clock_free(deadline),
+        "an ignored deadline is not"
+    );
+    p.handle(Instant::ZERO, Input::Shutdown).expect("valid");
+    drain(&mut p);
+    assert!(!p.acquire_is_clock_free(None), "shut down");
+    assert!(!p.release_is_clock_free(), "shut down");
+}

@@ -266,6 +266,54 @@ fn explorer_catches_a_forgotten_waiter_timer() {
 }
 
 #[test]
+fn explorer_reports_a_timer_rearmed_at_the_same_instant_instead_of_hanging() {
+    // Issue #10: an idle-timeout test of `<` instead of `<=` re-armed the idle timer for the
+    // instant it had just handled, and `cargo test` hung. The pool now stops instead of
+    // spinning, and `TimerSpin` names the bug in four inputs (a connection made idle, then
+    // its idle timer at its instant).
+    let cx = caught(
+        Mutation::IdleTimeoutOffByOne,
+        Config {
+            idle_timeout: Some(Duration::from_secs(5)),
+            ..small()
+        },
+    );
+    assert!(
+        matches!(cx.violation, Violation::TimerSpin { .. }),
+        "{}",
+        cx.violation
+    );
+    let inputs: Vec<Input> = cx.trace.iter().map(|s| s.input).collect();
+    assert_eq!(inputs.len(), 4, "{cx}");
+    assert!(matches!(inputs[3], Input::Timeout));
+    assert!(
+        cx.to_string()
+            .contains("timer spin: poll_timeout is 5.000s after a Timeout at 5.000s")
+    );
+}
+
+#[test]
+fn explorer_covers_a_deadline_that_ties_with_the_pool_timeout() {
+    // Deadlines offered at exactly the pool timeout (2 s): every reject at the tie must say
+    // `DeadlineExceeded` (the `Checker`'s `WrongRejectReason`), in every reachable state.
+    let c = Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        ..small()
+    };
+    let states = assert_clean(
+        "tie",
+        &c,
+        &Bounds {
+            deadlines: true,
+            deadline_after: Duration::from_secs(2),
+            ..Bounds::quick(2)
+        },
+    );
+    assert!(states > 10, "{states} states");
+}
+
+#[test]
 fn the_same_mutations_do_nothing_when_not_planted() {
     let r = explore(&small(), &Bounds::default()).expect("valid");
     assert!(r.is_clean());

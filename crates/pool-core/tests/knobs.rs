@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use pool_core::{
     Backoff, CheckHow, CheckOnCheckout, CheckWhen, CloseReason, Config, ConnId, Fairness, Input,
@@ -305,6 +307,47 @@ fn lifetime_jitter_is_seeded_and_bounded() {
 }
 
 #[test]
+fn lifetime_jitter_is_splitmix64_of_the_seed_and_the_connection_id() {
+    // Pinned against a reference SplitMix64 (Vigna's; seed 1234567 gives 6457827717110365317
+    // first): jitter = splitmix64(seed ^ id * 0x2545F4914F6CDD1D) % (jitter_ns + 1), so a
+    // changed mixer changes these instants and replays of recorded seeds.
+    for (seed, expected_ns) in [
+        (0, [1_783_612_962_605, 1_771_974_290_918]),
+        (42, [1_747_472_715_545, 1_771_796_769_067]),
+    ] {
+        let mut h = H::new(Config {
+            max_lifetime: Some(secs(30 * 60)),
+            lifetime_jitter: Some(secs(60)),
+            seed,
+            ..cfg()
+        });
+        h.acquire_new(0);
+        h.acquire_new(1);
+        h.release(0);
+        h.release(1);
+        let mut closed = Vec::new();
+        while let Some(t) = h.pool().poll_timeout() {
+            h.now = t;
+            for o in h.step(Input::Timeout) {
+                if let Output::Close {
+                    conn,
+                    reason: CloseReason::MaxLifetime,
+                } = o
+                {
+                    closed.push((conn.0, t.as_nanos()));
+                }
+            }
+        }
+        closed.sort_unstable();
+        assert_eq!(
+            closed,
+            vec![(0, expected_ns[0]), (1, expected_ns[1])],
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
 fn check_always_peeks_before_granting() {
     let mut h = with_two_idle(Config {
         check_on_checkout: CheckOnCheckout {
@@ -316,6 +359,25 @@ fn check_always_peeks_before_granting() {
     assert_eq!(h.acquire(0), vec![check(1, CheckHow::Peek)], "LIFO: newest");
     assert_eq!(h.pool().state().checking, 1);
     assert_eq!(h.passed(1), vec![grant(0, 1)]);
+}
+
+#[test]
+fn check_counters_count_started_passed_and_failed_checks() {
+    let mut h = with_two_idle(Config {
+        check_on_checkout: CheckOnCheckout {
+            when: CheckWhen::Always,
+            how: CheckHow::Peek,
+        },
+        ..cfg()
+    });
+    assert_eq!(h.acquire(0), vec![check(1, CheckHow::Peek)]);
+    h.failed(1); // retries on conn 0: a second check
+    assert_eq!(h.passed(0), vec![grant(0, 0)]);
+    let s = h.pool().stats();
+    assert_eq!(
+        (s.checks_started, s.checks_passed, s.checks_failed),
+        (2, 1, 1)
+    );
 }
 
 #[test]
@@ -487,6 +549,7 @@ fn connect_timeout_aborts_the_connect_and_counts_a_failure() {
         "waiters first, then connection timers, at the same instant"
     );
     assert_eq!(h.pool().stats().connects_failed, 1);
+    assert_eq!(h.pool().stats().closes_for(CloseReason::ConnectTimeout), 1);
     assert_eq!(
         h.try_step(Input::Connected { conn: ConnId(0) }),
         Err(InputError::WrongConnState {
@@ -624,6 +687,7 @@ fn shutdown_rejects_waiters_closes_idle_and_in_use_on_release() {
     h.release(1);
     h.acquire(3);
     h.acquire(4); // (3 got 1) 4 waits
+    assert!(!h.pool().is_shut_down());
     let outs = h.step(Input::Shutdown);
     assert_eq!(outs, vec![reject(4, RejectReason::Closed),]);
     assert_eq!(h.release(0), vec![close(0, CloseReason::Shutdown)]);
@@ -795,6 +859,7 @@ fn stats_count_grants_waits_and_peaks() {
     h.now = Instant::from_millis(30);
     h.release(0); // 1 waited 30 ms
     let s = h.pool().stats();
+    assert_eq!(s.acquires, 2);
     assert_eq!((s.grants, s.grants_immediate, s.grants_waited), (2, 1, 1));
     assert_eq!(s.peak_waiters, 1);
     assert_eq!(s.wait.total(), 2);
@@ -802,6 +867,58 @@ fn stats_count_grants_waits_and_peaks() {
     assert_eq!(s.wait.quantile_upper_bound(1.0), Some(ms(50)));
     assert_eq!(s.wait.quantile_upper_bound(0.5), Some(ms(0)));
     assert_eq!(s.connects_started, 1);
+}
+
+#[test]
+fn wait_histogram_buckets_include_their_upper_bound() {
+    // A wait of exactly 1 ms belongs to the bucket "at most 1000 µs", not the next one; a wait
+    // 1 µs longer to the next.
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        ..cfg()
+    });
+    let c = h.acquire_new(0);
+    for (req, wait_us) in [(1, 1_000), (2, 1_001)] {
+        h.acquire(req);
+        h.now = h.now + Duration::from_micros(wait_us);
+        assert_eq!(h.release(c), vec![grant(req, c)]);
+    }
+    let w = &h.pool().stats().wait;
+    let bucket = |us: u64| {
+        pool_core::WAIT_BUCKETS_US
+            .iter()
+            .position(|&b| b == us)
+            .expect("a bucket bound")
+    };
+    assert_eq!(w.counts[bucket(1_000)], 1, "{:?}", w.counts);
+    assert_eq!(w.counts[bucket(2_000)], 1, "{:?}", w.counts);
+    assert_eq!(w.max, Duration::from_micros(1_001));
+    assert_eq!(w.sum, Duration::from_micros(2_001));
+}
+
+#[test]
+fn rejects_total_counts_every_reason() {
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        max_waiters: Some(1),
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.acquire(1);
+    assert_eq!(h.acquire(2), vec![reject(2, RejectReason::QueueFull)]);
+    assert_eq!(
+        h.advance(secs(1)),
+        vec![reject(1, RejectReason::PoolTimeout)]
+    );
+    let s = h.pool().stats();
+    assert_eq!(s.rejects_total(), 2);
+    assert_eq!(
+        s.rejects_total(),
+        RejectReason::ALL
+            .iter()
+            .map(|&r| s.rejects_for(r))
+            .sum::<u64>()
+    );
 }
 
 #[test]
@@ -841,4 +958,159 @@ fn same_inputs_give_the_same_outputs() {
         (all, pool.stats().clone())
     };
     assert_eq!(run(), run());
+}
+
+/// Three connections idle after a barging wake-up whose waiters were cancelled meanwhile:
+/// more than `max_idle` 1, so the wake-up trims.
+fn idle_beyond_max_idle_after_a_wakeup(reuse: Reuse) -> (H, Vec<Output>) {
+    let mut h = H::new(Config {
+        max_size: Some(3),
+        max_idle: Some(1),
+        fairness: Fairness::Barging,
+        reuse,
+        ..cfg()
+    });
+    for r in 0..3 {
+        h.acquire_new(r);
+    }
+    h.acquire(3);
+    h.acquire(4);
+    // Waiters are queued, so the releases go to the idle list (past max_idle) and wake them.
+    for c in 0..3 {
+        assert_eq!(h.release(c), vec![]);
+    }
+    h.cancel(3);
+    h.cancel(4);
+    assert_eq!(
+        h.pool().idle_connections().collect::<Vec<_>>(),
+        vec![ConnId(0), ConnId(1), ConnId(2)]
+    );
+    let outs = h.step(Input::Timeout);
+    (h, outs)
+}
+
+#[test]
+fn barging_wakeup_trims_idle_beyond_max_idle_from_the_cold_end_lifo() {
+    // LIFO reuses the back (the last released): the front is cold, so it is closed first.
+    let (h, outs) = idle_beyond_max_idle_after_a_wakeup(Reuse::Lifo);
+    assert_eq!(
+        outs,
+        vec![
+            close(0, CloseReason::MaxIdle),
+            close(1, CloseReason::MaxIdle)
+        ]
+    );
+    assert_eq!(
+        h.pool().idle_connections().collect::<Vec<_>>(),
+        vec![ConnId(2)]
+    );
+}
+
+#[test]
+fn barging_wakeup_trims_idle_beyond_max_idle_from_the_end_reused_last_fifo() {
+    // FIFO reuses the front: the back would be reused last, so it is closed first.
+    let (h, outs) = idle_beyond_max_idle_after_a_wakeup(Reuse::Fifo);
+    assert_eq!(
+        outs,
+        vec![
+            close(2, CloseReason::MaxIdle),
+            close(1, CloseReason::MaxIdle)
+        ]
+    );
+    assert_eq!(
+        h.pool().idle_connections().collect::<Vec<_>>(),
+        vec![ConnId(0)]
+    );
+}
+
+#[test]
+fn deadline_equal_to_the_pool_timeout_bound_rejects_as_deadline_exceeded() {
+    // The tie is decided for the caller's deadline: it is the caller's own limit, and the
+    // caller sees `DeadlineExceeded` whether its deadline is earlier than or equal to the
+    // pool's bound (docs/invariants.md, "Reject reasons").
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.now = Instant::from_millis(200);
+    h.acquire_by(1, secs(1));
+    assert_eq!(h.pool().poll_timeout(), Some(Instant::from_millis(1200)));
+    assert_eq!(
+        h.advance(secs(1)),
+        vec![reject(1, RejectReason::DeadlineExceeded)]
+    );
+    assert_eq!(h.pool().stats().rejects_for(RejectReason::PoolTimeout), 0);
+}
+
+#[test]
+fn deadline_equal_to_the_pool_timeout_bound_rejects_as_deadline_exceeded_after_a_failed_check() {
+    // The same tie on the other path: the request's bound passes while its checkout check is
+    // in flight; the check fails and the retry finds the bound past.
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        check_on_checkout: CheckOnCheckout {
+            when: CheckWhen::Always,
+            how: CheckHow::Peek,
+        },
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.release(0);
+    h.acquire_by(1, secs(1));
+    assert_eq!(h.pool().state().checking, 1);
+    h.now = Instant::from_secs(1);
+    assert_eq!(
+        h.failed(0),
+        vec![
+            close(0, CloseReason::CheckFailed),
+            reject(1, RejectReason::DeadlineExceeded)
+        ]
+    );
+}
+
+#[test]
+fn late_timeout_names_the_bound_that_came_first() {
+    // A `Timeout` delivered after both bounds: the pool timeout (1 s) came first, so the
+    // reason is `PoolTimeout` even though the deadline (1.5 s) is past too.
+    let mut h = H::new(Config {
+        max_size: Some(1),
+        honour_deadlines: true,
+        ..cfg()
+    });
+    h.acquire_new(0);
+    h.acquire_by(1, ms(1500));
+    h.now = Instant::from_secs(2);
+    assert_eq!(
+        h.step(Input::Timeout),
+        vec![reject(1, RejectReason::PoolTimeout)]
+    );
+}
+
+#[test]
+fn broken_release_while_a_request_waits_closes_it_and_connects_for_the_waiter() {
+    for fairness in [Fairness::StrictFifo, Fairness::Barging] {
+        let mut h = H::new(Config {
+            max_size: Some(1),
+            fairness,
+            ..cfg()
+        });
+        h.acquire_new(0);
+        assert_eq!(h.acquire(1), vec![], "{fairness:?}: at max_size, queued");
+        assert_eq!(
+            h.release_broken(0),
+            vec![close(0, CloseReason::Broken), connect(1)],
+            "{fairness:?}: the broken connection is closed, never handed to the waiter"
+        );
+        assert_eq!(h.pool().idle_connections().count(), 0);
+        let mut outs = h.connected(1);
+        if fairness == Fairness::Barging {
+            assert_eq!(outs, vec![]);
+            outs = h.step(Input::Timeout);
+        }
+        assert_eq!(outs, vec![grant(1, 1)], "{fairness:?}");
+        assert_eq!(h.pool().stats().closes_for(CloseReason::Broken), 1);
+    }
 }

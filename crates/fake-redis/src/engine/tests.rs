@@ -100,6 +100,27 @@ fn idle_exactly_timeout_stays_and_closes_within_one_cron_after_timeout_plus_one(
 }
 
 #[test]
+fn an_empty_write_is_not_activity_and_bytes_are_counted_both_ways() {
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 5,
+        ..ServerConfig::default()
+    });
+    let id = h.connect();
+    assert_eq!(h.send(id, "PING"), "+PONG\r\n");
+    // "PING\r\n" in, "+PONG\r\n" out.
+    assert_eq!(h.e.stats().total_net_input_bytes, 6);
+    assert_eq!(h.e.stats().total_net_output_bytes, 7);
+    h.now = secs(4.0);
+    h.e.handle_wrote(h.now, id, 0);
+    h.run_until(secs(6.0));
+    assert_eq!(
+        h.closed,
+        vec![(id, CloseReason::IdleTimeout)],
+        "idle since 0 s: a write of 0 bytes at 4 s does not count"
+    );
+}
+
+#[test]
 fn activity_resets_idle_time_including_partial_commands_and_writes() {
     let mut h = Harness::new(ServerConfig {
         timeout_secs: 2,
@@ -388,6 +409,177 @@ fn strings_counters_and_expiry_follow_the_callers_clock() {
     assert_eq!(h.send(c, "FLUSHALL"), "+OK\r\n");
     assert_eq!(h.send(c, "SELECT 0"), "+OK\r\n");
     assert_eq!(h.send(c, "DBSIZE"), ":0\r\n");
+}
+
+#[test]
+fn expire_option_errors_use_redis_7_texts_and_leave_the_ttl_alone() {
+    // redis-server 7.0.15's texts (also compared byte for byte by the differential rows
+    // expire_unsupported_option, expire_gt_and_lt_together, expire_time_overflow).
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "SET k v EX 50"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "EXPIRE k 100 FOO"),
+        "-ERR Unsupported option FOO\r\n"
+    );
+    assert_eq!(
+        h.send(c, "PEXPIRE k 100 nx bar"),
+        "-ERR Unsupported option bar\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 100 GT LT"),
+        "-ERR GT and LT options at the same time are not compatible\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 100 NX GT"),
+        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 9223372036854775807"),
+        "-ERR invalid expire time in 'expire' command\r\n"
+    );
+    // Milliseconds overflow only once added to a clock past 0.
+    h.now = secs(1.0);
+    assert_eq!(
+        h.send(c, "PEXPIRE k 9223372036854775807"),
+        "-ERR invalid expire time in 'pexpire' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "TTL k"),
+        ":49\r\n",
+        "no failed EXPIRE changed the TTL"
+    );
+}
+
+#[test]
+fn config_getter_shows_what_config_set_changed() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.e.config().timeout_secs, 0);
+    assert_eq!(h.send(c, "CONFIG SET timeout 7 maxclients 60"), "+OK\r\n");
+    assert_eq!(h.e.config().timeout_secs, 7);
+    assert_eq!(h.e.config().maxclients, 60);
+    assert_eq!(h.send(c, "CONFIG SET requirepass pw"), "+OK\r\n");
+    assert_eq!(h.e.config().requirepass.as_deref(), Some("pw"));
+}
+
+#[test]
+fn getters_list_connected_clients_in_id_order_and_the_latest_time() {
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(h.e.client_ids().count(), 0);
+    let a = h.connect();
+    let b = h.connect();
+    let c = h.connect();
+    assert_eq!(h.e.client_ids().collect::<Vec<_>>(), vec![a, b, c]);
+    h.now = secs(2.5);
+    h.e.handle_closed(h.now, b);
+    h.drain();
+    assert_eq!(h.e.client_ids().collect::<Vec<_>>(), vec![a, c]);
+    assert_eq!(h.e.now(), secs(2.5));
+}
+
+#[test]
+fn timers_changed_is_reported_once_after_a_blocking_deadline_or_a_sleep() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert!(!h.e.take_timers_changed(), "nothing planned yet");
+    assert_eq!(h.send(c, "GET k"), "$-1\r\n");
+    assert!(!h.e.take_timers_changed(), "a plain command plans no timer");
+    assert_eq!(h.send(c, "BLPOP l 0.5"), "", "blocked");
+    assert!(
+        h.e.take_timers_changed(),
+        "a BLPOP deadline re-plans the timer"
+    );
+    assert!(!h.e.take_timers_changed(), "reported once");
+    let d = h.connect();
+    assert_eq!(h.send(d, "DEBUG SLEEP 0"), "+OK\r\n");
+    assert!(h.e.take_timers_changed(), "DEBUG SLEEP re-plans the timer");
+}
+
+#[test]
+fn info_server_time_is_the_configured_unix_start_plus_engine_time() {
+    let mut h = Harness::new(ServerConfig {
+        unix_time_at_start_ms: 1_700_000_000_000,
+        ..ServerConfig::default()
+    });
+    let c = h.connect();
+    h.now = secs(2.5);
+    let info = h.send(c, "INFO server");
+    assert!(
+        info.contains("\r\nserver_time_usec:1700000002500000\r\n"),
+        "{info}"
+    );
+}
+
+#[test]
+fn cron_keeps_its_period_after_a_late_tick_and_skips_ahead_after_a_long_gap() {
+    let mut h = Harness::new(ServerConfig {
+        hz: 10,
+        ..ServerConfig::default()
+    });
+    assert_eq!(h.e.poll_timeout(), Some(Duration::ZERO));
+    h.e.handle_timeout(Duration::ZERO);
+    assert_eq!(h.e.poll_timeout(), Some(secs(0.1)));
+    // 50 ms late: the next tick stays on the 100 ms grid.
+    h.e.handle_timeout(secs(0.15));
+    assert_eq!(h.e.poll_timeout(), Some(secs(0.2)));
+    // Far behind: no burst of catch-up ticks, one period from now.
+    h.e.handle_timeout(secs(5.0));
+    assert_eq!(h.e.poll_timeout(), Some(secs(5.1)));
+}
+
+#[test]
+fn kill_all_counts_killed_clients_and_restart_does_not() {
+    let mut h = Harness::new(ServerConfig::default());
+    let (a, b) = (h.connect(), h.connect());
+    h.e.kill_all_clients(CloseReason::KillAll);
+    h.drain();
+    assert_eq!(
+        h.closed,
+        vec![(a, CloseReason::KillAll), (b, CloseReason::KillAll)]
+    );
+    assert_eq!(h.e.stats().killed_clients, 2);
+    h.connect();
+    h.e.kill_all_clients(CloseReason::Shutdown);
+    assert_eq!(
+        h.e.stats().killed_clients,
+        2,
+        "only the kill-all fault counts"
+    );
+}
+
+#[test]
+fn config_set_api_applies_valid_changes_and_returns_redis_errors() {
+    let mut h = Harness::new(ServerConfig::default());
+    assert_eq!(h.e.config_set("TIMEOUT", "7"), Ok(()));
+    assert_eq!(h.e.config().timeout_secs, 7);
+    assert_eq!(
+        h.e.config_set("nosuch", "1"),
+        Err("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'".to_owned())
+    );
+    assert!(h.e.config_set("maxclients", "0").is_err());
+    assert_eq!(h.e.config().maxclients, ServerConfig::default().maxclients);
+}
+
+#[test]
+fn a_protocol_error_counts_as_an_error_reply() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let (reply, _) = h.send_raw(c, b"*abc\r\n");
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply}");
+    assert_eq!(h.e.stats().total_error_replies, 1);
+}
+
+#[test]
+fn a_closed_pattern_subscriber_leaves_the_others_subscribed() {
+    let mut h = Harness::new(ServerConfig::default());
+    let (a, b, p) = (h.connect(), h.connect(), h.connect());
+    h.send(a, "PSUBSCRIBE news.*");
+    h.send(b, "PSUBSCRIBE news.*");
+    h.e.handle_closed(h.now, a);
+    h.drain();
+    assert_eq!(h.send(p, "PUBLISH news.x hi"), ":1\r\n", "b still receives");
+    assert!(h.output(b).contains("pmessage"), "b got the message");
 }
 
 #[test]
