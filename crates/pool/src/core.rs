@@ -225,6 +225,10 @@ pub struct DriverStats {
     /// on its way to their slot (decided under the core lock, not yet delivered): the thread
     /// delivering it found the slot abandoned and handed the decision back itself.
     pub abandoned_in_flight: u64,
+    /// Times pool-core's timer was found re-armed for an instant it had just handled (a bug
+    /// in pool-core: `Pool::timer_stuck`). The driver does not feed that instant again (it
+    /// would spin); debug builds and loom assert instead.
+    pub timers_stuck: u64,
 }
 
 /// The state of one queued request, shared between the core and the request's [`Ticket`]
@@ -882,7 +886,20 @@ impl<C: Send> SyncCore<C> {
 
     /// The timer fired at `now` (early calls are harmless).
     pub fn timeout(&self, now: Instant) -> Actions<C> {
-        self.simple(now, Input::Timeout)
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        let _ = inner.pool.handle(now, Input::Timeout);
+        inner.drain(now, &mut acts);
+        let stuck = inner.pool.timer_stuck();
+        bug_check!(
+            stuck.is_none(),
+            "pool-core re-armed its timer for {stuck:?}, an instant it just handled at {now}"
+        );
+        let out = inner.take_outbox();
+        drop(inner);
+        self.deliver(now, out, &mut acts);
+        acts
     }
 
     /// Shuts the pool down: waiters are refused with `Closed`, idle connections closed, in-use
@@ -896,7 +913,13 @@ impl<C: Send> SyncCore<C> {
     /// until.
     pub fn arm_timer(&self) -> Option<Instant> {
         let mut inner = lock(&self.inner);
-        let t = inner.pool.poll_timeout();
+        let mut t = inner.pool.poll_timeout();
+        if inner.pool.timer_stuck().is_some() {
+            // A timer re-armed for an instant pool-core just handled: feeding it again would
+            // spin forever. Sleep until the next input moves the timer instead.
+            inner.driver_stats.timers_stuck += 1;
+            t = None;
+        }
         inner.timer_at = t;
         t
     }
