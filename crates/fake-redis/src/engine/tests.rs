@@ -168,6 +168,39 @@ fn cron_rotation_reaches_every_client_within_about_a_second() {
 }
 
 #[test]
+fn cron_rotation_starts_after_the_last_client_it_visited() {
+    // 20 clients at hz 10: each cron call visits max(20 / 10, 5) = 5 clients, starting after
+    // the last one it visited, so a full rotation takes 4 calls (400 ms). Clients 1..=19 stay
+    // active; client 20 goes idle at 0 and is eligible from 2.0 s (idle > timeout 1 in whole
+    // seconds). The rotation reaches it at the 4th call of each cycle: 2.3 s. A rotation that
+    // started at the last visited client again (advancing 4 a call) would reach it later.
+    let mut h = Harness::new(ServerConfig {
+        timeout_secs: 1,
+        ..ServerConfig::default()
+    });
+    let ids: Vec<_> = (0..20).map(|_| h.connect()).collect();
+    let idle = ids[19];
+    let mut closed_at = None;
+    for step in 1..=40u32 {
+        let t = Duration::from_millis(u64::from(step) * 100) - Duration::from_millis(50);
+        h.now = t;
+        for &id in &ids[..19] {
+            let _ = h.send(id, "PING");
+        }
+        h.run_until(Duration::from_millis(u64::from(step) * 100));
+        if closed_at.is_none() && !h.e.is_connected(idle) {
+            closed_at = Some(h.now);
+        }
+    }
+    assert_eq!(
+        closed_at,
+        Some(secs(2.3)),
+        "the idle client closed at the wrong cron call"
+    );
+    assert_eq!(h.e.connected_clients(), 19, "the active clients stay");
+}
+
+#[test]
 fn subscribed_and_blocked_clients_are_exempt_from_timeout() {
     let mut h = Harness::new(ServerConfig {
         timeout_secs: 1,
