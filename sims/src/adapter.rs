@@ -214,11 +214,14 @@ pub trait PoolFactory: 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CorePoolFactory;
 
-/// [`TurmoilRedisManager`] that reports what the clients see of the server's refusals.
+/// [`TurmoilRedisManager`] that reports what the clients see of the server's refusals and
+/// traces every failed connect (`pool.connect_failed`).
 #[derive(Debug)]
 pub struct CountingManager {
     inner: TurmoilRedisManager,
     refusals_seen: Arc<AtomicU64>,
+    trace: Trace,
+    label: String,
 }
 
 impl Manager for CountingManager {
@@ -231,6 +234,10 @@ impl Manager for CountingManager {
             if self.inner.connect_error_kind(e) == ConnectError::MaxClients {
                 self.refusals_seen.fetch_add(1, Ordering::Relaxed);
             }
+            self.trace
+                .event(crate::runner::sim_now_us(), &self.label, "pool.connect_failed")
+                .str("error", &e.to_string())
+                .write();
         }
         r
     }
@@ -282,6 +289,8 @@ impl PoolFactory for CorePoolFactory {
         let manager = CountingManager {
             inner: manager,
             refusals_seen: Arc::clone(&ctx.refusals_seen),
+            trace: ctx.trace.clone(),
+            label: label.to_owned(),
         };
         let epoch_us = crate::runner::sim_now_us();
         let pool = Pool::new(manager, ctx.config.clone()).map_err(|e| e.to_string())?;
