@@ -235,7 +235,11 @@ impl Manager for CountingManager {
                 self.refusals_seen.fetch_add(1, Ordering::Relaxed);
             }
             self.trace
-                .event(crate::runner::sim_now_us(), &self.label, "pool.connect_failed")
+                .event(
+                    crate::runner::sim_now_us(),
+                    &self.label,
+                    "pool.connect_failed",
+                )
                 .str("error", &e.to_string())
                 .write();
         }

@@ -544,9 +544,10 @@ impl Engine {
                     None => -2,
                     Some(None) => -1,
                     Some(Some(at)) => {
-                        let ms = at.saturating_sub(now).as_millis() as i64;
+                        let ms =
+                            i64::try_from(at.saturating_sub(now).as_millis()).unwrap_or(i64::MAX);
                         if cmd == Cmd::Ttl {
-                            (ms + 500) / 1000
+                            ms.saturating_add(500) / 1000
                         } else {
                             ms
                         }
@@ -1011,11 +1012,16 @@ impl Engine {
         };
         let now = self.now;
         let now_ms = now.as_millis() as i64;
+        // Redis's expireGenericCommand: the expire time is added to the *unix* time in ms, and
+        // it is invalid when that overflows (`when > LLONG_MAX - basetime`). The fake keeps it
+        // relative to its own clock afterwards.
+        let base = i64::try_from(self.unix_ms(now)).unwrap_or(i64::MAX);
         let when = if seconds {
             n.checked_mul(1000)
         } else {
             Some(n)
         }
+        .filter(|ms| ms.checked_add(base).is_some())
         .and_then(|ms| ms.checked_add(now_ms));
         let Some(when) = when else {
             let msg = format!("ERR invalid expire time in '{name}' command");

@@ -445,6 +445,31 @@ fn strings_counters_and_expiry_follow_the_callers_clock() {
 }
 
 #[test]
+fn an_expire_that_overflows_the_unix_time_is_invalid_even_on_a_fresh_server() {
+    // Redis adds the expire time to the unix time in ms and refuses an overflow; the fake once
+    // checked against its own clock (near 0 at start), accepted PEXPIRE k LLONG_MAX and then
+    // overflowed computing the TTL (a panic in debug builds, seen in CI within 500 ms of the
+    // server's start).
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "SET k v"), "+OK\r\n");
+    assert_eq!(
+        h.send(c, "PEXPIRE k 9223372036854775807"),
+        "-ERR invalid expire time in 'pexpire' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "EXPIRE k 9223372036854775807"),
+        "-ERR invalid expire time in 'expire' command\r\n"
+    );
+    assert_eq!(h.send(c, "TTL k"), ":-1\r\n");
+    // The largest valid one: LLONG_MAX minus the unix time now.
+    let edge = i64::MAX - 1_700_000_000_000;
+    assert_eq!(h.send(c, &format!("PEXPIRE k {edge}")), ":1\r\n");
+    assert_eq!(h.send(c, "PTTL k"), format!(":{edge}\r\n"));
+    assert_eq!(h.send(c, "TTL k"), format!(":{}\r\n", (edge + 500) / 1000));
+}
+
+#[test]
 fn expire_option_errors_use_redis_7_texts_and_leave_the_ttl_alone() {
     // redis-server 7.0.15's texts (also compared byte for byte by the differential rows
     // expire_unsupported_option, expire_gt_and_lt_together, expire_time_overflow).
