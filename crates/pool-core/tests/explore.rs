@@ -425,3 +425,33 @@ fn sampled_knob_combinations_hold_every_invariant() {
         assert!(!r.truncated, "case {case}");
     }
 }
+
+/// The number of distinct states and transitions of every profile scaled down, with
+/// `Bounds::default()`. A golden figure: the explorer's deduplication (`canonical_key`) merging
+/// states that differ, or splitting equal ones, changes it (cargo-mutants survivors in
+/// `canonical_key` showed nothing else noticed), and so does any change of the state machine's
+/// behaviour, which must then update these numbers on purpose (docs/testing.md).
+#[test]
+fn every_profile_reaches_exactly_the_states_it_reached_before() {
+    let got: Vec<(&str, usize, usize)> = Profile::ALL
+        .iter()
+        .map(|p| {
+            let r = explore(&scale_down(&p.config()), &Bounds::default()).expect("valid");
+            assert!(r.violations.is_empty() && !r.truncated, "{}", p.name());
+            (p.name(), r.states, r.transitions)
+        })
+        .collect();
+    let want = vec![
+        ("radix-v2", 107, 586),
+        ("redis-py", 88, 416),
+        ("redis-py-blocking", 426, 2644),
+        ("aioredis", 88, 416),
+        ("go-redis-v9", 2426, 16583),
+        ("hikari", 5478, 31509),
+        ("bb8", 3871, 22334),
+        ("deadpool", 92, 441),
+        ("r2d2", 1504, 9201),
+        ("recommended", 6222, 39146),
+    ];
+    assert_eq!(got, want);
+}
