@@ -32,8 +32,9 @@
 //! ```
 //!
 //! Determinism: one seed drives turmoil, the load and the command mix; no wall clock, no
-//! `HashMap` iteration, every `select!` biased. The same seed gives the same trace hash in a
-//! new process (`tests/determinism.rs`). See `docs/incidents.md`.
+//! `HashMap` iteration, no `select!` (deadlines are `timeout_at`; the pool and the fake, which
+//! do select, are `biased;`). The same seed gives the same trace hash in a new process
+//! (`tests/determinism.rs`). See `docs/incidents.md`.
 
 #![warn(missing_docs)]
 
