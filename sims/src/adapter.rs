@@ -339,6 +339,16 @@ impl PoolFactory for CorePoolFactory {
                 Output::Grant { .. } => {}
             }
         })));
+        // `Pool::new` already started the connects for `min_idle`, before the observer was
+        // set: trace them now (same instant; their tasks have not run yet), or the trace
+        // would miss them (the oracle's peak of pool connections found it).
+        let warm: Vec<u64> = pool.inspect_core(|c| c.connections().map(|(id, _)| id.0).collect());
+        for conn in warm {
+            ctx.trace
+                .event(crate::runner::sim_now_us(), label, "pool.connect")
+                .num("conn", conn)
+                .write();
+        }
         Ok(CorePool {
             pool,
             checked: AtomicU64::new(u64::MAX),

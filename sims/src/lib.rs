@@ -15,6 +15,7 @@
 //!   for `pool::Pool`; other pools plug in here.
 //! - `check` (private): the server's invariants.
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
+//! - [`oracle`]: the report's figures re-derived from the trace alone, to check the report.
 //! - [`trace`]: the JSON-lines trace and its hash.
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
@@ -43,6 +44,7 @@ mod check;
 pub mod incidents;
 pub mod knobs;
 mod load;
+pub mod oracle;
 pub mod report;
 pub mod rng;
 mod rpc;
@@ -52,5 +54,5 @@ pub mod trace;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};
 pub use report::{Errors, Report};
-pub use runner::{Run, RunOptions, run, run_with};
+pub use runner::{Run, RunOptions, run, run_with, run_with_server_fault};
 pub use scenario::{Scenario, ScenarioError};

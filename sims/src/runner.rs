@@ -439,6 +439,32 @@ pub fn run_with<F: PoolFactory>(
     factory: F,
     opts: &RunOptions,
 ) -> Result<Run, ScenarioError> {
+    run_inner(scenario, factory, opts, None)
+}
+
+/// A fault planted in the server between simulation steps: called with the server and the
+/// simulated time in ms after every step, before the invariants are checked.
+pub type ServerFault = Box<dyn FnMut(&FakeRedis, u64)>;
+
+/// Test hook: [`run_with`], with `fault` applied to the server after every step (through
+/// [`FakeRedis::with_engine`] it can admit a client past `maxclients`, reset counters, ...).
+/// The checkers' own tests (`tests/checkers.rs`) plant the faults each invariant exists to
+/// catch with it; a run without a fault is exactly [`run_with`].
+pub fn run_with_server_fault<F: PoolFactory>(
+    scenario: &Scenario,
+    factory: F,
+    opts: &RunOptions,
+    fault: ServerFault,
+) -> Result<Run, ScenarioError> {
+    run_inner(scenario, factory, opts, Some(fault))
+}
+
+fn run_inner<F: PoolFactory>(
+    scenario: &Scenario,
+    factory: F,
+    opts: &RunOptions,
+    fault: Option<ServerFault>,
+) -> Result<Run, ScenarioError> {
     scenario.validate()?;
     let s = scenario;
     let drain_end_ms = s.duration_ms + s.drain_limit_ms;
@@ -522,6 +548,7 @@ pub fn run_with<F: PoolFactory>(
     }
 
     let mut stepper = Stepper::new(s, server, shared, opts);
+    stepper.fault = fault;
     stepper.drive(&mut sim, drain_end_ms);
     Ok(stepper.finish())
 }
@@ -601,6 +628,8 @@ struct Stepper {
     finished: bool,
     seed: u64,
     replay: String,
+    /// A planted server fault ([`run_with_server_fault`]).
+    fault: Option<ServerFault>,
 }
 
 impl Stepper {
@@ -627,6 +656,7 @@ impl Stepper {
             finished: false,
             seed: s.seed,
             replay: opts.replay.replace("{seed}", &s.seed.to_string()),
+            fault: None,
         }
     }
 
@@ -746,6 +776,9 @@ impl Stepper {
             };
             self.step += 1;
             let t_ms = sim.elapsed().as_millis() as u64;
+            if let Some(fault) = self.fault.as_mut() {
+                fault(&self.server, t_ms);
+            }
             self.observe(t_ms);
             if !self.violations.is_empty() {
                 break;

@@ -1,0 +1,357 @@
+//! An independent oracle: the report's figures re-derived from the JSON-lines trace alone.
+//!
+//! The runner computes a [`Report`] from its own books (counters and histograms fed by the
+//! request tasks, pool snapshots read between steps). [`derive`] recomputes the same figures
+//! from the trace's events, with its own code: two computations from different data, so a
+//! bug in either (a lost count, a percentile read at the wrong rank, an error kind lost on
+//! the way up the tiers) shows up as a disagreement ([`disagreements`]).
+//!
+//! What is re-derived, and from which events (`docs/replaying.md` lists their fields):
+//!
+//! | figure | events |
+//! |---|---|
+//! | `requests` | `request.start` |
+//! | `succeeded`, `errors.*` | `request.end`'s `outcome` |
+//! | `latency_ms.*` | `request.end`'s time minus its `request.start`'s time, per request |
+//! | `pool_wait_ms.*`, `waited_fraction` | `wait_us` of `request.conn` and `request.pool_error` (one per checkout) |
+//! | `peak_pool_connections` | running count of `pool.connect` minus `pool.close` and `pool.connect_failed` (see below) |
+//! | `rejected_connections` | `pool.connect_failed` with Redis's `max number of clients reached` |
+//! | the `retries` metric | `request.retry` |
+//!
+//! Percentiles are nearest-rank (the `ceil(q * n)`-th smallest value, at least the first),
+//! reported as hdrhistogram reports them: the top of the value's bucket at 3 significant
+//! digits ([`bucket_top_us`], at most 0.1% above the value; exact below 2.048 ms). The
+//! maximum is the largest value, rounded up the same way.
+//!
+//! Not re-derived (the trace has no event for them): `server_ops_per_sec` (the server's
+//! commands include pool checks, AUTH and commands of connections that failed; no event per
+//! command is traced, which would multiply the trace's size) and `peak_server_clients`
+//! (the server's accepts and closes are not traced yet).
+//!
+//! `peak_pool_connections` is sampled by the runner between simulation steps, while the trace
+//! sees every connect and close inside a step; the two could differ if a connection opened and
+//! another closed within the step at the peak. They are required to be equal, and are for
+//! every built-in run and the seeds of `tests/oracle.rs`; a scenario where they are not makes
+//! that test fail and name the figure.
+//!
+//! Events the oracle does not need (`server.*`, `pool.check`, `request.late`, ...) are ignored,
+//! so new events do not break it.
+
+use crate::report::{ErrorKind, Errors, Latency, Report, Wait};
+use std::collections::BTreeMap;
+
+/// The figures re-derived from a trace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// `request.start` events.
+    pub requests: u64,
+    /// `request.end` events with outcome `ok`.
+    pub succeeded: u64,
+    /// `request.end` events by failed outcome.
+    pub errors: Errors,
+    /// Per-request latency (end minus start), as the report rounds it.
+    pub latency_ms: Latency,
+    /// Per-checkout pool wait, as the report rounds it.
+    pub pool_wait_ms: Wait,
+    /// Checkouts with a wait above zero, over all checkouts.
+    pub waited_fraction: f64,
+    /// Most connections of all Redis-facing pools at one instant of the trace.
+    pub peak_pool_connections: u64,
+    /// Connects refused with `max number of clients reached`.
+    pub rejected_connections: u64,
+    /// `request.retry` events.
+    pub retries: u64,
+}
+
+/// A trace the oracle cannot read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OracleError {
+    /// A line is not a JSON object with `t_us`, `host` and `event`.
+    #[error("trace line {line}: {why}")]
+    BadLine {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A request ends that never started, or ends twice.
+    #[error("trace line {line}: request {req} ends without a start")]
+    EndWithoutStart {
+        /// 1-based line number.
+        line: usize,
+        /// The request's label.
+        req: String,
+    },
+}
+
+/// The top of `v`'s bucket in an hdrhistogram with 3 significant digits and a lowest
+/// discernible value of 1 (2048 sub-buckets): exact below 2048, then buckets of width 2, 4,
+/// 8, ... doubling with every power of two.
+#[must_use]
+pub fn bucket_top_us(v: u64) -> u64 {
+    let bits = 64 - v.leading_zeros();
+    let shift = bits.saturating_sub(11);
+    if shift == 0 {
+        v
+    } else {
+        ((v >> shift) << shift) + (1 << shift) - 1
+    }
+}
+
+/// The nearest-rank quantile `q` of `sorted` (ascending): the `ceil(q * n)`-th smallest value
+/// (at least the first); 0 for no values.
+#[must_use]
+pub fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Quantile `q` of `sorted` in ms as the report gives it (1.0: the maximum).
+fn ms(sorted: &[u64], q: f64) -> f64 {
+    bucket_top_us(nearest_rank(sorted, q)) as f64 / 1000.0
+}
+
+fn field_u64(v: &serde_json::Value, key: &str, line: usize) -> Result<u64, OracleError> {
+    v.get(key)
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| OracleError::BadLine {
+            line,
+            why: format!("no integer field {key}"),
+        })
+}
+
+fn field_str<'a>(v: &'a serde_json::Value, key: &str, line: usize) -> Result<&'a str, OracleError> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| OracleError::BadLine {
+            line,
+            why: format!("no string field {key}"),
+        })
+}
+
+/// Re-derives the report's figures from one run's trace lines ([`crate::Run::trace`], or the
+/// lines after one `run.start` line of a `poolsim replay --trace` file).
+pub fn derive<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Figures, OracleError> {
+    let mut f = Figures::default();
+    let mut started: BTreeMap<String, u64> = BTreeMap::new();
+    let mut latencies = Vec::new();
+    let mut waits = Vec::new();
+    let mut waited = 0u64;
+    let mut pool_connections = 0i64;
+    let mut peak = 0i64;
+    for (i, text) in lines.into_iter().enumerate() {
+        let line = i + 1;
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| OracleError::BadLine {
+                line,
+                why: e.to_string(),
+            })?;
+        let t_us = field_u64(&v, "t_us", line)?;
+        let event = field_str(&v, "event", line)?;
+        match event {
+            "request.start" => {
+                f.requests += 1;
+                started.insert(field_str(&v, "req", line)?.to_owned(), t_us);
+            }
+            "request.end" => {
+                let req = field_str(&v, "req", line)?;
+                let start = started
+                    .remove(req)
+                    .ok_or_else(|| OracleError::EndWithoutStart {
+                        line,
+                        req: req.to_owned(),
+                    })?;
+                latencies.push(t_us - start);
+                match field_str(&v, "outcome", line)? {
+                    "ok" => f.succeeded += 1,
+                    other => f.errors.add(ErrorKind::from_name(other).ok_or_else(|| {
+                        OracleError::BadLine {
+                            line,
+                            why: format!("unknown outcome {other}"),
+                        }
+                    })?),
+                }
+            }
+            "request.conn" | "request.pool_error" => {
+                let w = field_u64(&v, "wait_us", line)?;
+                if w > 0 {
+                    waited += 1;
+                }
+                waits.push(w);
+            }
+            "request.retry" => f.retries += 1,
+            "pool.connect" => {
+                pool_connections += 1;
+                peak = peak.max(pool_connections);
+            }
+            "pool.close" => pool_connections -= 1,
+            "pool.connect_failed" => {
+                pool_connections -= 1;
+                if field_str(&v, "error", line)?.contains("max number of clients reached") {
+                    f.rejected_connections += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    latencies.sort_unstable();
+    waits.sort_unstable();
+    f.latency_ms = Latency {
+        p50: ms(&latencies, 0.5),
+        p90: ms(&latencies, 0.9),
+        p99: ms(&latencies, 0.99),
+        max: ms(&latencies, 1.0),
+    };
+    f.pool_wait_ms = Wait {
+        p50: ms(&waits, 0.5),
+        p99: ms(&waits, 0.99),
+        max: ms(&waits, 1.0),
+    };
+    f.waited_fraction = if waits.is_empty() {
+        0.0
+    } else {
+        waited as f64 / waits.len() as f64
+    };
+    f.peak_pool_connections = u64::try_from(peak).unwrap_or(0);
+    Ok(f)
+}
+
+/// Every figure on which `report` (and the run's `retries` metric) and `figures` disagree,
+/// one line each (`requests: report 1752, trace 1751`); empty when they agree. Every figure
+/// must be equal (floats too: both sides divide the same integers, and percentiles are
+/// integer microseconds over 1000).
+#[must_use]
+pub fn disagreements(report: &Report, retries: u64, figures: &Figures) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut eq = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name}: report {a}, trace {b}"));
+        }
+    };
+    eq(
+        "requests",
+        report.requests.to_string(),
+        figures.requests.to_string(),
+    );
+    eq(
+        "succeeded",
+        report.succeeded.to_string(),
+        figures.succeeded.to_string(),
+    );
+    eq(
+        "errors",
+        format!("{:?}", report.errors),
+        format!("{:?}", figures.errors),
+    );
+    eq(
+        "latency_ms",
+        format!("{:?}", report.latency_ms),
+        format!("{:?}", figures.latency_ms),
+    );
+    eq(
+        "pool_wait_ms",
+        format!("{:?}", report.pool_wait_ms),
+        format!("{:?}", figures.pool_wait_ms),
+    );
+    eq(
+        "waited_fraction",
+        report.waited_fraction.to_string(),
+        figures.waited_fraction.to_string(),
+    );
+    eq(
+        "rejected_connections",
+        report.rejected_connections.to_string(),
+        figures.rejected_connections.to_string(),
+    );
+    eq("retries", retries.to_string(), figures.retries.to_string());
+    let (r, t) = (report.peak_pool_connections, figures.peak_pool_connections);
+    if r != t {
+        out.push(format!(
+            "peak_pool_connections: report {r}, trace {t}"
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_is_the_ceil_of_q_times_n() {
+        let v: Vec<u64> = (1..=10).collect();
+        assert_eq!(nearest_rank(&v, 0.5), 5);
+        assert_eq!(nearest_rank(&v, 0.9), 9);
+        assert_eq!(nearest_rank(&v, 0.91), 10);
+        assert_eq!(nearest_rank(&v, 0.99), 10);
+        assert_eq!(nearest_rank(&v, 1.0), 10);
+        assert_eq!(nearest_rank(&v, 0.0), 1);
+        let h: Vec<u64> = (1..=200).collect();
+        assert_eq!(nearest_rank(&h, 0.99), 198);
+        assert_eq!(nearest_rank(&h, 0.5), 100);
+        assert_eq!(nearest_rank(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn bucket_tops_match_hdrhistogram_at_three_digits() {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in [0, 1, 2047, 2048, 2049, 4095, 4096, 3_000_001, 99_999_999, 3_599_999_999] {
+            assert_eq!(bucket_top_us(v), h.highest_equivalent(v), "{v}");
+            h.record(v).unwrap();
+        }
+        assert_eq!(bucket_top_us(3_000_300), 3_000_319);
+    }
+
+    #[test]
+    fn figures_agree_with_a_histogram_on_the_same_values() {
+        // 1..=1000 ms waits, recorded both ways.
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        let mut v = Vec::new();
+        for i in 1..=1000u64 {
+            let us = i * 1_003;
+            h.record(us).unwrap();
+            v.push(us);
+        }
+        for q in [0.5, 0.9, 0.99] {
+            assert_eq!(
+                bucket_top_us(nearest_rank(&v, q)),
+                h.value_at_quantile(q),
+                "{q}"
+            );
+        }
+        assert_eq!(bucket_top_us(*v.last().unwrap()), h.max());
+    }
+
+    #[test]
+    fn a_trace_is_read_event_by_event_and_unknown_events_are_ignored() {
+        let lines = [
+            r#"{"t_us":0,"host":"app-0","event":"request.start","req":"p0/0"}"#,
+            r#"{"t_us":10,"host":"app-0","event":"pool.connect","conn":1}"#,
+            r#"{"t_us":20,"host":"redis","event":"server.accept","client":1}"#,
+            r#"{"t_us":500,"host":"app-0","event":"request.conn","req":"p0/0","conn":1,"wait_us":500}"#,
+            r#"{"t_us":700,"host":"app-0","event":"request.start","req":"p0/1"}"#,
+            r#"{"t_us":800,"host":"app-0","event":"request.end","req":"p0/0","outcome":"ok","latency_us":800}"#,
+            r#"{"t_us":900,"host":"app-0","event":"request.pool_error","req":"p0/1","error":"pool timeout","wait_us":0}"#,
+            r#"{"t_us":1700,"host":"app-0","event":"request.end","req":"p0/1","outcome":"pool_timeout","latency_us":1000}"#,
+            r#"{"t_us":1800,"host":"app-0","event":"pool.connect_failed","error":"max number of clients reached"}"#,
+        ];
+        let f = derive(lines).unwrap();
+        assert_eq!(f.requests, 2);
+        assert_eq!(f.succeeded, 1);
+        assert_eq!(f.errors.pool_timeout, 1);
+        assert_eq!(f.errors.total(), 1);
+        assert_eq!(f.latency_ms.p50, 0.8);
+        assert_eq!(f.latency_ms.max, 1.0);
+        assert_eq!(f.pool_wait_ms.p50, 0.0);
+        assert_eq!(f.pool_wait_ms.max, 0.5);
+        assert_eq!(f.waited_fraction, 0.5);
+        assert_eq!(f.peak_pool_connections, 1);
+        assert_eq!(f.rejected_connections, 1);
+        let bad = derive([r#"{"t_us":1,"host":"a","event":"request.end","req":"x","outcome":"ok"}"#]);
+        assert!(matches!(bad, Err(OracleError::EndWithoutStart { line: 1, .. })));
+    }
+}
