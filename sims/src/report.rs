@@ -138,6 +138,10 @@ impl ErrorKind {
 }
 
 /// Latency percentiles in milliseconds.
+///
+/// Nearest-rank percentiles as hdrhistogram (3 significant digits) gives them: the top of the
+/// value's bucket, exact below 2.048 ms and at most 0.1% above the value beyond (a 3,000.0 ms
+/// latency reads 3,000.3); the maximum too. `sims::oracle` re-derives them from the trace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
@@ -150,7 +154,7 @@ pub struct Latency {
     pub max: f64,
 }
 
-/// Pool wait percentiles in milliseconds.
+/// Pool wait percentiles in milliseconds, rounded as [`Latency`]'s.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Wait {
     /// Median.

@@ -1,0 +1,436 @@
+//! Every checker can fire: for every invariant the runner checks, a test plants the fault it
+//! exists to catch and requires that exact invariant to stop the run, naming itself, the step,
+//! the simulated time, the seed and the replay command. Each test also runs the same scenario
+//! without the fault and requires it clean, so the violation is the fault's.
+//!
+//! Faults are planted from outside the production code: in the server through the runner's
+//! test hook `sims::run_with_server_fault` (the fake's `with_engine`), in the pools through a
+//! wrapper [`PoolFactory`] around this project's pool. `pool.invariants` and
+//! `e2e.reply_matches` on a cascade run are also in `tests/invariants.rs`; `e2e.ends_once`
+//! cannot be caused by a pool or a server (it guards the runner's own books) and is tested in
+//! `runner.rs`'s unit tests; `scenario.config_set` cannot fire (see docs/testing.md).
+
+use sims::adapter::{
+    CmdError, CorePool, CorePoolFactory, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot,
+    PoolUnderTest, Reply,
+};
+use sims::report::Violation;
+use sims::runner::ServerFault;
+use sims::scenario::{
+    Clients, Command, Dist, Event, Expectation, Load, MixEntry, Outcome, PoolSpec, Retry, Scenario,
+    Server, Tier,
+};
+use sims::{Run, RunOptions, run_with, run_with_server_fault};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SEED: u64 = 23;
+
+fn opts() -> RunOptions {
+    RunOptions {
+        keep_trace: false,
+        replay: "poolsim run x.toml --seed {seed}".to_owned(),
+    }
+}
+
+/// One tier of two pods, closed-loop users over every command kind.
+fn base() -> Scenario {
+    Scenario {
+        name: "planted".into(),
+        summary: String::new(),
+        seed: SEED,
+        duration_ms: 2_000,
+        drain_limit_ms: 5_000,
+        tick_ms: 1,
+        link_latency_ms: 1,
+        sample_ms: 100,
+        server: Server::default(),
+        tiers: vec![Tier {
+            name: "app".into(),
+            pool: PoolSpec::profile("recommended"),
+            instances: 2,
+            pools_per_instance: 1,
+            deadline_ms: 1_000,
+            calls: None,
+            retry: Retry::None,
+        }],
+        load: Load {
+            clients: Clients::Closed {
+                users: 6,
+                think: Dist::fixed(5),
+            },
+            mix: vec![
+                MixEntry {
+                    command: Command::SetGet,
+                    weight: 1,
+                },
+                MixEntry {
+                    command: Command::Echo,
+                    weight: 1,
+                },
+                MixEntry {
+                    command: Command::Ping,
+                    weight: 1,
+                },
+            ],
+            hold: Dist::fixed(0),
+        },
+        timeline: vec![],
+        expect: Expectation {
+            outcome: Outcome::Either,
+            checks: vec![],
+            signature: "{errors.total} errors".into(),
+        },
+    }
+}
+
+/// Three tiers a -> b -> c, c on Redis.
+fn chain() -> Scenario {
+    let mut s = base();
+    s.tiers = vec![
+        Tier::new("a", PoolSpec::default(), 1_000).calling("b"),
+        Tier::new("b", PoolSpec::default(), 1_000).calling("c"),
+        Tier::new("c", PoolSpec::profile("recommended"), 1_000),
+    ];
+    s
+}
+
+/// The run's first violation, required to be `invariant`, with everything a reader needs to
+/// find it again.
+fn fired<'a>(run: &'a Run, s: &Scenario, invariant: &str) -> &'a Violation {
+    let v = run
+        .report
+        .invariant_violations
+        .first()
+        .unwrap_or_else(|| panic!("{invariant} did not fire: {}", run.report.verdict));
+    assert_eq!(v.invariant, invariant, "{v}");
+    assert_eq!(v.seed, s.seed);
+    assert_eq!(v.replay, format!("poolsim run x.toml --seed {}", s.seed));
+    assert!(v.step > 0, "{v}");
+    assert!(v.step <= run.steps, "{v}");
+    let shown = v.to_string();
+    assert!(
+        shown.starts_with(&format!("invariant {invariant} violated at step {}", v.step)),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("seed {}", s.seed)), "{shown}");
+    assert!(!run.report.expectation_met);
+    assert!(
+        run.report
+            .verdict
+            .starts_with(&format!("invariant violated: {invariant} (")),
+        "{}",
+        run.report.verdict
+    );
+    v
+}
+
+fn clean(run: &Run) {
+    assert!(
+        run.report.invariant_violations.is_empty(),
+        "the run without the fault: {:?}",
+        run.report.invariant_violations
+    );
+    assert!(run.report.requests > 0);
+}
+
+// ---- server faults, planted between steps ----
+
+fn addr(port: u16) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::from(([10, 9, 9, 9], port)),
+        SocketAddr::from(([10, 0, 0, 1], 6379)),
+    )
+}
+
+/// Once, at the first step at or after `at_ms`, runs `f` on the server's engine.
+fn once_at(at_ms: u64, f: impl FnOnce(&mut fake_redis::Engine, Duration) + 'static) -> ServerFault {
+    let mut f = Some(f);
+    Box::new(move |server, t_ms| {
+        if t_ms >= at_ms {
+            if let Some(f) = f.take() {
+                server.with_engine(|e| f(e, Duration::from_millis(t_ms)));
+            }
+        }
+    })
+}
+
+#[test]
+fn a_server_that_admits_one_client_too_many_violates_maxclients() {
+    let mut s = base();
+    s.server.maxclients = 50;
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    // At 1 s the server takes one client past its limit: maxclients is the connected count,
+    // and one more is admitted anyway.
+    let fault = once_at(1_000, |e, now| {
+        let n = e.connected_clients();
+        e.config_set("maxclients", &(n + 1).to_string()).unwrap();
+        let (peer, local) = addr(40_000);
+        assert!(matches!(
+            e.accept(now, peer, local),
+            fake_redis::engine::Admission::Accepted(_)
+        ));
+        e.config_set("maxclients", &n.to_string()).unwrap();
+    });
+    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), fault).unwrap();
+    let v = fired(&run, &s, "server.maxclients");
+    assert!(v.t_ms >= 1_000 && v.t_ms <= 1_001, "{v}");
+    assert!(v.detail.contains("with maxclients"), "{v}");
+}
+
+#[test]
+fn a_server_whose_cron_stops_closing_idle_clients_violates_the_idle_timeout() {
+    // timeout 1 s; the load pauses from 0.5 s to 6 s, so the pools' connections sit idle and
+    // the server closes them at about 2 s.
+    let mut s = base();
+    s.duration_ms = 7_000;
+    s.server.timeout_secs = 1;
+    s.timeline.push(Event::IdleGap {
+        at_ms: 500,
+        duration_ms: 5_500,
+    });
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    // At 0.6 s a client the runner never made sends DEBUG SLEEP 30: the server's cron is
+    // frozen, nobody is closed, and the server's clock is kept moving (as the shell's reads
+    // would) so the idle times grow.
+    let mut phantom = None;
+    let fault: ServerFault = Box::new(move |server, t_ms| {
+        if t_ms < 600 {
+            return;
+        }
+        server.with_engine(|e| {
+            let now = Duration::from_millis(t_ms);
+            let id = *phantom.get_or_insert_with(|| {
+                let (peer, local) = addr(40_001);
+                let fake_redis::engine::Admission::Accepted(id) = e.accept(now, peer, local)
+                else {
+                    panic!("the phantom client is refused");
+                };
+                e.handle_read(now, id, b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$2\r\n30\r\n");
+                id
+            });
+            e.handle_wrote(now, id, 0);
+        });
+    });
+    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), fault).unwrap();
+    let v = fired(&run, &s, "server.idle_timeout");
+    // Idle more than timeout + 2 whole seconds: the first instant is 3.x s after the last use.
+    assert!(v.detail.ends_with("idle 4 s with timeout 1"), "{v}");
+    assert!((3_000..=5_000).contains(&v.t_ms), "{v}");
+}
+
+#[test]
+fn a_server_that_forgets_accepted_connections_violates_the_accounting() {
+    let s = base();
+    // CONFIG RESETSTAT with clients connected: `total_connections_received` drops to 0 while
+    // the clients stay.
+    let run = run_with_server_fault(
+        &s,
+        CorePoolFactory,
+        &opts(),
+        once_at(1_000, |e, _| e.reset_stats()),
+    )
+    .unwrap();
+    let v = fired(&run, &s, "server.accounting");
+    assert!(v.detail.starts_with("accepted 0 != open "), "{v}");
+    assert_eq!(v.t_ms, 1_000);
+}
+
+#[test]
+fn a_refusal_nobody_saw_violates_rejected_counted_at_the_end() {
+    let s = base();
+    // At 1 s the server refuses a client no pool made: counted, but no client saw it.
+    let fault = once_at(1_000, |e, now| {
+        let n = e.connected_clients();
+        e.config_set("maxclients", &n.to_string()).unwrap();
+        let (peer, local) = addr(40_002);
+        assert!(matches!(
+            e.accept(now, peer, local),
+            fake_redis::engine::Admission::Rejected
+        ));
+        e.config_set("maxclients", "10000").unwrap();
+    });
+    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), fault).unwrap();
+    let v = fired(&run, &s, "server.rejected_counted");
+    assert_eq!(
+        v.detail,
+        "at the end clients saw 0 maxclients refusals, the server counted 1"
+    );
+    assert!(v.t_ms >= s.duration_ms, "found at the end: {v}");
+}
+
+// ---- pool faults, planted by a wrapper ----
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// The 20th reply to this command is another request's (or, for commands whose replies
+    /// are all alike, another command's).
+    CrossReply(&'static str),
+    /// At the 30th checkout the pool reports a `maxclients` refusal the server never made.
+    PhantomRefusal,
+    /// From the 40th checkout on, `get` never returns.
+    StuckGet,
+    /// The pool cannot be built.
+    BuildFails,
+}
+
+struct Planted {
+    inner: CorePool,
+    fault: Fault,
+    refusals_seen: Arc<AtomicU64>,
+    gets: AtomicU64,
+    /// Commands seen, by name.
+    seen: Mutex<BTreeMap<Vec<u8>, u64>>,
+    /// The last reply to each command.
+    last: Mutex<BTreeMap<Vec<u8>, Reply>>,
+}
+
+struct PlantedFactory(Fault);
+
+impl PoolFactory for PlantedFactory {
+    type Pool = Planted;
+    fn build(&self, ctx: &PoolContext, label: &str) -> Result<Planted, String> {
+        if matches!(self.0, Fault::BuildFails) {
+            return Err(format!("planted: cannot build the pool of {label}"));
+        }
+        Ok(Planted {
+            inner: CorePoolFactory.build(ctx, label)?,
+            fault: self.0,
+            refusals_seen: Arc::clone(&ctx.refusals_seen),
+            gets: AtomicU64::new(0),
+            seen: Mutex::default(),
+            last: Mutex::default(),
+        })
+    }
+}
+
+impl Observe for Planted {
+    fn snapshot(&self) -> PoolSnapshot {
+        self.inner.snapshot()
+    }
+    fn check_invariants(&self) -> Result<(), String> {
+        self.inner.check_invariants()
+    }
+}
+
+impl PoolUnderTest for Planted {
+    type Conn = <CorePool as PoolUnderTest>::Conn;
+
+    async fn get(&self, deadline: tokio::time::Instant) -> Result<Self::Conn, GetError> {
+        let n = self.gets.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.fault {
+            Fault::PhantomRefusal if n == 30 => {
+                self.refusals_seen.fetch_add(1, Ordering::Relaxed);
+            }
+            Fault::StuckGet if n >= 40 => std::future::pending::<()>().await,
+            _ => {}
+        }
+        self.inner.get(deadline).await
+    }
+
+    async fn run<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        args: &'a [&'a [u8]],
+    ) -> Result<Reply, CmdError> {
+        let r = self.inner.run(conn, args).await?;
+        let name = args[0].to_vec();
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            let n = seen.entry(name.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let mut last = self.last.lock().unwrap();
+        if let Fault::CrossReply(target) = self.fault {
+            if name == target.as_bytes() && n == 20 {
+                // GET and ECHO answer each request differently: take the previous request's
+                // answer. SET always answers OK and PING PONG: take the other's.
+                let from: &[u8] = match target {
+                    "SET" => b"PING",
+                    "PING" => b"SET",
+                    other => other.as_bytes(),
+                };
+                let crossed = last.get(from).cloned().expect("a reply to cross");
+                assert_ne!(crossed, r, "the planted reply differs");
+                return Ok(crossed);
+            }
+        }
+        last.insert(name, r.clone());
+        Ok(r)
+    }
+
+    fn release(&self, conn: Self::Conn, healthy: bool) {
+        self.inner.release(conn, healthy);
+    }
+
+    fn conn_id(&self, conn: &Self::Conn) -> u64 {
+        self.inner.conn_id(conn)
+    }
+}
+
+#[test]
+fn a_reply_crossed_between_requests_is_caught_for_every_command_kind() {
+    let s = base();
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    for (command, sent, read) in [
+        ("SET", "sent SET and read Simple(\"PONG\")", ""),
+        ("GET", "sent GET req:", "and read \""),
+        ("ECHO", "sent ECHO ", "and read \""),
+        ("PING", "sent PING and read Simple(\"OK\")", ""),
+    ] {
+        let run = run_with(&s, PlantedFactory(Fault::CrossReply(command)), &opts()).unwrap();
+        let v = fired(&run, &s, "e2e.reply_matches");
+        assert!(v.detail.contains(sent), "{command}: {v}");
+        assert!(v.detail.contains(read), "{command}: {v}");
+    }
+}
+
+#[test]
+fn a_refusal_the_server_did_not_count_violates_rejected_counted_at_once() {
+    let s = base();
+    let run = run_with(&s, PlantedFactory(Fault::PhantomRefusal), &opts()).unwrap();
+    let v = fired(&run, &s, "server.rejected_counted");
+    assert_eq!(
+        v.detail,
+        "clients saw 1 maxclients refusals, the server counted 0"
+    );
+    assert!(v.t_ms < s.duration_ms, "found during the run: {v}");
+}
+
+#[test]
+fn work_stuck_in_the_last_tier_of_a_chain_violates_liveness() {
+    let mut s = chain();
+    s.drain_limit_ms = 1_500;
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    // c's pool stops answering: every request at a still ends (at its deadline), but c's
+    // handlers never do.
+    let run = run_with(&s, PlantedFactory(Fault::StuckGet), &opts()).unwrap();
+    let v = fired(&run, &s, "e2e.liveness");
+    assert!(
+        v.detail.starts_with("0 requests and ") && v.detail.contains(" handlers still in flight"),
+        "{v}"
+    );
+    assert!(!v.detail.starts_with("0 requests and 0 handlers"), "{v}");
+    assert_eq!(v.t_ms, s.duration_ms + s.drain_limit_ms + 1, "{v}");
+    assert!(run.report.errors.deadline_exceeded > 0);
+}
+
+#[test]
+fn a_host_that_fails_to_start_is_reported_as_sim_host() {
+    let s = base();
+    let run = run_with(&s, PlantedFactory(Fault::BuildFails), &opts()).unwrap();
+    let v = run
+        .report
+        .invariant_violations
+        .first()
+        .expect("sim.host fires");
+    assert_eq!(v.invariant, "sim.host");
+    assert!(v.detail.contains("planted: cannot build the pool of app-"), "{v}");
+    assert_eq!(v.seed, s.seed);
+    assert!(!run.report.expectation_met);
+}
