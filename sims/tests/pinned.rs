@@ -1,0 +1,88 @@
+//! Every number is pinned: for the default seed of every built-in run, the whole `Report` is
+//! an `insta` snapshot (`tests/snapshots/pinned__<incident>-<scenario>.snap`), with the
+//! `timeline` replaced by a digest (its length, an FNV-1a hash of its samples, the first and
+//! last sample and each column's maximum). Any change of behaviour is a diff someone has to
+//! read and accept (`cargo insta review`, or `INSTA_UPDATE=always` and `git diff`).
+//!
+//! The same runs are checked against the oracle (`sims::oracle`): every figure it re-derives
+//! from the trace must equal the report's (`tests/oracle.rs` sweeps other seeds).
+
+use serde_json::{Value, json};
+use sims::oracle::{derive, disagreements};
+use sims::report::Sample;
+use sims::{CorePoolFactory, RunOptions, run_with};
+
+/// The timeline in a few numbers: enough to notice any change, small enough to read.
+fn timeline_digest(timeline: &[Sample]) -> Value {
+    let lines: Vec<String> = timeline
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap())
+        .collect();
+    let max = |f: fn(&Sample) -> u64| timeline.iter().map(f).max().unwrap_or(0);
+    json!({
+        "samples": timeline.len(),
+        "fnv1a": format!("{:016x}", sims::trace::hash_lines(lines.iter().map(String::as_str))),
+        "first": timeline.first(),
+        "last": timeline.last(),
+        "max": {
+            "pool_connections": max(|s| s.pool_connections),
+            "in_use": max(|s| s.in_use),
+            "waiters": max(|s| s.waiters),
+            "server_clients": max(|s| s.server_clients),
+            "errors": max(|s| s.errors),
+        },
+    })
+}
+
+fn pin(incident: &str) {
+    let incident = sims::incidents::by_name(incident).unwrap();
+    let opts = RunOptions {
+        keep_trace: true,
+        replay: incident.replay_command(incident.default_seed).replace(
+            &format!("--seed {}", incident.default_seed),
+            "--seed {seed}",
+        ),
+    };
+    for s in incident.scenarios(incident.default_seed) {
+        let run = run_with(&s, CorePoolFactory, &opts).unwrap();
+        let mut v = serde_json::to_value(&run.report).unwrap();
+        let timeline = v.as_object_mut().unwrap().remove("timeline").unwrap();
+        assert_eq!(timeline, serde_json::to_value(&run.report.timeline).unwrap());
+        v["timeline"] = timeline_digest(&run.report.timeline);
+        insta::assert_snapshot!(
+            format!("{}-{}", incident.name, s.name),
+            serde_json::to_string_pretty(&v).unwrap()
+        );
+        let figures = derive(run.trace.iter().map(String::as_str)).unwrap();
+        let bad = disagreements(&run.report, run.metrics.get("retries") as u64, &figures);
+        assert!(
+            bad.is_empty(),
+            "{}/{}: the report and the trace disagree:\n  {}",
+            incident.name,
+            s.name,
+            bad.join("\n  ")
+        );
+    }
+}
+
+#[test]
+fn stale_eof_is_pinned_and_agrees_with_the_oracle() {
+    pin("stale-eof");
+}
+
+#[test]
+fn explosion_is_pinned_and_agrees_with_the_oracle() {
+    pin("explosion");
+}
+
+#[test]
+fn cascade_is_pinned_and_agrees_with_the_oracle() {
+    pin("cascade");
+}
+
+#[test]
+fn every_incident_is_pinned() {
+    // A new incident needs its own test above.
+    let names: Vec<&str> = sims::incidents::ALL.iter().map(|i| i.name).collect();
+    assert_eq!(names, ["stale-eof", "explosion", "cascade"]);
+}
