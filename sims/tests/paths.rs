@@ -1,0 +1,391 @@
+//! Paths no built-in scenario exercised, each with a count the test can predict exactly:
+//! every error kind raised in the last tier of a chain reaches the first tier as itself; a
+//! retry policy retries exactly once; a load event's rate factor above 1 multiplies the
+//! arrivals; closed-loop users are exactly as many as the scenario says, before and after a
+//! load event.
+//!
+//! Faults and measurements come from a wrapper pool around this project's pool
+//! ([`Scripted`]): it fails the checkouts and commands a script names, and counts what it saw.
+
+use sims::adapter::{
+    CmdError, CorePool, CorePoolFactory, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot,
+    PoolUnderTest, Reply,
+};
+use sims::report::Errors;
+use sims::runner::sim_now_us;
+use sims::scenario::{
+    Arrivals, Clients, Command, Dist, Event, Expectation, Load, MixEntry, Outcome, PoolSpec, Retry,
+    Scenario, Server, Tier,
+};
+use sims::{Run, RunOptions, run_with};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+fn scenario(tiers: Vec<Tier>, clients: Clients) -> Scenario {
+    Scenario {
+        name: "paths".into(),
+        summary: String::new(),
+        seed: 5,
+        duration_ms: 2_000,
+        drain_limit_ms: 5_000,
+        tick_ms: 1,
+        link_latency_ms: 1,
+        sample_ms: 100,
+        server: Server::default(),
+        tiers,
+        load: Load {
+            clients,
+            mix: vec![MixEntry {
+                command: Command::Echo,
+                weight: 1,
+            }],
+            hold: Dist::fixed(0),
+        },
+        timeline: vec![],
+        expect: Expectation {
+            outcome: Outcome::Either,
+            checks: vec![],
+            signature: "{errors.total} errors".into(),
+        },
+    }
+}
+
+fn app(retry: Retry) -> Vec<Tier> {
+    vec![Tier::new("app", PoolSpec::profile("recommended"), 1_000).with_retry(retry)]
+}
+
+fn constant(rate_per_sec: f64) -> Clients {
+    Clients::Open {
+        arrivals: Arrivals::Constant { rate_per_sec },
+    }
+}
+
+/// What the script decides for a checkout (numbered from 1 in its pool) or a command (its
+/// request's tag, i.e. id, and the attempt, from 1).
+struct Script {
+    get: fn(u64) -> Option<GetError>,
+    cmd: fn(u64, u32) -> Option<CmdError>,
+}
+
+const NO_FAULT: Script = Script {
+    get: |_| None,
+    cmd: |_, _| None,
+};
+
+/// What every pool of a run saw, shared.
+#[derive(Default)]
+struct Seen {
+    /// Errors the script raised, by kind.
+    planted: Mutex<Errors>,
+    /// Commands per request tag.
+    attempts: Mutex<BTreeMap<u64, u32>>,
+    /// Connections checked out now, and the most at once (over every pool).
+    in_use: AtomicU64,
+    /// (simulated µs, checked out after this checkout) for every checkout.
+    checkouts: Mutex<Vec<(u64, u64)>>,
+}
+
+struct Scripted {
+    inner: CorePool,
+    script: &'static Script,
+    gets: AtomicU64,
+    seen: Arc<Seen>,
+}
+
+struct ScriptedFactory {
+    script: &'static Script,
+    seen: Arc<Seen>,
+}
+
+impl PoolFactory for ScriptedFactory {
+    type Pool = Scripted;
+    fn build(&self, ctx: &PoolContext, label: &str) -> Result<Scripted, String> {
+        Ok(Scripted {
+            inner: CorePoolFactory.build(ctx, label)?,
+            script: self.script,
+            gets: AtomicU64::new(0),
+            seen: Arc::clone(&self.seen),
+        })
+    }
+}
+
+impl Observe for Scripted {
+    fn snapshot(&self) -> PoolSnapshot {
+        self.inner.snapshot()
+    }
+    fn check_invariants(&self) -> Result<(), String> {
+        self.inner.check_invariants()
+    }
+}
+
+impl PoolUnderTest for Scripted {
+    type Conn = <CorePool as PoolUnderTest>::Conn;
+
+    async fn get(&self, deadline: tokio::time::Instant) -> Result<Self::Conn, GetError> {
+        let n = self.gets.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(e) = (self.script.get)(n) {
+            self.seen.planted.lock().unwrap().add(e.kind());
+            return Err(e);
+        }
+        let c = self.inner.get(deadline).await?;
+        let now = self.seen.in_use.fetch_add(1, Ordering::Relaxed) + 1;
+        self.seen.checkouts.lock().unwrap().push((sim_now_us(), now));
+        Ok(c)
+    }
+
+    async fn run<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        args: &'a [&'a [u8]],
+    ) -> Result<Reply, CmdError> {
+        let tag: u64 = std::str::from_utf8(args[1]).unwrap().parse().unwrap();
+        let attempt = {
+            let mut a = self.seen.attempts.lock().unwrap();
+            let n = a.entry(tag).or_default();
+            *n += 1;
+            *n
+        };
+        if let Some(e) = (self.script.cmd)(tag, attempt) {
+            self.seen.planted.lock().unwrap().add(e.kind());
+            return Err(e);
+        }
+        self.inner.run(conn, args).await
+    }
+
+    fn release(&self, conn: Self::Conn, healthy: bool) {
+        self.seen.in_use.fetch_sub(1, Ordering::Relaxed);
+        self.inner.release(conn, healthy);
+    }
+
+    fn conn_id(&self, conn: &Self::Conn) -> u64 {
+        self.inner.conn_id(conn)
+    }
+}
+
+fn go(s: &Scenario, script: &'static Script) -> (Run, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let factory = ScriptedFactory {
+        script,
+        seen: Arc::clone(&seen),
+    };
+    let run = run_with(s, factory, &RunOptions::default()).unwrap();
+    assert!(
+        run.report.invariant_violations.is_empty(),
+        "{:?}",
+        run.report.invariant_violations
+    );
+    (run, seen)
+}
+
+/// The request counter of a tag (the pod's index is in the high bits).
+fn counter(tag: u64) -> u64 {
+    tag & ((1 << 40) - 1)
+}
+
+// ---- every error kind, raised in the last tier, reaches the first tier as itself ----
+
+static EVERY_KIND: Script = Script {
+    get: |n| match n % 16 {
+        1 => Some(GetError::PoolTimeout),
+        3 => Some(GetError::TooManyConnections),
+        5 => Some(GetError::MaxClients),
+        7 => Some(GetError::DeadlineExceeded),
+        9 => Some(GetError::QueueFull),
+        11 => Some(GetError::ConnectFailed("planted".into())),
+        _ => None,
+    },
+    // Requests 12 to 15 mod 16 get their connection (checkouts 13 to 16, give or take the
+    // order of arrival at c) and fail on the command.
+    cmd: |tag, _| match counter(tag) % 16 {
+        12 => Some(CmdError::Closed("planted EOF".into())),
+        13 => Some(CmdError::MaxClients),
+        14 => Some(CmdError::Server("ERR planted".into())),
+        15 => Some(CmdError::Other("planted".into())),
+        _ => None,
+    },
+};
+
+#[test]
+fn every_error_kind_raised_in_the_last_tier_reaches_the_first_tier_as_itself() {
+    let s = scenario(
+        vec![
+            Tier::new("a", PoolSpec::default(), 1_000).calling("b"),
+            Tier::new("b", PoolSpec::default(), 1_000).calling("c"),
+            Tier::new("c", PoolSpec::profile("recommended"), 1_000),
+        ],
+        constant(200.0),
+    );
+    let (run, seen) = go(&s, &EVERY_KIND);
+    let planted = *seen.planted.lock().unwrap();
+    let r = &run.report;
+    // Each kind was planted, and arrived at a as exactly that kind, no more, no less.
+    for kind in [
+        planted.eof,
+        planted.pool_timeout,
+        planted.too_many_connections,
+        planted.max_clients,
+        planted.deadline_exceeded,
+    ] {
+        assert!(kind >= 10, "{planted:?}");
+    }
+    assert!(planted.other >= 30, "{planted:?}");
+    assert_eq!(r.errors, planted, "the errors at tier a are the ones raised in c");
+    // ... within a's deadline: none of them is a's own timeout.
+    assert!(r.latency_ms.max < 100.0, "{:?}", r.latency_ms);
+    assert_eq!(r.requests, r.succeeded + planted.total());
+}
+
+#[test]
+fn a_chain_without_faults_has_no_errors() {
+    let s = scenario(
+        vec![
+            Tier::new("a", PoolSpec::default(), 1_000).calling("b"),
+            Tier::new("b", PoolSpec::default(), 1_000).calling("c"),
+            Tier::new("c", PoolSpec::profile("recommended"), 1_000),
+        ],
+        constant(200.0),
+    );
+    let (run, _) = go(&s, &NO_FAULT);
+    assert_eq!(run.report.errors.total(), 0);
+    assert_eq!(run.report.requests, run.report.succeeded);
+}
+
+// ---- a retry policy retries exactly once ----
+
+/// Requests whose counter is 0 mod 5 fail on every attempt; 1 mod 5 on the first only.
+static FLAKY: Script = Script {
+    get: |_| None,
+    cmd: |tag, attempt| match counter(tag) % 5 {
+        0 => Some(CmdError::Closed("planted EOF".into())),
+        1 if attempt == 1 => Some(CmdError::Closed("planted EOF".into())),
+        _ => None,
+    },
+};
+
+#[test]
+fn once_on_connection_error_retries_exactly_once() {
+    let s = scenario(app(Retry::OnceOnConnectionError), constant(100.0));
+    let (run, seen) = go(&s, &FLAKY);
+    let attempts = seen.attempts.lock().unwrap().clone();
+    let always = attempts.keys().filter(|&&t| counter(t) % 5 == 0).count() as u64;
+    let first = attempts.keys().filter(|&&t| counter(t) % 5 == 1).count() as u64;
+    assert!(always >= 30 && first >= 30, "{always} {first}");
+    for (tag, n) in &attempts {
+        let want = if counter(*tag) % 5 <= 1 { 2 } else { 1 };
+        assert_eq!(*n, want, "request {tag}: {n} attempts");
+    }
+    assert_eq!(run.metrics.get("retries"), (always + first) as f64);
+    assert_eq!(run.report.errors.eof, always);
+    assert_eq!(run.report.errors.total(), always);
+    assert_eq!(run.report.requests, attempts.len() as u64);
+}
+
+#[test]
+fn without_a_retry_policy_every_connection_error_fails_its_request() {
+    let s = scenario(app(Retry::None), constant(100.0));
+    let (run, seen) = go(&s, &FLAKY);
+    let attempts = seen.attempts.lock().unwrap().clone();
+    assert!(attempts.values().all(|&n| n == 1));
+    let failing = attempts.keys().filter(|&&t| counter(t) % 5 <= 1).count() as u64;
+    assert_eq!(run.metrics.get("retries"), 0.0);
+    assert_eq!(run.report.errors.eof, failing);
+    assert_eq!(run.report.errors.total(), failing);
+}
+
+// ---- a load event's rate factor above 1 ----
+
+#[test]
+fn a_rate_factor_above_one_multiplies_constant_arrivals() {
+    // 100/s: arrivals every 10 ms from 10 ms to 1,000 ms (the step out of 990 ms is drawn at
+    // 990 ms's rate): 100. Then 300/s: every 3,333 µs up to 1,999.9 ms: 300 more. Without the
+    // factor: 199 (10 ms to 1,990 ms).
+    let mut s = scenario(app(Retry::None), constant(100.0));
+    s.timeline.push(Event::Load {
+        at_ms: 1_000,
+        users: None,
+        rate_factor: Some(3.0),
+    });
+    let (run, _) = go(&s, &NO_FAULT);
+    assert_eq!(run.report.requests, 100 + 300);
+    let (base, _) = go(&scenario(app(Retry::None), constant(100.0)), &NO_FAULT);
+    assert_eq!(base.report.requests, 199);
+}
+
+#[test]
+fn a_rate_factor_above_one_multiplies_poisson_arrivals() {
+    // Poisson by thinning: the candidates must be drawn at the highest rate of the timeline
+    // (300/s here), or the factor is capped at 1. Expected 100 + 300 = 400 arrivals; the
+    // bounds are 5 standard deviations (20) either side.
+    let mut s = scenario(
+        app(Retry::None),
+        Clients::Open {
+            arrivals: Arrivals::Poisson {
+                rate_per_sec: 100.0,
+            },
+        },
+    );
+    s.timeline.push(Event::Load {
+        at_ms: 1_000,
+        users: None,
+        rate_factor: Some(3.0),
+    });
+    for seed in [1, 2, 3] {
+        let (run, _) = go(&s.clone().with_seed(seed), &NO_FAULT);
+        assert!(
+            (300..=500).contains(&run.report.requests),
+            "seed {seed}: {} requests",
+            run.report.requests
+        );
+    }
+}
+
+// ---- closed-loop users: exactly as many as configured ----
+
+fn most_in_use(seen: &Seen, from_us: u64, to_us: u64) -> u64 {
+    seen.checkouts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| (from_us..to_us).contains(t))
+        .map(|&(_, n)| n)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn closed_loop_users_are_exactly_as_many_as_configured_before_and_after_a_load_event() {
+    // Two pods, five users (three in pod 0, two in pod 1), each holding its connection 50 ms
+    // and thinking 0: at most five connections are ever checked out at once, and five are.
+    let mut s = scenario(
+        vec![
+            Tier::new("app", PoolSpec::profile("recommended"), 1_000).with_instances(2),
+        ],
+        Clients::Closed {
+            users: 5,
+            think: Dist::fixed(0),
+        },
+    );
+    s.load.hold = Dist::fixed(50);
+    s.timeline.push(Event::Load {
+        at_ms: 1_000,
+        users: Some(7),
+        rate_factor: None,
+    });
+    let (run, seen) = go(&s, &NO_FAULT);
+    assert_eq!(most_in_use(&seen, 0, 1_000_000), 5);
+    assert_eq!(most_in_use(&seen, 1_000_000, 2_000_000), 7);
+    // Each user sends back to back: ~52 ms per request (50 ms held, one round trip).
+    let per_user = run.report.requests as f64 / (5.0 + 7.0);
+    assert!((17.0..=20.0).contains(&per_user), "{per_user}");
+    // Fewer users later: only users 0 and 1 go on.
+    let mut s = s.clone();
+    s.timeline[0] = Event::Load {
+        at_ms: 1_000,
+        users: Some(2),
+        rate_factor: None,
+    };
+    let (_, seen) = go(&s, &NO_FAULT);
+    assert_eq!(most_in_use(&seen, 0, 1_000_000), 5);
+    assert_eq!(most_in_use(&seen, 1_100_000, 2_000_000), 2);
+}
