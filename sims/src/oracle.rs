@@ -270,9 +270,7 @@ pub fn disagreements(report: &Report, retries: u64, figures: &Figures) -> Vec<St
     eq("retries", retries.to_string(), figures.retries.to_string());
     let (r, t) = (report.peak_pool_connections, figures.peak_pool_connections);
     if r != t {
-        out.push(format!(
-            "peak_pool_connections: report {r}, trace {t}"
-        ));
+        out.push(format!("peak_pool_connections: report {r}, trace {t}"));
     }
     out
 }
@@ -299,7 +297,18 @@ mod tests {
     #[test]
     fn bucket_tops_match_hdrhistogram_at_three_digits() {
         let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
-        for v in [0, 1, 2047, 2048, 2049, 4095, 4096, 3_000_001, 99_999_999, 3_599_999_999] {
+        for v in [
+            0,
+            1,
+            2047,
+            2048,
+            2049,
+            4095,
+            4096,
+            3_000_001,
+            99_999_999,
+            3_599_999_999,
+        ] {
             assert_eq!(bucket_top_us(v), h.highest_equivalent(v), "{v}");
             h.record(v).unwrap();
         }
@@ -351,7 +360,11 @@ mod tests {
         assert_eq!(f.waited_fraction, 0.5);
         assert_eq!(f.peak_pool_connections, 1);
         assert_eq!(f.rejected_connections, 1);
-        let bad = derive([r#"{"t_us":1,"host":"a","event":"request.end","req":"x","outcome":"ok"}"#]);
-        assert!(matches!(bad, Err(OracleError::EndWithoutStart { line: 1, .. })));
+        let bad =
+            derive([r#"{"t_us":1,"host":"a","event":"request.end","req":"x","outcome":"ok"}"#]);
+        assert!(matches!(
+            bad,
+            Err(OracleError::EndWithoutStart { line: 1, .. })
+        ));
     }
 }

@@ -23,9 +23,9 @@ use sims::scenario::{
 use sims::{Run, RunOptions, run_with, run_with_server_fault};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const SEED: u64 = 23;
@@ -114,7 +114,10 @@ fn fired<'a>(run: &'a Run, s: &Scenario, invariant: &str) -> &'a Violation {
     assert!(v.step <= run.steps, "{v}");
     let shown = v.to_string();
     assert!(
-        shown.starts_with(&format!("invariant {invariant} violated at step {}", v.step)),
+        shown.starts_with(&format!(
+            "invariant {invariant} violated at step {}",
+            v.step
+        )),
         "{shown}"
     );
     assert!(shown.contains(&format!("seed {}", s.seed)), "{shown}");
@@ -206,8 +209,7 @@ fn a_server_whose_cron_stops_closing_idle_clients_violates_the_idle_timeout() {
             let now = Duration::from_millis(t_ms);
             let id = *phantom.get_or_insert_with(|| {
                 let (peer, local) = addr(40_001);
-                let fake_redis::engine::Admission::Accepted(id) = e.accept(now, peer, local)
-                else {
+                let fake_redis::engine::Admission::Accepted(id) = e.accept(now, peer, local) else {
                     panic!("the phantom client is refused");
                 };
                 e.handle_read(now, id, b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$2\r\n30\r\n");
@@ -430,7 +432,10 @@ fn a_host_that_fails_to_start_is_reported_as_sim_host() {
         .first()
         .expect("sim.host fires");
     assert_eq!(v.invariant, "sim.host");
-    assert!(v.detail.contains("planted: cannot build the pool of app-"), "{v}");
+    assert!(
+        v.detail.contains("planted: cannot build the pool of app-"),
+        "{v}"
+    );
     assert_eq!(v.seed, s.seed);
     assert!(!run.report.expectation_met);
 }

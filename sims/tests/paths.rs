@@ -130,7 +130,11 @@ impl PoolUnderTest for Scripted {
         }
         let c = self.inner.get(deadline).await?;
         let now = self.seen.in_use.fetch_add(1, Ordering::Relaxed) + 1;
-        self.seen.checkouts.lock().unwrap().push((sim_now_us(), now));
+        self.seen
+            .checkouts
+            .lock()
+            .unwrap()
+            .push((sim_now_us(), now));
         Ok(c)
     }
 
@@ -230,7 +234,10 @@ fn every_error_kind_raised_in_the_last_tier_reaches_the_first_tier_as_itself() {
         assert!(kind >= 10, "{planted:?}");
     }
     assert!(planted.other >= 30, "{planted:?}");
-    assert_eq!(r.errors, planted, "the errors at tier a are the ones raised in c");
+    assert_eq!(
+        r.errors, planted,
+        "the errors at tier a are the ones raised in c"
+    );
     // ... within a's deadline: none of them is a's own timeout.
     assert!(r.latency_ms.max < 100.0, "{:?}", r.latency_ms);
     assert_eq!(r.requests, r.succeeded + planted.total());
@@ -358,9 +365,7 @@ fn closed_loop_users_are_exactly_as_many_as_configured_before_and_after_a_load_e
     // Two pods, five users (three in pod 0, two in pod 1), each holding its connection 50 ms
     // and thinking 0: at most five connections are ever checked out at once, and five are.
     let mut s = scenario(
-        vec![
-            Tier::new("app", PoolSpec::profile("recommended"), 1_000).with_instances(2),
-        ],
+        vec![Tier::new("app", PoolSpec::profile("recommended"), 1_000).with_instances(2)],
         Clients::Closed {
             users: 5,
             think: Dist::fixed(0),

@@ -47,7 +47,10 @@ fn pin(incident: &str) {
         let run = run_with(&s, CorePoolFactory, &opts).unwrap();
         let mut v = serde_json::to_value(&run.report).unwrap();
         let timeline = v.as_object_mut().unwrap().remove("timeline").unwrap();
-        assert_eq!(timeline, serde_json::to_value(&run.report.timeline).unwrap());
+        assert_eq!(
+            timeline,
+            serde_json::to_value(&run.report.timeline).unwrap()
+        );
         v["timeline"] = timeline_digest(&run.report.timeline);
         insta::assert_snapshot!(
             format!("{}-{}", incident.name, s.name),

@@ -382,3 +382,68 @@ fn a_saved_scenario_whose_fix_no_longer_holds_exits_1_with_its_replay_command() 
         "{err}"
     );
 }
+
+/// A small scenario file that meets its expectation (`ok`) or not.
+fn small_scenario(name: &str, ok: bool) -> String {
+    use sims::scenario::{Check, Dist, Expectation, Load, PoolSpec, Tier};
+    let expect = if ok {
+        Expectation::holds("{requests} requests", vec![Check::eq("errors.total", 0.0)])
+    } else {
+        // At least one request is sent: a check no run meets.
+        Expectation::holds("{requests} requests", vec![Check::max("requests", 0.0)])
+    };
+    sims::Scenario::new(
+        name,
+        4,
+        500,
+        vec![Tier::new("app", PoolSpec::profile("recommended"), 1_000)],
+        Load::closed(2, Dist::fixed(5)),
+    )
+    .with_expect(expect)
+    .to_toml()
+}
+
+#[test]
+fn run_exits_1_naming_the_one_file_that_failed_even_when_it_is_the_first() {
+    let files: Vec<PathBuf> = [("early-fail", false), ("later-ok", true), ("last-ok", true)]
+        .into_iter()
+        .map(|(name, ok)| {
+            let f = scratch("early", &format!("{name}.toml"));
+            std::fs::write(&f, small_scenario(name, ok)).unwrap();
+            f
+        })
+        .collect();
+    let out = poolsim().arg("run").args(&files).output().unwrap();
+    let (text, err) = (stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{err}");
+    assert!(
+        text.contains("FAIL early-fail  did NOT hold: requests = "),
+        "{text}"
+    );
+    assert!(text.contains("ok   later-ok  held: "), "{text}");
+    assert!(text.contains("ok   last-ok  held: "), "{text}");
+    // One line on stderr, naming the early file and only it.
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "poolsim: {} seed 4: early-fail did not meet",
+            files[0].display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("later-ok") && !err.contains("last-ok"),
+        "{err}"
+    );
+    // The same files in another order: still 1, still naming it.
+    let out = poolsim()
+        .arg("run")
+        .args([&files[1], &files[0], &files[2]])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("early-fail did not meet"));
+    // Without it: 0.
+    let out = poolsim().arg("run").args(&files[1..]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+}

@@ -15,7 +15,10 @@ fn replay_all(args: &[&str]) -> String {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert_eq!(stderr, "", "nothing on stderr when every run meets its expectation");
+    assert_eq!(
+        stderr, "",
+        "nothing on stderr when every run meets its expectation"
+    );
     stdout
 }
 
