@@ -157,4 +157,14 @@ mod tests {
         assert_eq!(a.update(2), 11, "reset to 0, then 2 more");
         assert_eq!(a.update(3), 12);
     }
+
+    #[test]
+    fn an_unchanged_counter_adds_nothing() {
+        let mut a = Accumulated::default();
+        assert_eq!(a.update(0), 0);
+        assert_eq!(a.update(5), 5);
+        assert_eq!(a.update(5), 5, "the same value again is no reset");
+        assert_eq!(a.update(0), 5, "a reset to 0");
+        assert_eq!(a.update(0), 5);
+    }
 }
