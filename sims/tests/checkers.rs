@@ -200,15 +200,26 @@ fn a_server_whose_cron_stops_closing_idle_clients_violates_the_idle_timeout() {
     // At 0.6 s a client the runner never made sends DEBUG SLEEP 30: the server's cron is
     // frozen, nobody is closed, and the server's clock is kept moving (as the shell's reads
     // would) so the idle times grow.
+    let fault = frozen_cron(600);
+    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), fault).unwrap();
+    let v = fired(&run, &s, "server.idle_timeout");
+    // Idle more than timeout + 2 whole seconds: the first instant is 3.x s after the last use.
+    assert!(v.detail.ends_with("idle 4 s with timeout 1"), "{v}");
+    assert!((3_000..=5_000).contains(&v.t_ms), "{v}");
+}
+
+/// From `from_ms` on, the server's cron is frozen (a `DEBUG SLEEP 30` from a client the runner
+/// never made) while its clock moves on.
+fn frozen_cron(from_ms: u64) -> ServerFault {
     let mut phantom = None;
-    let fault: ServerFault = Box::new(move |server, t_ms| {
-        if t_ms < 600 {
+    Box::new(move |server, t_ms| {
+        if t_ms < from_ms {
             return;
         }
         server.with_engine(|e| {
             let now = Duration::from_millis(t_ms);
             let id = *phantom.get_or_insert_with(|| {
-                let (peer, local) = addr(40_001);
+                let (peer, local) = addr(40_003);
                 let fake_redis::engine::Admission::Accepted(id) = e.accept(now, peer, local) else {
                     panic!("the phantom client is refused");
                 };
@@ -217,12 +228,37 @@ fn a_server_whose_cron_stops_closing_idle_clients_violates_the_idle_timeout() {
             });
             e.handle_wrote(now, id, 0);
         });
+    })
+}
+
+#[test]
+fn a_timeout_set_during_the_run_is_checked_after_a_grace_of_two_seconds() {
+    // No timeout at first; the load pauses from 0.5 s to 6 s. At 3 s `CONFIG SET timeout 1`:
+    // the pools' connections are already 2.5 s idle, more than 1 + 2 s would allow, and the
+    // server needs up to a cron rotation to close them: no violation (the grace).
+    let mut s = base();
+    s.duration_ms = 7_000;
+    s.timeline.push(Event::IdleGap {
+        at_ms: 500,
+        duration_ms: 5_500,
     });
-    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), fault).unwrap();
+    s.timeline.push(Event::ConfigSet {
+        at_ms: 3_000,
+        name: "timeout".into(),
+        value: "1".into(),
+    });
+    let run = run_with(&s, CorePoolFactory, &opts()).unwrap();
+    clean(&run);
+    assert!(
+        run.metrics.get("server_idle_closes") > 0.0,
+        "the server closed the idle connections"
+    );
+    // With the cron frozen from 2.9 s: the checker sees the change after the step to 3,001
+    // ms, waits 2 s, and fires at once, on a client last used in the first second.
+    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), frozen_cron(2_900)).unwrap();
     let v = fired(&run, &s, "server.idle_timeout");
-    // Idle more than timeout + 2 whole seconds: the first instant is 3.x s after the last use.
-    assert!(v.detail.ends_with("idle 4 s with timeout 1"), "{v}");
-    assert!((3_000..=5_000).contains(&v.t_ms), "{v}");
+    assert_eq!(v.t_ms, 5_001, "{v}");
+    assert!(v.detail.ends_with("idle 5 s with timeout 1"), "{v}");
 }
 
 #[test]
