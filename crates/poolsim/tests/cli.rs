@@ -231,7 +231,30 @@ fn trace_and_plot_files_are_written_and_the_trace_reads_back() {
         );
         assert_eq!(doc["runs"][k]["trace_hash"], hash.as_str());
         assert!(lines[i].contains(&format!("\"trace_hash\":\"{hash}\"")));
+        // The file's runs re-derive their reports (the oracle, as in sims/tests/pinned.rs).
+        let report: sims::Report = serde_json::from_value(doc["runs"][k].clone()).unwrap();
+        let figures = sims::oracle::derive(lines[i + 1..end].iter().copied()).unwrap();
+        let retries = lines[i + 1..end]
+            .iter()
+            .filter(|l| l.contains("\"event\":\"request.retry\""))
+            .count() as u64;
+        let bad = sims::oracle::disagreements(&report, retries, &figures);
+        assert!(bad.is_empty(), "run {k}: {bad:?}");
     }
+
+    // The plot reads the latencies off the traces, which are kept for it without --trace
+    // too: the same plot.
+    let alone = scratch("trace", "alone.svg");
+    let out = poolsim()
+        .args(["replay", "cascade", "--plot"])
+        .arg(&alone)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        std::fs::read_to_string(&alone).unwrap() == svg,
+        "the plot without --trace differs"
+    );
 
     let out = poolsim()
         .arg("trace")
