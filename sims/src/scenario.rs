@@ -48,9 +48,14 @@ pub struct Scenario {
     /// Events at simulated instants.
     #[serde(default)]
     pub timeline: Vec<Event>,
-    /// What the run must show.
+    /// What the run must show (default: [`Outcome::Either`], no checks: "observed").
+    #[serde(default)]
     pub expect: Expectation,
 }
+
+/// A commented TOML template of a whole deployment: every field with a one-line comment and
+/// its default (`poolsim scenario new` prints it; docs/scenarios.md documents each field).
+pub const TEMPLATE: &str = include_str!("template.toml");
 
 fn default_drain_limit_ms() -> u64 {
     30_000
@@ -616,8 +621,24 @@ pub struct Expectation {
     #[serde(default)]
     pub checks: Vec<Check>,
     /// The verdict's text after `reproduced: ` / `held: `, with `{metric}` placeholders, e.g.
-    /// `{errors.eof} EOF errors after 305 s idle`.
+    /// `{errors.eof} EOF errors after 305 s idle` (default: errors and requests).
+    #[serde(default = "default_signature")]
     pub signature: String,
+}
+
+fn default_signature() -> String {
+    "{errors.total} errors in {requests} requests".to_owned()
+}
+
+impl Default for Expectation {
+    /// Nothing asserted: [`Outcome::Either`], no checks, the errors and requests as signature.
+    fn default() -> Self {
+        Self {
+            outcome: Outcome::Either,
+            checks: Vec::new(),
+            signature: default_signature(),
+        }
+    }
 }
 
 impl Expectation {
@@ -771,11 +792,7 @@ impl Scenario {
             tiers,
             load,
             timeline: Vec::new(),
-            expect: Expectation {
-                outcome: Outcome::Either,
-                checks: Vec::new(),
-                signature: "{errors.total} errors in {requests} requests".to_owned(),
-            },
+            expect: Expectation::default(),
         }
     }
 
