@@ -11,6 +11,8 @@
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
 //! - [`list`]: `poolsim list`, the incidents and the pool profiles.
+//! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
+//!   files (docs/scenarios.md).
 //!
 //! Exit status: 0 when every run met its expectation (or the exploration was clean and
 //! complete), 1 when one did not, 2 for a bad command line or an output path that cannot be
@@ -20,6 +22,7 @@ mod explore;
 mod list;
 mod plot;
 mod replay;
+mod scenario;
 mod text;
 mod trace;
 
@@ -50,6 +53,9 @@ enum Command {
     /// Run scenario files (saved with `replay --save-scenarios`, or written by hand).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Write scenario files: a commented template, or any built-in run as a file.
+    #[command(subcommand, after_help = SCENARIO_HELP)]
+    Scenario(ScenarioCommand),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -75,6 +81,29 @@ const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
 Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
 written in its file (expect.outcome and expect.checks).";
+
+const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
+poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\
+Every field, its unit and its default: docs/scenarios.md.";
+
+/// `poolsim scenario ...`.
+#[derive(Subcommand, Debug)]
+enum ScenarioCommand {
+    /// Print a commented TOML template of a whole deployment (every field, its default).
+    New,
+    /// Print a built-in run's scenario as a file (TOML, or JSON with --json).
+    Show {
+        /// INCIDENT/RUN, e.g. stale-eof/radix-v2 (`poolsim list` names them).
+        #[arg(value_name = "INCIDENT/RUN")]
+        which: String,
+        /// The seed written in the file; default: the incident's own.
+        #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+        seed: Option<u64>,
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 const TRACE_HELP: &str = "Examples:\n  poolsim replay stale-eof --trace t.jsonl && poolsim trace t.jsonl --grep eof\n  \
 poolsim trace t.jsonl --from 325 --to 326.5s\n\n\
@@ -236,6 +265,10 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::main(&a),
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
         Command::List => list::main(),
+        Command::Scenario(ScenarioCommand::New) => scenario::new(),
+        Command::Scenario(ScenarioCommand::Show { which, seed, json }) => {
+            scenario::show(&which, seed, json)
+        }
         Command::Trace(a) => trace::main(&a),
         Command::Explore(a) => explore::main(&a),
     }
