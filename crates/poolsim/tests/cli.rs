@@ -224,6 +224,7 @@ fn trace_and_plot_files_are_written_and_the_trace_reads_back() {
     assert_eq!(starts.len(), 2);
     assert_eq!(starts[0], 0);
     for (k, &i) in starts.iter().enumerate() {
+        assert!(lines[i].contains(&format!("\"run\":{k},")), "{}", lines[i]);
         let end = starts.get(k + 1).copied().unwrap_or(lines.len());
         let hash = format!(
             "{:016x}",
@@ -373,6 +374,17 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     usage_error(&["run", "/nonexistent-dir/s.toml"]);
     let e = usage_error(&["run", "Cargo.toml"]);
     assert!(e.contains("Cargo.toml: "), "{e}");
+    // The parser's message, every line of it, on one line.
+    let bad = scratch("bad", "bad.toml");
+    std::fs::write(&bad, "name = 3\n").unwrap();
+    let e = usage_error(&["run", bad.to_str().unwrap()]);
+    assert!(
+        e.ends_with(
+            "bad.toml: TOML parse error at line 1, column 8 | 1 | name = 3 |        ^ \
+             invalid type: integer `3`, expected a string\n"
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
