@@ -34,7 +34,7 @@
 //! the step's time, so the oracle takes the counts where the trace's time moves on: the
 //! state at the end of each step, as the runner samples it.
 //!
-//! Events the oracle does not need (`server.*`, `pool.check`, `request.late`, ...) are ignored,
+//! Events the oracle does not need (`server.event`, `server.refuse`, `pool.check`, ...) are ignored,
 //! so new events do not break it.
 
 use crate::report::{ErrorKind, Errors, Latency, Report, Wait};
