@@ -366,6 +366,53 @@ mod tests {
     }
 
     #[test]
+    fn metrics_of_a_report_are_its_numbers_and_the_error_fraction() {
+        let mut errors = Errors::default();
+        errors.add(ErrorKind::Eof);
+        errors.add(ErrorKind::DeadlineExceeded);
+        errors.add(ErrorKind::DeadlineExceeded);
+        let r = Report {
+            scenario: "s".into(),
+            profile: "p".into(),
+            seed: 1,
+            requests: 8,
+            succeeded: 5,
+            errors,
+            latency_ms: Latency {
+                p50: 1.0,
+                p90: 2.0,
+                p99: 3.0,
+                max: 4.0,
+            },
+            pool_wait_ms: Wait {
+                p50: 0.5,
+                p99: 0.75,
+                max: 0.875,
+            },
+            waited_fraction: 0.25,
+            peak_pool_connections: 6,
+            peak_server_clients: 7,
+            rejected_connections: 2,
+            server_ops_per_sec: 9.5,
+            invariant_violations: vec![],
+            expectation_met: true,
+            verdict: String::new(),
+            timeline: vec![],
+            trace_hash: String::new(),
+        };
+        let m = Metrics::of_report(&r);
+        assert_eq!(m.get("errors.total"), 3.0);
+        assert_eq!(m.get("errors.deadline_exceeded"), 2.0);
+        assert_eq!(m.get("error_fraction"), 3.0 / 8.0);
+        assert_eq!(m.get("latency_ms.p90"), 2.0);
+        assert_eq!(m.get("pool_wait_ms.max"), 0.875);
+        assert_eq!(m.get("peak_server_clients"), 7.0);
+        assert_eq!(m.get("server_ops_per_sec"), 9.5);
+        let none = Report { requests: 0, ..r };
+        assert_eq!(Metrics::of_report(&none).get("error_fraction"), 0.0);
+    }
+
+    #[test]
     fn numbers_print_without_noise() {
         assert_eq!(fmt_num(3.0), "3");
         assert_eq!(fmt_num(0.25), "0.25");
