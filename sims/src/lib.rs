@@ -15,6 +15,8 @@
 //!   for `pool::Pool`; other pools plug in here.
 //! - `check` (private): the server's invariants.
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
+//! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
+//!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
@@ -43,6 +45,7 @@ mod check;
 pub mod incidents;
 pub mod knobs;
 mod load;
+pub mod render;
 pub mod report;
 pub mod rng;
 mod rpc;

@@ -6,7 +6,6 @@
 //! - [`replay`]: runs an incident's scenarios (buggy first, then the fixes) with the sims
 //!   library, prints the table, verdicts and timelines, or JSON; writes the trace; also
 //!   `poolsim run FILE`, scenario files saved with `replay --save-scenarios`.
-//! - [`text`]: the side-by-side table and the compact text timeline.
 //! - [`plot`]: the SVG plot (plotters, SVG backend only).
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
@@ -23,7 +22,6 @@ mod list;
 mod plot;
 mod replay;
 mod scenario;
-mod text;
 mod trace;
 
 use clap::{Args, Parser, Subcommand};
@@ -246,6 +244,29 @@ pub(crate) struct ExploreArgs {
     /// Stop after this many distinct states (the exploration is then truncated: exit 1).
     #[arg(long, value_name = "N", default_value_t = pool_core::explore::Bounds::default().max_states)]
     pub(crate) max_states: usize,
+}
+
+/// How to run `poolsim` where its output is read, for the replay commands it prints: the
+/// `cargo run` form inside this repository (a directory at or above the current one whose
+/// `Cargo.toml` has the `crates/poolsim` member), `poolsim` anywhere else (installed with
+/// `cargo install --path crates/poolsim`). `POOLSIM_COMMAND` overrides both.
+pub(crate) fn invocation() -> String {
+    if let Ok(c) = std::env::var("POOLSIM_COMMAND") {
+        if !c.trim().is_empty() {
+            return c;
+        }
+    }
+    let in_repo = std::env::current_dir().is_ok_and(|dir| {
+        dir.ancestors().any(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.contains("\"crates/poolsim\""))
+        })
+    });
+    if in_repo {
+        sims::incidents::IN_REPO.to_owned()
+    } else {
+        "poolsim".to_owned()
+    }
 }
 
 /// Prints a usage error as one line and returns exit status 2.

@@ -1,7 +1,7 @@
 //! `poolsim replay`: run an incident's scenarios (the buggy one first, then the fixes) for one
 //! seed with the sims library and show what happened.
 
-use crate::{ReplayArgs, text, usage_error};
+use crate::{ReplayArgs, usage_error};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sims::incidents::Incident;
@@ -55,7 +55,7 @@ pub(crate) struct Plan {
 fn plan(incident: &'static Incident, a: &ReplayArgs) -> Plan {
     let seed = a.seed.unwrap_or(incident.default_seed);
     let mut scenarios = incident.scenarios(seed);
-    let mut replay = incident.replay_command(seed);
+    let mut replay = incident.replay_command_with(&crate::invocation(), seed);
     if !a.profile.is_empty() {
         let buggy = scenarios.remove(0);
         scenarios = a
@@ -281,32 +281,7 @@ fn print_human(r: &Replayed) {
         .iter()
         .zip(r.runs.iter().map(|run| &run.report))
         .collect();
-    out.push_str(&text::table(&pairs));
-    out.push('\n');
-    let name_w = pairs
-        .iter()
-        .map(|(_, rep)| rep.scenario.len())
-        .max()
-        .unwrap_or(0);
-    for (_, rep) in &pairs {
-        let mark = if rep.expectation_met { "ok  " } else { "FAIL" };
-        out.push_str(&format!(
-            "{mark} {:name_w$}  {}\n",
-            rep.scenario, rep.verdict
-        ));
-        for v in &rep.invariant_violations {
-            out.push_str(&format!("     {v}\n"));
-        }
-    }
-    for (s, rep) in &pairs {
-        out.push_str(&format!(
-            "\n{} ({}; pool {})\n",
-            rep.scenario,
-            text::expected(s.expect.outcome),
-            rep.profile
-        ));
-        out.push_str(&text::timeline(s, rep));
-    }
+    out.push_str(&sims::render::runs(&pairs));
     out.push_str(&format!("\nreplay: {}\n", r.replay));
     print!("{out}");
 }
@@ -350,10 +325,7 @@ pub(crate) fn run_files(files: &[PathBuf], seed: Option<u64>, out: &Output) -> E
                 writeup: "a scenario file".to_owned(),
             },
             seed,
-            replay: format!(
-                "cargo run --release -p poolsim -- run {} --seed {seed}",
-                f.display()
-            ),
+            replay: format!("{} run {} --seed {seed}", crate::invocation(), f.display()),
             scenarios: vec![scenario],
         });
     }

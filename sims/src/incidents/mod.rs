@@ -32,27 +32,36 @@ impl Incident {
         (self.build)(seed)
     }
 
-    /// The command that replays this incident for `seed`.
+    /// The command that replays this incident for `seed`, in this repository's form
+    /// (`cargo run --release -p poolsim -- replay ...`; see [`Incident::replay_command_with`]).
     #[must_use]
     pub fn replay_command(&self, seed: u64) -> String {
-        format!(
-            "cargo run --release -p poolsim -- replay {} --seed {seed}",
-            self.name
-        )
+        self.replay_command_with(IN_REPO, seed)
     }
 
-    /// Run options that print this incident's replay command with violations.
+    /// The command that replays this incident for `seed`, run as `poolsim` (the installed
+    /// binary: `"poolsim"`; inside this repository: [`IN_REPO`]).
+    #[must_use]
+    pub fn replay_command_with(&self, poolsim: &str, seed: u64) -> String {
+        format!("{poolsim} replay {} --seed {seed}", self.name)
+    }
+
+    /// Run options that print this incident's replay command (repository form) with
+    /// violations.
     #[must_use]
     pub fn run_options(&self, keep_trace: bool) -> crate::RunOptions {
         crate::RunOptions {
             keep_trace,
-            replay: format!(
-                "cargo run --release -p poolsim -- replay {} --seed {{seed}}",
-                self.name
-            ),
+            replay: self
+                .replay_command_with(IN_REPO, 0)
+                .replace(" --seed 0", " --seed {seed}"),
         }
     }
 }
+
+/// `poolsim` as run inside this repository (`cargo run --release -p poolsim --`); an installed
+/// binary (`cargo install --path crates/poolsim`) is plain `poolsim`.
+pub const IN_REPO: &str = "cargo run --release -p poolsim --";
 
 /// Every incident, in the order of `../shared/INCIDENTS.md`.
 pub const ALL: [Incident; 3] = [
