@@ -126,14 +126,25 @@ pub(crate) struct Output {
     /// Write every run's trace as JSON lines to FILE (a `run.start` line opens each run).
     #[arg(long, value_name = "FILE.jsonl")]
     pub(crate) trace: Option<PathBuf>,
-    /// Plot the runs to an SVG file (one panel per run, buggy left).
+    /// Plot the runs to an SVG file (a grid of panels per incident, the buggy run first).
     #[arg(long, value_name = "FILE.svg")]
     pub(crate) plot: Option<PathBuf>,
+    /// Zoom the plot to simulated times from T seconds (`325` or `325s`, or `300ms`).
+    #[arg(long, value_name = "T", value_parser = crate::parse_secs, requires = "plot")]
+    pub(crate) from: Option<u64>,
+    /// Zoom the plot to simulated times up to T seconds.
+    #[arg(long, value_name = "T", value_parser = crate::parse_secs, requires = "plot")]
+    pub(crate) to: Option<u64>,
 }
 
 /// Runs the plans and prints them; the exit status says whether every run met its
 /// expectation.
 pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
+    if let (Some(from), Some(to)) = (a.from, a.to) {
+        if to <= from {
+            return usage_error("--to must be after --from");
+        }
+    }
     // Outputs are opened before anything runs: a bad path costs nothing.
     let mut trace_out = match a.trace.as_deref().map(|p| create(p, "trace")).transpose() {
         Ok(f) => f.map(BufWriter::new),
@@ -200,7 +211,11 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
         }
     }
     if let Some(mut f) = plot_out {
-        let svg = crate::plot::svg(&done);
+        let window = crate::plot::Window {
+            from: a.from.map(|us| us as f64 / 1e6),
+            to: a.to.map(|us| us as f64 / 1e6),
+        };
+        let svg = crate::plot::svg(&done, window);
         if let Err(e) = f.write_all(svg.as_bytes()) {
             return usage_error(&format!("cannot write the plot: {e}"));
         }

@@ -457,3 +457,32 @@ fn replay_commands_work_where_they_are_printed() {
         stdout_of(&inside)
     );
 }
+
+#[test]
+fn the_plot_zooms_to_a_window_and_refuses_a_window_without_a_plot() {
+    let svg = scratch("zoom", "c.svg");
+    let out = poolsim()
+        .args(["replay", "cascade", "--plot"])
+        .arg(&svg)
+        .args(["--from", "2", "--to", "4.5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("[2 s to 4.5 s]"), "the title says the window");
+    // Two runs side by side: two panels of 520 pixels.
+    assert!(text.contains("width=\"1040\""), "{}", &text[..200]);
+    let err = usage_error(&["replay", "cascade", "--to", "3"]);
+    assert!(err.contains("--plot"), "{err}");
+    let err = usage_error(&[
+        "replay",
+        "cascade",
+        "--plot",
+        "/tmp/x.svg",
+        "--from",
+        "3",
+        "--to",
+        "2",
+    ]);
+    assert!(err.contains("--to must be after --from"), "{err}");
+}
