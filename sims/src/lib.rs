@@ -18,6 +18,10 @@
 //! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
 //!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
+//! - [`sizing`]: pool sizing: seed 002's rule, Erlang C, and the real pool at the same load
+//!   (`poolsim size`, docs/sizing.md).
+//! - [`sweep`]: seed sweeps over threads, shards and their merge (`poolsim sweep`,
+//!   docs/sweeps.md).
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
 //!   buggy and fixed scenarios ([`incidents::ALL`]).
@@ -51,6 +55,8 @@ pub mod rng;
 mod rpc;
 pub mod runner;
 pub mod scenario;
+pub mod sizing;
+pub mod sweep;
 pub mod trace;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};

@@ -10,6 +10,8 @@
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
 //! - [`list`]: `poolsim list`, the incidents and the pool profiles.
+//! - [`size`]: `poolsim size`, pool sizing by seed 002's rule, Erlang C and the real pool.
+//! - [`sweep`]: `poolsim sweep`, seed sweeps over cores, shards and their merge.
 //! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
 //!   files (docs/scenarios.md).
 //!
@@ -22,6 +24,8 @@ mod list;
 mod plot;
 mod replay;
 mod scenario;
+mod size;
+mod sweep;
 mod trace;
 
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +58,12 @@ enum Command {
     /// Write scenario files: a commented template, or any built-in run as a file.
     #[command(subcommand, after_help = SCENARIO_HELP)]
     Scenario(ScenarioCommand),
+    /// Size a pool for a load: seed 002's rule, Erlang C per size, and (--simulate) the real pool.
+    #[command(after_help = SIZE_HELP)]
+    Size(size::SizeArgs),
+    /// Run every seed of a range (every run of an incident, or a scenario file) and summarise.
+    #[command(after_help = SWEEP_HELP)]
+    Sweep(sweep::SweepArgs),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -79,6 +89,20 @@ const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
 Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
 written in its file (expect.outcome and expect.checks).";
+
+const SIZE_HELP: &str = "Examples:\n  poolsim size --qps 1500 --hold-ms 20 --deadline-ms 3000\n  \
+poolsim size --qps 400 --hold-ms 5 --p99-wait-ms 2 --simulate --json\n\n\
+The JSON document: {\"qps\", \"hold_ms\", \"rows\": [{\"size\", \"utilisation\", \"p_wait\", \
+\"mean_wait_ms\", \"p99_wait_ms\", \"sim_waited_fraction\", \"sim_p99_wait_ms\"}], \"recommended_size\"} \
+(sim_ fields null without --simulate; wait fields null where the queue is unbounded). \
+Where each model stops being right: docs/sizing.md.";
+
+const SWEEP_HELP: &str = "Examples:\n  poolsim sweep stale-eof --seeds 1..100\n  \
+poolsim sweep cascade --seeds 1..1000 --shard 2/4 --json > shard-2.json\n  \
+poolsim sweep --merge shard-1.json shard-2.json shard-3.json shard-4.json\n  \
+poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n\n\
+Exit status: 0 every run met its expectation; 1 one did not (each failing seed is listed with \
+its replay command); 2 bad command line. docs/sweeps.md.";
 
 const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
 poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\
@@ -286,6 +310,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::main(&a),
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
         Command::List => list::main(),
+        Command::Size(a) => size::main(&a),
+        Command::Sweep(a) => sweep::main(&a),
         Command::Scenario(ScenarioCommand::New) => scenario::new(),
         Command::Scenario(ScenarioCommand::Show { which, seed, json }) => {
             scenario::show(&which, seed, json)
