@@ -138,7 +138,7 @@ pub fn run(
         return Err(e);
     }
     let mut v = std::mem::take(&mut *lock(&out));
-    v.sort_by(|a, b| (a.seed, a.index).cmp(&(b.seed, b.index)));
+    v.sort_by_key(|o| (o.seed, o.index));
     Ok(v)
 }
 
@@ -210,7 +210,7 @@ impl Summary {
     #[must_use]
     pub fn of(outcomes: &[Outcome]) -> Self {
         let mut sorted: Vec<&Outcome> = outcomes.iter().collect();
-        sorted.sort_by(|a, b| (a.index, a.seed).cmp(&(b.index, b.seed)));
+        sorted.sort_by_key(|o| (o.index, o.seed));
         let mut per_run: Vec<RunSummary> = Vec::new();
         let mut values: Vec<BTreeMap<String, Vec<f64>>> = Vec::new();
         for o in sorted {
@@ -294,7 +294,7 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, String> {
         }
         outcomes.extend(d.outcomes);
     }
-    outcomes.sort_by(|a, b| (a.seed, a.index).cmp(&(b.seed, b.index)));
+    outcomes.sort_by_key(|o| (o.seed, o.index));
     if let Some(w) = outcomes
         .windows(2)
         .find(|w| (w[0].seed, w[0].index) == (w[1].seed, w[1].index))
