@@ -34,8 +34,11 @@ pub(crate) struct SweepArgs {
     pub(crate) merge: Vec<PathBuf>,
 }
 
+/// The scenarios of one seed.
+type Build = Box<dyn Fn(u64) -> Vec<Scenario> + Sync>;
+
 /// What to build for a seed, and the command that replays one.
-fn target(t: &str) -> Result<(Box<dyn Fn(u64) -> Vec<Scenario> + Sync>, String), String> {
+fn target(t: &str) -> Result<(Build, String), String> {
     let poolsim = crate::invocation();
     if let Some(inc) = sims::incidents::by_name(t) {
         let build = move |seed| inc.scenarios(seed);
