@@ -16,7 +16,13 @@
 //! - `check` (private): the server's invariants.
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
 //! - [`oracle`]: the report's figures re-derived from the trace alone, to check the report.
+//! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
+//!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
+//! - [`sizing`]: pool sizing: seed 002's rule, Erlang C, and the real pool at the same load
+//!   (`poolsim size`, docs/sizing.md).
+//! - [`sweep`]: seed sweeps over threads, shards and their merge (`poolsim sweep`,
+//!   docs/sweeps.md).
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
 //!   buggy and fixed scenarios ([`incidents::ALL`]).
@@ -45,11 +51,14 @@ pub mod incidents;
 pub mod knobs;
 mod load;
 pub mod oracle;
+pub mod render;
 pub mod report;
 pub mod rng;
 mod rpc;
 pub mod runner;
 pub mod scenario;
+pub mod sizing;
+pub mod sweep;
 pub mod trace;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};

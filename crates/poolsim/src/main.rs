@@ -6,11 +6,12 @@
 //! - [`replay`]: runs an incident's scenarios (buggy first, then the fixes) with the sims
 //!   library, prints the table, verdicts and timelines, or JSON; writes the trace; also
 //!   `poolsim run FILE`, scenario files saved with `replay --save-scenarios`.
-//! - [`text`]: the side-by-side table and the compact text timeline.
 //! - [`plot`]: the SVG plot (plotters, SVG backend only).
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
 //! - [`list`]: `poolsim list`, the incidents and the pool profiles.
+//! - [`size`]: `poolsim size`, pool sizing by seed 002's rule, Erlang C and the real pool.
+//! - [`sweep`]: `poolsim sweep`, seed sweeps over cores, shards and their merge.
 //! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
 //!   files (docs/scenarios.md).
 //!
@@ -23,7 +24,8 @@ mod list;
 mod plot;
 mod replay;
 mod scenario;
-mod text;
+mod size;
+mod sweep;
 mod trace;
 
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +58,12 @@ enum Command {
     /// Write scenario files: a commented template, or any built-in run as a file.
     #[command(subcommand, after_help = SCENARIO_HELP)]
     Scenario(ScenarioCommand),
+    /// Size a pool for a load: seed 002's rule, Erlang C per size, and (--simulate) the real pool.
+    #[command(after_help = SIZE_HELP)]
+    Size(size::SizeArgs),
+    /// Run every seed of a range (every run of an incident, or a scenario file) and summarise.
+    #[command(after_help = SWEEP_HELP)]
+    Sweep(sweep::SweepArgs),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -81,6 +89,20 @@ const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
 Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
 written in its file (expect.outcome and expect.checks).";
+
+const SIZE_HELP: &str = "Examples:\n  poolsim size --qps 1500 --hold-ms 20 --deadline-ms 3000\n  \
+poolsim size --qps 400 --hold-ms 5 --p99-wait-ms 2 --simulate --json\n\n\
+The JSON document: {\"qps\", \"hold_ms\", \"rows\": [{\"size\", \"utilisation\", \"p_wait\", \
+\"mean_wait_ms\", \"p99_wait_ms\", \"sim_waited_fraction\", \"sim_p99_wait_ms\"}], \"recommended_size\"} \
+(sim_ fields null without --simulate; wait fields null where the queue is unbounded). \
+Where each model stops being right: docs/sizing.md.";
+
+const SWEEP_HELP: &str = "Examples:\n  poolsim sweep stale-eof --seeds 1..100\n  \
+poolsim sweep cascade --seeds 1..1000 --shard 2/4 --json > shard-2.json\n  \
+poolsim sweep --merge shard-1.json shard-2.json shard-3.json shard-4.json\n  \
+poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n\n\
+Exit status: 0 every run met its expectation; 1 one did not (each failing seed is listed with \
+its replay command); 2 bad command line. docs/sweeps.md.";
 
 const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
 poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\
@@ -248,6 +270,29 @@ pub(crate) struct ExploreArgs {
     pub(crate) max_states: usize,
 }
 
+/// How to run `poolsim` where its output is read, for the replay commands it prints: the
+/// `cargo run` form inside this repository (a directory at or above the current one whose
+/// `Cargo.toml` has the `crates/poolsim` member), `poolsim` anywhere else (installed with
+/// `cargo install --path crates/poolsim`). `POOLSIM_COMMAND` overrides both.
+pub(crate) fn invocation() -> String {
+    if let Ok(c) = std::env::var("POOLSIM_COMMAND") {
+        if !c.trim().is_empty() {
+            return c;
+        }
+    }
+    let in_repo = std::env::current_dir().is_ok_and(|dir| {
+        dir.ancestors().any(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.contains("\"crates/poolsim\""))
+        })
+    });
+    if in_repo {
+        sims::incidents::IN_REPO.to_owned()
+    } else {
+        "poolsim".to_owned()
+    }
+}
+
 /// Prints a usage error as one line and returns exit status 2.
 pub(crate) fn usage_error(msg: &str) -> ExitCode {
     eprintln!("poolsim: {msg}");
@@ -265,6 +310,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::main(&a),
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
         Command::List => list::main(),
+        Command::Size(a) => size::main(&a),
+        Command::Sweep(a) => sweep::main(&a),
         Command::Scenario(ScenarioCommand::New) => scenario::new(),
         Command::Scenario(ScenarioCommand::Show { which, seed, json }) => {
             scenario::show(&which, seed, json)

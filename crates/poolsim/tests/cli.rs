@@ -482,3 +482,288 @@ fn run_exits_1_naming_the_one_file_that_failed_even_when_it_is_the_first() {
     let out = poolsim().arg("run").args(&files[1..]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
 }
+
+#[test]
+fn scenario_new_prints_a_template_that_runs_as_a_file() {
+    let out = poolsim().args(["scenario", "new"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.starts_with("# A poolsim scenario"), "{text}");
+    let parsed = sims::Scenario::from_toml(&text).unwrap();
+    assert_eq!(parsed.name, "my-deployment");
+}
+
+#[test]
+fn scenario_show_prints_a_built_in_run_as_a_file_with_the_seed_asked() {
+    let out = poolsim()
+        .args(["scenario", "show", "cascade/sized-pool-60", "--seed", "9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let s = sims::Scenario::from_toml(&stdout_of(&out)).unwrap();
+    let want = sims::incidents::by_name("cascade")
+        .unwrap()
+        .scenarios(9)
+        .remove(1);
+    assert_eq!(s, want);
+    let json = poolsim()
+        .args(["scenario", "show", "stale-eof/radix-v2", "--json"])
+        .output()
+        .unwrap();
+    let s = sims::Scenario::from_json(&stdout_of(&json)).unwrap();
+    assert_eq!(s.seed, 3);
+    let err = usage_error(&["scenario", "show", "cascade/nope"]);
+    assert!(
+        err.contains("no run 'nope' in cascade; built-in runs: stale-eof/radix-v2"),
+        "{err}"
+    );
+    let err = usage_error(&["scenario", "show", "cascade"]);
+    assert!(err.contains("is not INCIDENT/RUN"), "{err}");
+}
+
+/// Outside this repository the replay command printed is the installed binary's; inside, the
+/// `cargo run` form (the other tests run inside it).
+#[test]
+fn replay_commands_work_where_they_are_printed() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/idle-timeout-eof.toml")
+        .canonicalize()
+        .unwrap();
+    let elsewhere = scratch("outside", "x");
+    let elsewhere = elsewhere.parent().unwrap();
+    let out = poolsim()
+        .current_dir(elsewhere)
+        .env_remove("POOLSIM_COMMAND")
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains(&format!("replay: poolsim run {} --seed 3", file.display())),
+        "{text}"
+    );
+    let inside = poolsim()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("POOLSIM_COMMAND")
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&inside).contains("replay: cargo run --release -p poolsim -- run "),
+        "{}",
+        stdout_of(&inside)
+    );
+}
+
+#[test]
+fn the_plot_zooms_to_a_window_and_refuses_a_window_without_a_plot() {
+    let svg = scratch("zoom", "c.svg");
+    let out = poolsim()
+        .args(["replay", "cascade", "--plot"])
+        .arg(&svg)
+        .args(["--from", "2", "--to", "4.5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("[2 s to 4.5 s]"), "the title says the window");
+    // Two runs side by side: two panels of 520 pixels.
+    assert!(text.contains("width=\"1040\""), "{}", &text[..200]);
+    let err = usage_error(&["replay", "cascade", "--to", "3"]);
+    assert!(err.contains("--plot"), "{err}");
+    let err = usage_error(&[
+        "replay",
+        "cascade",
+        "--plot",
+        "/tmp/x.svg",
+        "--from",
+        "3",
+        "--to",
+        "2",
+    ]);
+    assert!(err.contains("--to must be after --from"), "{err}");
+}
+
+#[test]
+fn size_prints_the_schema_of_the_issue_and_sizes_with_headroom() {
+    let out = poolsim()
+        .args([
+            "size",
+            "--qps",
+            "1500",
+            "--hold-ms",
+            "20",
+            "--p99-wait-ms",
+            "5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["qps", "hold_ms", "rows", "recommended_size"])
+    );
+    let row_keys: BTreeSet<&str> = v["rows"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        row_keys,
+        BTreeSet::from([
+            "size",
+            "utilisation",
+            "p_wait",
+            "mean_wait_ms",
+            "p99_wait_ms",
+            "sim_waited_fraction",
+            "sim_p99_wait_ms"
+        ])
+    );
+    // The rule's 30 first (utilisation 1: unbounded), the recommendation above it.
+    assert_eq!(v["rows"][0]["size"], 30);
+    assert!(v["rows"][0]["p99_wait_ms"].is_null());
+    assert!(v["rows"][0]["sim_waited_fraction"].is_null());
+    let rec = v["recommended_size"].as_u64().unwrap();
+    assert!(rec > 30);
+    let err = usage_error(&["size", "--qps", "0", "--hold-ms", "20"]);
+    assert!(err.contains("greater than 0"), "{err}");
+    let err = usage_error(&[
+        "size",
+        "--qps",
+        "10",
+        "--hold-ms",
+        "20",
+        "--deadline-ms",
+        "100",
+        "--p99-wait-ms",
+        "200",
+    ]);
+    assert!(err.contains("not below the deadline"), "{err}");
+}
+
+#[test]
+fn size_simulate_measures_the_real_pool_for_each_size() {
+    let out = poolsim()
+        .args([
+            "size",
+            "--qps",
+            "200",
+            "--hold-ms",
+            "10",
+            "--p99-wait-ms",
+            "2",
+            "--simulate",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let measured: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r["utilisation"].as_f64().unwrap() < 0.98)
+        .map(|r| {
+            (
+                r["p_wait"].as_f64().unwrap(),
+                r["sim_waited_fraction"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(measured.len() >= 3, "{rows:?}");
+    // The simulation waits less with more connections, as the model does.
+    for w in measured.windows(2) {
+        assert!(w[1].1 <= w[0].1 + 0.02, "{measured:?}");
+    }
+}
+
+#[test]
+fn four_merged_shards_are_the_sweep_of_all_seeds() {
+    let full = poolsim()
+        .args(["sweep", "cascade", "--seeds", "1..4", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(0), "{}", stderr_of(&full));
+    let mut files = Vec::new();
+    for k in 1..=4 {
+        let out = poolsim()
+            .args([
+                "sweep", "cascade", "--seeds", "1..4", "--jobs", "1", "--json", "--shard",
+            ])
+            .arg(format!("{k}/4"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let f = scratch("shards", &format!("shard-{k}.json"));
+        std::fs::write(&f, &out.stdout).unwrap();
+        files.push(f);
+    }
+    let merged = poolsim()
+        .args(["sweep", "--json", "--merge"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr_of(&merged));
+    assert_eq!(stdout_of(&merged), stdout_of(&full));
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&full)).unwrap();
+    assert_eq!(doc["summary"]["runs"], 8);
+    assert_eq!(doc["outcomes"][0]["scenario"], "go-redis-pool-10");
+    let human = poolsim()
+        .args(["sweep", "--merge"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = stdout_of(&human);
+    assert!(text.contains("expectations met: 8 of 8 runs"), "{text}");
+    assert!(text.contains("latency_ms.p99"), "{text}");
+    let err = usage_error(&[
+        "sweep",
+        "--merge",
+        files[0].to_str().unwrap(),
+        files[0].to_str().unwrap(),
+    ]);
+    assert!(err.contains("in two of the files"), "{err}");
+}
+
+#[test]
+fn a_sweep_with_a_failing_seed_exits_1_and_lists_its_replay_command() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/idle-timeout-peek.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The fix undone: the pool no longer checks.
+    let undone = text.replace(
+        "check_on_checkout = \"always\"",
+        "check_on_checkout = \"never\"",
+    );
+    assert_ne!(undone, text);
+    let f = scratch("sweep-fail", "undone.toml");
+    std::fs::write(&f, undone).unwrap();
+    let out = poolsim()
+        .args(["sweep"])
+        .arg(&f)
+        .args(["--seeds", "1..3"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr_of(&out));
+    assert!(text.contains("idle-timeout-peek: 0 of 3 met"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "replay: cargo run --release -p poolsim -- run {} --seed 2",
+            f.display()
+        )),
+        "{text}"
+    );
+    let err = usage_error(&["sweep", "nowhere", "--seeds", "1..2"]);
+    assert!(err.contains("neither an incident"), "{err}");
+    let err = usage_error(&["sweep", "cascade", "--seeds", "5..1"]);
+    assert!(err.contains("bad seed range"), "{err}");
+}
