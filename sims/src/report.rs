@@ -344,7 +344,8 @@ pub fn fmt_num(v: f64) -> String {
         format!("{v:.0}")
     } else if v.abs() < 1.0 {
         let s = format!("{v:.3}");
-        s.trim_end_matches('0').to_owned()
+        // 0.0004 is "0.000": print "0", not "0.".
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
         format!("{v:.1}")
     }
@@ -417,5 +418,9 @@ mod tests {
         assert_eq!(fmt_num(3.0), "3");
         assert_eq!(fmt_num(0.25), "0.25");
         assert_eq!(fmt_num(12.345), "12.3");
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_num(-0.125), "-0.125");
+        assert_eq!(fmt_num(0.0004), "0", "not \"0.\"");
+        assert_eq!(fmt_num(2999.96), "3000.0");
     }
 }
