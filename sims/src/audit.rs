@@ -488,10 +488,9 @@ fn with_latency(s: &Scenario, ms: u64) -> Scenario {
     p
 }
 
-/// The fix for `incident` applied to every Redis-facing pool, at the load `scale` times the
-/// stated one: (what it changes, the overrides, the scenario).
-fn fix(s: &Scenario, incident: &str, scale: f64) -> (String, Overrides, Scenario) {
-    let mut p = s.clone();
+/// The fix for `incident`, sized for the load `scale` times the stated one: what it changes
+/// and the pool knobs it sets.
+fn fix(s: &Scenario, incident: &str, scale: f64) -> (String, Overrides) {
     let tiers = redis_tiers(s);
     let pools_total: u64 = tiers
         .iter()
@@ -565,6 +564,7 @@ fn fix(s: &Scenario, incident: &str, scale: f64) -> (String, Overrides, Scenario
                 Overrides {
                     max_size: Some(Setting::Value(size)),
                     min_idle: Some(size),
+                    max_idle: Some(Setting::Value(size)),
                     when_exhausted: Some(Exhausted::Wait),
                     pool_timeout_ms: Some(Setting::Value((deadline / 2).max(1))),
                     honour_deadlines: Some(true),
@@ -573,11 +573,17 @@ fn fix(s: &Scenario, incident: &str, scale: f64) -> (String, Overrides, Scenario
             )
         }
     };
+    (change, o)
+}
+
+/// `s` with the knobs of `o` set on every Redis-facing pool (its other overrides kept).
+fn apply(s: &Scenario, o: &Overrides) -> Scenario {
+    let mut p = s.clone();
     for t in p.tiers.iter_mut().filter(|t| t.calls.is_none()) {
         let mut merged = serde_json::to_value(&t.pool.overrides).unwrap_or_default();
         if let (Some(m), serde_json::Value::Object(new)) = (
             merged.as_object_mut(),
-            serde_json::to_value(&o).unwrap_or_default(),
+            serde_json::to_value(o).unwrap_or_default(),
         ) {
             m.extend(new);
         }
@@ -585,7 +591,7 @@ fn fix(s: &Scenario, incident: &str, scale: f64) -> (String, Overrides, Scenario
             t.pool.overrides = ov;
         }
     }
-    (change, o, p)
+    p
 }
 
 /// What a trigger file asserts (the signature as the run that showed it had it), what a fix
@@ -853,8 +859,13 @@ pub fn audit_one(s: &Scenario, incident: &str, opts: &Options) -> Result<Verdict
     } else {
         1.0
     };
-    let (change, overrides, _) = fix(s, incident, scale);
-    let (_, _, fixed_trigger) = fix(&h.scenario, incident, scale);
+    // The fix is sized for the trigger: its load, and Redis's latency at it.
+    let mut at_trigger = s.clone();
+    if kind == "redis_latency" {
+        at_trigger.server.command_latency_ms = value as u64;
+    }
+    let (change, overrides) = fix(&at_trigger, incident, scale);
+    let fixed_trigger = apply(&h.scenario, &overrides);
     let (bad_seeds, fixed_shown, _) = probe(&fixed_trigger, incident, opts.jobs)?;
     let holds = bad_seeds.is_empty();
     reasons.push(format!(
