@@ -19,6 +19,9 @@
 //! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
 //!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
+//! - [`audit`]: a deployment's verdict per incident: the arithmetic, then a simulated search
+//!   for the smallest trigger, a fix verified at it, scenario files (`poolsim audit`,
+//!   docs/audit.md).
 //! - [`sizing`]: pool sizing: seed 002's rule, Erlang C, and the real pool at the same load
 //!   (`poolsim size`, docs/sizing.md).
 //! - [`sweep`]: seed sweeps over threads, shards and their merge (`poolsim sweep`,
@@ -46,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod audit;
 mod check;
 pub mod incidents;
 pub mod knobs;

@@ -767,3 +767,84 @@ fn a_sweep_with_a_failing_seed_exits_1_and_lists_its_replay_command() {
     let err = usage_error(&["sweep", "cascade", "--seeds", "5..1"]);
     assert!(err.contains("bad seed range"), "{err}");
 }
+
+/// A small deployment: a radix.v2-like pool (no check, no bound) against `timeout 5` and
+/// `maxclients 10`. The audit finds the shortest idle gap that gives EOF and a fix that holds
+/// at it, a load multiplier that runs into maxclients, and no cascade (the pool never waits).
+#[test]
+fn audit_gives_a_verdict_per_incident_with_trigger_fix_and_replay() {
+    let deployment = r#"
+name = "tiny"
+seed = 1
+duration_ms = 2000
+[server]
+timeout_secs = 5
+maxclients = 10
+[[tiers]]
+name = "app"
+deadline_ms = 500
+[tiers.pool]
+profile = "radix-v2"
+[load.clients]
+kind = "closed"
+users = 4
+think = { kind = "fixed", ms = 20 }
+"#;
+    let file = scratch("audit", "tiny.toml");
+    std::fs::write(&file, deployment).unwrap();
+    let out_dir = scratch("audit", "files");
+    let out = poolsim()
+        .arg("audit")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "vulnerable: exit 1; {}",
+        stderr_of(&out)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["file", "verdicts"]));
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 3);
+    for x in verdicts {
+        let keys: BTreeSet<&str> = x.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["incident", "verdict", "reasons", "trigger", "fix", "replay"])
+        );
+    }
+    let stale = &verdicts[0];
+    assert_eq!(stale["incident"], "stale-eof");
+    assert_eq!(stale["verdict"], "vulnerable");
+    assert_eq!(stale["trigger"]["kind"], "idle_gap");
+    // Nothing shorter than the timeout can close a connection; the search is at 1 s.
+    let gap = stale["trigger"]["value"].as_f64().unwrap();
+    assert!((5_000.0..=6_000.0).contains(&gap), "{gap}");
+    assert_eq!(stale["fix"]["holds"], true, "{stale}");
+    let explosion = &verdicts[1];
+    assert_eq!(explosion["verdict"], "vulnerable");
+    assert!(
+        explosion["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("unbounded"),
+        "the arithmetic first: {explosion}"
+    );
+    assert_eq!(explosion["fix"]["holds"], true, "{explosion}");
+    assert_eq!(verdicts[2]["verdict"], "safe");
+    assert!(verdicts[2]["trigger"].is_null());
+    // The files written replay what the verdict says.
+    for cmd in stale["replay"].as_array().unwrap() {
+        let path = cmd.as_str().unwrap().rsplit(' ').next().unwrap();
+        let run = poolsim().args(["run", path]).output().unwrap();
+        assert_eq!(run.status.code(), Some(0), "{cmd}: {}", stdout_of(&run));
+    }
+    let err = usage_error(&["audit", "/nonexistent.toml"]);
+    assert!(err.contains("cannot read"), "{err}");
+}
