@@ -84,6 +84,9 @@ struct Seen {
     in_use: AtomicU64,
     /// (simulated µs, checked out after this checkout) for every checkout.
     checkouts: Mutex<Vec<(u64, u64)>>,
+    /// For every connection given back after a planted command error: (the error breaks the
+    /// connection, it was given back healthy).
+    after_error: Mutex<Vec<(bool, bool)>>,
 }
 
 struct Scripted {
@@ -91,6 +94,9 @@ struct Scripted {
     script: &'static Script,
     gets: AtomicU64,
     seen: Arc<Seen>,
+    /// Whether the error just planted breaks the connection (the runner gives the connection
+    /// back right after the command, with no await in between).
+    planted_breaks: Mutex<Option<bool>>,
 }
 
 struct ScriptedFactory {
@@ -106,6 +112,7 @@ impl PoolFactory for ScriptedFactory {
             script: self.script,
             gets: AtomicU64::new(0),
             seen: Arc::clone(&self.seen),
+            planted_breaks: Mutex::new(None),
         })
     }
 }
@@ -152,12 +159,20 @@ impl PoolUnderTest for Scripted {
         };
         if let Some(e) = (self.script.cmd)(tag, attempt) {
             self.seen.planted.lock().unwrap().add(e.kind());
+            *self.planted_breaks.lock().unwrap() = Some(e.breaks_connection());
             return Err(e);
         }
         self.inner.run(conn, args).await
     }
 
     fn release(&self, conn: Self::Conn, healthy: bool) {
+        if let Some(breaks) = self.planted_breaks.lock().unwrap().take() {
+            self.seen
+                .after_error
+                .lock()
+                .unwrap()
+                .push((breaks, healthy));
+        }
         self.seen.in_use.fetch_sub(1, Ordering::Relaxed);
         self.inner.release(conn, healthy);
     }
@@ -241,6 +256,13 @@ fn every_error_kind_raised_in_the_last_tier_reaches_the_first_tier_as_itself() {
     // ... within a's deadline: none of them is a's own timeout.
     assert!(r.latency_ms.max < 100.0, "{:?}", r.latency_ms);
     assert_eq!(r.requests, r.succeeded + planted.total());
+    // A connection that failed under a command goes back broken (the pool closes it); one
+    // that answered an error reply goes back healthy.
+    let after = seen.after_error.lock().unwrap().clone();
+    assert!(after.iter().any(|&(b, _)| b) && after.iter().any(|&(b, _)| !b));
+    for (breaks, healthy) in after {
+        assert_eq!(healthy, !breaks, "given back healthy = {healthy}");
+    }
 }
 
 #[test]
