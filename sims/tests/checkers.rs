@@ -475,3 +475,40 @@ fn a_host_that_fails_to_start_is_reported_as_sim_host() {
     assert_eq!(v.seed, s.seed);
     assert!(!run.report.expectation_met);
 }
+
+#[test]
+fn the_servers_hz_paces_its_idle_closes() {
+    // The fake's cron runs `hz` times a second and closes idle clients only then: with hz 1
+    // every idle close falls on a whole second, with hz 50 not.
+    let close_times = |hz: u32| {
+        let mut s = base();
+        s.duration_ms = 7_000;
+        s.server.timeout_secs = 1;
+        s.server.hz = hz;
+        s.timeline.push(Event::IdleGap {
+            at_ms: 500,
+            duration_ms: 5_500,
+        });
+        let opts = RunOptions {
+            keep_trace: true,
+            ..opts()
+        };
+        let run = run_with(&s, CorePoolFactory, &opts).unwrap();
+        clean(&run);
+        let times: Vec<u64> = run
+            .trace
+            .iter()
+            .filter(|l| l.contains("\"event\":\"server.close\"") && l.contains("idle timeout"))
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["t_us"].as_u64().unwrap()
+            })
+            .collect();
+        assert!(!times.is_empty(), "hz {hz}: no idle close");
+        times
+    };
+    let slow = close_times(1);
+    assert!(slow.iter().all(|t| t % 1_000_000 == 0), "hz 1: {slow:?}");
+    let fast = close_times(50);
+    assert!(fast.iter().any(|t| t % 1_000_000 != 0), "hz 50: {fast:?}");
+}
