@@ -43,6 +43,7 @@ mod check;
 pub mod incidents;
 pub mod knobs;
 mod load;
+pub mod pools;
 pub mod report;
 pub mod rng;
 mod rpc;

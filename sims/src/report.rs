@@ -45,6 +45,39 @@ pub struct Report {
     pub timeline: Vec<Sample>,
     /// FNV-1a of the JSON-lines trace, as 16 hex digits.
     pub trace_hash: String,
+    /// What the pools under test reported of themselves (a knob a crate lacks, a clock it
+    /// reads that is not the simulated one), one per code, in the order first seen. Empty
+    /// for this project's pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// Something a pool under test did that a reader of the run must know, measured by its
+/// adapter during the run: a scenario knob the crate lacks (`knob.*`), a clock the crate reads
+/// that is not the simulated one, a bug. Codes are stable; tests pin them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable id: `bb8.idle_reaper_wall_clock`, `knob.keepalive`, ...
+    pub code: String,
+    /// What was measured, with the figure.
+    pub detail: String,
+}
+
+impl Finding {
+    /// A finding.
+    #[must_use]
+    pub fn new(code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
 }
 
 /// Failed requests by kind.

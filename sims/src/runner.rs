@@ -776,6 +776,22 @@ impl Stepper {
         }
     }
 
+    /// Every pool's findings, one per code (the first pool's detail), in the order of the
+    /// pools and of their findings.
+    fn findings(&self) -> Vec<crate::report::Finding> {
+        let pools: Vec<(String, Arc<dyn Observe>)> = lock(&self.shared.pools).clone();
+        let mut out: Vec<crate::report::Finding> = Vec::new();
+        for (label, pool) in &pools {
+            for mut f in pool.findings() {
+                if out.iter().all(|o| o.code != f.code) {
+                    f.detail = format!("{label}: {}", f.detail);
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
     fn finish(mut self) -> Run {
         let s = self.shared.scenario.clone();
         if self.finished {
@@ -843,6 +859,7 @@ impl Stepper {
             verdict: String::new(),
             timeline: std::mem::take(&mut self.timeline),
             trace_hash: String::new(),
+            findings: self.findings(),
         };
         let mut metrics = Metrics::of_report(&report);
         metrics.set("final_server_clients", self.last.server_clients as f64);
