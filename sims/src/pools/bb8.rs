@@ -154,6 +154,8 @@ pub fn builder(
                 "connection_timeout set to one day",
             );
         }
+        // Unbounded, a pool is never exhausted: fail-fast is moot.
+        WhenExhausted::FailFast if c.max_size.is_none() => {}
         WhenExhausted::FailFast => r.lacks(
             "bb8",
             "when_exhausted.fail_fast",
@@ -226,6 +228,7 @@ impl PoolFactory for Bb8Factory {
             watch,
             knob_findings,
             honour_deadlines,
+            dead: Mutex::default(),
             max_size: cfg.max_size,
             connection_timeout: cfg.connection_timeout,
             retry_connection: cfg.retry_connection,
@@ -238,6 +241,7 @@ pub struct Bb8Pool {
     pool: bb8::Pool<Bb8RedisManager>,
     dialer: Dialer,
     watch: Arc<Mutex<Watch>>,
+    dead: Mutex<super::DeadWatch>,
     knob_findings: Vec<Finding>,
     honour_deadlines: bool,
     max_size: u32,
@@ -282,6 +286,7 @@ impl Observe for Bb8Pool {
 
     fn findings(&self) -> Vec<Finding> {
         let mut out = self.knob_findings.clone();
+        out.extend(lock(&self.dead).finding("bb8", "has_broken is false in redis-rs's bb8 manager and test_on_check_out is off: bb8 keeps it"));
         let w = lock(&self.watch);
         let stats = self.pool.state().statistics;
         if let Some(t) = w.idle_timeout {
@@ -367,6 +372,7 @@ impl PoolUnderTest for Bb8Pool {
         }
         match r {
             Ok(c) => {
+                lock(&self.dead).got(c.id());
                 w.saw(&c, sim_now_us());
                 Ok(c)
             }
@@ -386,7 +392,9 @@ impl PoolUnderTest for Bb8Pool {
     fn release(&self, mut conn: Self::Conn, healthy: bool) {
         // bb8-redis users cannot mark a connection broken (has_broken is false): it goes back
         // to the pool either way, as in their code.
-        let _ = healthy;
+        if !healthy {
+            lock(&self.dead).died(conn.id());
+        }
         conn.idle_since_us = sim_now_us();
         drop(conn);
     }

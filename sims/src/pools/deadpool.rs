@@ -114,18 +114,17 @@ impl PoolFactory for DeadpoolFactory {
         let mut r = super::KnobReport::default();
         let mut fail_fast = false;
         let mut honour_deadlines = false;
+        let mut machine_findings = Vec::new();
         if self.knobs == Knobs::CrateDefaults {
             let d = managed::PoolConfig::default();
-            r.lacks(
-                "deadpool",
-                "default_max_size",
-                "the crate's default",
-                &format!(
-                    "deadpool's default max_size is 2 x CPUs of the machine running the \
-                     simulation: {} here, so this run depends on the machine",
+            machine_findings.push(Finding::new(
+                "deadpool.default_max_size_cpus",
+                format!(
+                    "deadpool's default max_size is 2 x the CPUs of the machine running the \
+                     simulation (managed/config.rs): {} here, so this run depends on the machine",
                     d.max_size
                 ),
-            );
+            ));
         } else {
             let max_size = match c.max_size {
                 Some(n) => n as usize,
@@ -219,7 +218,11 @@ impl PoolFactory for DeadpoolFactory {
         let pool = b.build().map_err(|e| e.to_string())?;
         Ok(DeadpoolPool {
             pool,
-            knob_findings: r.into_findings(),
+            knob_findings: {
+                let mut f = r.into_findings();
+                f.extend(machine_findings);
+                f
+            },
             fail_fast,
             honour_deadlines,
             watch: Mutex::default(),

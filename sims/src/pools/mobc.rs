@@ -103,6 +103,8 @@ fn builder(c: &Config, r: &mut super::KnobReport) -> (mobc::Builder<MobcRedisMan
     b = b.max_idle(c.max_idle.map_or(0, u64::from));
     match c.when_exhausted {
         WhenExhausted::Wait { timeout } => b = b.get_timeout(timeout),
+        // Unbounded, a pool is never exhausted: fail-fast is moot.
+        WhenExhausted::FailFast if c.max_size.is_none() => {}
         WhenExhausted::FailFast => r.lacks(
             "mobc",
             "when_exhausted.fail_fast",
@@ -183,6 +185,7 @@ impl PoolFactory for MobcFactory {
             knob_findings: r.into_findings(),
             honour_deadlines,
             watch: Arc::new(Mutex::new(watch)),
+            dead: Mutex::default(),
             last: Mutex::default(),
         })
     }
@@ -194,6 +197,7 @@ pub struct MobcPool {
     knob_findings: Vec<Finding>,
     honour_deadlines: bool,
     watch: Arc<Mutex<Watch>>,
+    dead: Mutex<super::DeadWatch>,
     /// The last state read (mobc's state sits behind an async lock).
     last: Mutex<PoolSnapshot>,
 }
@@ -219,6 +223,7 @@ impl Observe for MobcPool {
 
     fn findings(&self) -> Vec<Finding> {
         let mut out = self.knob_findings.clone();
+        out.extend(lock(&self.dead).finding("mobc", "mobc-redis's validate is true and test_on_check_out is off: mobc keeps it"));
         let w = lock(&self.watch);
         if let Some(t) = w.get_timeout {
             if w.overdue_gets > 0 {
@@ -291,6 +296,7 @@ impl PoolUnderTest for MobcPool {
         }
         match r {
             Ok(c) => {
+                lock(&self.dead).got(c.id());
                 let now = sim_now_us();
                 let idle = now.saturating_sub(c.idle_since_us);
                 if let Some(t) = w.max_idle_lifetime {
@@ -322,7 +328,9 @@ impl PoolUnderTest for MobcPool {
     fn release(&self, mut conn: Self::Conn, healthy: bool) {
         // mobc-redis users drop the connection whatever happened: mobc takes it back
         // (`validate` is true) and the next checkout's health check finds out.
-        let _ = healthy;
+        if !healthy {
+            lock(&self.dead).died(conn.id());
+        }
         conn.idle_since_us = sim_now_us();
         drop(conn);
     }

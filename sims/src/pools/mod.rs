@@ -528,6 +528,54 @@ impl AsyncWrite for Tap {
     }
 }
 
+/// Watches for a connection that failed with a connection error and was handed out again:
+/// a pool that cannot tell a dead connection (redis-rs's managers say `has_broken` false,
+/// `validate` true) and does not check on checkout keeps it forever.
+#[derive(Debug, Default)]
+pub struct DeadWatch {
+    /// Ids released after a connection error.
+    dead: Vec<u64>,
+    /// Dead ids handed out again.
+    reused_ids: Vec<u64>,
+    /// Checkouts of a connection already known dead.
+    pub reused: u64,
+}
+
+impl DeadWatch {
+    /// A connection was handed out.
+    pub fn got(&mut self, id: u64) {
+        if self.dead.contains(&id) {
+            self.reused += 1;
+            if !self.reused_ids.contains(&id) {
+                self.reused_ids.push(id);
+            }
+        }
+    }
+
+    /// A connection was given back after a connection error.
+    pub fn died(&mut self, id: u64) {
+        if !self.dead.contains(&id) {
+            self.dead.push(id);
+        }
+    }
+
+    /// The finding, if a dead connection was handed out again.
+    #[must_use]
+    pub fn finding(&self, crate_name: &str, why: &str) -> Option<Finding> {
+        (self.reused > 0).then(|| {
+            Finding::new(
+                &format!("{crate_name}.dead_connection_reused"),
+                format!(
+                    "{} connections that failed with a connection error were handed out again, \
+                     {} checkouts in all ({why})",
+                    self.reused_ids.len(),
+                    self.reused
+                ),
+            )
+        })
+    }
+}
+
 /// Knobs of a pool-core config that differ from `bare` and that an adapter did not map:
 /// one `knob.<name>` finding each, naming the crate.
 #[derive(Debug, Default)]
