@@ -42,6 +42,7 @@ pub mod adapter;
 mod check;
 pub mod incidents;
 pub mod knobs;
+pub mod known_bugs;
 mod load;
 pub mod pools;
 pub mod report;

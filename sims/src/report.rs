@@ -98,6 +98,29 @@ pub struct Errors {
 }
 
 impl Errors {
+    /// A short account: `3 eof`, `26681 too_many_connections, 10 other`, `0 errors`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let kinds = [
+            ("eof", self.eof),
+            ("pool_timeout", self.pool_timeout),
+            ("too_many_connections", self.too_many_connections),
+            ("max_clients", self.max_clients),
+            ("deadline_exceeded", self.deadline_exceeded),
+            ("other", self.other),
+        ];
+        let parts: Vec<String> = kinds
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        if parts.is_empty() {
+            "0 errors".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// All errors.
     #[must_use]
     pub fn total(&self) -> u64 {

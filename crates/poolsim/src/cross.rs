@@ -60,29 +60,6 @@ struct Document<'a> {
     cells: &'a [Cell],
 }
 
-/// A short account of a run's errors: `3 eof`, `26681 too_many_connections`, `0 errors`.
-fn errors(r: &Report) -> String {
-    let e = &r.errors;
-    let kinds = [
-        ("eof", e.eof),
-        ("pool_timeout", e.pool_timeout),
-        ("too_many", e.too_many_connections),
-        ("max_clients", e.max_clients),
-        ("deadline", e.deadline_exceeded),
-        ("other", e.other),
-    ];
-    let parts: Vec<String> = kinds
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
-    if parts.is_empty() {
-        "0 errors".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
 fn cell_text(s: &Scenario, knobs: Knobs, r: &Report) -> String {
     let word = if !r.invariant_violations.is_empty() {
         "VIOLATION".to_owned()
@@ -103,7 +80,11 @@ fn cell_text(s: &Scenario, knobs: Knobs, r: &Report) -> String {
         }
     };
     let lacks = r.findings.iter().any(|f| f.code.starts_with("knob."));
-    format!("{word}{}: {}", if lacks { "*" } else { "" }, errors(r))
+    format!(
+        "{word}{}: {}",
+        if lacks { "*" } else { "" },
+        r.errors.summary()
+    )
 }
 
 pub(crate) fn main(a: &ReplayArgs) -> ExitCode {

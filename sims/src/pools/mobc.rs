@@ -221,6 +221,21 @@ impl Observe for MobcPool {
         *last
     }
 
+    fn check_invariants(&self) -> Result<(), String> {
+        if let Some(s) = poll_once(self.pool.state()) {
+            if s.idle > s.connections {
+                return Err(format!("mobc: {} idle of {} connections", s.idle, s.connections));
+            }
+            if s.max_open > 0 && s.connections > s.max_open {
+                return Err(format!(
+                    "mobc: {} connections, max_open {}",
+                    s.connections, s.max_open
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn findings(&self) -> Vec<Finding> {
         let mut out = self.knob_findings.clone();
         out.extend(lock(&self.dead).finding("mobc", "mobc-redis's validate is true and test_on_check_out is off: mobc keeps it"));

@@ -140,7 +140,9 @@ pub fn run_pool(
         PoolChoice::Bb8 => crate::run_with(&s, bb8::Bb8Factory { knobs }, opts),
         PoolChoice::Deadpool => crate::run_with(&s, deadpool::DeadpoolFactory { knobs }, opts),
         PoolChoice::Mobc => crate::run_with(&s, mobc::MobcFactory { knobs }, opts),
-        PoolChoice::RedisRs => crate::run_with(&s, redis_rs::ConnectionManagerFactory, opts),
+        PoolChoice::RedisRs => {
+            crate::run_with(&s, redis_rs::ConnectionManagerFactory { knobs }, opts)
+        }
     }
 }
 

@@ -82,6 +82,14 @@ impl std::fmt::Debug for CorePool {
     }
 }
 
+impl CorePool {
+    /// The pool itself (a handle: `pool::Pool` is shared by clones).
+    #[must_use]
+    pub fn pool_handle(&self) -> Pool<CountingManager> {
+        self.pool.clone()
+    }
+}
+
 impl PoolFactory for CorePoolFactory {
     type Pool = CorePool;
 

@@ -46,7 +46,11 @@ const RETRIES: u32 = 6;
 
 /// Builds the modelled `ConnectionManager` per pod.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ConnectionManagerFactory;
+pub struct ConnectionManagerFactory {
+    /// Mapped knobs (only the connect timeout maps; the others are named as lacking) or
+    /// `ConnectionManagerConfig`'s defaults.
+    pub knobs: super::Knobs,
+}
 
 enum Slot {
     /// A (re)connect is in flight.
@@ -151,55 +155,56 @@ impl PoolFactory for ConnectionManagerFactory {
 
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<ConnectionManagerModel, String> {
         let c = &ctx.config;
-        let dialer = Dialer::new(ctx, label).with_connection_timeout(
-            c.connect_timeout.or(Some(Duration::from_secs(1))),
-        );
+        let dialer = Dialer::new(ctx, label)
+            .with_connection_timeout(super::connect_timeout(c, self.knobs));
         let mut r = super::KnobReport::default();
-        let name = "redis-rs ConnectionManager";
-        let shared_note = "one multiplexed connection shared by every request";
-        match c.max_size {
-            Some(n) => r.lacks(name, "max_size", &n.to_string(), shared_note),
-            None => r.lacks(name, "max_size", "unbounded", shared_note),
-        }
-        match c.when_exhausted {
-            WhenExhausted::Wait { timeout: Some(t) } => {
-                r.lacks(name, "pool_timeout", &secs(t), "no pool, no wait")
+        if self.knobs == super::Knobs::Mapped {
+            let name = "redis-rs ConnectionManager";
+            let shared_note = "one multiplexed connection shared by every request";
+            match c.max_size {
+                Some(n) => r.lacks(name, "max_size", &n.to_string(), shared_note),
+                None => r.lacks(name, "max_size", "unbounded", shared_note),
             }
-            WhenExhausted::Wait { timeout: None } => {}
-            WhenExhausted::FailFast => r.lacks(name, "when_exhausted.fail_fast", "fail fast", "no pool"),
-        }
-        if c.check_on_checkout.when != CheckWhen::Never {
-            r.lacks(
-                name,
-                "check_on_checkout",
-                "on",
-                "no check: a dead connection is found by the next command, which fails",
-            );
-        }
-        if let Some(t) = c.idle_timeout {
-            r.lacks(name, "idle_timeout", &secs(t), "the connection is kept");
-        }
-        if let Some(t) = c.max_lifetime {
-            r.lacks(name, "max_lifetime", &secs(t), "the connection is kept");
-        }
-        if c.min_idle > 0 {
-            r.lacks(name, "min_idle", &c.min_idle.to_string(), "one connection");
-        }
-        if let Some(k) = c.keepalive {
-            r.lacks(
-                name,
-                "keepalive",
-                &format!("every {}", secs(k.interval)),
-                "no background ping",
-            );
-        }
-        if c.honour_deadlines {
-            r.lacks(
-                name,
-                "honour_deadlines",
-                "on",
-                "requests wait for the (re)connect, bounded by its retries",
-            );
+            match c.when_exhausted {
+                WhenExhausted::Wait { timeout: Some(t) } => {
+                    r.lacks(name, "pool_timeout", &secs(t), "no pool, no wait")
+                }
+                WhenExhausted::Wait { timeout: None } => {}
+                WhenExhausted::FailFast => r.lacks(name, "when_exhausted.fail_fast", "fail fast", "no pool"),
+            }
+            if c.check_on_checkout.when != CheckWhen::Never {
+                r.lacks(
+                    name,
+                    "check_on_checkout",
+                    "on",
+                    "no check: a dead connection is found by the next command, which fails",
+                );
+            }
+            if let Some(t) = c.idle_timeout {
+                r.lacks(name, "idle_timeout", &secs(t), "the connection is kept");
+            }
+            if let Some(t) = c.max_lifetime {
+                r.lacks(name, "max_lifetime", &secs(t), "the connection is kept");
+            }
+            if c.min_idle > 0 {
+                r.lacks(name, "min_idle", &c.min_idle.to_string(), "one connection");
+            }
+            if let Some(k) = c.keepalive {
+                r.lacks(
+                    name,
+                    "keepalive",
+                    &format!("every {}", secs(k.interval)),
+                    "no background ping",
+                );
+            }
+            if c.honour_deadlines {
+                r.lacks(
+                    name,
+                    "honour_deadlines",
+                    "on",
+                    "requests wait for the (re)connect, bounded by its retries",
+                );
+            }
         }
         let shared = Arc::new(Shared {
             dialer,
@@ -208,7 +213,11 @@ impl PoolFactory for ConnectionManagerFactory {
                 slot: Slot::Connecting,
             }),
             changed: tokio::sync::Notify::new(),
-            rng: Mutex::new(Rng::stream(c.seed, 0x00C0_FFEE)),
+            // The jitter's stream: the pool config's seed and the pod's label (deterministic).
+            rng: Mutex::new(Rng::stream(
+                ctx.config.seed,
+                label.bytes().fold(0xC0FF_EE00, |h, b| h.wrapping_mul(31) ^ u64::from(b)),
+            )),
             in_use: AtomicU64::new(0),
             waiters: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
