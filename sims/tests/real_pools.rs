@@ -216,3 +216,67 @@ fn ours_has_no_findings() {
     let r = one("stale-eof", "radix-v2", PoolChoice::Ours);
     assert!(r.findings.is_empty(), "{:?}", r.findings);
 }
+
+#[test]
+fn bb8_connect_retries_outlive_connection_timeout_in_simulated_time() {
+    use sims::adapter::{PoolContext, PoolFactory, PoolUnderTest};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    // The server refuses every connection. bb8 (retry_connection on by default) retries a
+    // failed connect with a back-off of 200 ms doubling up to connection_timeout / 2, until
+    // connection_timeout has passed since the first attempt, by std::time::Instant
+    // (inner.rs:195-226). With connection_timeout 2 s it would make about 4 attempts in
+    // 2 s of simulated time; the simulation advances no wall time, so it keeps going.
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(1)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    let server = fake_redis::FakeRedis::new(fake_redis::ServerConfig::default());
+    server.refuse_connections(true);
+    let host = server.clone();
+    sim.host("redis", move || {
+        let server = host.clone();
+        async move {
+            let l = turmoil::net::TcpListener::bind(("0.0.0.0", 6379)).await?;
+            server.serve_turmoil(l).await?;
+            Ok(())
+        }
+    });
+    let attempts: Arc<Mutex<(u64, String)>> = Arc::default();
+    let out = Arc::clone(&attempts);
+    sim.client("probe", async move {
+        let mut config = pool_core::Config::bare();
+        config.max_size = Some(1);
+        config.when_exhausted = pool_core::WhenExhausted::Wait {
+            timeout: Some(Duration::from_secs(2)),
+        };
+        let ctx = PoolContext {
+            config,
+            tier: "probe".into(),
+            host: "probe".into(),
+            index: 0,
+            server: ("redis".into(), 6379),
+            password: None,
+            trace: sims::trace::Trace::new(false),
+            refusals_seen: Arc::new(AtomicU64::new(0)),
+        };
+        let pool = sims::pools::bb8::Bb8Factory::default().build(&ctx, "probe")?;
+        let got = pool
+            .get(tokio::time::Instant::now() + Duration::from_secs(60))
+            .await;
+        let err = got.err().map(|e| e.describe()).unwrap_or_default();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        *out.lock().unwrap() = (pool.dial_stats().attempts, err);
+        Ok(())
+    });
+    sim.run().unwrap();
+    let (n, err) = attempts.lock().unwrap().clone();
+    println!("bb8: {n} connect attempts in 22 s of simulated time (connection_timeout 2 s)");
+    assert_eq!(err, "pool timeout", "bb8's wait itself is on tokio time");
+    assert!(
+        n > 10,
+        "{n} connect attempts in 22 s of simulated time: bb8 stopped retrying at its \
+         connection_timeout of simulated time (it used to read std::time::Instant)"
+    );
+}

@@ -6,6 +6,7 @@
 //! - [`replay`]: runs an incident's scenarios (buggy first, then the fixes) with the sims
 //!   library, prints the table, verdicts and timelines, or JSON; writes the trace; also
 //!   `poolsim run FILE`, scenario files saved with `replay --save-scenarios`.
+//! - [`bugs`]: `poolsim bugs`, known bugs of real pools as regression scenarios, per pool.
 //! - [`cross`]: `replay --pool`, every scenario with each pool (ours, bb8, deadpool, mobc,
 //!   redis-rs), one table across pools and the findings of each.
 //! - [`text`]: the side-by-side table and the compact text timeline.
@@ -18,6 +19,7 @@
 //! complete), 1 when one did not, 2 for a bad command line or an output path that cannot be
 //! written. `docs/replaying.md` is the manual.
 
+mod bugs;
 mod cross;
 mod explore;
 mod list;
@@ -53,6 +55,10 @@ enum Command {
     /// Run scenario files (saved with `replay --save-scenarios`, or written by hand).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Run the known bugs of real pools (bb8 #59, #67, #167, mobc #63, deadpool #92) against
+    /// each pool: does the symptom show with today's crate, and with ours?
+    #[command(after_help = BUGS_HELP)]
+    Bugs(BugsArgs),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -80,6 +86,11 @@ With --pool the exit status is 1 only when a run of `ours` misses its expectatio
 crate does is a finding, shown, not a failure. docs/real-pools.md explains each cell.\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed \
 on stderr); 2 bad command line or unwritable output path.";
+
+const BUGS_HELP: &str = "Examples:\n  poolsim bugs\n  poolsim bugs bb8-67 --pool bb8 --pool ours\n\n\
+Bugs: bb8-59, bb8-67 (also mobc #63), bb8-167, deadpool-92; docs/real-pools.md describes each \
+scenario. Exit status: 0 when ours shows none (a crate showing one is reported, not a \
+failure); 1 when ours shows one; 2 bad command line.";
 
 const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp/s\n  \
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
@@ -121,6 +132,20 @@ pub(crate) struct ReplayArgs {
     pub(crate) save_scenarios: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) out: replay::Output,
+}
+
+/// `poolsim bugs`.
+#[derive(Args, Debug)]
+pub(crate) struct BugsArgs {
+    /// The bug (bb8-59, bb8-67, bb8-167, deadpool-92) or all (the default).
+    #[arg(value_name = "BUG")]
+    pub(crate) bug: Option<String>,
+    /// The pools (repeatable; default all): ours, ours:<profile>, bb8, deadpool, mobc.
+    #[arg(long, value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: Vec<Pools>,
+    /// The seed (decimal or 0x hex); default 1.
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub(crate) seed: Option<u64>,
 }
 
 /// `poolsim run`.
@@ -265,6 +290,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Replay(a) => replay::main(&a),
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
+        Command::Bugs(a) => bugs::main(&a),
         Command::List => list::main(),
         Command::Trace(a) => trace::main(&a),
         Command::Explore(a) => explore::main(&a),

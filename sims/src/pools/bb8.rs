@@ -249,6 +249,20 @@ pub struct Bb8Pool {
     retry_connection: bool,
 }
 
+impl Bb8Pool {
+    /// What the pool's connects did so far (simulated time).
+    #[must_use]
+    pub fn dial_stats(&self) -> super::DialStats {
+        self.dialer.stats()
+    }
+
+    /// The bb8 pool.
+    #[must_use]
+    pub fn inner(&self) -> &bb8::Pool<Bb8RedisManager> {
+        &self.pool
+    }
+}
+
 impl std::fmt::Debug for Bb8Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bb8Pool")
