@@ -11,8 +11,14 @@
 //! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
 //! - [`runner`]: turmoil wiring, the step loop, events, sampling; [`run`], [`run_with`].
 //! - `load`, `rpc` (private): the seeded load generator and the calls between tiers.
-//! - [`adapter`]: the small interface a pool needs ([`PoolUnderTest`]) and its implementation
-//!   for `pool::Pool`; other pools plug in here.
+//! - [`adapter`]: the small interface a pool needs ([`PoolUnderTest`], [`PoolFactory`],
+//!   `Observe`), what the runner reads of a pool and what a pool reports ([`report::Finding`]).
+//! - [`pools`]: the pools under test, one file each: `ours` (`pool::Pool`), `bb8`,
+//!   `deadpool`, `mobc` (the real crates over redis-rs connections on turmoil TCP) and
+//!   `redis_rs` (redis-rs's `ConnectionManager`, modelled); [`pools::run_pool`] runs a
+//!   scenario with any of them, knobs mapped or the crate's defaults.
+//! - [`known_bugs`]: known bugs of real pools (bb8 #59, #67, #167, mobc #63, deadpool #92) as
+//!   short scenarios against any pool.
 //! - `check` (private): the server's invariants.
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
 //! - [`trace`]: the JSON-lines trace and its hash.

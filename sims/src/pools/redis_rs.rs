@@ -11,15 +11,17 @@
 //!   shared future, `:343-358`); a request awaits it while it is being made;
 //! - created lazily and shared (`new_lazy_with_config`, `:470-590`);
 //! - a command error with `is_unrecoverable_error()` starts a reconnect in the background,
-//!   once per broken connection (the compare-and-swap of `reconnect`, `:623-690`, and
-//!   `reconnect_if_dropped!`, `:416-424`); the error still goes to the caller;
+//!   once per broken connection (the compare-and-swap of `reconnect`, `:623-675`, and
+//!   `reconnect_if_dropped!`, `:405-415`); the error still goes to the caller;
 //! - a failed (re)connect fails the requests waiting on it; an I/O error starts another
-//!   reconnect (`reconnect_if_io_error!`, `:427-437`, `send_packed_command`, `:702-709`);
-//! - retries: `ExponentialBuilder` with factor 2, min delay 100 ms, 6 retries, jitter
-//!   (`:113-115`, `:480-487`); backon's jitter adds a random part in `[0, delay)`. backon
-//!   draws it from `fastrand` (seeded by the OS); the model draws it from the scenario seed.
-//!   That difference is stated, not hidden: the real manager's reconnect timing is not
-//!   reproducible run to run.
+//!   reconnect (`reconnect_if_io_error!`, `:417-428`, `send_packed_command`, `:702-713`);
+//! - retries: backon's `ExponentialBuilder` with factor 2, min delay 100 ms, 6 retries and
+//!   jitter (`:113-115`, `:480-487`), a delay of `min(max_delay, rand(0 .. min_delay *
+//!   exponent_base ^ try))` as redis-rs's doc comment says (`:443-447`). backon itself is not
+//!   compiled here (the `connection-manager` feature is off) and its source was not read: the
+//!   model draws the random part from the scenario seed, where backon draws it from its own
+//!   random source, not seeded by the simulation. So the real manager's reconnect timing
+//!   would not be reproducible run to run; the model's is.
 //! - defaults: response timeout 500 ms, connection timeout 1 s (`client.rs:182-184`).
 //!
 //! A request "gets" the shared connection; there is no pool: every pool knob of a scenario
@@ -129,12 +131,14 @@ impl Shared {
         let slot = loop {
             match self.dialer.connect().await {
                 Ok(c) => break Slot::Ready(c),
-                Err(e) if attempt < RETRIES => {
-                    let delay = MIN_DELAY * FACTOR.pow(attempt);
-                    let jitter_us = lock(&self.rng).below(delay.as_micros() as u64);
+                Err(_) if attempt < RETRIES => {
+                    // redis-rs's own account of its back-off (`:443-447`): the delay is
+                    // `min(max_delay, rand(0 .. min_delay * exponent_base ^ try))`; max_delay
+                    // is unset by default.
+                    let bound = MIN_DELAY * FACTOR.pow(attempt);
+                    let delay_us = lock(&self.rng).below(bound.as_micros() as u64);
                     attempt += 1;
-                    tokio::time::sleep(delay + Duration::from_micros(jitter_us)).await;
-                    let _ = e;
+                    tokio::time::sleep(Duration::from_micros(delay_us)).await;
                 }
                 Err(e) => {
                     let io = match &e {
@@ -249,7 +253,7 @@ impl Observe for ConnectionManagerModel {
             format!(
                 "ConnectionManager dials real sockets (connection_manager.rs:596-612); its \
                  reconnect logic was re-implemented over a redis-rs MultiplexedConnection, \
-                 backon's OS-seeded jitter drawn from the scenario seed instead; {} reconnects",
+                 the jitter of its back-off drawn from the scenario seed instead of backon's random source; {} reconnects",
                 self.shared.reconnects.load(Ordering::Relaxed)
             ),
         ));
