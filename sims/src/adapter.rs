@@ -6,8 +6,8 @@
 //! deadpool, a user's own) joins the same scenarios by implementing [`PoolUnderTest`] and a
 //! [`PoolFactory`] that builds it for a pod.
 
-pub use crate::report::Finding;
 use crate::report::ErrorKind;
+pub use crate::report::Finding;
 use crate::trace::Trace;
 use std::future::Future;
 use std::sync::Arc;
@@ -213,4 +213,3 @@ pub trait PoolFactory: 'static {
     /// A pool for `ctx`, labelled `label` in the trace.
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<Self::Pool, String>;
 }
-

@@ -148,8 +148,7 @@ impl KnownBug {
             let server = host_server.clone();
             async move {
                 let listener =
-                    turmoil::net::TcpListener::bind(("0.0.0.0", crate::runner::REDIS_PORT))
-                        .await?;
+                    turmoil::net::TcpListener::bind(("0.0.0.0", crate::runner::REDIS_PORT)).await?;
                 server.serve_turmoil(listener).await?;
                 Ok(())
             }
@@ -328,9 +327,11 @@ async fn run_script<P: PoolUnderTest>(
             waiter.abort();
             tokio::time::sleep(Duration::from_millis(50)).await;
             all_at_once(pool.as_ref(), 1).await?;
-            Ok("after a waiter was cancelled as the connection was handed to it, the next \
+            Ok(
+                "after a waiter was cancelled as the connection was handed to it, the next \
                 get was served"
-                .to_owned())
+                    .to_owned(),
+            )
         }
         Script::BrokenWakesWaiter => {
             let holder = pool

@@ -4,8 +4,8 @@
 //! scenario is known to be able to fail.
 
 use sims::adapter::{
-    CmdError, CorePool, CorePoolFactory, GetError, Observe, PoolContext, PoolFactory,
-    PoolSnapshot, PoolUnderTest, Reply,
+    CmdError, CorePool, CorePoolFactory, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot,
+    PoolUnderTest, Reply,
 };
 use sims::known_bugs::{ALL, by_name};
 use sims::pools::PoolChoice;
@@ -108,7 +108,9 @@ impl Drop for LeakGuard<'_> {
             let leak = self.pool.pool_handle();
             tokio::task::spawn_local(async move {
                 if let Ok(c) = leak
-                    .get_with_deadline(tokio::time::Instant::now() + std::time::Duration::from_secs(10))
+                    .get_with_deadline(
+                        tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+                    )
                     .await
                 {
                     std::mem::forget(c);

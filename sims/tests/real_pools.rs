@@ -16,7 +16,12 @@ fn cell(outcome: Outcome, knobs: Knobs, r: &Report) -> String {
     let word = if !r.invariant_violations.is_empty() {
         format!("VIOLATION {}", r.invariant_violations[0].invariant)
     } else if knobs == Knobs::CrateDefaults {
-        if r.expectation_met { "incident" } else { "no incident" }.to_owned()
+        if r.expectation_met {
+            "incident"
+        } else {
+            "no incident"
+        }
+        .to_owned()
     } else {
         match (outcome, r.expectation_met) {
             (Outcome::Reproduces, true) => "reproduced",
@@ -139,7 +144,11 @@ fn bb8_idle_reaper_does_not_close_idle_connections_in_simulated_time() {
     let r = one("stale-eof", "client-idle-timeout", PoolChoice::Bb8);
     let d = finding(&r, "bb8.idle_reaper_wall_clock");
     assert!(d.contains("bb8 closed 0 for idle timeout"), "{d}");
-    assert!(r.errors.eof > 0, "the stale connections were used: {:?}", r.errors);
+    assert!(
+        r.errors.eof > 0,
+        "the stale connections were used: {:?}",
+        r.errors
+    );
 }
 
 #[test]
@@ -191,9 +200,7 @@ fn deadpool_defaults_never_give_up_in_the_cascade() {
     .unwrap()
     .report;
     assert_eq!(
-        r.invariant_violations
-            .first()
-            .map(|v| v.invariant.as_str()),
+        r.invariant_violations.first().map(|v| v.invariant.as_str()),
         Some("e2e.liveness"),
         "{}",
         r.verdict

@@ -214,14 +214,21 @@ fn print_table(
             },
         ];
         for p in pools {
-            line.push(cell(p, &row.name).map_or_else(String::new, |r| {
-                cell_text(&row.scenario, row.knobs, r)
-            }));
+            line.push(
+                cell(p, &row.name)
+                    .map_or_else(String::new, |r| cell_text(&row.scenario, row.knobs, r)),
+            );
         }
         table.push(line);
     }
     let widths: Vec<usize> = (0..table[0].len())
-        .map(|i| table.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            table
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for line in &table {
         let cols: Vec<String> = line
@@ -257,7 +264,12 @@ fn print_table(
         }
         out.push_str(&format!("\n{} findings:\n", p.name()));
         for (f, rows) in &seen {
-            out.push_str(&format!("  {} [{}]\n    {}\n", f.code, rows.join(", "), f.detail));
+            out.push_str(&format!(
+                "  {} [{}]\n    {}\n",
+                f.code,
+                rows.join(", "),
+                f.detail
+            ));
         }
     }
     print!("{out}");

@@ -375,7 +375,9 @@ fn replay_with_every_pool_prints_one_table_across_pools_each_cell_measured() {
     let cols: Vec<&str> = header.split_whitespace().collect();
     assert_eq!(
         cols,
-        ["run", "expected", "ours", "bb8", "deadpool", "mobc", "redis-rs"]
+        [
+            "run", "expected", "ours", "bb8", "deadpool", "mobc", "redis-rs"
+        ]
     );
     let row = |name: &str| {
         text.lines()
@@ -384,8 +386,14 @@ fn replay_with_every_pool_prints_one_table_across_pools_each_cell_measured() {
             .to_owned()
     };
     assert!(row("go-redis-pool-10").contains("reproduced: "), "{text}");
-    assert!(row("sized-pool-60").starts_with("sized-pool-60     hold"), "{text}");
-    assert!(row("defaults").contains("VIOLATION"), "deadpool's defaults: {text}");
+    assert!(
+        row("sized-pool-60").starts_with("sized-pool-60     hold"),
+        "{text}"
+    );
+    assert!(
+        row("defaults").contains("VIOLATION"),
+        "deadpool's defaults: {text}"
+    );
     for want in [
         "mobc findings:",
         "mobc.get_timeout_wall_clock",
@@ -401,7 +409,9 @@ fn replay_with_every_pool_prints_one_table_across_pools_each_cell_measured() {
 #[test]
 fn replay_with_pools_as_json_has_one_cell_per_pool_and_run() {
     let out = poolsim()
-        .args(["replay", "cascade", "--pool", "bb8", "--pool", "ours", "--json"])
+        .args([
+            "replay", "cascade", "--pool", "bb8", "--pool", "ours", "--json",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
@@ -425,7 +435,10 @@ fn bugs_runs_each_known_bug_against_each_pool() {
         .unwrap();
     let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
-    assert!(text.contains("bb8-67 (djc/bb8#67, importcjj/mobc#63)"), "{text}");
+    assert!(
+        text.contains("bb8-67 (djc/bb8#67, importcjj/mobc#63)"),
+        "{text}"
+    );
     assert!(text.contains("  bb8        absent "), "{text}");
     assert!(text.contains("  ours       absent "), "{text}");
 }

@@ -38,7 +38,7 @@ pub struct TinyConn {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// Why [`TinyPool::get`] failed.
+/// Why [`TinyPool::checkout`] failed.
 #[derive(Debug)]
 pub enum TinyError {
     /// No permit within the wait.
@@ -67,9 +67,10 @@ impl TinyPool {
     }
 
     /// A connection: an idle one, or a new one.
-    pub async fn get(&self) -> Result<TinyConn, TinyError> {
+    pub async fn checkout(&self) -> Result<TinyConn, TinyError> {
         *lock(&self.waiting) += 1;
-        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await;
+        let permit =
+            tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await;
         *lock(&self.waiting) -= 1;
         let permit = match permit {
             Ok(Ok(p)) => p,
@@ -91,7 +92,7 @@ impl TinyPool {
     }
 
     /// Gives a connection back: kept if healthy, closed otherwise.
-    pub fn put(&self, c: TinyConn, healthy: bool) {
+    pub fn give_back(&self, c: TinyConn, healthy: bool) {
         if healthy {
             lock(&self.idle).push_back(c.conn);
         } else {
@@ -133,7 +134,10 @@ impl Observe for TinyPool {
     fn check_invariants(&self) -> Result<(), String> {
         let open = *lock(&self.open);
         if open > self.max_size {
-            return Err(format!("{open} connections open, max_size {}", self.max_size));
+            return Err(format!(
+                "{open} connections open, max_size {}",
+                self.max_size
+            ));
         }
         Ok(())
     }
@@ -143,7 +147,7 @@ impl PoolUnderTest for TinyPool {
     type Conn = TinyConn;
 
     async fn get(&self, _deadline: tokio::time::Instant) -> Result<TinyConn, GetError> {
-        TinyPool::get(self).await.map_err(|e| match e {
+        self.checkout().await.map_err(|e| match e {
             TinyError::Timeout => GetError::PoolTimeout,
             TinyError::Connect(e) => e.get_error(),
         })
@@ -158,7 +162,7 @@ impl PoolUnderTest for TinyPool {
     }
 
     fn release(&self, conn: TinyConn, healthy: bool) {
-        self.put(conn, healthy);
+        self.give_back(conn, healthy);
     }
 
     fn conn_id(&self, conn: &TinyConn) -> u64 {

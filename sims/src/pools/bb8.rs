@@ -205,10 +205,8 @@ impl PoolFactory for Bb8Factory {
     type Pool = Bb8Pool;
 
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<Bb8Pool, String> {
-        let dialer = Dialer::new(ctx, label).with_connection_timeout(connect_timeout(
-            &ctx.config,
-            self.knobs,
-        ));
+        let dialer = Dialer::new(ctx, label)
+            .with_connection_timeout(connect_timeout(&ctx.config, self.knobs));
         let manager = Bb8RedisManager::new(dialer.clone());
         let watch = Arc::clone(&manager.watch);
         let (b, knob_findings, honour_deadlines) = builder(&ctx.config, self.knobs);

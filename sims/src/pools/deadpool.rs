@@ -24,8 +24,8 @@ use crate::adapter::{
 use crate::runner::sim_now_us;
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use pool_core::{CheckWhen, Fairness, Reuse, WhenExhausted};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The bound used for an unbounded scenario pool (deadpool has none).
@@ -155,7 +155,12 @@ impl PoolFactory for DeadpoolFactory {
                 }
             }
             if c.min_idle > 0 {
-                r.lacks("deadpool", "min_idle", &c.min_idle.to_string(), "no warm-up");
+                r.lacks(
+                    "deadpool",
+                    "min_idle",
+                    &c.min_idle.to_string(),
+                    "no warm-up",
+                );
             }
             if let Some(m) = c.max_idle {
                 if c.max_size.is_none_or(|s| m < s) {

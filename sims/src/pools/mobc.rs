@@ -128,7 +128,12 @@ fn builder(c: &Config, r: &mut super::KnobReport) -> (mobc::Builder<MobcRedisMan
         r.lacks("mobc", "min_idle", &c.min_idle.to_string(), "no warm-up");
     }
     if c.reuse == Reuse::Fifo {
-        r.lacks("mobc", "reuse.fifo", "FIFO", "mobc reuses LIFO (free_conns.pop())");
+        r.lacks(
+            "mobc",
+            "reuse.fifo",
+            "FIFO",
+            "mobc reuses LIFO (free_conns.pop())",
+        );
     }
     if let Some(bk) = c.connect_backoff {
         r.lacks(
@@ -165,7 +170,12 @@ impl PoolFactory for MobcFactory {
         let mut r = super::KnobReport::default();
         let (b, honour_deadlines, get_timeout, max_idle_lifetime) =
             if self.knobs == Knobs::CrateDefaults {
-                (mobc::Pool::builder(), false, Some(Duration::from_secs(30)), None)
+                (
+                    mobc::Pool::builder(),
+                    false,
+                    Some(Duration::from_secs(30)),
+                    None,
+                )
             } else {
                 let (b, h) = builder(&ctx.config, &mut r);
                 let gt = match ctx.config.when_exhausted {
@@ -224,7 +234,10 @@ impl Observe for MobcPool {
     fn check_invariants(&self) -> Result<(), String> {
         if let Some(s) = poll_once(self.pool.state()) {
             if s.idle > s.connections {
-                return Err(format!("mobc: {} idle of {} connections", s.idle, s.connections));
+                return Err(format!(
+                    "mobc: {} idle of {} connections",
+                    s.idle, s.connections
+                ));
             }
             if s.max_open > 0 && s.connections > s.max_open {
                 return Err(format!(
@@ -238,7 +251,10 @@ impl Observe for MobcPool {
 
     fn findings(&self) -> Vec<Finding> {
         let mut out = self.knob_findings.clone();
-        out.extend(lock(&self.dead).finding("mobc", "mobc-redis's validate is true and test_on_check_out is off: mobc keeps it"));
+        out.extend(lock(&self.dead).finding(
+            "mobc",
+            "mobc-redis's validate is true and test_on_check_out is off: mobc keeps it",
+        ));
         let w = lock(&self.watch);
         if let Some(t) = w.get_timeout {
             if w.overdue_gets > 0 {
@@ -324,7 +340,8 @@ impl PoolUnderTest for MobcPool {
             }
             Err(mobc::Error::Timeout) => {
                 w.timeouts += 1;
-                w.timeout_wait_min_us = Some(w.timeout_wait_min_us.map_or(waited, |m| m.min(waited)));
+                w.timeout_wait_min_us =
+                    Some(w.timeout_wait_min_us.map_or(waited, |m| m.min(waited)));
                 Err(GetError::PoolTimeout)
             }
             Err(mobc::Error::Inner(e)) => Err(e.get_error()),

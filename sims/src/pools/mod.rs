@@ -422,12 +422,7 @@ impl RedisConn {
         if pong == "PONG" {
             Ok(())
         } else {
-            Err((
-                redis::ErrorKind::UnexpectedReturnType,
-                "ping request",
-                pong,
-            )
-                .into())
+            Err((redis::ErrorKind::UnexpectedReturnType, "ping request", pong).into())
         }
     }
 }
@@ -522,10 +517,7 @@ impl AsyncWrite for Tap {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

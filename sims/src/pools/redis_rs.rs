@@ -59,7 +59,10 @@ enum Slot {
     Connecting,
     Ready(RedisConn),
     /// The last (re)connect failed with this error; `io` says whether it was an I/O error.
-    Failed { error: ConnError, io: bool },
+    Failed {
+        error: ConnError,
+        io: bool,
+    },
 }
 
 struct State {
@@ -159,8 +162,8 @@ impl PoolFactory for ConnectionManagerFactory {
 
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<ConnectionManagerModel, String> {
         let c = &ctx.config;
-        let dialer = Dialer::new(ctx, label)
-            .with_connection_timeout(super::connect_timeout(c, self.knobs));
+        let dialer =
+            Dialer::new(ctx, label).with_connection_timeout(super::connect_timeout(c, self.knobs));
         let mut r = super::KnobReport::default();
         if self.knobs == super::Knobs::Mapped {
             let name = "redis-rs ConnectionManager";
@@ -174,7 +177,9 @@ impl PoolFactory for ConnectionManagerFactory {
                     r.lacks(name, "pool_timeout", &secs(t), "no pool, no wait")
                 }
                 WhenExhausted::Wait { timeout: None } => {}
-                WhenExhausted::FailFast => r.lacks(name, "when_exhausted.fail_fast", "fail fast", "no pool"),
+                WhenExhausted::FailFast => {
+                    r.lacks(name, "when_exhausted.fail_fast", "fail fast", "no pool")
+                }
             }
             if c.check_on_checkout.when != CheckWhen::Never {
                 r.lacks(
@@ -220,7 +225,9 @@ impl PoolFactory for ConnectionManagerFactory {
             // The jitter's stream: the pool config's seed and the pod's label (deterministic).
             rng: Mutex::new(Rng::stream(
                 ctx.config.seed,
-                label.bytes().fold(0xC0FF_EE00, |h, b| h.wrapping_mul(31) ^ u64::from(b)),
+                label
+                    .bytes()
+                    .fold(0xC0FF_EE00, |h, b| h.wrapping_mul(31) ^ u64::from(b)),
             )),
             in_use: AtomicU64::new(0),
             waiters: AtomicU64::new(0),
