@@ -170,6 +170,15 @@ pub trait PoolUnderTest: Observe + 'static {
 
     /// The pool's id of the connection, for the trace.
     fn conn_id(&self, conn: &Self::Conn) -> u64;
+
+    /// The connection's local port, when the pool lets it be read: the trace's
+    /// `request.conn` then names the connection's address (`{pod}:{port}`) as the server's
+    /// `server.accept` / `server.close` events do, so that a request can be followed to the
+    /// server's side. `None` (the default): the trace has the pool's id only.
+    fn conn_local_port(&self, conn: &Self::Conn) -> Option<u16> {
+        let _ = conn;
+        None
+    }
 }
 
 /// Where a pool is built and what it may use.

@@ -38,22 +38,51 @@ impl<T: Serialize> Serialize for Setting<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Setting<T> {
+impl<'de, T: TryFrom<u64>> Deserialize<'de> for Setting<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            Word(String),
-            Value(T),
+        d.deserialize_any(SettingVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads a whole number or one of the words, and says which was expected otherwise (a
+/// negative number, a fraction, a misspelt word), so a scenario file's error names the value.
+struct SettingVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: TryFrom<u64>> serde::de::Visitor<'_> for SettingVisitor<T> {
+    type Value = Setting<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a whole number (0 or more) or \"off\"")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        T::try_from(v)
+            .map(Setting::Value)
+            .map_err(|_| E::custom(format!("{v} is too large")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::custom(format!(
+                "{v} is negative: expected a whole number (0 or more) or \"off\""
+            ))),
         }
-        match Raw::<T>::deserialize(d)? {
-            Raw::Value(v) => Ok(Self::Value(v)),
-            Raw::Word(w) => match w.as_str() {
-                "off" | "none" | "unbounded" | "forever" => Ok(Self::Off),
-                other => Err(serde::de::Error::custom(format!(
-                    "expected a number or \"off\", got \"{other}\""
-                ))),
-            },
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "{v} is not a whole number: expected a whole number (0 or more) or \"off\""
+        )))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, w: &str) -> Result<Self::Value, E> {
+        match w {
+            "off" | "none" | "unbounded" | "forever" => Ok(Setting::Off),
+            other => Err(E::custom(format!(
+                "expected a number or \"off\" (\"unbounded\", \"forever\" and \"none\" read \
+                 the same), got \"{other}\""
+            ))),
         }
     }
 }
@@ -303,6 +332,17 @@ impl Overrides {
             c.max_waiters = v.get();
         }
         c
+    }
+
+    /// What a scenario file can get wrong that pool-core would word for code: a size of 0
+    /// (pool-core says "use None"; a file writes `"unbounded"`).
+    pub(crate) fn check_file_values(&self) -> Result<(), String> {
+        if self.max_size == Some(Setting::Value(0)) {
+            return Err("overrides.max_size: must be at least 1 (got 0); write \
+                        max_size = \"unbounded\" for a pool without a bound"
+                .to_owned());
+        }
+        Ok(())
     }
 
     /// The overridden knobs as `name=value`, comma separated in name order (empty when none).

@@ -21,6 +21,8 @@
 //!   short scenarios against any pool.
 //! - `check` (private): the server's invariants.
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
+//! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
+//!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
@@ -51,6 +53,7 @@ pub mod knobs;
 pub mod known_bugs;
 mod load;
 pub mod pools;
+pub mod render;
 pub mod report;
 pub mod rng;
 mod rpc;

@@ -193,9 +193,13 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
                         }
                         let began = sim_now_us();
                         request(Rc::clone(&pod), next_id(), pool_index).await;
+                        // Thinking past the end of the load is not waiting for anything: the
+                        // user stops at duration_ms (a think time longer than the run must not
+                        // keep the run from ending).
                         let think = rng.sample(&think);
                         if !think.is_zero() {
-                            tokio::time::sleep(think).await;
+                            let until = sim_now_us() + think.as_micros() as u64;
+                            sleep_until_us(until.min(s.duration_ms * 1000)).await;
                         }
                         if sim_now_us() == began {
                             // A user never sends twice in the same millisecond.

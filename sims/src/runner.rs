@@ -22,7 +22,7 @@ use crate::rng::Rng;
 use crate::rpc;
 use crate::scenario::{Command, Event, Retry, Scenario, ScenarioError};
 use crate::trace::Trace;
-use fake_redis::{FakeRedis, ServerConfig};
+use fake_redis::{ConnEvent, FakeRedis, ServerConfig};
 use hdrhistogram::Histogram;
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -92,6 +92,19 @@ pub(crate) struct Shared {
     /// Handlers running, at every tier.
     pub(crate) handlers: AtomicU64,
     pub(crate) refusals_seen: Arc<AtomicU64>,
+    /// The runner's simulated time (µs) between steps: the instant of what the runner does
+    /// outside every host (timeline events), for the server's trace events.
+    runner_now_us: AtomicU64,
+}
+
+impl Shared {
+    /// Simulated time: the current host's, or the runner's between steps.
+    pub(crate) fn now_us(&self) -> u64 {
+        turmoil::sim_elapsed().map_or_else(
+            || self.runner_now_us.load(Ordering::Relaxed),
+            |d| d.as_micros() as u64,
+        )
+    }
 }
 
 impl Shared {
@@ -271,12 +284,15 @@ impl<P: PoolUnderTest> Pod<P> {
                     return Err(e.kind());
                 }
             };
-            s.trace
+            let mut e = s
+                .trace
                 .event(sim_now_us(), label, "request.conn")
                 .str("req", &req_label(id))
-                .num("conn", pool.conn_id(&conn))
-                .num("wait_us", wait_us)
-                .write();
+                .num("conn", pool.conn_id(&conn));
+            if let Some(port) = pool.conn_local_port(&conn) {
+                e = e.str("addr", &format!("{}:{port}", self.host));
+            }
+            e.num("wait_us", wait_us).write();
             match run_command(s, pool.as_ref(), &mut conn, command, id).await {
                 Ok(()) => {
                     if !hold.is_zero() {
@@ -481,15 +497,18 @@ pub fn run_with<F: PoolFactory>(
         requests: Mutex::new(Requests::new()),
         handlers: AtomicU64::new(0),
         refusals_seen: Arc::new(AtomicU64::new(0)),
+        runner_now_us: AtomicU64::new(0),
     });
     let factory = Rc::new(factory);
 
     // Pods, last tier first (a tier's pods must exist before its callers connect; turmoil
     // resolves names at connect time, so the order only matters for readability).
     let mut pod_index: u32 = 0;
+    let mut hosts = Vec::new();
     for (t, tier) in s.tiers.iter().enumerate() {
         for i in 0..tier.instances {
             let host = format!("{}-{i}", tier.name);
+            hosts.push(host.clone());
             let global = pod_index;
             pod_index += 1;
             let shared = Arc::clone(&shared);
@@ -521,9 +540,73 @@ pub fn run_with<F: PoolFactory>(
         }
     }
 
+    trace_server_side(&sim, &server, &shared, &hosts);
     let mut stepper = Stepper::new(s, server, shared, opts);
     stepper.drive(&mut sim, drain_end_ms);
     Ok(stepper.finish())
+}
+
+/// Writes the server's side into the trace: `server.accept`, `server.reject` (maxclients),
+/// `server.refuse` (the refuse-connections fault) and `server.close` (with its reason, who
+/// decided it, and the idle seconds when the server closed it), each naming the client's
+/// address as `host:port`, the address the pool's `request.conn` events give.
+fn trace_server_side(
+    sim: &turmoil::Sim<'_>,
+    server: &FakeRedis,
+    shared: &Arc<Shared>,
+    hosts: &[String],
+) {
+    let names: BTreeMap<std::net::IpAddr, String> = hosts
+        .iter()
+        .map(|h| (sim.lookup(h.as_str()), h.clone()))
+        .collect();
+    let weak = Arc::downgrade(shared);
+    server.set_conn_observer(Some(Arc::new(move |ev: &ConnEvent| {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let addr = |peer: &std::net::SocketAddr| match names.get(&peer.ip()) {
+            Some(h) => format!("{h}:{}", peer.port()),
+            None => peer.to_string(),
+        };
+        let t = shared.now_us();
+        let trace = &shared.trace;
+        match ev {
+            ConnEvent::Accepted { client, peer } => trace
+                .event(t, REDIS_HOST, "server.accept")
+                .num("client", *client)
+                .str("addr", &addr(peer))
+                .write(),
+            ConnEvent::Rejected { peer } => trace
+                .event(t, REDIS_HOST, "server.reject")
+                .str("addr", &addr(peer))
+                .str("reason", "max number of clients reached")
+                .write(),
+            ConnEvent::Refused { peer } => trace
+                .event(t, REDIS_HOST, "server.refuse")
+                .str("addr", &addr(peer))
+                .write(),
+            ConnEvent::Closed {
+                client,
+                peer,
+                reason,
+                by_server,
+                idle_secs,
+            } => {
+                let mut e = trace
+                    .event(t, REDIS_HOST, "server.close")
+                    .num("client", *client)
+                    .str("addr", &addr(peer))
+                    .str("reason", reason)
+                    .str("by", if *by_server { "server" } else { "client" });
+                if let (Some(idle), true) = (idle_secs, reason == "idle timeout") {
+                    e = e.num("idle_s", *idle);
+                }
+                e.write();
+            }
+            _ => {}
+        }
+    })));
 }
 
 fn s_tick(shared: &Shared) -> u64 {
@@ -589,6 +672,9 @@ struct Stepper {
     events: std::collections::VecDeque<Event>,
     /// When to switch refuse-connections off after a restart's downtime.
     refuse_off_at_ms: Option<u64>,
+    /// The server's latencies now (latency events change them; a spike restores them).
+    command_latency_ms: u64,
+    connect_latency_ms: u64,
     timeline: Vec<Sample>,
     next_sample_ms: u64,
     violations: Vec<Violation>,
@@ -615,6 +701,8 @@ impl Stepper {
             checker: Checker::new(s.server.timeout_secs),
             events: events.into(),
             refuse_off_at_ms: None,
+            command_latency_ms: s.server.command_latency_ms,
+            connect_latency_ms: s.server.connect_latency_ms,
             timeline: Vec::new(),
             next_sample_ms: 0,
             violations: Vec::new(),
@@ -682,6 +770,32 @@ impl Stepper {
                 }
                 Event::RefuseConnections { on, .. } => self.server.refuse_connections(on),
                 Event::ReadOnly { on, .. } => self.server.set_readonly(on),
+                Event::Latency {
+                    command_latency_ms,
+                    connect_latency_ms,
+                    duration_ms,
+                    ..
+                } => {
+                    if let Some(d) = duration_ms {
+                        // A spike: both go back to what they are now when it ends.
+                        let back = Event::Latency {
+                            at_ms: t_ms + d,
+                            command_latency_ms: command_latency_ms.map(|_| self.command_latency_ms),
+                            connect_latency_ms: connect_latency_ms.map(|_| self.connect_latency_ms),
+                            duration_ms: None,
+                        };
+                        let at = self.events.partition_point(|e| e.at_ms() <= t_ms + d);
+                        self.events.insert(at, back);
+                    }
+                    if let Some(ms) = command_latency_ms {
+                        self.command_latency_ms = ms;
+                        self.server.set_latency(Duration::from_millis(ms));
+                    }
+                    if let Some(ms) = connect_latency_ms {
+                        self.connect_latency_ms = ms;
+                        self.server.set_connect_latency(Duration::from_millis(ms));
+                    }
+                }
                 Event::IdleGap { .. } | Event::Load { .. } => {}
             }
         }
@@ -735,6 +849,9 @@ impl Stepper {
         self.observe(0);
         loop {
             let t_ms = sim.elapsed().as_millis() as u64;
+            self.shared
+                .runner_now_us
+                .store(sim.elapsed().as_micros() as u64, Ordering::Relaxed);
             self.apply_events(t_ms);
             let finished = match sim.step() {
                 Ok(f) => f,
@@ -758,6 +875,20 @@ impl Stepper {
             if t_ms > drain_end_ms {
                 let live = self.shared.requests().live.len();
                 let handlers = self.shared.handlers.load(Ordering::Relaxed);
+                if live == 0 && handlers == 0 {
+                    // Nothing of the system is in flight: what did not end is the runner's
+                    // own load generator, a bug of this harness, not a liveness failure.
+                    self.violation(
+                        "runner.load_ended",
+                        format!(
+                            "no request and no handler in flight, but the load generator had \
+                             not ended {} ms after the load ended (a bug of the harness)",
+                            self.shared.scenario.drain_limit_ms
+                        ),
+                        t_ms,
+                    );
+                    break;
+                }
                 self.violation(
                     "e2e.liveness",
                     format!(
@@ -894,6 +1025,7 @@ impl Stepper {
         } else if failures.is_empty() {
             let word = match outcome {
                 crate::scenario::Outcome::Holds => "held",
+                crate::scenario::Outcome::Either if s.expect.checks.is_empty() => "observed",
                 _ => "reproduced",
             };
             format!("{word}: {}", metrics.render(&s.expect.signature))

@@ -48,9 +48,14 @@ pub struct Scenario {
     /// Events at simulated instants.
     #[serde(default)]
     pub timeline: Vec<Event>,
-    /// What the run must show.
+    /// What the run must show (default: [`Outcome::Either`], no checks: "observed").
+    #[serde(default)]
     pub expect: Expectation,
 }
+
+/// A commented TOML template of a whole deployment: every field with a one-line comment and
+/// its default (`poolsim scenario new` prints it; docs/scenarios.md documents each field).
+pub const TEMPLATE: &str = include_str!("template.toml");
 
 fn default_drain_limit_ms() -> u64 {
     30_000
@@ -221,6 +226,7 @@ impl PoolSpec {
     /// The resolved pool-core configuration; the error names the bad field.
     pub fn config(&self) -> Result<pool_core::Config, String> {
         let profile = pool_core::Profile::by_name(&self.profile).map_err(|e| e.to_string())?;
+        self.overrides.check_file_values()?;
         let config = self.overrides.apply(profile.config());
         config.validate().map_err(|e| format!("pool: {e}"))?;
         Ok(config)
@@ -499,6 +505,23 @@ pub enum Event {
         /// On or off.
         on: bool,
     },
+    /// The server's latency changes at `at_ms`: the time it takes per command and/or the
+    /// time from accepting a connection to its first reply (a slow TLS or AUTH handshake).
+    /// With `duration_ms`, the change is a spike: both go back to what they were after it
+    /// ("Redis at 20 ms for 10 s"); without, it stays.
+    Latency {
+        /// When.
+        at_ms: u64,
+        /// New time per command (`server.command_latency_ms`); absent: unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command_latency_ms: Option<u64>,
+        /// New connect latency (`server.connect_latency_ms`); absent: unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connect_latency_ms: Option<u64>,
+        /// How long the change lasts; absent: for the rest of the run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+    },
 }
 
 impl Event {
@@ -512,7 +535,8 @@ impl Event {
             | Self::KillAllClients { at_ms }
             | Self::ConfigSet { at_ms, .. }
             | Self::RefuseConnections { at_ms, .. }
-            | Self::ReadOnly { at_ms, .. } => at_ms,
+            | Self::ReadOnly { at_ms, .. }
+            | Self::Latency { at_ms, .. } => at_ms,
         }
     }
 
@@ -537,7 +561,36 @@ impl Event {
                 format!("refuse connections {}", if *on { "on" } else { "off" })
             }
             Self::ReadOnly { on, .. } => format!("read-only {}", if *on { "on" } else { "off" }),
+            Self::Latency {
+                command_latency_ms,
+                connect_latency_ms,
+                duration_ms,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if let Some(ms) = command_latency_ms {
+                    parts.push(format!("latency {ms} ms"));
+                }
+                if let Some(ms) = connect_latency_ms {
+                    parts.push(format!("connect latency {ms} ms"));
+                }
+                let mut label = parts.join(", ");
+                if let Some(d) = duration_ms {
+                    label.push_str(&format!(" for {}", secs_label(*d)));
+                }
+                label
+            }
         }
+    }
+}
+
+/// `10 s`, `1.5 s`, `250 ms`.
+fn secs_label(ms: u64) -> String {
+    if ms >= 1000 && ms % 100 == 0 {
+        let s = ms as f64 / 1000.0;
+        format!("{s} s")
+    } else {
+        format!("{ms} ms")
     }
 }
 
@@ -550,7 +603,10 @@ pub enum Outcome {
     /// A fixed configuration: it must hold.
     Holds,
     /// Either is fine (a scenario replayed with another pool: does it reproduce?). The
-    /// expectation is met unless an invariant is violated; the verdict says which it was.
+    /// expectation is met unless an invariant is violated; the verdict says which it was:
+    /// `reproduced` / `held` when there are checks (the incident's signature), `observed`
+    /// when there are none (a deployment's own scenario: the signature line says what
+    /// happened).
     Either,
 }
 
@@ -565,8 +621,24 @@ pub struct Expectation {
     #[serde(default)]
     pub checks: Vec<Check>,
     /// The verdict's text after `reproduced: ` / `held: `, with `{metric}` placeholders, e.g.
-    /// `{errors.eof} EOF errors after 305 s idle`.
+    /// `{errors.eof} EOF errors after 305 s idle` (default: errors and requests).
+    #[serde(default = "default_signature")]
     pub signature: String,
+}
+
+fn default_signature() -> String {
+    "{errors.total} errors in {requests} requests".to_owned()
+}
+
+impl Default for Expectation {
+    /// Nothing asserted: [`Outcome::Either`], no checks, the errors and requests as signature.
+    fn default() -> Self {
+        Self {
+            outcome: Outcome::Either,
+            checks: Vec::new(),
+            signature: default_signature(),
+        }
+    }
 }
 
 impl Expectation {
@@ -720,11 +792,7 @@ impl Scenario {
             tiers,
             load,
             timeline: Vec::new(),
-            expect: Expectation {
-                outcome: Outcome::Either,
-                checks: Vec::new(),
-                signature: "{errors.total} errors in {requests} requests".to_owned(),
-            },
+            expect: Expectation::default(),
         }
     }
 
@@ -902,8 +970,16 @@ impl Scenario {
         }
         match &self.load.clients {
             Clients::Closed { users, think } => {
-                if *users == 0 {
-                    return Err(invalid("load.clients.users", "must be at least 1"));
+                let raised = self.timeline.iter().any(|e| {
+                    matches!(e, Event::Load { users: Some(u), at_ms, .. }
+                        if *u > 0 && *at_ms < self.duration_ms)
+                });
+                if *users == 0 && !raised {
+                    return Err(invalid(
+                        "load.clients.users",
+                        "must be at least 1, or 0 with a later `load` event that raises it \
+                         (a quiet start): as it is, the run would send nothing",
+                    ));
                 }
                 check_dist(think, "load.clients.think")?;
             }
@@ -915,7 +991,38 @@ impl Scenario {
         check_dist(&self.load.hold, "load.hold")?;
         for (i, e) in self.timeline.iter().enumerate() {
             let f = format!("timeline[{i}]");
+            if e.at_ms() >= self.duration_ms {
+                return Err(invalid(
+                    format!("{f}.at_ms"),
+                    format!(
+                        "{} is not before duration_ms ({}): the load ends there and the run \
+                         ends as soon as its requests have drained, so the event would never \
+                         happen",
+                        e.at_ms(),
+                        self.duration_ms
+                    ),
+                ));
+            }
             match e {
+                Event::Latency {
+                    command_latency_ms,
+                    connect_latency_ms,
+                    duration_ms,
+                    ..
+                } => {
+                    if command_latency_ms.is_none() && connect_latency_ms.is_none() {
+                        return Err(invalid(
+                            f,
+                            "a latency event needs command_latency_ms or connect_latency_ms",
+                        ));
+                    }
+                    if *duration_ms == Some(0) {
+                        return Err(invalid(
+                            format!("{f}.duration_ms"),
+                            "must be greater than zero (leave it out for a lasting change)",
+                        ));
+                    }
+                }
                 Event::Load {
                     users, rate_factor, ..
                 } => {

@@ -5,7 +5,9 @@
 //! connection a request got), `request.retry`, `request.end` (outcome, latency),
 //! `request.late` (a handler that finished after its caller gave up), `pool.connect`,
 //! `pool.check`, `pool.reject`, `pool.close`, `pool.connect_failed`, `server.event`
-//! (timeline events), `run.violation`, `run.end`.
+//! (timeline events), the server's side (`server.accept`, `server.reject`, `server.refuse`,
+//! `server.close` with its reason, who decided it and the idle seconds), `run.violation`,
+//! `run.end`.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};

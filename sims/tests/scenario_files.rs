@@ -73,7 +73,7 @@ fn nonsense_that_parses_is_refused_naming_the_field() {
             Box::new(|s| {
                 s.tiers[0].pool.overrides.max_size = Some(sims::knobs::Setting::Value(0));
             }),
-            "tiers[0].pool: pool: max_size must be at least 1",
+            "tiers[0].pool: overrides.max_size: must be at least 1 (got 0); write max_size = \"unbounded\"",
         ),
     ];
     for (change, want) in cases {

@@ -95,6 +95,8 @@ pub enum Output {
         client: ClientId,
         /// Why.
         reason: CloseReason,
+        /// Whole seconds since the client's last interaction (what `timeout` compares).
+        idle_secs: u64,
     },
 }
 
@@ -732,7 +734,12 @@ impl Engine {
             }
         }
         if let Some(reason) = reason {
-            self.outputs.push_back(Output::Close { client: id, reason });
+            let idle_secs = self.now.as_secs().saturating_sub(c.last_interaction_secs);
+            self.outputs.push_back(Output::Close {
+                client: id,
+                reason,
+                idle_secs,
+            });
         }
     }
 }

@@ -53,7 +53,7 @@ pub use config::{ServerConfig, ServerStats};
 pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output};
 pub use fault::LATENCY_MS_MAX as FAULT_LATENCY_MS_MAX;
 pub use resp::{ProtocolError, ReplyWriter, RequestParser};
-pub use shell::{FakeRedis, Listener};
+pub use shell::{ConnEvent, ConnObserver, FakeRedis, Listener};
 
 /// The Redis version the fake reports (HELLO, INFO) and imitates.
 pub const REDIS_VERSION: &str = "7.0.15";

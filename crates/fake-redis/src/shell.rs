@@ -58,8 +58,52 @@ impl Listener for turmoil::net::TcpListener {
     }
 }
 
+/// What happened to a connection, as the server saw it: handed to the observer set with
+/// [`FakeRedis::set_conn_observer`] (the simulations write these into their traces).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnEvent {
+    /// A connection was admitted as `client`.
+    Accepted {
+        /// The engine's client id (CLIENT LIST `id`).
+        client: ClientId,
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// `maxclients` was reached: the error was written and the connection closed.
+    Rejected {
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// The refuse-connections fault closed it at once, nothing written.
+    Refused {
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// An admitted connection ended.
+    Closed {
+        /// The engine's client id.
+        client: ClientId,
+        /// The client's address.
+        peer: SocketAddr,
+        /// Why: a [`CloseReason`]'s text when the server closed it (`idle timeout`,
+        /// `fault: kill all clients`, `fault: restart`, `protocol error`, `QUIT`, ...), or what
+        /// the connection task saw (`client closed connection`, `write failed`, ...).
+        reason: String,
+        /// Whether the server decided the close (false: the client went away).
+        by_server: bool,
+        /// Whole seconds since the client's last interaction, when the server closed it.
+        idle_secs: Option<u64>,
+    },
+}
+
+/// A connection observer (see [`FakeRedis::set_conn_observer`]).
+pub type ConnObserver = Arc<dyn Fn(&ConnEvent) + Send + Sync>;
+
 struct State {
     engine: Engine,
+    /// Told of every accept, refusal and close.
+    observer: Option<ConnObserver>,
     /// Wake-up signal and peer address of each connection task.
     conns: BTreeMap<ClientId, (Arc<Notify>, SocketAddr)>,
     /// (tokio instant, engine time) at the start of the current `serve`.
@@ -72,6 +116,13 @@ impl State {
     /// Engine time now: the engine's clock continues across serves (e.g. turmoil bounces).
     fn now(&self) -> Duration {
         self.clock.map_or_else(|| self.engine.now(), clock_now)
+    }
+
+    /// Tells the observer, if any, of the event `make` builds.
+    fn observe(&self, make: impl FnOnce() -> ConnEvent) {
+        if let Some(o) = &self.observer {
+            o(&make());
+        }
     }
 
     /// The tokio instant for an engine time.
@@ -109,12 +160,24 @@ impl Shared {
                         n.notify_one();
                     }
                 }
-                Output::Close { client, reason } => {
+                Output::Close {
+                    client,
+                    reason,
+                    idle_secs,
+                } => {
                     if let Some((n, peer)) = st.conns.get(&client) {
                         if log {
                             log_close(client, *peer, &reason);
                         }
                         n.notify_one();
+                        let peer = *peer;
+                        st.observe(|| ConnEvent::Closed {
+                            client,
+                            peer,
+                            reason: reason.to_string(),
+                            by_server: true,
+                            idle_secs: Some(idle_secs),
+                        });
                     }
                 }
             }
@@ -164,8 +227,17 @@ impl Drop for ConnGuard {
         let was = st.engine.is_connected(self.id);
         st.engine.handle_closed(now, self.id);
         st.conns.remove(&self.id);
-        if was && st.engine.config().log_connections {
-            log_close(self.id, self.peer, &self.why);
+        if was {
+            if st.engine.config().log_connections {
+                log_close(self.id, self.peer, &self.why);
+            }
+            st.observe(|| ConnEvent::Closed {
+                client: self.id,
+                peer: self.peer,
+                reason: self.why.to_string(),
+                by_server: false,
+                idle_secs: None,
+            });
         }
         self.shared.dispatch(&mut st);
     }
@@ -179,6 +251,7 @@ impl FakeRedis {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     engine: Engine::new(config),
+                    observer: None,
                     conns: BTreeMap::new(),
                     clock: None,
                     connect_latency: Duration::ZERO,
@@ -326,6 +399,13 @@ impl FakeRedis {
         r
     }
 
+    /// Tell `observer` of every connection accepted, rejected, refused or closed from now on
+    /// (`None`: stop). It is called with the server's lock held, in the order things happen:
+    /// it must not call back into this server.
+    pub fn set_conn_observer(&self, observer: Option<ConnObserver>) {
+        self.shared.lock().observer = observer;
+    }
+
     /// Run `f` on the engine under the lock (for tests and tools), then carry out its outputs.
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
         let mut st = self.shared.lock();
@@ -446,8 +526,13 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         let mut st = shared.lock();
         let now = st.now();
         let a = st.engine.accept(now, peer, local);
-        if let Admission::Accepted(id) = a {
-            st.conns.insert(id, (signal.clone(), peer));
+        match a {
+            Admission::Accepted(client) => {
+                st.conns.insert(client, (signal.clone(), peer));
+                st.observe(|| ConnEvent::Accepted { client, peer });
+            }
+            Admission::Rejected => st.observe(|| ConnEvent::Rejected { peer }),
+            Admission::Refused => st.observe(|| ConnEvent::Refused { peer }),
         }
         (a, st.engine.config().log_connections, st.connect_latency)
     };
@@ -520,9 +605,18 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             let written = write_out(&shared, id, &signal, &mut stream, &out).await;
             if written == Written::Gone {
                 guard.why = "write failed".into();
-                if let (Drain::CloseAfterWrite(reason), true) = (drain, log) {
-                    // Already gone from the engine, so the guard will not log it.
-                    log_close(id, peer, &format_args!("{reason}, then the write failed"));
+                if let Drain::CloseAfterWrite(reason) = drain {
+                    // Already gone from the engine, so the guard will not report it.
+                    if log {
+                        log_close(id, peer, &format_args!("{reason}, then the write failed"));
+                    }
+                    shared.lock().observe(|| ConnEvent::Closed {
+                        client: id,
+                        peer,
+                        reason: format!("{reason}, then the write failed"),
+                        by_server: true,
+                        idle_secs: None,
+                    });
                 }
                 return;
             }
@@ -543,6 +637,13 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             if log {
                 log_close(id, peer, &reason);
             }
+            shared.lock().observe(|| ConnEvent::Closed {
+                client: id,
+                peer,
+                reason: reason.to_string(),
+                by_server: true,
+                idle_secs: None,
+            });
             let _ = stream.shutdown().await;
             return;
         }

@@ -210,7 +210,7 @@ fn print_table(
             row.name.clone(),
             match (row.knobs, row.scenario.expect.outcome) {
                 (Knobs::CrateDefaults, _) => "(buggy load)".to_owned(),
-                (_, o) => crate::text::expected(o).to_owned(),
+                (_, o) => sims::render::expected(o).to_owned(),
             },
         ];
         for p in pools {

@@ -9,11 +9,12 @@
 //! - [`bugs`]: `poolsim bugs`, known bugs of real pools as regression scenarios, per pool.
 //! - [`cross`]: `replay --pool`, every scenario with each pool (ours, bb8, deadpool, mobc,
 //!   redis-rs), one table across pools and the findings of each.
-//! - [`text`]: the side-by-side table and the compact text timeline.
 //! - [`plot`]: the SVG plot (plotters, SVG backend only).
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
 //! - [`list`]: `poolsim list`, the incidents and the pool profiles.
+//! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
+//!   files (docs/scenarios.md).
 //!
 //! Exit status: 0 when every run met its expectation (or the exploration was clean and
 //! complete), 1 when one did not, 2 for a bad command line or an output path that cannot be
@@ -25,7 +26,7 @@ mod explore;
 mod list;
 mod plot;
 mod replay;
-mod text;
+mod scenario;
 mod trace;
 
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,9 @@ enum Command {
     /// each pool: does the symptom show with today's crate, and with ours?
     #[command(after_help = BUGS_HELP)]
     Bugs(BugsArgs),
+    /// Write scenario files: a commented template, or any built-in run as a file.
+    #[command(subcommand, after_help = SCENARIO_HELP)]
+    Scenario(ScenarioCommand),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -96,6 +100,29 @@ const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
 Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
 written in its file (expect.outcome and expect.checks).";
+
+const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
+poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\
+Every field, its unit and its default: docs/scenarios.md.";
+
+/// `poolsim scenario ...`.
+#[derive(Subcommand, Debug)]
+enum ScenarioCommand {
+    /// Print a commented TOML template of a whole deployment (every field, its default).
+    New,
+    /// Print a built-in run's scenario as a file (TOML, or JSON with --json).
+    Show {
+        /// INCIDENT/RUN, e.g. stale-eof/radix-v2 (`poolsim list` names them).
+        #[arg(value_name = "INCIDENT/RUN")]
+        which: String,
+        /// The seed written in the file; default: the incident's own.
+        #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+        seed: Option<u64>,
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 const TRACE_HELP: &str = "Examples:\n  poolsim replay stale-eof --trace t.jsonl && poolsim trace t.jsonl --grep eof\n  \
 poolsim trace t.jsonl --from 325 --to 326.5s\n\n\
@@ -274,6 +301,29 @@ pub(crate) struct ExploreArgs {
     pub(crate) max_states: usize,
 }
 
+/// How to run `poolsim` where its output is read, for the replay commands it prints: the
+/// `cargo run` form inside this repository (a directory at or above the current one whose
+/// `Cargo.toml` has the `crates/poolsim` member), `poolsim` anywhere else (installed with
+/// `cargo install --path crates/poolsim`). `POOLSIM_COMMAND` overrides both.
+pub(crate) fn invocation() -> String {
+    if let Ok(c) = std::env::var("POOLSIM_COMMAND") {
+        if !c.trim().is_empty() {
+            return c;
+        }
+    }
+    let in_repo = std::env::current_dir().is_ok_and(|dir| {
+        dir.ancestors().any(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.contains("\"crates/poolsim\""))
+        })
+    });
+    if in_repo {
+        sims::incidents::IN_REPO.to_owned()
+    } else {
+        "poolsim".to_owned()
+    }
+}
+
 /// Prints a usage error as one line and returns exit status 2.
 pub(crate) fn usage_error(msg: &str) -> ExitCode {
     eprintln!("poolsim: {msg}");
@@ -292,6 +342,10 @@ fn main() -> ExitCode {
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
         Command::Bugs(a) => bugs::main(&a),
         Command::List => list::main(),
+        Command::Scenario(ScenarioCommand::New) => scenario::new(),
+        Command::Scenario(ScenarioCommand::Show { which, seed, json }) => {
+            scenario::show(&which, seed, json)
+        }
         Command::Trace(a) => trace::main(&a),
         Command::Explore(a) => explore::main(&a),
     }

@@ -1,8 +1,11 @@
-//! The SVG plot of a replay: one row per incident, one column per run (the buggy one left),
-//! three stacked panels per run sharing the time axis: connections (the pools' connections,
-//! those in use, the server's clients), waiters queued in the pools, and errors so far.
-//! Vertical dashed markers show the scenario's timeline events (idle gap, restart, load
-//! change, ...), labelled in the top panel.
+//! The SVG plot of a replay: one band per incident, its runs in a grid of at most
+//! [`GRID_COLS`] columns (the buggy one first, reading left to right then down), so that a
+//! panel reads at 100 % however many runs an incident has. Each run has four stacked charts
+//! sharing the time axis: connections (the pools' connections, those in use, the server's
+//! clients), waiters queued in the pools, the latency of the requests ending, and errors so
+//! far. Vertical dashed markers show the scenario's timeline events (idle gap, restart, load
+//! change, ...), labelled in the top chart. A [`Window`] (`--from`/`--to`) zooms every chart
+//! to a span of simulated time.
 
 use crate::replay::Replayed;
 use plotters::coord::Shift;
@@ -11,10 +14,12 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use sims::report::fmt_num;
 use sims::{Report, Scenario};
 
-/// Width of one run's column, pixels.
-const PANEL_W: u32 = 420;
-/// Height of one incident's row, pixels.
-const ROW_H: u32 = 760;
+/// Width of one run's panel, pixels.
+const PANEL_W: u32 = 520;
+/// Height of one run's panel, pixels.
+const ROW_H: u32 = 700;
+/// Most runs side by side; more wrap to the next row.
+pub(crate) const GRID_COLS: usize = 3;
 /// Height of an incident's title line.
 const TITLE_H: u32 = 42;
 
@@ -27,22 +32,52 @@ const MARKER: RGBColor = RGBColor(120, 120, 120);
 const LATENCY: RGBColor = RGBColor(148, 103, 189);
 const LATENCY_P50: RGBColor = RGBColor(190, 170, 220);
 
-/// The plot as an SVG document.
-pub(crate) fn svg(replayed: &[Replayed]) -> String {
+/// A span of simulated time to plot, in seconds (`--from`/`--to`); `None` ends: the run's.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Window {
+    pub(crate) from: Option<f64>,
+    pub(crate) to: Option<f64>,
+}
+
+impl Window {
+    /// The x range for a run that ends at `t_end` seconds.
+    fn range(self, t_end: f64) -> (f64, f64) {
+        let from = self.from.unwrap_or(0.0);
+        let to = self.to.unwrap_or(t_end);
+        // An empty or reversed window is refused by the command line; keep the axis valid.
+        (from, to.max(from + 0.001))
+    }
+}
+
+/// Grid rows an incident with `runs` runs takes.
+fn grid_rows(runs: usize) -> u32 {
+    runs.max(1).div_ceil(GRID_COLS) as u32
+}
+
+/// The plot's size in pixels: [`GRID_COLS`] panels wide (fewer when no incident has that many
+/// runs), each incident a title and its grid rows.
+pub(crate) fn size(replayed: &[Replayed]) -> (u32, u32) {
     let cols = replayed
         .iter()
-        .map(|r| r.runs.len())
+        .map(|r| r.runs.len().min(GRID_COLS))
         .max()
         .unwrap_or(1)
         .max(1) as u32;
-    let rows = replayed.len().max(1) as u32;
+    let h: u32 = replayed
+        .iter()
+        .map(|r| TITLE_H + grid_rows(r.runs.len()) * ROW_H)
+        .sum();
+    (cols * PANEL_W, h.max(TITLE_H + ROW_H))
+}
+
+/// The plot as an SVG document.
+pub(crate) fn svg(replayed: &[Replayed], window: Window) -> String {
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (cols * PANEL_W, rows * (ROW_H + TITLE_H)))
-            .into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, size(replayed)).into_drawing_area();
         // Drawing into a string cannot fail for I/O reasons; a plotters error here would be a
         // layout bug, and the SVG would still be written as far as it got.
-        let _ = draw(&root, replayed);
+        let _ = draw(&root, replayed, window);
         let _ = root.present();
     }
     out
@@ -50,10 +85,20 @@ pub(crate) fn svg(replayed: &[Replayed]) -> String {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, replayed: &[Replayed]) -> DrawResult {
+fn draw(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    replayed: &[Replayed],
+    window: Window,
+) -> DrawResult {
     root.fill(&WHITE)?;
-    let bands = root.split_evenly((replayed.len().max(1), 1));
-    for (band, r) in bands.iter().zip(replayed) {
+    let heights: Vec<u32> = replayed
+        .iter()
+        .map(|r| TITLE_H + grid_rows(r.runs.len()) * ROW_H)
+        .collect();
+    let mut rest = root.clone();
+    for (r, h) in replayed.iter().zip(heights) {
+        let (band, below) = rest.split_vertically(h);
+        rest = below;
         let (title, body) = band.split_vertically(TITLE_H);
         title.draw_text(
             &format!("{} (seed {})", r.incident.name, r.seed),
@@ -63,19 +108,26 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, replayed: &[Replayed]) -> Dra
                 .color(&BLACK),
             (10, 4),
         )?;
+        let zoom = match (window.from, window.to) {
+            (None, None) => String::new(),
+            (f, t) => format!(
+                "  [{} s to {}]",
+                fmt_num(f.unwrap_or(0.0)),
+                t.map_or("the end".to_owned(), |t| format!("{} s", fmt_num(t)))
+            ),
+        };
         title.draw_text(
-            &r.incident.summary,
+            &format!("{}{zoom}", r.incident.summary),
             &("sans-serif", 11).into_font().color(&RGBColor(60, 60, 60)),
             (10, 24),
         )?;
-        // Columns of the widest row's width, so that runs line up across incidents.
+        // A grid of GRID_COLS columns of PANEL_W: runs line up across incidents.
+        let rows = grid_rows(r.runs.len());
         let (w, _) = body.dim_in_pixel();
-        let n = r.runs.len().max(1) as u32;
-        let used = (n * PANEL_W).min(w);
-        let (left, _) = body.split_horizontally(used);
-        let panels = left.split_evenly((1, r.runs.len().max(1)));
-        for ((area, s), run) in panels.iter().zip(&r.scenarios).zip(&r.runs) {
-            run_panel(area, s, run)?;
+        let (left, _) = body.split_horizontally((GRID_COLS as u32 * PANEL_W).min(w));
+        let cells = left.split_evenly((rows as usize, GRID_COLS));
+        for ((area, s), run) in cells.iter().zip(&r.scenarios).zip(&r.runs) {
+            run_panel(area, s, run, window)?;
         }
     }
     Ok(())
@@ -122,11 +174,11 @@ type SampleValue = fn(&sims::report::Sample) -> u64;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-/// A chart over `area` with the run's time axis and `0..ymax`.
+/// A chart over `area` with the time axis `x` (seconds) and `0..ymax`.
 fn chart<'a, 'b>(
     area: &'a Area<'b>,
     caption: &str,
-    t_end: f64,
+    (x0, x1): (f64, f64),
     ymax: f64,
     x_desc: bool,
 ) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
@@ -134,7 +186,7 @@ fn chart<'a, 'b>(
         .caption(caption, ("sans-serif", 12))
         .x_label_area_size(if x_desc { 30 } else { 18 })
         .y_label_area_size(44)
-        .build_cartesian_2d(0.0..t_end, 0.0..ymax)?;
+        .build_cartesian_2d(x0..x1, 0.0..ymax)?;
     let mut mesh = c.configure_mesh();
     mesh.light_line_style(WHITE)
         .label_style(("sans-serif", 10))
@@ -153,7 +205,7 @@ fn chart<'a, 'b>(
     Ok(c)
 }
 
-fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
+fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run, window: Window) -> DrawResult {
     let r = &run.report;
     let area = area.margin(4, 4, 6, 6);
     let (head, body) = area.split_vertically(84);
@@ -222,27 +274,36 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
         .last()
         .map_or(1.0, |x| x.t_ms as f64 / 1000.0)
         .max(1.0);
+    let x = window.range(t_end);
+    let (x0, x1) = x;
     let t = |ms: u64| ms as f64 / 1000.0;
+    // The samples inside the window (all of them without one).
+    let samples: Vec<sims::report::Sample> = r
+        .timeline
+        .iter()
+        .filter(|p| (x0..=x1).contains(&t(p.t_ms)))
+        .copied()
+        .collect();
+    let samples = &samples;
 
     // Connections.
-    let ymax = r
-        .timeline
+    let ymax = samples
         .iter()
         .map(|x| x.pool_connections.max(x.server_clients).max(x.in_use))
         .max()
         .unwrap_or(0)
         .max(1) as f64
         * 1.25;
-    let mut c = chart(&top, "connections", t_end, ymax, false)?;
-    if s.server.maxclients < 10_000 {
+    let mut c = chart(&top, "connections", x, ymax, false)?;
+    if s.server.maxclients < 10_000 && (s.server.maxclients as f64) <= ymax {
         let m = s.server.maxclients as f64;
         c.draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, m), (t_end, m)],
+            vec![(x0, m), (x1, m)],
             SERVER.mix(0.5).stroke_width(1),
         )))?;
         c.draw_series(std::iter::once(Text::new(
             format!("maxclients {}", s.server.maxclients),
-            (0.0, m),
+            (x0, m),
             ("sans-serif", 10).into_font().color(&SERVER),
         )))?;
     }
@@ -253,31 +314,18 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     ];
     for (color, f) in series {
         c.draw_series(LineSeries::new(
-            r.timeline.iter().map(|x| (t(x.t_ms), f(x) as f64)),
+            samples.iter().map(|p| (t(p.t_ms), f(p) as f64)),
             color.stroke_width(2),
         ))?;
     }
     markers(&mut c, s, ymax, true)?;
 
     // Waiters.
-    let wmax = r
-        .timeline
-        .iter()
-        .map(|x| x.waiters)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64
-        * 1.15;
-    let mut c = chart(
-        &waiters_area,
-        "waiters queued in the pools",
-        t_end,
-        wmax,
-        false,
-    )?;
+    let wmax = samples.iter().map(|x| x.waiters).max().unwrap_or(0).max(1) as f64 * 1.15;
+    let mut c = chart(&waiters_area, "waiters queued in the pools", x, wmax, false)?;
     c.draw_series(
         AreaSeries::new(
-            r.timeline.iter().map(|x| (t(x.t_ms), x.waiters as f64)),
+            samples.iter().map(|p| (t(p.t_ms), p.waiters as f64)),
             0.0,
             WAITERS.mix(0.35),
         )
@@ -286,7 +334,10 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     markers(&mut c, s, wmax, false)?;
 
     // Latency of the requests ending in each interval, with the first tier's deadline.
-    let lat = latency_by_interval(&run.trace, s.sample_ms);
+    let lat: Vec<(f64, f64, f64)> = latency_by_interval(&run.trace, s.sample_ms)
+        .into_iter()
+        .filter(|p| (x0..=x1).contains(&(p.0 + s.sample_ms as f64 / 2000.0)))
+        .collect();
     let deadline = s.tiers.first().map_or(0, |t| t.deadline_ms) as f64;
     let lmax_seen = lat.iter().map(|x| x.2).fold(0.0, f64::max).max(1.0);
     let lmax = if lmax_seen > deadline * 0.5 {
@@ -297,18 +348,18 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     let mut c = chart(
         &latency_area,
         "latency of requests ending (ms)",
-        t_end,
+        x,
         lmax,
         false,
     )?;
     if deadline <= lmax {
         c.draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, deadline), (t_end, deadline)],
+            vec![(x0, deadline), (x1, deadline)],
             MARKER.stroke_width(1),
         )))?;
         c.draw_series(std::iter::once(Text::new(
             format!("deadline {} ms", fmt_num(deadline)),
-            (0.0, deadline),
+            (x0, deadline),
             ("sans-serif", 10).into_font().color(&MARKER),
         )))?;
     }
@@ -337,31 +388,26 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run) -> DrawResult {
     markers(&mut c, s, lmax, false)?;
 
     // Errors so far.
-    let emax = r
-        .timeline
-        .iter()
-        .map(|x| x.errors)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64
-        * 1.2;
-    let mut c = chart(&errors_area, "failed requests so far", t_end, emax, true)?;
+    let emax = samples.iter().map(|x| x.errors).max().unwrap_or(0).max(1) as f64 * 1.2;
+    let mut c = chart(&errors_area, "failed requests so far", x, emax, true)?;
     c.draw_series(LineSeries::new(
-        r.timeline.iter().map(|x| (t(x.t_ms), x.errors as f64)),
+        samples.iter().map(|p| (t(p.t_ms), p.errors as f64)),
         ERRORS.stroke_width(2),
     ))?;
     markers(&mut c, s, emax, false)?;
-    if r.errors.total() > 0 {
-        let first = run.metrics.get("first_error_ms") / 1000.0;
+    let first = run.metrics.get("first_error_ms") / 1000.0;
+    if r.errors.total() > 0 && (x0..=x1).contains(&first) {
+        let span = x1 - x0;
         let kinds = error_kinds(r);
         let text = format!("first error at {} s: {kinds}", fmt_num(first));
         // Right-aligned when the first error is in the right half.
-        let x = if first > t_end / 2.0 {
-            first - t_end * 0.02
+        let right = first > x0 + span / 2.0;
+        let x = if right {
+            first - span * 0.02
         } else {
-            first + t_end * 0.02
+            first + span * 0.02
         };
-        let pos = if first > t_end / 2.0 {
+        let pos = if right {
             Pos::new(HPos::Right, VPos::Top)
         } else {
             Pos::new(HPos::Left, VPos::Top)
@@ -413,22 +459,28 @@ fn dashed(c: &mut Chart<'_, '_>, x: f64, ymax: f64) -> DrawResult {
 
 /// Dashed vertical lines at the scenario's timeline events, labelled when `labels`.
 fn markers(c: &mut Chart<'_, '_>, s: &Scenario, ymax: f64, labels: bool) -> DrawResult {
+    let range = c.x_range();
+    let (lo, hi) = (range.start, range.end);
     for e in &s.timeline {
         if let sims::scenario::Event::IdleGap { at_ms, duration_ms } = e {
-            let (x0, x1) = (
-                *at_ms as f64 / 1000.0,
-                (at_ms + duration_ms) as f64 / 1000.0,
+            let (g0, g1) = (
+                (*at_ms as f64 / 1000.0).max(lo),
+                ((at_ms + duration_ms) as f64 / 1000.0).min(hi),
             );
-            c.draw_series(std::iter::once(Rectangle::new(
-                [(x0, 0.0), (x1, ymax)],
-                MARKER.mix(0.12).filled(),
-            )))?;
+            if g0 < g1 {
+                c.draw_series(std::iter::once(Rectangle::new(
+                    [(g0, 0.0), (g1, ymax)],
+                    MARKER.mix(0.12).filled(),
+                )))?;
+            }
         }
     }
     let end = s.duration_ms as f64 / 1000.0;
-    dashed(c, end, ymax)?;
-    let (t_end, _) = (c.x_range().end, ());
-    if labels && end < t_end * 0.9 {
+    let inside = |x: f64| (lo..=hi).contains(&x);
+    if inside(end) {
+        dashed(c, end, ymax)?;
+    }
+    if labels && inside(end) && end < lo + (hi - lo) * 0.9 {
         c.draw_series(std::iter::once(Text::new(
             " load ends",
             (end, ymax * 0.97),
@@ -437,6 +489,9 @@ fn markers(c: &mut Chart<'_, '_>, s: &Scenario, ymax: f64, labels: bool) -> Draw
     }
     for e in &s.timeline {
         let x = e.at_ms() as f64 / 1000.0;
+        if !inside(x) {
+            continue;
+        }
         dashed(c, x, ymax)?;
         if labels {
             c.draw_series(std::iter::once(Text::new(

@@ -1,7 +1,7 @@
 //! `poolsim replay`: run an incident's scenarios (the buggy one first, then the fixes) for one
 //! seed with the sims library and show what happened.
 
-use crate::{ReplayArgs, text, usage_error};
+use crate::{ReplayArgs, usage_error};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sims::incidents::Incident;
@@ -55,7 +55,7 @@ pub(crate) struct Plan {
 fn plan(incident: &'static Incident, a: &ReplayArgs) -> Plan {
     let seed = a.seed.unwrap_or(incident.default_seed);
     let mut scenarios = incident.scenarios(seed);
-    let mut replay = incident.replay_command(seed);
+    let mut replay = incident.replay_command_with(&crate::invocation(), seed);
     if !a.profile.is_empty() {
         let buggy = scenarios.remove(0);
         scenarios = a
@@ -129,14 +129,25 @@ pub(crate) struct Output {
     /// Write every run's trace as JSON lines to FILE (a `run.start` line opens each run).
     #[arg(long, value_name = "FILE.jsonl")]
     pub(crate) trace: Option<PathBuf>,
-    /// Plot the runs to an SVG file (one panel per run, buggy left).
+    /// Plot the runs to an SVG file (a grid of panels per incident, the buggy run first).
     #[arg(long, value_name = "FILE.svg")]
     pub(crate) plot: Option<PathBuf>,
+    /// Zoom the plot to simulated times from T seconds (`325` or `325s`, or `300ms`).
+    #[arg(long, value_name = "T", value_parser = crate::parse_secs, requires = "plot")]
+    pub(crate) from: Option<u64>,
+    /// Zoom the plot to simulated times up to T seconds.
+    #[arg(long, value_name = "T", value_parser = crate::parse_secs, requires = "plot")]
+    pub(crate) to: Option<u64>,
 }
 
 /// Runs the plans and prints them; the exit status says whether every run met its
 /// expectation.
 pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
+    if let (Some(from), Some(to)) = (a.from, a.to) {
+        if to <= from {
+            return usage_error("--to must be after --from");
+        }
+    }
     // Outputs are opened before anything runs: a bad path costs nothing.
     let mut trace_out = match a.trace.as_deref().map(|p| create(p, "trace")).transpose() {
         Ok(f) => f.map(BufWriter::new),
@@ -203,7 +214,11 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
         }
     }
     if let Some(mut f) = plot_out {
-        let svg = crate::plot::svg(&done);
+        let window = crate::plot::Window {
+            from: a.from.map(|us| us as f64 / 1e6),
+            to: a.to.map(|us| us as f64 / 1e6),
+        };
+        let svg = crate::plot::svg(&done, window);
         if let Err(e) = f.write_all(svg.as_bytes()) {
             return usage_error(&format!("cannot write the plot: {e}"));
         }
@@ -284,32 +299,7 @@ fn print_human(r: &Replayed) {
         .iter()
         .zip(r.runs.iter().map(|run| &run.report))
         .collect();
-    out.push_str(&text::table(&pairs));
-    out.push('\n');
-    let name_w = pairs
-        .iter()
-        .map(|(_, rep)| rep.scenario.len())
-        .max()
-        .unwrap_or(0);
-    for (_, rep) in &pairs {
-        let mark = if rep.expectation_met { "ok  " } else { "FAIL" };
-        out.push_str(&format!(
-            "{mark} {:name_w$}  {}\n",
-            rep.scenario, rep.verdict
-        ));
-        for v in &rep.invariant_violations {
-            out.push_str(&format!("     {v}\n"));
-        }
-    }
-    for (s, rep) in &pairs {
-        out.push_str(&format!(
-            "\n{} ({}; pool {})\n",
-            rep.scenario,
-            text::expected(s.expect.outcome),
-            rep.profile
-        ));
-        out.push_str(&text::timeline(s, rep));
-    }
+    out.push_str(&sims::render::runs(&pairs));
     out.push_str(&format!("\nreplay: {}\n", r.replay));
     print!("{out}");
 }
@@ -353,10 +343,7 @@ pub(crate) fn run_files(files: &[PathBuf], seed: Option<u64>, out: &Output) -> E
                 writeup: "a scenario file".to_owned(),
             },
             seed,
-            replay: format!(
-                "cargo run --release -p poolsim -- run {} --seed {seed}",
-                f.display()
-            ),
+            replay: format!("{} run {} --seed {seed}", crate::invocation(), f.display()),
             scenarios: vec![scenario],
         });
     }

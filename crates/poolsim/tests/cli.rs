@@ -473,3 +473,107 @@ fn a_saved_scenario_whose_fix_no_longer_holds_exits_1_with_its_replay_command() 
         "{err}"
     );
 }
+
+#[test]
+fn scenario_new_prints_a_template_that_runs_as_a_file() {
+    let out = poolsim().args(["scenario", "new"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.starts_with("# A poolsim scenario"), "{text}");
+    let parsed = sims::Scenario::from_toml(&text).unwrap();
+    assert_eq!(parsed.name, "my-deployment");
+}
+
+#[test]
+fn scenario_show_prints_a_built_in_run_as_a_file_with_the_seed_asked() {
+    let out = poolsim()
+        .args(["scenario", "show", "cascade/sized-pool-60", "--seed", "9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let s = sims::Scenario::from_toml(&stdout_of(&out)).unwrap();
+    let want = sims::incidents::by_name("cascade")
+        .unwrap()
+        .scenarios(9)
+        .remove(1);
+    assert_eq!(s, want);
+    let json = poolsim()
+        .args(["scenario", "show", "stale-eof/radix-v2", "--json"])
+        .output()
+        .unwrap();
+    let s = sims::Scenario::from_json(&stdout_of(&json)).unwrap();
+    assert_eq!(s.seed, 3);
+    let err = usage_error(&["scenario", "show", "cascade/nope"]);
+    assert!(
+        err.contains("no run 'nope' in cascade; built-in runs: stale-eof/radix-v2"),
+        "{err}"
+    );
+    let err = usage_error(&["scenario", "show", "cascade"]);
+    assert!(err.contains("is not INCIDENT/RUN"), "{err}");
+}
+
+/// Outside this repository the replay command printed is the installed binary's; inside, the
+/// `cargo run` form (the other tests run inside it).
+#[test]
+fn replay_commands_work_where_they_are_printed() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/idle-timeout-eof.toml")
+        .canonicalize()
+        .unwrap();
+    let elsewhere = scratch("outside", "x");
+    let elsewhere = elsewhere.parent().unwrap();
+    let out = poolsim()
+        .current_dir(elsewhere)
+        .env_remove("POOLSIM_COMMAND")
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains(&format!("replay: poolsim run {} --seed 3", file.display())),
+        "{text}"
+    );
+    let inside = poolsim()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("POOLSIM_COMMAND")
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&inside).contains("replay: cargo run --release -p poolsim -- run "),
+        "{}",
+        stdout_of(&inside)
+    );
+}
+
+#[test]
+fn the_plot_zooms_to_a_window_and_refuses_a_window_without_a_plot() {
+    let svg = scratch("zoom", "c.svg");
+    let out = poolsim()
+        .args(["replay", "cascade", "--plot"])
+        .arg(&svg)
+        .args(["--from", "2", "--to", "4.5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("[2 s to 4.5 s]"), "the title says the window");
+    // Two runs side by side: two panels of 520 pixels.
+    assert!(text.contains("width=\"1040\""), "{}", &text[..200]);
+    let err = usage_error(&["replay", "cascade", "--to", "3"]);
+    assert!(err.contains("--plot"), "{err}");
+    let err = usage_error(&[
+        "replay",
+        "cascade",
+        "--plot",
+        "/tmp/x.svg",
+        "--from",
+        "3",
+        "--to",
+        "2",
+    ]);
+    assert!(err.contains("--to must be after --from"), "{err}");
+}

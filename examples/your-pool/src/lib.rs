@@ -168,4 +168,8 @@ impl PoolUnderTest for TinyPool {
     fn conn_id(&self, conn: &TinyConn) -> u64 {
         conn.conn.id()
     }
+
+    fn conn_local_port(&self, conn: &TinyConn) -> Option<u16> {
+        conn.conn.local_port()
+    }
 }

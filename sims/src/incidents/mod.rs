@@ -18,7 +18,7 @@ pub struct Incident {
     pub name: &'static str,
     /// One line.
     pub summary: &'static str,
-    /// The write-up(s) it comes from, relative to the repository.
+    /// The write-up(s) it comes from, cited by title (docs/incidents.md has them).
     pub writeup: &'static str,
     /// The seed a replay uses unless told otherwise.
     pub default_seed: u64,
@@ -32,48 +32,57 @@ impl Incident {
         (self.build)(seed)
     }
 
-    /// The command that replays this incident for `seed`.
+    /// The command that replays this incident for `seed`, in this repository's form
+    /// (`cargo run --release -p poolsim -- replay ...`; see [`Incident::replay_command_with`]).
     #[must_use]
     pub fn replay_command(&self, seed: u64) -> String {
-        format!(
-            "cargo run --release -p poolsim -- replay {} --seed {seed}",
-            self.name
-        )
+        self.replay_command_with(IN_REPO, seed)
     }
 
-    /// Run options that print this incident's replay command with violations.
+    /// The command that replays this incident for `seed`, run as `poolsim` (the installed
+    /// binary: `"poolsim"`; inside this repository: [`IN_REPO`]).
+    #[must_use]
+    pub fn replay_command_with(&self, poolsim: &str, seed: u64) -> String {
+        format!("{poolsim} replay {} --seed {seed}", self.name)
+    }
+
+    /// Run options that print this incident's replay command (repository form) with
+    /// violations.
     #[must_use]
     pub fn run_options(&self, keep_trace: bool) -> crate::RunOptions {
         crate::RunOptions {
             keep_trace,
-            replay: format!(
-                "cargo run --release -p poolsim -- replay {} --seed {{seed}}",
-                self.name
-            ),
+            replay: self
+                .replay_command_with(IN_REPO, 0)
+                .replace(" --seed 0", " --seed {seed}"),
         }
     }
 }
+
+/// `poolsim` as run inside this repository (`cargo run --release -p poolsim --`); an installed
+/// binary (`cargo install --path crates/poolsim`) is plain `poolsim`.
+pub const IN_REPO: &str = "cargo run --release -p poolsim --";
 
 /// Every incident, in the order of `../shared/INCIDENTS.md`.
 pub const ALL: [Incident; 3] = [
     Incident {
         name: "stale-eof",
         summary: "a pool without checks hands out connections the server closed after its idle timeout: EOF",
-        writeup: "../shared/seeds/003_486d6b170377b43f.txt (also 001, 004)",
+        writeup: "seed 003, 「Go语言如何使用Redis连接池」 (How to use a Redis connection pool in Go, 2023); also 001, 004 (docs/incidents.md)",
         default_seed: 3,
         build: stale_eof::scenarios,
     },
     Incident {
         name: "explosion",
         summary: "unbounded pools grow to peak concurrency into maxclients; fail-fast pools raise Too many connections",
-        writeup: "../shared/seeds/001_a18f22bd81a08c37.txt, 000_e399f022fb4cb677.txt, 004_14f86ea6c25646ad.txt",
+        writeup: "seeds 001 「高并发下Flask中采用gevent方式启用导致redis连接数增加」 (2015), 000 (aioredis Too many connections), 004 「python redis-py连接实践」 (2022) (docs/incidents.md)",
         default_seed: 1,
         build: explosion::scenarios,
     },
     Incident {
         name: "cascade",
         summary: "a pool too small with a wait longer than the callers' deadlines: every tier times out while Redis idles",
-        writeup: "../shared/seeds/002_a0b462c7b0b3f8d7.txt",
+        writeup: "seed 002, 「数据库连接池该设置多大?记一次由连接池引发的事故」 (How big should a connection pool be?) (docs/incidents.md)",
         default_seed: 2,
         build: cascade::scenarios,
     },

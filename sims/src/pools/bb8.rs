@@ -414,4 +414,8 @@ impl PoolUnderTest for Bb8Pool {
     fn conn_id(&self, conn: &Self::Conn) -> u64 {
         conn.id()
     }
+
+    fn conn_local_port(&self, conn: &Self::Conn) -> Option<u16> {
+        conn.local_port()
+    }
 }

@@ -288,6 +288,7 @@ impl Dialer {
         let dial = async {
             let stream =
                 turmoil::net::TcpStream::connect((self.server.0.as_str(), self.server.1)).await?;
+            let port = stream.local_addr().ok().map(|a| a.port());
             let tap = Tap {
                 inner: stream,
                 refused: Arc::clone(&refused),
@@ -305,7 +306,7 @@ impl Dialer {
             )
             .await?;
             tokio::spawn(driver);
-            Ok::<_, ConnError>(conn)
+            Ok::<_, ConnError>((conn, port))
         };
         let r = match self.connection_timeout {
             Some(t) => tokio::time::timeout(t, dial)
@@ -319,13 +320,14 @@ impl Dialer {
         };
         let now = sim_now_us();
         match r {
-            Ok(conn) => {
+            Ok((conn, local_port)) => {
                 let mut s = lock(&self.stats);
                 s.failing_since_us = None;
                 s.current_failing_count = 0;
                 drop(s);
                 Ok(RedisConn {
                     id,
+                    local_port,
                     conn,
                     trace: self.trace.clone(),
                     label: self.label.clone(),
@@ -363,6 +365,7 @@ impl Dialer {
 /// traces `pool.close` with the reason the adapter last set (`dropped` when it knows none).
 pub struct RedisConn {
     id: u64,
+    local_port: Option<u16>,
     conn: MultiplexedConnection,
     trace: Trace,
     label: String,
@@ -398,6 +401,13 @@ impl RedisConn {
     #[must_use]
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The local port of its TCP connection (the trace names a connection `{pod}:{port}`,
+    /// as the server's events do).
+    #[must_use]
+    pub fn local_port(&self) -> Option<u16> {
+        self.local_port
     }
 
     /// The redis-rs connection, shared.

@@ -237,4 +237,8 @@ impl PoolUnderTest for CorePool {
     fn conn_id(&self, conn: &Self::Conn) -> u64 {
         conn.conn_id().0
     }
+
+    fn conn_local_port(&self, conn: &Self::Conn) -> Option<u16> {
+        conn.stream().local_addr().ok().map(|a| a.port())
+    }
 }

@@ -103,6 +103,7 @@ impl std::fmt::Debug for ConnectionManagerModel {
 pub struct SharedConn {
     generation: u64,
     id: u64,
+    local_port: Option<u16>,
     conn: MultiplexedConnection,
 }
 
@@ -286,6 +287,7 @@ impl PoolUnderTest for ConnectionManagerModel {
                         return Ok(SharedConn {
                             generation: s.generation,
                             id: c.id(),
+                            local_port: c.local_port(),
                             conn: c.conn_ref().clone(),
                         });
                     }
@@ -334,5 +336,9 @@ impl PoolUnderTest for ConnectionManagerModel {
 
     fn conn_id(&self, conn: &SharedConn) -> u64 {
         conn.id
+    }
+
+    fn conn_local_port(&self, conn: &SharedConn) -> Option<u16> {
+        conn.local_port
     }
 }

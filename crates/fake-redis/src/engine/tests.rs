@@ -25,7 +25,7 @@ impl Harness {
     fn drain(&mut self) {
         while let Some(o) = self.e.poll_output() {
             match o {
-                Output::Close { client, reason } => self.closed.push((client, reason)),
+                Output::Close { client, reason, .. } => self.closed.push((client, reason)),
                 Output::Wake { client } => self.woken.push(client),
             }
         }

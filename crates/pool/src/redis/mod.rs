@@ -218,6 +218,11 @@ impl<S: Transport> RedisConnection<S> {
         }
     }
 
+    /// The underlying stream, to read (its addresses, say).
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
     /// The underlying stream.
     pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream

@@ -1,19 +1,30 @@
-//! The human output of a replay: the side-by-side table (one column per run) and the compact
-//! text timeline of one run.
+//! The human output of a replay, as `poolsim replay` prints it, for a user's own test or tool:
+//! the side-by-side table (one column per run), the verdict lines, and the compact text
+//! timeline of one run. [`runs`] is all three, as the CLI prints an incident.
+//!
+//! ```no_run
+//! let incident = sims::incidents::by_name("stale-eof").unwrap();
+//! let scenarios = incident.scenarios(incident.default_seed);
+//! let reports: Vec<sims::Report> =
+//!     scenarios.iter().map(|s| sims::run(s).unwrap().report).collect();
+//! let pairs: Vec<_> = scenarios.iter().zip(&reports).collect();
+//! println!("{}", sims::render::runs(&pairs));
+//! ```
 
-use sims::report::fmt_num;
-use sims::scenario::{Outcome, Scenario};
-use sims::{Report, report::Sample};
+use crate::report::fmt_num;
+use crate::scenario::{Outcome, Scenario};
+use crate::{Report, report::Sample};
 use std::fmt::Write as _;
 
 /// Columns of a text timeline.
-pub(crate) const TIMELINE_COLUMNS: usize = 60;
+pub const TIMELINE_COLUMNS: usize = 60;
 
 /// Levels of a timeline cell, empty to full.
 const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// What the run was expected to show, one word.
-pub(crate) fn expected(outcome: Outcome) -> &'static str {
+#[must_use]
+pub fn expected(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Reproduces => "reproduce",
         Outcome::Holds => "hold",
@@ -40,7 +51,8 @@ fn header_lines(name: &str) -> [String; 2] {
 }
 
 /// The table: one column per run (in the order given), one row per figure.
-pub(crate) fn table(runs: &[(&Scenario, &Report)]) -> String {
+#[must_use]
+pub fn table(runs: &[(&Scenario, &Report)]) -> String {
     type Cell = fn(&Scenario, &Report) -> String;
     let rows: [(&str, Cell); 17] = [
         ("expected", |s, _| expected(s.expect.outcome).to_owned()),
@@ -143,7 +155,8 @@ fn buckets(samples: &[Sample], columns: usize) -> Vec<&[Sample]> {
 /// clients (each the most seen in the column) and new errors (failed requests in the column),
 /// each scaled to its own maximum; a row of markers for the scenario's timeline events; the
 /// time axis.
-pub(crate) fn timeline(scenario: &Scenario, report: &Report) -> String {
+#[must_use]
+pub fn timeline(scenario: &Scenario, report: &Report) -> String {
     let samples = &report.timeline;
     let cols = buckets(samples, TIMELINE_COLUMNS);
     if cols.is_empty() {
@@ -269,6 +282,45 @@ fn level(v: u64, max: u64) -> char {
     let top = (LEVELS.len() - 1) as u64;
     let k = (v * top).div_ceil(max).clamp(1, top);
     LEVELS[k as usize]
+}
+
+/// One line per run: `ok` or `FAIL`, its name and its verdict, then any violation.
+#[must_use]
+pub fn verdicts(runs: &[(&Scenario, &Report)]) -> String {
+    let name_w = runs
+        .iter()
+        .map(|(_, rep)| rep.scenario.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (_, rep) in runs {
+        let mark = if rep.expectation_met { "ok  " } else { "FAIL" };
+        let _ = writeln!(out, "{mark} {:name_w$}  {}", rep.scenario, rep.verdict);
+        for v in &rep.invariant_violations {
+            let _ = writeln!(out, "     {v}");
+        }
+    }
+    out
+}
+
+/// The table, the verdict lines and every run's timeline, as `poolsim replay` prints an
+/// incident (without its header and its replay line).
+#[must_use]
+pub fn runs(runs: &[(&Scenario, &Report)]) -> String {
+    let mut out = table(runs);
+    out.push('\n');
+    out.push_str(&verdicts(runs));
+    for (s, rep) in runs {
+        let _ = write!(
+            out,
+            "\n{} ({}; pool {})\n",
+            rep.scenario,
+            expected(s.expect.outcome),
+            rep.profile
+        );
+        out.push_str(&timeline(s, rep));
+    }
+    out
 }
 
 #[cfg(test)]
