@@ -49,13 +49,13 @@ fn real_crates_same_seed_same_trace_hash_in_a_new_process() {
     }
     let seed = seed();
     let replay = format!(
-        "POOLSIM_SEED={seed} cargo test -p sims --test real_pools_determinism -- --exact real_crates_same_seed_same_trace_hash_in_a_new_process"
+        "POOLSIM_SEED={seed} cargo test -p sims --test real_pools -- --exact determinism::real_crates_same_seed_same_trace_hash_in_a_new_process"
     );
     let here = hashes(seed);
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "real_crates_same_seed_same_trace_hash_in_a_new_process",
+            "determinism::real_crates_same_seed_same_trace_hash_in_a_new_process",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -4,7 +4,7 @@
 //! `golden/real_pools_<pool>.txt` holds, per run, what `poolsim replay --pool` prints in its
 //! cell and the codes of the findings. A change in a crate's behaviour (a bumped dependency)
 //! fails the test with the lines that changed; if the change is understood, write the new
-//! file with `POOLSIM_BLESS=1 cargo test -p sims --test real_pools` and say why in the
+//! file with `POOLSIM_BLESS=1 cargo test -p sims --test real_pools golden` and say why in the
 //! commit and in docs/real-pools.md.
 
 use sims::pools::{Knobs, PoolChoice, run_pool};
