@@ -144,11 +144,11 @@ impl KnownBug {
             .build();
         let server = FakeRedis::new(ServerConfig::default());
         let host_server = server.clone();
-        sim.host(crate::runner::REDIS_HOST, move || {
+        sim.host(crate::world::REDIS_HOST, move || {
             let server = host_server.clone();
             async move {
                 let listener =
-                    turmoil::net::TcpListener::bind(("0.0.0.0", crate::runner::REDIS_PORT)).await?;
+                    turmoil::net::TcpListener::bind(("0.0.0.0", crate::world::REDIS_PORT)).await?;
                 server.serve_turmoil(listener).await?;
                 Ok(())
             }
@@ -160,8 +160,8 @@ impl KnownBug {
             host: "probe".to_owned(),
             index: 0,
             server: (
-                crate::runner::REDIS_HOST.to_owned(),
-                crate::runner::REDIS_PORT,
+                crate::world::REDIS_HOST.to_owned(),
+                crate::world::REDIS_PORT,
             ),
             password: None,
             trace: trace.clone(),

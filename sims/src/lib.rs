@@ -9,8 +9,13 @@
 //! - [`scenario`]: the scenario as serde data (server, tiers and their pools, load, timeline,
 //!   expectations) with builders and validation that names the bad field.
 //! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
-//! - [`runner`]: turmoil wiring, the step loop, events, sampling; [`run`], [`run_with`].
-//! - `load`, `rpc` (private): the seeded load generator and the calls between tiers.
+//! - [`runner`]: the world: turmoil wiring, hosts, the step loop, events, sampling,
+//!   invariants, the report; [`run`], [`run_with`].
+//! - `request` (private): the request path below the runner: pods and their handlers,
+//!   `request::load` (the seeded load generator), `request::rpc` (the calls between tiers).
+//!   Nothing in it calls back into the runner.
+//! - [`world`]: the world's names (server host and port, RPC port) and its simulated clock,
+//!   below everything.
 //! - [`adapter`]: the small interface a pool needs ([`PoolUnderTest`], [`PoolFactory`],
 //!   `Observe`), what the runner reads of a pool and what a pool reports ([`report::Finding`]).
 //! - [`pools`]: the pools under test, one file each: `ours` (`pool::Pool`), `bb8`,
@@ -51,15 +56,15 @@ mod check;
 pub mod incidents;
 pub mod knobs;
 pub mod known_bugs;
-mod load;
 pub mod pools;
 pub mod render;
 pub mod report;
+mod request;
 pub mod rng;
-mod rpc;
 pub mod runner;
 pub mod scenario;
 pub mod trace;
+pub mod world;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};
 pub use report::{Errors, Report};

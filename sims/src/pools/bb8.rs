@@ -24,7 +24,7 @@ use crate::adapter::{
     CmdError, Finding, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot, PoolUnderTest,
     Reply,
 };
-use crate::runner::sim_now_us;
+use crate::world::sim_now_us;
 use pool_core::{CheckWhen, Config, Fairness, Reuse, WhenExhausted};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -21,7 +21,7 @@ use crate::adapter::{
     CmdError, Finding, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot, PoolUnderTest,
     Reply,
 };
-use crate::runner::sim_now_us;
+use crate::world::sim_now_us;
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use pool_core::{CheckWhen, Fairness, Reuse, WhenExhausted};
 use std::sync::Mutex;

@@ -27,9 +27,10 @@ pub mod redis_rs;
 
 use crate::adapter::{CmdError, GetError, PoolContext, Reply};
 use crate::report::Finding;
-use crate::runner::{Run, RunOptions, sim_now_us};
+use crate::runner::{Run, RunOptions};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::trace::Trace;
+use crate::world::sim_now_us;
 use redis::aio::MultiplexedConnection;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

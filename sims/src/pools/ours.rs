@@ -39,7 +39,7 @@ impl Manager for CountingManager {
             }
             self.trace
                 .event(
-                    crate::runner::sim_now_us(),
+                    crate::world::sim_now_us(),
                     &self.label,
                     "pool.connect_failed",
                 )
@@ -107,7 +107,7 @@ impl PoolFactory for CorePoolFactory {
             trace: ctx.trace.clone(),
             label: label.to_owned(),
         };
-        let epoch_us = crate::runner::sim_now_us();
+        let epoch_us = crate::world::sim_now_us();
         let pool = Pool::new(manager, ctx.config.clone()).map_err(|e| e.to_string())?;
         let trace = ctx.trace.clone();
         let host = label.to_owned();
