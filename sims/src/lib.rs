@@ -20,7 +20,7 @@
 //!   `Observe`), what the runner reads of a pool and what a pool reports ([`report::Finding`]).
 //! - [`pools`]: the pools under test, one file each: `ours` (`pool::Pool`), `bb8`,
 //!   `deadpool`, `mobc` (the real crates over redis-rs connections on turmoil TCP) and
-//!   `redis_rs` (redis-rs's `ConnectionManager`, modelled); [`pools::run_pool`] runs a
+//!   `redis_rs` (redis-rs's `ConnectionManager`, modelled); [`run_pool`] runs a
 //!   scenario with any of them, knobs mapped or the crate's defaults.
 //! - [`known_bugs`]: known bugs of real pools (bb8 #59, #67, #167, mobc #63, deadpool #92) as
 //!   short scenarios against any pool.
@@ -68,5 +68,5 @@ pub mod world;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};
 pub use report::{Errors, Report};
-pub use runner::{Run, RunOptions, run, run_with};
+pub use runner::{Run, RunOptions, run, run_pool, run_with};
 pub use scenario::{Scenario, ScenarioError};

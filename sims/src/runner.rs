@@ -19,6 +19,7 @@
 
 use crate::adapter::{CorePoolFactory, Observe, PoolFactory};
 use crate::check::{Checker, ServerView};
+use crate::pools::{self, Knobs, PoolChoice};
 use crate::report::{Latency, Metrics, Report, Sample, Violation, Wait};
 use crate::request::{Requests, Shared, build_pod, load, lock, rpc};
 use crate::scenario::{Event, Scenario, ScenarioError};
@@ -67,6 +68,49 @@ pub struct Run {
 /// Runs `scenario` with this project's pool.
 pub fn run(scenario: &Scenario) -> Result<Run, ScenarioError> {
     run_with(scenario, CorePoolFactory, &RunOptions::default())
+}
+
+/// Runs `scenario` with the pool `choice`, its knobs mapped or the crate's defaults.
+///
+/// For this project's pool, [`Knobs::CrateDefaults`] means the `recommended` profile
+/// (`ours`) or the named profile without the scenario's overrides (`ours:<profile>`).
+pub fn run_pool(
+    scenario: &Scenario,
+    choice: &PoolChoice,
+    knobs: Knobs,
+    opts: &RunOptions,
+) -> Result<Run, ScenarioError> {
+    use crate::scenario::PoolSpec;
+    let mut s = scenario.clone();
+    let redis_tiers = s.tiers.iter_mut().filter(|t| t.calls.is_none());
+    match (choice, knobs) {
+        (PoolChoice::Ours, Knobs::Mapped) => {}
+        (PoolChoice::Ours, Knobs::CrateDefaults) => {
+            for t in redis_tiers {
+                t.pool = PoolSpec::profile("recommended");
+            }
+        }
+        (PoolChoice::OursProfile(p), Knobs::Mapped) => s = s.with_profile(p),
+        (PoolChoice::OursProfile(p), Knobs::CrateDefaults) => {
+            for t in redis_tiers {
+                t.pool = PoolSpec::profile(p);
+            }
+        }
+        _ => {}
+    }
+    match choice {
+        PoolChoice::Ours | PoolChoice::OursProfile(_) => {
+            run_with(&s, pools::ours::CorePoolFactory, opts)
+        }
+        PoolChoice::Bb8 => run_with(&s, pools::bb8::Bb8Factory { knobs }, opts),
+        PoolChoice::Deadpool => run_with(&s, pools::deadpool::DeadpoolFactory { knobs }, opts),
+        PoolChoice::Mobc => run_with(&s, pools::mobc::MobcFactory { knobs }, opts),
+        PoolChoice::RedisRs => run_with(
+            &s,
+            pools::redis_rs::ConnectionManagerFactory { knobs },
+            opts,
+        ),
+    }
 }
 
 /// Runs `scenario` with pools from `factory`.

@@ -11,8 +11,9 @@
 
 use crate::{Pools, ReplayArgs, usage_error};
 use serde::Serialize;
-use sims::pools::{Knobs, PoolChoice, run_pool};
+use sims::pools::{Knobs, PoolChoice};
 use sims::report::Finding;
+use sims::run_pool;
 use sims::scenario::Outcome;
 use sims::{Report, RunOptions, Scenario};
 use std::process::ExitCode;

@@ -17,7 +17,8 @@
 //! Each adapter maps the scenario's pool-core knobs onto the crate's builder
 //! ([`Knobs::Mapped`]) or leaves the crate's defaults alone ([`Knobs::CrateDefaults`]); a knob
 //! the crate lacks is reported as a finding (`knob.<name>`), never silently dropped.
-//! [`run_pool`] runs a scenario with any of them by name ([`PoolChoice`]).
+//! `sims::run_pool` (in the runner, above this module) runs a scenario with any of them by
+//! name ([`PoolChoice`]).
 
 pub mod bb8;
 pub mod deadpool;
@@ -27,8 +28,6 @@ pub mod redis_rs;
 
 use crate::adapter::{CmdError, GetError, PoolContext, Reply};
 use crate::report::Finding;
-use crate::runner::{Run, RunOptions};
-use crate::scenario::{Scenario, ScenarioError};
 use crate::trace::Trace;
 use crate::world::sim_now_us;
 use redis::aio::MultiplexedConnection;
@@ -102,47 +101,6 @@ impl PoolChoice {
             Self::Deadpool => "deadpool".to_owned(),
             Self::Mobc => "mobc".to_owned(),
             Self::RedisRs => "redis-rs".to_owned(),
-        }
-    }
-}
-
-/// Runs `scenario` with the pool `choice`, its knobs mapped or the crate's defaults.
-///
-/// For this project's pool, [`Knobs::CrateDefaults`] means the `recommended` profile
-/// (`ours`) or the named profile without the scenario's overrides (`ours:<profile>`).
-pub fn run_pool(
-    scenario: &Scenario,
-    choice: &PoolChoice,
-    knobs: Knobs,
-    opts: &RunOptions,
-) -> Result<Run, ScenarioError> {
-    use crate::scenario::PoolSpec;
-    let mut s = scenario.clone();
-    let redis_tiers = s.tiers.iter_mut().filter(|t| t.calls.is_none());
-    match (choice, knobs) {
-        (PoolChoice::Ours, Knobs::Mapped) => {}
-        (PoolChoice::Ours, Knobs::CrateDefaults) => {
-            for t in redis_tiers {
-                t.pool = PoolSpec::profile("recommended");
-            }
-        }
-        (PoolChoice::OursProfile(p), Knobs::Mapped) => s = s.with_profile(p),
-        (PoolChoice::OursProfile(p), Knobs::CrateDefaults) => {
-            for t in redis_tiers {
-                t.pool = PoolSpec::profile(p);
-            }
-        }
-        _ => {}
-    }
-    match choice {
-        PoolChoice::Ours | PoolChoice::OursProfile(_) => {
-            crate::run_with(&s, ours::CorePoolFactory, opts)
-        }
-        PoolChoice::Bb8 => crate::run_with(&s, bb8::Bb8Factory { knobs }, opts),
-        PoolChoice::Deadpool => crate::run_with(&s, deadpool::DeadpoolFactory { knobs }, opts),
-        PoolChoice::Mobc => crate::run_with(&s, mobc::MobcFactory { knobs }, opts),
-        PoolChoice::RedisRs => {
-            crate::run_with(&s, redis_rs::ConnectionManagerFactory { knobs }, opts)
         }
     }
 }

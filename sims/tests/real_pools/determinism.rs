@@ -11,7 +11,8 @@
 //! The child process is this test binary run again with `SIMS_REAL_CHILD=<seed>`.
 
 use sims::RunOptions;
-use sims::pools::{Knobs, PoolChoice, run_pool};
+use sims::pools::{Knobs, PoolChoice};
+use sims::run_pool;
 
 const CHILD_ENV: &str = "SIMS_REAL_CHILD";
 

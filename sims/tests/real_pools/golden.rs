@@ -7,7 +7,8 @@
 //! file with `POOLSIM_BLESS=1 cargo test -p sims --test real_pools golden` and say why in the
 //! commit and in docs/real-pools.md.
 
-use sims::pools::{Knobs, PoolChoice, run_pool};
+use sims::pools::{Knobs, PoolChoice};
+use sims::run_pool;
 use sims::scenario::Outcome;
 use sims::{Report, RunOptions};
 use std::path::PathBuf;
