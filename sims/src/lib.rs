@@ -29,6 +29,13 @@
 //! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
 //!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
+//! - [`audit`]: a deployment's verdict per incident: the arithmetic, then a simulated search
+//!   for the smallest trigger, a fix verified at it, scenario files (`poolsim audit`,
+//!   docs/audit.md).
+//! - [`sizing`]: pool sizing: seed 002's rule, Erlang C, and the real pool at the same load
+//!   (`poolsim size`, docs/sizing.md).
+//! - [`sweep`]: seed sweeps over threads, shards and their merge (`poolsim sweep`,
+//!   docs/sweeps.md).
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
 //!   buggy and fixed scenarios ([`incidents::ALL`]).
@@ -52,6 +59,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod audit;
 mod check;
 pub mod incidents;
 pub mod knobs;
@@ -63,6 +71,8 @@ mod request;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+pub mod sizing;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 

@@ -832,6 +832,13 @@ impl Scenario {
         self
     }
 
+    /// With this drain limit (ms after `duration_ms` for the work in flight to end).
+    #[must_use]
+    pub fn with_drain_limit_ms(mut self, drain_limit_ms: u64) -> Self {
+        self.drain_limit_ms = drain_limit_ms;
+        self
+    }
+
     /// With a timeline sample every `sample_ms`.
     #[must_use]
     pub fn with_sample_ms(mut self, sample_ms: u64) -> Self {

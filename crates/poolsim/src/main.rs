@@ -13,6 +13,9 @@
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
 //! - [`list`]: `poolsim list`, the incidents and the pool profiles.
+//! - [`audit`]: `poolsim audit FILE`, a deployment's verdict per incident.
+//! - [`size`]: `poolsim size`, pool sizing by seed 002's rule, Erlang C and the real pool.
+//! - [`sweep`]: `poolsim sweep`, seed sweeps over cores, shards and their merge.
 //! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
 //!   files (docs/scenarios.md).
 //!
@@ -20,6 +23,7 @@
 //! complete), 1 when one did not, 2 for a bad command line or an output path that cannot be
 //! written. `docs/replaying.md` is the manual.
 
+mod audit;
 mod bugs;
 mod cross;
 mod explore;
@@ -27,6 +31,8 @@ mod list;
 mod plot;
 mod replay;
 mod scenario;
+mod size;
+mod sweep;
 mod trace;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +69,15 @@ enum Command {
     /// Write scenario files: a commented template, or any built-in run as a file.
     #[command(subcommand, after_help = SCENARIO_HELP)]
     Scenario(ScenarioCommand),
+    /// Audit a deployment: a verdict per incident, the smallest trigger, a verified fix.
+    #[command(after_help = AUDIT_HELP)]
+    Audit(audit::AuditArgs),
+    /// Size a pool for a load: seed 002's rule, Erlang C per size, and (--simulate) the real pool.
+    #[command(after_help = SIZE_HELP)]
+    Size(size::SizeArgs),
+    /// Run every seed of a range (every run of an incident, or a scenario file) and summarise.
+    #[command(after_help = SWEEP_HELP)]
+    Sweep(sweep::SweepArgs),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -100,6 +115,28 @@ const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
 Output and exit status as for `poolsim replay`: 1 when a run does not meet the expectation \
 written in its file (expect.outcome and expect.checks).";
+
+const AUDIT_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml   # then describe yours\n  \
+poolsim audit my-deployment.toml\n  poolsim audit my-deployment.toml --json --out audit-files\n\n\
+For stale-eof, explosion and cascade: the arithmetic of the configuration, then simulation at the \
+stated traffic and a search over idle gaps, a restart, load multipliers and Redis latency for the \
+smallest trigger (3 seeds per probe), a fix verified at it, and scenario files for both. \
+Exit status: 0 safe from all (within the ranges searched, which the reasons name); 1 vulnerable to \
+one; 2 bad input. docs/audit.md.";
+
+const SIZE_HELP: &str = "Examples:\n  poolsim size --qps 1500 --hold-ms 20 --deadline-ms 3000\n  \
+poolsim size --qps 400 --hold-ms 5 --p99-wait-ms 2 --simulate --json\n\n\
+The JSON document: {\"qps\", \"hold_ms\", \"rows\": [{\"size\", \"utilisation\", \"p_wait\", \
+\"mean_wait_ms\", \"p99_wait_ms\", \"sim_waited_fraction\", \"sim_p99_wait_ms\"}], \"recommended_size\"} \
+(sim_ fields null without --simulate; wait fields null where the queue is unbounded). \
+Where each model stops being right: docs/sizing.md.";
+
+const SWEEP_HELP: &str = "Examples:\n  poolsim sweep stale-eof --seeds 1..100\n  \
+poolsim sweep cascade --seeds 1..1000 --shard 2/4 --json > shard-2.json\n  \
+poolsim sweep --merge shard-1.json shard-2.json shard-3.json shard-4.json\n  \
+poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n\n\
+Exit status: 0 every run met its expectation; 1 one did not (each failing seed is listed with \
+its replay command); 2 bad command line. docs/sweeps.md.";
 
 const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
 poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\
@@ -342,6 +379,9 @@ fn main() -> ExitCode {
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
         Command::Bugs(a) => bugs::main(&a),
         Command::List => list::main(),
+        Command::Audit(a) => audit::main(&a),
+        Command::Size(a) => size::main(&a),
+        Command::Sweep(a) => sweep::main(&a),
         Command::Scenario(ScenarioCommand::New) => scenario::new(),
         Command::Scenario(ScenarioCommand::Show { which, seed, json }) => {
             scenario::show(&which, seed, json)

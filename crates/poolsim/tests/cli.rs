@@ -577,3 +577,265 @@ fn the_plot_zooms_to_a_window_and_refuses_a_window_without_a_plot() {
     ]);
     assert!(err.contains("--to must be after --from"), "{err}");
 }
+
+#[test]
+fn size_prints_the_schema_of_the_issue_and_sizes_with_headroom() {
+    let out = poolsim()
+        .args([
+            "size",
+            "--qps",
+            "1500",
+            "--hold-ms",
+            "20",
+            "--p99-wait-ms",
+            "5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["qps", "hold_ms", "rows", "recommended_size"])
+    );
+    let row_keys: BTreeSet<&str> = v["rows"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        row_keys,
+        BTreeSet::from([
+            "size",
+            "utilisation",
+            "p_wait",
+            "mean_wait_ms",
+            "p99_wait_ms",
+            "sim_waited_fraction",
+            "sim_p99_wait_ms"
+        ])
+    );
+    // The rule's 30 first (utilisation 1: unbounded), the recommendation above it.
+    assert_eq!(v["rows"][0]["size"], 30);
+    assert!(v["rows"][0]["p99_wait_ms"].is_null());
+    assert!(v["rows"][0]["sim_waited_fraction"].is_null());
+    let rec = v["recommended_size"].as_u64().unwrap();
+    assert!(rec > 30);
+    let err = usage_error(&["size", "--qps", "0", "--hold-ms", "20"]);
+    assert!(err.contains("greater than 0"), "{err}");
+    let err = usage_error(&[
+        "size",
+        "--qps",
+        "10",
+        "--hold-ms",
+        "20",
+        "--deadline-ms",
+        "100",
+        "--p99-wait-ms",
+        "200",
+    ]);
+    assert!(err.contains("not below the deadline"), "{err}");
+}
+
+#[test]
+fn size_simulate_measures_the_real_pool_for_each_size() {
+    let out = poolsim()
+        .args([
+            "size",
+            "--qps",
+            "200",
+            "--hold-ms",
+            "10",
+            "--p99-wait-ms",
+            "2",
+            "--simulate",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let measured: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r["utilisation"].as_f64().unwrap() < 0.98)
+        .map(|r| {
+            (
+                r["p_wait"].as_f64().unwrap(),
+                r["sim_waited_fraction"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(measured.len() >= 3, "{rows:?}");
+    // The simulation waits less with more connections, as the model does.
+    for w in measured.windows(2) {
+        assert!(w[1].1 <= w[0].1 + 0.02, "{measured:?}");
+    }
+}
+
+#[test]
+fn four_merged_shards_are_the_sweep_of_all_seeds() {
+    let full = poolsim()
+        .args(["sweep", "cascade", "--seeds", "1..4", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(0), "{}", stderr_of(&full));
+    let mut files = Vec::new();
+    for k in 1..=4 {
+        let out = poolsim()
+            .args([
+                "sweep", "cascade", "--seeds", "1..4", "--jobs", "1", "--json", "--shard",
+            ])
+            .arg(format!("{k}/4"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let f = scratch("shards", &format!("shard-{k}.json"));
+        std::fs::write(&f, &out.stdout).unwrap();
+        files.push(f);
+    }
+    let merged = poolsim()
+        .args(["sweep", "--json", "--merge"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr_of(&merged));
+    assert_eq!(stdout_of(&merged), stdout_of(&full));
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&full)).unwrap();
+    assert_eq!(doc["summary"]["runs"], 8);
+    assert_eq!(doc["outcomes"][0]["scenario"], "go-redis-pool-10");
+    let human = poolsim()
+        .args(["sweep", "--merge"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = stdout_of(&human);
+    assert!(text.contains("expectations met: 8 of 8 runs"), "{text}");
+    assert!(text.contains("latency_ms.p99"), "{text}");
+    let err = usage_error(&[
+        "sweep",
+        "--merge",
+        files[0].to_str().unwrap(),
+        files[0].to_str().unwrap(),
+    ]);
+    assert!(err.contains("in two of the files"), "{err}");
+}
+
+#[test]
+fn a_sweep_with_a_failing_seed_exits_1_and_lists_its_replay_command() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/idle-timeout-peek.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The fix undone: the pool no longer checks.
+    let undone = text.replace(
+        "check_on_checkout = \"always\"",
+        "check_on_checkout = \"never\"",
+    );
+    assert_ne!(undone, text);
+    let f = scratch("sweep-fail", "undone.toml");
+    std::fs::write(&f, undone).unwrap();
+    let out = poolsim()
+        .args(["sweep"])
+        .arg(&f)
+        .args(["--seeds", "1..3"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr_of(&out));
+    assert!(text.contains("idle-timeout-peek: 0 of 3 met"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "replay: cargo run --release -p poolsim -- run {} --seed 2",
+            f.display()
+        )),
+        "{text}"
+    );
+    let err = usage_error(&["sweep", "nowhere", "--seeds", "1..2"]);
+    assert!(err.contains("neither an incident"), "{err}");
+    let err = usage_error(&["sweep", "cascade", "--seeds", "5..1"]);
+    assert!(err.contains("bad seed range"), "{err}");
+}
+
+/// A small deployment: a radix.v2-like pool (no check, no bound) against `timeout 5` and
+/// `maxclients 10`. The audit finds the shortest idle gap that gives EOF and a fix that holds
+/// at it, a load multiplier that runs into maxclients, and no cascade (the pool never waits).
+#[test]
+fn audit_gives_a_verdict_per_incident_with_trigger_fix_and_replay() {
+    let deployment = r#"
+name = "tiny"
+seed = 1
+duration_ms = 2000
+[server]
+timeout_secs = 5
+maxclients = 10
+[[tiers]]
+name = "app"
+deadline_ms = 500
+[tiers.pool]
+profile = "radix-v2"
+[load.clients]
+kind = "closed"
+users = 4
+think = { kind = "fixed", ms = 20 }
+"#;
+    let file = scratch("audit", "tiny.toml");
+    std::fs::write(&file, deployment).unwrap();
+    let out_dir = scratch("audit", "files");
+    let out = poolsim()
+        .arg("audit")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "vulnerable: exit 1; {}",
+        stderr_of(&out)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["file", "verdicts"]));
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 3);
+    for x in verdicts {
+        let keys: BTreeSet<&str> = x.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["incident", "verdict", "reasons", "trigger", "fix", "replay"])
+        );
+    }
+    let stale = &verdicts[0];
+    assert_eq!(stale["incident"], "stale-eof");
+    assert_eq!(stale["verdict"], "vulnerable");
+    assert_eq!(stale["trigger"]["kind"], "idle_gap");
+    // Nothing shorter than the timeout can close a connection; the search is at 1 s.
+    let gap = stale["trigger"]["value"].as_f64().unwrap();
+    assert!((5_000.0..=6_000.0).contains(&gap), "{gap}");
+    assert_eq!(stale["fix"]["holds"], true, "{stale}");
+    let explosion = &verdicts[1];
+    assert_eq!(explosion["verdict"], "vulnerable");
+    assert!(
+        explosion["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("unbounded"),
+        "the arithmetic first: {explosion}"
+    );
+    assert_eq!(explosion["fix"]["holds"], true, "{explosion}");
+    assert_eq!(verdicts[2]["verdict"], "safe");
+    assert!(verdicts[2]["trigger"].is_null());
+    // The files written replay what the verdict says.
+    for cmd in stale["replay"].as_array().unwrap() {
+        let path = cmd.as_str().unwrap().rsplit(' ').next().unwrap();
+        let run = poolsim().args(["run", path]).output().unwrap();
+        assert_eq!(run.status.code(), Some(0), "{cmd}: {}", stdout_of(&run));
+    }
+    let err = usage_error(&["audit", "/nonexistent.toml"]);
+    assert!(err.contains("cannot read"), "{err}");
+}
