@@ -3,8 +3,8 @@
 //!
 //! Hosts: `redis` serves `fake_redis::FakeRedis` (port 6379); each pod of each tier is a host
 //! `{tier}-{i}`. The first tier's pods are turmoil *clients*: they generate the load
-//! ([`crate::request::load`]) and end when it is done and their requests have ended. Later tiers are
-//! hosts serving [`crate::request::rpc`] on port 8000. A Redis-facing tier runs each request's
+//! (`request::load`) and end when it is done and their requests have ended. Later tiers are
+//! hosts serving `request::rpc` on port 8000. A Redis-facing tier runs each request's
 //! commands on one of its pools ([`crate::adapter::PoolUnderTest`]).
 //!
 //! Each request's handler is a detached task: a caller that gives up at its deadline does not
@@ -12,7 +12,7 @@
 //! seed 002); only a pool that honours deadlines drops it.
 //!
 //! Between steps the runner applies the server's timeline events, samples the timeline and
-//! checks the invariants ([`crate::check`]); the first violation stops the run.
+//! checks the invariants (`check`); the first violation stops the run.
 //!
 //! The request path (pods, handlers, load, rpc) is `crate::request`, below this module; the
 //! world's names and clock are [`crate::world`] (re-exported here).
