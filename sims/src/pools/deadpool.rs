@@ -14,7 +14,8 @@
 //!   `pool.rs:199` read `std::time::Instant`); anything built on them (`Pool::retain` by idle
 //!   time, as deadpool's docs suggest for an idle timeout) does not see simulated time.
 //! - `deadpool.default_max_size_cpus`: with the crate's defaults, `max_size` is 2 × the CPUs
-//!   of the machine running the simulation (`managed/config.rs`), so the run depends on it.
+//!   of the machine running the simulation (`util.rs:10-12`); the adapter uses 4 (a 2-CPU
+//!   machine) so that runs do not depend on the machine, and says what this machine's is.
 
 use super::{ConnError, Dialer, Knobs, RedisConn, connect_timeout, secs};
 use crate::adapter::{
@@ -27,6 +28,10 @@ use pool_core::{CheckWhen, Fairness, Reuse, WhenExhausted};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// deadpool's default `max_size` on a 2-CPU machine, used for its defaults so that a run does
+/// not depend on the machine running it.
+pub const DEFAULT_MAX_SIZE_2_CPUS: usize = 4;
 
 /// The bound used for an unbounded scenario pool (deadpool has none).
 pub const UNBOUNDED_MAX_SIZE: usize = 16_384;
@@ -116,12 +121,17 @@ impl PoolFactory for DeadpoolFactory {
         let mut honour_deadlines = false;
         let mut machine_findings = Vec::new();
         if self.knobs == Knobs::CrateDefaults {
+            // deadpool's default max_size is 2 x the machine's CPUs (`util.rs:10-12`): a run
+            // would depend on the machine. The adapter uses the default of a 2-CPU machine
+            // and says what this machine's default is.
             let d = managed::PoolConfig::default();
+            b = b.max_size(DEFAULT_MAX_SIZE_2_CPUS);
             machine_findings.push(Finding::new(
                 "deadpool.default_max_size_cpus",
                 format!(
-                    "deadpool's default max_size is 2 x the CPUs of the machine running the \
-                     simulation (managed/config.rs): {} here, so this run depends on the machine",
+                    "deadpool's default max_size is 2 x the CPUs of the machine (util.rs:10-12): \
+                     {} on this one; the run uses {DEFAULT_MAX_SIZE_2_CPUS} (a 2-CPU machine) so \
+                     that it does not depend on the machine",
                     d.max_size
                 ),
             ));
