@@ -352,7 +352,10 @@ impl Observe for Bb8Pool {
             out.push(Finding::new(
                 "bb8.connect_retry_wall_clock",
                 format!(
-                    "connects kept failing for {:.1} s of simulated time ({} attempts in a                      row), past connection_timeout {}: bb8 ends its connect retries when                      std::time::Instant says connection_timeout passed (inner.rs:195-216),                      which the simulation does not advance",
+                    "connects kept failing for {:.1} s of simulated time ({} attempts in a \
+                     row), past connection_timeout {}: bb8 ends its connect retries when \
+                     std::time::Instant says connection_timeout passed (inner.rs:195-216), \
+                     which the simulation does not advance",
                     d.longest_failing_us as f64 / 1e6,
                     d.longest_failing_count,
                     secs(self.connection_timeout)
