@@ -207,12 +207,27 @@ pub fn arithmetic(s: &Scenario, incident: &str) -> (Vec<String>, bool) {
                     ));
                 } else {
                     if let Some(k) = c.keepalive {
+                        let interval = k.interval.as_millis() as f64;
+                        let n = c.max_idle.or(c.max_size);
+                        let every = match (k.scope, n) {
+                            (KeepaliveScope::EveryIdle, _) => Some(interval),
+                            (KeepaliveScope::OnePerInterval, Some(n)) => {
+                                Some(interval * f64::from(n))
+                            }
+                            (KeepaliveScope::OnePerInterval, None) => None,
+                        };
                         reasons.push(format!(
-                            "{name}: one PING per {} through a pool of {} touches each connection only every {} intervals: {} > timeout {timeout} s",
-                            secs(k.interval.as_millis() as f64),
-                            c.max_idle.or(c.max_size).map_or("unbounded".to_owned(), |n| n.to_string()),
-                            c.max_idle.or(c.max_size).map_or("unbounded".to_owned(), |n| n.to_string()),
-                            if k.scope == KeepaliveScope::EveryIdle { secs(k.interval.as_millis() as f64) } else { "more".to_owned() }
+                            "{name}: a keepalive PING every {} ({}) touches each idle connection only every {}, not within the server's timeout {timeout} s",
+                            secs(interval),
+                            if k.scope == KeepaliveScope::EveryIdle {
+                                "every idle connection".to_owned()
+                            } else {
+                                format!(
+                                    "one connection per interval through a pool of {}",
+                                    n.map_or("unbounded".to_owned(), |n| n.to_string())
+                                )
+                            },
+                            every.map_or("never (an unbounded pool)".to_owned(), secs)
                         ));
                     }
                     reasons.push(format!(

@@ -9,10 +9,21 @@
 //! - [`scenario`]: the scenario as serde data (server, tiers and their pools, load, timeline,
 //!   expectations) with builders and validation that names the bad field.
 //! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
-//! - [`runner`]: turmoil wiring, the step loop, events, sampling; [`run`], [`run_with`].
-//! - `load`, `rpc` (private): the seeded load generator and the calls between tiers.
-//! - [`adapter`]: the small interface a pool needs ([`PoolUnderTest`]) and its implementation
-//!   for `pool::Pool`; other pools plug in here.
+//! - [`runner`]: the world: turmoil wiring, hosts, the step loop, events, sampling,
+//!   invariants, the report; [`run`], [`run_with`].
+//! - `request` (private): the request path below the runner: pods and their handlers,
+//!   `request::load` (the seeded load generator), `request::rpc` (the calls between tiers).
+//!   Nothing in it calls back into the runner.
+//! - [`world`]: the world's names (server host and port, RPC port) and its simulated clock,
+//!   below everything.
+//! - [`adapter`]: the small interface a pool needs ([`PoolUnderTest`], [`PoolFactory`],
+//!   `Observe`), what the runner reads of a pool and what a pool reports ([`report::Finding`]).
+//! - [`pools`]: the pools under test, one file each: `ours` (`pool::Pool`), `bb8`,
+//!   `deadpool`, `mobc` (the real crates over redis-rs connections on turmoil TCP) and
+//!   `redis_rs` (redis-rs's `ConnectionManager`, modelled); [`run_pool`] runs a
+//!   scenario with any of them, knobs mapped or the crate's defaults.
+//! - [`known_bugs`]: known bugs of real pools (bb8 #59, #67, #167, mobc #63, deadpool #92) as
+//!   short scenarios against any pool.
 //! - `check` (private): the server's invariants.
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
 //! - [`oracle`]: the report's figures re-derived from the trace alone, to check the report.
@@ -53,19 +64,21 @@ pub mod audit;
 mod check;
 pub mod incidents;
 pub mod knobs;
-mod load;
+pub mod known_bugs;
 pub mod oracle;
+pub mod pools;
 pub mod render;
 pub mod report;
+mod request;
 pub mod rng;
-mod rpc;
 pub mod runner;
 pub mod scenario;
 pub mod sizing;
 pub mod sweep;
 pub mod trace;
+pub mod world;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};
 pub use report::{Errors, Report};
-pub use runner::{Run, RunOptions, run, run_with, run_with_server_fault};
+pub use runner::{Run, RunOptions, run, run_pool, run_with, run_with_server_fault};
 pub use scenario::{Scenario, ScenarioError};

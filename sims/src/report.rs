@@ -45,6 +45,39 @@ pub struct Report {
     pub timeline: Vec<Sample>,
     /// FNV-1a of the JSON-lines trace, as 16 hex digits.
     pub trace_hash: String,
+    /// What the pools under test reported of themselves (a knob a crate lacks, a clock it
+    /// reads that is not the simulated one), one per code, in the order first seen. Empty
+    /// for this project's pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// Something a pool under test did that a reader of the run must know, measured by its
+/// adapter during the run: a scenario knob the crate lacks (`knob.*`), a clock the crate reads
+/// that is not the simulated one, a bug. Codes are stable; tests pin them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable id: `bb8.idle_reaper_wall_clock`, `knob.keepalive`, ...
+    pub code: String,
+    /// What was measured, with the figure.
+    pub detail: String,
+}
+
+impl Finding {
+    /// A finding.
+    #[must_use]
+    pub fn new(code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
 }
 
 /// Failed requests by kind.
@@ -65,6 +98,29 @@ pub struct Errors {
 }
 
 impl Errors {
+    /// A short account: `3 eof`, `26681 too_many_connections, 10 other`, `0 errors`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let kinds = [
+            ("eof", self.eof),
+            ("pool_timeout", self.pool_timeout),
+            ("too_many_connections", self.too_many_connections),
+            ("max_clients", self.max_clients),
+            ("deadline_exceeded", self.deadline_exceeded),
+            ("other", self.other),
+        ];
+        let parts: Vec<String> = kinds
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        if parts.is_empty() {
+            "0 errors".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// All errors.
     #[must_use]
     pub fn total(&self) -> u64 {
@@ -400,6 +456,7 @@ mod tests {
             verdict: String::new(),
             timeline: vec![],
             trace_hash: String::new(),
+            findings: vec![],
         };
         let m = Metrics::of_report(&r);
         assert_eq!(m.get("errors.total"), 3.0);

@@ -3,8 +3,8 @@
 //!
 //! Hosts: `redis` serves `fake_redis::FakeRedis` (port 6379); each pod of each tier is a host
 //! `{tier}-{i}`. The first tier's pods are turmoil *clients*: they generate the load
-//! ([`crate::load`]) and end when it is done and their requests have ended. Later tiers are
-//! hosts serving [`crate::rpc`] on port 8000. A Redis-facing tier runs each request's
+//! (`request::load`) and end when it is done and their requests have ended. Later tiers are
+//! hosts serving `request::rpc` on port 8000. A Redis-facing tier runs each request's
 //! commands on one of its pools ([`crate::adapter::PoolUnderTest`]).
 //!
 //! Each request's handler is a detached task: a caller that gives up at its deadline does not
@@ -12,32 +12,26 @@
 //! seed 002); only a pool that honours deadlines drops it.
 //!
 //! Between steps the runner applies the server's timeline events, samples the timeline and
-//! checks the invariants ([`crate::check`]); the first violation stops the run.
+//! checks the invariants (`check`); the first violation stops the run.
+//!
+//! The request path (pods, handlers, load, rpc) is `crate::request`, below this module; the
+//! world's names and clock are [`crate::world`] (re-exported here).
 
-use crate::adapter::{CorePoolFactory, Observe, PoolContext, PoolFactory, PoolUnderTest, Reply};
+use crate::adapter::{CorePoolFactory, Observe, PoolFactory};
 use crate::check::{Checker, ServerView};
-use crate::load;
-use crate::report::{ErrorKind, Errors, Latency, Metrics, Report, Sample, Violation, Wait};
-use crate::rng::Rng;
-use crate::rpc;
-use crate::scenario::{Command, Event, Retry, Scenario, ScenarioError};
+use crate::pools::{self, Knobs, PoolChoice};
+use crate::report::{Latency, Metrics, Report, Sample, Violation, Wait};
+use crate::request::{Requests, Shared, build_pod, load, lock, rpc};
+use crate::scenario::{Event, Scenario, ScenarioError};
 use crate::trace::Trace;
+pub use crate::world::{REDIS_HOST, REDIS_PORT, RPC_PORT, sim_now_us};
 use fake_redis::{ConnEvent, FakeRedis, ServerConfig};
 use hdrhistogram::Histogram;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::time::Instant;
-
-/// The server's host name and port.
-pub const REDIS_HOST: &str = "redis";
-/// The server's port.
-pub const REDIS_PORT: u16 = 6379;
-/// The port pods of called tiers serve on.
-pub const RPC_PORT: u16 = 8000;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -76,377 +70,47 @@ pub fn run(scenario: &Scenario) -> Result<Run, ScenarioError> {
     run_with(scenario, CorePoolFactory, &RunOptions::default())
 }
 
-/// Simulated time of the current turmoil host, in microseconds (0 outside a host).
-#[must_use]
-pub fn sim_now_us() -> u64 {
-    turmoil::sim_elapsed().map_or(0, |d| d.as_micros() as u64)
-}
-
-/// What every host and the runner share.
-pub(crate) struct Shared {
-    pub(crate) scenario: Scenario,
-    pub(crate) trace: Trace,
-    /// Redis-facing pools, as they are built.
-    pools: Mutex<Vec<(String, Arc<dyn Observe>)>>,
-    pub(crate) requests: Mutex<Requests>,
-    /// Handlers running, at every tier.
-    pub(crate) handlers: AtomicU64,
-    pub(crate) refusals_seen: Arc<AtomicU64>,
-    /// The runner's simulated time (µs) between steps: the instant of what the runner does
-    /// outside every host (timeline events), for the server's trace events.
-    runner_now_us: AtomicU64,
-}
-
-impl Shared {
-    /// Simulated time: the current host's, or the runner's between steps.
-    pub(crate) fn now_us(&self) -> u64 {
-        turmoil::sim_elapsed().map_or_else(
-            || self.runner_now_us.load(Ordering::Relaxed),
-            |d| d.as_micros() as u64,
-        )
-    }
-}
-
-impl Shared {
-    pub(crate) fn requests(&self) -> MutexGuard<'_, Requests> {
-        lock(&self.requests)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic in a host is reported by turmoil; the books stay readable.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The books of the run's requests.
-pub(crate) struct Requests {
-    live: BTreeMap<u64, u64>,
-    started: u64,
-    errors: Errors,
-    succeeded: u64,
-    latency: Histogram<u64>,
-    wait: Histogram<u64>,
-    gets: u64,
-    waited: u64,
-    retries: u64,
-    first_error_us: Option<u64>,
-    last_error_us: Option<u64>,
-    succeeded_after_last_error: u64,
-    /// End-to-end invariant violations seen inside hosts: (invariant, detail, t_us).
-    pub(crate) violations: Vec<(String, String, u64)>,
-}
-
-impl Requests {
-    fn new() -> Self {
-        Self {
-            live: BTreeMap::new(),
-            started: 0,
-            errors: Errors::default(),
-            succeeded: 0,
-            // Bounds: 1 µs to one hour, 3 significant digits; values above are clamped.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
-            wait: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
-            gets: 0,
-            waited: 0,
-            retries: 0,
-            first_error_us: None,
-            last_error_us: None,
-            succeeded_after_last_error: 0,
-            violations: Vec::new(),
-        }
-    }
-
-    fn start(&mut self, id: u64, t_us: u64) {
-        self.started += 1;
-        if self.live.insert(id, t_us).is_some() {
-            self.violations.push((
-                "e2e.ends_once".to_owned(),
-                format!("request {} started twice", req_label(id)),
-                t_us,
-            ));
-        }
-    }
-
-    fn end(&mut self, id: u64, t_us: u64, outcome: Result<(), ErrorKind>) {
-        let Some(start) = self.live.remove(&id) else {
-            self.violations.push((
-                "e2e.ends_once".to_owned(),
-                format!("request {} ended twice (or never started)", req_label(id)),
-                t_us,
-            ));
-            return;
-        };
-        self.latency.saturating_record(t_us - start);
-        match outcome {
-            Ok(()) => {
-                self.succeeded += 1;
-                self.succeeded_after_last_error += 1;
-            }
-            Err(kind) => {
-                self.errors.add(kind);
-                self.first_error_us.get_or_insert(t_us);
-                self.last_error_us = Some(t_us);
-                self.succeeded_after_last_error = 0;
+/// Runs `scenario` with the pool `choice`, its knobs mapped or the crate's defaults.
+///
+/// For this project's pool, [`Knobs::CrateDefaults`] means the `recommended` profile
+/// (`ours`) or the named profile without the scenario's overrides (`ours:<profile>`).
+pub fn run_pool(
+    scenario: &Scenario,
+    choice: &PoolChoice,
+    knobs: Knobs,
+    opts: &RunOptions,
+) -> Result<Run, ScenarioError> {
+    use crate::scenario::PoolSpec;
+    let mut s = scenario.clone();
+    let redis_tiers = s.tiers.iter_mut().filter(|t| t.calls.is_none());
+    match (choice, knobs) {
+        (PoolChoice::Ours, Knobs::Mapped) => {}
+        (PoolChoice::Ours, Knobs::CrateDefaults) => {
+            for t in redis_tiers {
+                t.pool = PoolSpec::profile("recommended");
             }
         }
-    }
-
-    pub(crate) fn record_wait(&mut self, wait_us: u64) {
-        self.gets += 1;
-        if wait_us > 0 {
-            self.waited += 1;
-        }
-        self.wait.saturating_record(wait_us);
-    }
-
-    fn errors_so_far(&self) -> u64 {
-        self.errors.total()
-    }
-}
-
-/// A request id: the pod's global index in the high bits, its counter in the low ones.
-pub(crate) fn req_id(pod: u32, n: u64) -> u64 {
-    (u64::from(pod) << 40) | n
-}
-
-/// `p3/17` for request 17 of the first tier's pod 3.
-pub(crate) fn req_label(id: u64) -> String {
-    format!("p{}/{}", id >> 40, id & ((1 << 40) - 1))
-}
-
-/// What one pod knows: its tier, its pools, its client for the next tier.
-pub(crate) struct Pod<P> {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) tier: usize,
-    pub(crate) host: String,
-    pools: Vec<(String, Arc<P>)>,
-    next: Option<rpc::Client>,
-    /// Round-robin over pools for requests arriving from another tier.
-    rr: Cell<usize>,
-}
-
-impl<P: PoolUnderTest> Pod<P> {
-    fn deadline(&self) -> Duration {
-        Duration::from_millis(self.shared.scenario.tiers[self.tier].deadline_ms)
-    }
-
-    /// Handles one request in this tier, with its own deadline; runs detached.
-    pub(crate) async fn handle(
-        self: Rc<Self>,
-        id: u64,
-        pool_hint: Option<usize>,
-    ) -> Result<(), ErrorKind> {
-        let deadline = Instant::now() + self.deadline();
-        let r = match &self.next {
-            Some(next) => next.call(id, deadline).await,
-            None => {
-                let idx = pool_hint.unwrap_or_else(|| {
-                    let i = self.rr.get();
-                    self.rr.set(i + 1);
-                    i
-                }) % self.pools.len();
-                self.redis_work(id, idx, deadline).await
-            }
-        };
-        if Instant::now() > deadline {
-            let s = &self.shared;
-            s.trace
-                .event(sim_now_us(), &self.host, "request.late")
-                .str("req", &req_label(id))
-                .str("outcome", outcome_name(r))
-                .write();
-        }
-        r
-    }
-
-    async fn redis_work(&self, id: u64, idx: usize, deadline: Instant) -> Result<(), ErrorKind> {
-        let s = &self.shared;
-        let (label, pool) = &self.pools[idx];
-        let mut rng = Rng::stream(s.scenario.seed, id);
-        let command = pick_command(&s.scenario, &mut rng);
-        let hold = rng.sample(&s.scenario.load.hold);
-        let retry = s.scenario.tiers[self.tier].retry;
-        let mut attempt = 0;
-        loop {
-            let asked = Instant::now();
-            let got = pool.get(deadline).await;
-            let wait_us = asked.elapsed().as_micros() as u64;
-            s.requests().record_wait(wait_us);
-            let mut conn = match got {
-                Ok(c) => c,
-                Err(e) => {
-                    s.trace
-                        .event(sim_now_us(), label, "request.pool_error")
-                        .str("req", &req_label(id))
-                        .str("error", &e.describe())
-                        .num("wait_us", wait_us)
-                        .write();
-                    return Err(e.kind());
-                }
-            };
-            let mut e = s
-                .trace
-                .event(sim_now_us(), label, "request.conn")
-                .str("req", &req_label(id))
-                .num("conn", pool.conn_id(&conn));
-            if let Some(port) = pool.conn_local_port(&conn) {
-                e = e.str("addr", &format!("{}:{port}", self.host));
-            }
-            e.num("wait_us", wait_us).write();
-            match run_command(s, pool.as_ref(), &mut conn, command, id).await {
-                Ok(()) => {
-                    if !hold.is_zero() {
-                        tokio::time::sleep(hold).await;
-                    }
-                    pool.release(conn, true);
-                    return Ok(());
-                }
-                Err(e) => {
-                    let conn_id = pool.conn_id(&conn);
-                    pool.release(conn, !e.breaks_connection());
-                    let retrying = attempt == 0
-                        && retry == Retry::OnceOnConnectionError
-                        && matches!(e, crate::adapter::CmdError::Closed(_));
-                    s.trace
-                        .event(
-                            sim_now_us(),
-                            label,
-                            if retrying {
-                                "request.retry"
-                            } else {
-                                "request.cmd_error"
-                            },
-                        )
-                        .str("req", &req_label(id))
-                        .num("conn", conn_id)
-                        .str("error", &e.describe())
-                        .write();
-                    if retrying {
-                        attempt += 1;
-                        s.requests().retries += 1;
-                        continue;
-                    }
-                    return Err(e.kind());
-                }
+        (PoolChoice::OursProfile(p), Knobs::Mapped) => s = s.with_profile(p),
+        (PoolChoice::OursProfile(p), Knobs::CrateDefaults) => {
+            for t in redis_tiers {
+                t.pool = PoolSpec::profile(p);
             }
         }
+        _ => {}
     }
-}
-
-fn pick_command(s: &Scenario, rng: &mut Rng) -> Command {
-    let total: u64 = s.load.mix.iter().map(|m| u64::from(m.weight)).sum();
-    let mut x = rng.below(total.max(1));
-    for m in &s.load.mix {
-        if x < u64::from(m.weight) {
-            return m.command;
+    match choice {
+        PoolChoice::Ours | PoolChoice::OursProfile(_) => {
+            run_with(&s, pools::ours::CorePoolFactory, opts)
         }
-        x -= u64::from(m.weight);
+        PoolChoice::Bb8 => run_with(&s, pools::bb8::Bb8Factory { knobs }, opts),
+        PoolChoice::Deadpool => run_with(&s, pools::deadpool::DeadpoolFactory { knobs }, opts),
+        PoolChoice::Mobc => run_with(&s, pools::mobc::MobcFactory { knobs }, opts),
+        PoolChoice::RedisRs => run_with(
+            &s,
+            pools::redis_rs::ConnectionManagerFactory { knobs },
+            opts,
+        ),
     }
-    s.load.mix[0].command
-}
-
-/// Runs a request's command(s) and checks each reply is the one this request asked for.
-async fn run_command<P: PoolUnderTest>(
-    s: &Shared,
-    pool: &P,
-    conn: &mut P::Conn,
-    command: Command,
-    id: u64,
-) -> Result<(), crate::adapter::CmdError> {
-    let tag = id.to_string();
-    let key = format!("req:{tag}");
-    let mismatch = |what: &str, got: &Reply| {
-        let got = match got {
-            Reply::Bulk(Some(b)) => format!("\"{}\"", String::from_utf8_lossy(b)),
-            other => format!("{other:?}"),
-        };
-        s.requests().violations.push((
-            "e2e.reply_matches".to_owned(),
-            format!("request {} sent {what} and read {got}", req_label(id)),
-            sim_now_us(),
-        ));
-    };
-    match command {
-        Command::SetGet => {
-            let r = pool
-                .run(conn, &[b"SET", key.as_bytes(), tag.as_bytes()])
-                .await?;
-            if r != Reply::Simple("OK".to_owned()) {
-                mismatch("SET", &r);
-            }
-            let r = pool.run(conn, &[b"GET", key.as_bytes()]).await?;
-            if r != Reply::Bulk(Some(tag.clone().into_bytes())) {
-                mismatch(&format!("GET {key} (expected {tag})"), &r);
-            }
-        }
-        Command::Echo => {
-            let r = pool.run(conn, &[b"ECHO", tag.as_bytes()]).await?;
-            if r != Reply::Bulk(Some(tag.clone().into_bytes())) {
-                mismatch(&format!("ECHO {tag}"), &r);
-            }
-        }
-        Command::Ping => {
-            let r = pool.run(conn, &[b"PING"]).await?;
-            if r != Reply::Simple("PONG".to_owned()) {
-                mismatch("PING", &r);
-            }
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn outcome_name(r: Result<(), ErrorKind>) -> &'static str {
-    match r {
-        Ok(()) => "ok",
-        Err(k) => k.name(),
-    }
-}
-
-/// One request from the load of the first tier: starts it, runs its handler detached, and
-/// waits for the outcome at most the tier's deadline.
-pub(crate) async fn request<P: PoolUnderTest>(pod: Rc<Pod<P>>, id: u64, pool_index: usize) {
-    let s = Arc::clone(&pod.shared);
-    let start = Instant::now();
-    let t0 = sim_now_us();
-    s.requests().start(id, t0);
-    s.trace
-        .event(t0, &pod.host, "request.start")
-        .str("req", &req_label(id))
-        .write();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    spawn_handler(Rc::clone(&pod), id, Some(pool_index), move |r| {
-        let _ = tx.send(r);
-    });
-    let outcome = match tokio::time::timeout_at(start + pod.deadline(), rx).await {
-        Ok(Ok(r)) => r,
-        // The handler is gone without an answer: cannot happen (it always sends).
-        Ok(Err(_)) => Err(ErrorKind::Other),
-        Err(_) => Err(ErrorKind::DeadlineExceeded),
-    };
-    let t = sim_now_us();
-    s.requests().end(id, t, outcome);
-    s.trace
-        .event(t, &pod.host, "request.end")
-        .str("req", &req_label(id))
-        .str("outcome", outcome_name(outcome))
-        .num("latency_us", start.elapsed().as_micros() as u64)
-        .write();
-}
-
-/// Spawns a detached handler of `id` in `pod`, counted in [`Shared::handlers`].
-pub(crate) fn spawn_handler<P: PoolUnderTest>(
-    pod: Rc<Pod<P>>,
-    id: u64,
-    pool_hint: Option<usize>,
-    done: impl FnOnce(Result<(), ErrorKind>) + 'static,
-) {
-    pod.shared.handlers.fetch_add(1, Ordering::Relaxed);
-    tokio::task::spawn_local(async move {
-        let shared = Arc::clone(&pod.shared);
-        let r = pod.handle(id, pool_hint).await;
-        done(r);
-        shared.handlers.fetch_sub(1, Ordering::Relaxed);
-    });
 }
 
 /// Runs `scenario` with pools from `factory`.
@@ -638,55 +302,6 @@ fn trace_server_side(
 
 fn s_tick(shared: &Shared) -> u64 {
     shared.scenario.tick_ms.max(1)
-}
-
-fn build_pod<F: PoolFactory>(
-    shared: &Arc<Shared>,
-    factory: &F,
-    tier: usize,
-    host: &str,
-) -> Result<Rc<Pod<F::Pool>>, Box<dyn std::error::Error>> {
-    let t = &shared.scenario.tiers[tier];
-    let mut pools = Vec::new();
-    let next = match &t.calls {
-        Some(name) => {
-            let callee = shared
-                .scenario
-                .tiers
-                .iter()
-                .position(|o| &o.name == name)
-                .ok_or_else(|| format!("no tier {name}"))?;
-            Some(rpc::Client::new(&shared.scenario, callee))
-        }
-        None => {
-            let config = t.pool.config()?;
-            for index in 0..t.pools_per_instance {
-                let ctx = PoolContext {
-                    config: config.clone(),
-                    tier: t.name.clone(),
-                    host: host.to_owned(),
-                    index,
-                    server: (REDIS_HOST.to_owned(), REDIS_PORT),
-                    password: shared.scenario.server.requirepass.clone(),
-                    trace: shared.trace.clone(),
-                    refusals_seen: Arc::clone(&shared.refusals_seen),
-                };
-                let label = ctx.label(t.pools_per_instance);
-                let pool = Arc::new(factory.build(&ctx, &label)?);
-                lock(&shared.pools).push((label.clone(), Arc::clone(&pool) as Arc<dyn Observe>));
-                pools.push((label, pool));
-            }
-            None
-        }
-    };
-    Ok(Rc::new(Pod {
-        shared: Arc::clone(shared),
-        tier,
-        host: host.to_owned(),
-        pools,
-        next,
-        rr: Cell::new(0),
-    }))
 }
 
 /// The runner's side of a run: steps, events, samples, invariants.
@@ -940,6 +555,22 @@ impl Stepper {
         }
     }
 
+    /// Every pool's findings, one per code (the first pool's detail), in the order of the
+    /// pools and of their findings.
+    fn findings(&self) -> Vec<crate::report::Finding> {
+        let pools: Vec<(String, Arc<dyn Observe>)> = lock(&self.shared.pools).clone();
+        let mut out: Vec<crate::report::Finding> = Vec::new();
+        for (label, pool) in &pools {
+            for mut f in pool.findings() {
+                if out.iter().all(|o| o.code != f.code) {
+                    f.detail = format!("{label}: {}", f.detail);
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
     fn finish(mut self) -> Run {
         let s = self.shared.scenario.clone();
         if self.finished {
@@ -1008,6 +639,7 @@ impl Stepper {
             verdict: String::new(),
             timeline: std::mem::take(&mut self.timeline),
             trace_hash: String::new(),
+            findings: self.findings(),
         };
         let mut metrics = Metrics::of_report(&report);
         metrics.set("final_server_clients", self.last.server_clients as f64);
@@ -1077,63 +709,5 @@ impl Run {
     #[must_use]
     pub fn met(&self) -> bool {
         self.report.expectation_met
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // `e2e.ends_once` guards the runner's own books: no pool or server fault can start a
-    // request twice or end one that never started, so its faults are planted here.
-
-    #[test]
-    fn a_request_started_twice_violates_ends_once() {
-        let mut r = Requests::new();
-        r.start(req_id(1, 7), 10);
-        assert!(r.violations.is_empty());
-        r.start(req_id(1, 7), 20);
-        assert_eq!(
-            r.violations,
-            vec![(
-                "e2e.ends_once".to_owned(),
-                "request p1/7 started twice".to_owned(),
-                20
-            )]
-        );
-        assert_eq!(r.started, 2);
-    }
-
-    #[test]
-    fn a_request_ended_twice_violates_ends_once_and_is_counted_once() {
-        let mut r = Requests::new();
-        r.start(req_id(0, 3), 1_000);
-        r.end(req_id(0, 3), 4_000, Err(ErrorKind::Eof));
-        assert!(r.violations.is_empty());
-        r.end(req_id(0, 3), 5_000, Ok(()));
-        assert_eq!(
-            r.violations,
-            vec![(
-                "e2e.ends_once".to_owned(),
-                "request p0/3 ended twice (or never started)".to_owned(),
-                5_000
-            )]
-        );
-        assert_eq!((r.succeeded, r.errors.eof, r.errors.total()), (0, 1, 1));
-        assert_eq!(r.latency.len(), 1);
-        // 3,000 µs is recorded; the histogram's max is the top of its bucket (width 2 above
-        // 2,048 µs at 3 significant digits).
-        assert_eq!(r.latency.max(), 3_001);
-        assert_eq!(r.first_error_us, Some(4_000));
-    }
-
-    #[test]
-    fn waits_count_checkouts_and_those_that_waited() {
-        let mut r = Requests::new();
-        r.record_wait(0);
-        r.record_wait(5);
-        r.record_wait(0);
-        assert_eq!((r.gets, r.waited), (3, 1));
-        assert_eq!(r.wait.len(), 3);
     }
 }

@@ -6,6 +6,9 @@
 //! - [`replay`]: runs an incident's scenarios (buggy first, then the fixes) with the sims
 //!   library, prints the table, verdicts and timelines, or JSON; writes the trace; also
 //!   `poolsim run FILE`, scenario files saved with `replay --save-scenarios`.
+//! - [`bugs`]: `poolsim bugs`, known bugs of real pools as regression scenarios, per pool.
+//! - [`cross`]: `replay --pool`, every scenario with each pool (ours, bb8, deadpool, mobc,
+//!   redis-rs), one table across pools and the findings of each.
 //! - [`plot`]: the SVG plot (plotters, SVG backend only).
 //! - [`trace`]: `poolsim trace FILE.jsonl`, the trace as readable lines.
 //! - [`explore`]: `poolsim explore`, pool-core's exhaustive explorer.
@@ -21,6 +24,8 @@
 //! written. `docs/replaying.md` is the manual.
 
 mod audit;
+mod bugs;
+mod cross;
 mod explore;
 mod list;
 mod plot;
@@ -57,6 +62,10 @@ enum Command {
     /// Run scenario files (saved with `replay --save-scenarios`, or written by hand).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Run the known bugs of real pools (bb8 #59, #67, #167, mobc #63, deadpool #92) against
+    /// each pool: does the symptom show with today's crate, and with ours?
+    #[command(after_help = BUGS_HELP)]
+    Bugs(BugsArgs),
     /// Write scenario files: a commented template, or any built-in run as a file.
     #[command(subcommand, after_help = SCENARIO_HELP)]
     Scenario(ScenarioCommand),
@@ -83,12 +92,24 @@ enum Command {
 const REPLAY_HELP: &str = "Examples:\n  poolsim replay all\n  poolsim replay stale-eof --seed 3\n  \
 poolsim replay explosion --json | jq '.runs[].verdict'\n  \
 poolsim replay cascade --trace cascade.jsonl --plot cascade.svg\n  \
-poolsim replay stale-eof --profile bb8 --profile radix-v2\n\n\
+poolsim replay stale-eof --profile bb8 --profile radix-v2\n  \
+poolsim replay all --pool all\n  poolsim replay cascade --pool bb8 --pool ours:go-redis-v9\n\n\
 The table has one column per run (the buggy one first); the timeline rows are scaled to \
 their own maximum, shown in the legend. --profile replays the incident's buggy scenario with \
 that pool instead (no overrides): each run's verdict says whether the incident reproduced.\n\n\
+--pool runs every scenario with each pool (the real crates bb8, deadpool, mobc through their \
+own code; redis-rs's ConnectionManager modelled) plus a `defaults` row (the buggy scenario \
+with the crate's own defaults) and prints one table across pools; a `*` marks a run where the \
+crate lacks one of the scenario's knobs, named below the table with every other finding. \
+With --pool the exit status is 1 only when a run of `ours` misses its expectation; what a \
+crate does is a finding, shown, not a failure. docs/real-pools.md explains each cell.\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed \
 on stderr); 2 bad command line or unwritable output path.";
+
+const BUGS_HELP: &str = "Examples:\n  poolsim bugs\n  poolsim bugs bb8-67 --pool bb8 --pool ours\n\n\
+Bugs: bb8-59, bb8-67 (also mobc #63), bb8-167, deadpool-92; docs/real-pools.md describes each \
+scenario. Exit status: 0 when ours shows none (a crate showing one is reported, not a \
+failure); 1 when ours shows one; 2 bad command line.";
 
 const RUN_HELP: &str = "Example:\n  poolsim replay cascade --save-scenarios /tmp/s\n  \
 poolsim run /tmp/s/sized-pool-60.toml\n\n\
@@ -166,11 +187,29 @@ pub(crate) struct ReplayArgs {
     /// Replay the buggy scenario with this pool profile instead (repeatable).
     #[arg(long, value_name = "NAME", value_parser = parse_profile)]
     pub(crate) profile: Vec<String>,
+    /// Run every scenario of the incident with these pools and print one table across them
+    /// (repeatable): ours, ours:<profile>, bb8, deadpool, mobc, redis-rs, or all.
+    #[arg(long, value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: Vec<Pools>,
     /// Also write each scenario run as DIR/<scenario>.toml (for `poolsim run` and tests).
     #[arg(long, value_name = "DIR")]
     pub(crate) save_scenarios: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) out: replay::Output,
+}
+
+/// `poolsim bugs`.
+#[derive(Args, Debug)]
+pub(crate) struct BugsArgs {
+    /// The bug (bb8-59, bb8-67, bb8-167, deadpool-92) or all (the default).
+    #[arg(value_name = "BUG")]
+    pub(crate) bug: Option<String>,
+    /// The pools (repeatable; default all): ours, ours:<profile>, bb8, deadpool, mobc.
+    #[arg(long, value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: Vec<Pools>,
+    /// The seed (decimal or 0x hex); default 1.
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub(crate) seed: Option<u64>,
 }
 
 /// `poolsim run`.
@@ -226,6 +265,22 @@ pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
     parsed.map_err(|_| {
         format!("bad seed '{s}'; a number 0..=18446744073709551615, decimal or 0x hex")
     })
+}
+
+/// One `--pool` value: a pool, or `all`.
+#[derive(Clone, Debug)]
+pub(crate) enum Pools {
+    /// One pool.
+    One(sims::pools::PoolChoice),
+    /// ours and every real crate.
+    All,
+}
+
+fn parse_pool(s: &str) -> Result<Pools, String> {
+    if s == "all" {
+        return Ok(Pools::All);
+    }
+    sims::pools::PoolChoice::parse(s).map(Pools::One)
 }
 
 fn parse_profile(s: &str) -> Result<String, String> {
@@ -322,6 +377,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Replay(a) => replay::main(&a),
         Command::Run(a) => replay::run_files(&a.files, a.seed, &a.out),
+        Command::Bugs(a) => bugs::main(&a),
         Command::List => list::main(),
         Command::Audit(a) => audit::main(&a),
         Command::Size(a) => size::main(&a),

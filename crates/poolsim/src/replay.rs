@@ -94,6 +94,9 @@ fn progress(total: u64, hidden: bool) -> ProgressBar {
 }
 
 pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
+    if !a.pool.is_empty() {
+        return crate::cross::main(a);
+    }
     let plans: Vec<Plan> = a
         .incident
         .incidents()

@@ -337,6 +337,7 @@ fn every_subcommand_has_help_with_an_example() {
         &["list", "--help"],
         &["trace", "--help"],
         &["explore", "--help"],
+        &["bugs", "--help"],
     ] {
         let out = poolsim().args(sub).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{sub:?}");
@@ -385,6 +386,96 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
         ),
         "{e:?}"
     );
+    let e = usage_error(&["replay", "cascade", "--pool", "r2d2"]);
+    assert!(e.contains("no pool \"r2d2\""), "{e}");
+    usage_error(&["replay", "cascade", "--pool", "ours:nope"]);
+    usage_error(&["replay", "cascade", "--pool", "bb8", "--profile", "bb8"]);
+    usage_error(&["replay", "cascade", "--pool", "bb8", "--trace", "t.jsonl"]);
+    usage_error(&["bugs", "bb8-0"]);
+}
+
+#[test]
+fn replay_with_every_pool_prints_one_table_across_pools_each_cell_measured() {
+    let out = poolsim()
+        .args(["replay", "cascade", "--pool", "all"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    // Only ours decides the exit status; what a crate does is a finding.
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("run "))
+        .unwrap_or_else(|| panic!("no table header in\n{text}"));
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "run", "expected", "ours", "bb8", "deadpool", "mobc", "redis-rs"
+        ]
+    );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in\n{text}"))
+            .to_owned()
+    };
+    assert!(row("go-redis-pool-10").contains("reproduced: "), "{text}");
+    assert!(
+        row("sized-pool-60").starts_with("sized-pool-60     hold"),
+        "{text}"
+    );
+    assert!(
+        row("defaults").contains("VIOLATION"),
+        "deadpool's defaults: {text}"
+    );
+    for want in [
+        "mobc findings:",
+        "mobc.get_timeout_wall_clock",
+        "bb8.wait_stats_wall_clock",
+        "redis_rs.modelled",
+        "violation.e2e.liveness",
+        "replay: cargo run --release -p poolsim -- replay cascade --seed 2 --pool ours --pool bb8",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn replay_with_pools_as_json_has_one_cell_per_pool_and_run() {
+    let out = poolsim()
+        .args([
+            "replay", "cascade", "--pool", "bb8", "--pool", "ours", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let doc: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    assert_eq!(keys(&doc), set(&["incident", "seed", "cells"]));
+    let cells = doc["cells"].as_array().unwrap();
+    // (2 scenarios + the defaults row) x 2 pools.
+    assert_eq!(cells.len(), 6);
+    for c in cells {
+        assert_eq!(keys(c), set(&["pool", "row", "report"]));
+    }
+    assert_eq!(cells[0]["pool"], "bb8");
+    assert!(cells[0]["report"]["findings"].as_array().is_some());
+}
+
+#[test]
+fn bugs_runs_each_known_bug_against_each_pool() {
+    let out = poolsim()
+        .args(["bugs", "bb8-67", "--pool", "bb8", "--pool", "ours"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains("bb8-67 (djc/bb8#67, importcjj/mobc#63)"),
+        "{text}"
+    );
+    assert!(text.contains("  bb8        absent "), "{text}");
+    assert!(text.contains("  ours       absent "), "{text}");
 }
 
 #[test]

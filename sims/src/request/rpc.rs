@@ -7,10 +7,11 @@
 //! picked round-robin. A connection that breaks fails its pending calls (`other`) and is
 //! opened again by the next call.
 
+use super::{Pod, outcome_name, spawn_handler};
 use crate::adapter::PoolUnderTest;
 use crate::report::ErrorKind;
-use crate::runner::{Pod, RPC_PORT, outcome_name, spawn_handler};
 use crate::scenario::Scenario;
+use crate::world::RPC_PORT;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;

@@ -7,10 +7,11 @@
 //! `rate_factor`) and sends each as its own task, whatever the system does. An `idle_gap`
 //! stops both. Everything random comes from the scenario's seed ([`crate::rng`]).
 
+use super::{Pod, req_id, request};
 use crate::adapter::PoolUnderTest;
 use crate::rng::Rng;
-use crate::runner::{Pod, req_id, request, sim_now_us};
 use crate::scenario::{Arrivals, Clients, Event, Scenario};
+use crate::world::sim_now_us;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;

@@ -1,0 +1,254 @@
+//! This project's pool, `pool::Pool` over the turmoil Redis manager, in a scenario: traced
+//! through its observer, invariants checked with `pool_core::invariants::check` after every step.
+
+use crate::adapter::{
+    CmdError, GetError, Observe, PoolContext, PoolFactory, PoolSnapshot, PoolUnderTest, Reply,
+};
+use crate::trace::Trace;
+use pool::redis::{RedisError, TurmoilRedisManager};
+use pool::{Manager, Pool, PoolError, Pooled};
+use pool_core::{CheckHow, ConnectError, Output};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// This project's pool: `pool::Pool` over the turmoil Redis manager, traced through its
+/// observer, invariants checked with `pool_core::invariants::check`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CorePoolFactory;
+
+/// [`TurmoilRedisManager`] that reports what the clients see of the server's refusals and
+/// traces every failed connect (`pool.connect_failed`).
+#[derive(Debug)]
+pub struct CountingManager {
+    inner: TurmoilRedisManager,
+    refusals_seen: Arc<AtomicU64>,
+    trace: Trace,
+    label: String,
+}
+
+impl Manager for CountingManager {
+    type Connection = <TurmoilRedisManager as Manager>::Connection;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        let r = self.inner.connect().await;
+        if let Err(e) = &r {
+            if self.inner.connect_error_kind(e) == ConnectError::MaxClients {
+                self.refusals_seen.fetch_add(1, Ordering::Relaxed);
+            }
+            self.trace
+                .event(
+                    crate::world::sim_now_us(),
+                    &self.label,
+                    "pool.connect_failed",
+                )
+                .str("error", &e.to_string())
+                .write();
+        }
+        r
+    }
+
+    fn check<'a>(
+        &'a self,
+        conn: &'a mut Self::Connection,
+        how: CheckHow,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a {
+        self.inner.check(conn, how)
+    }
+
+    fn is_broken(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.is_broken(conn)
+    }
+
+    fn connect_error_kind(&self, error: &Self::Error) -> ConnectError {
+        self.inner.connect_error_kind(error)
+    }
+}
+
+/// A [`pool::Pool`] in a scenario.
+pub struct CorePool {
+    pool: Pool<CountingManager>,
+    /// The core generation last checked clean: pool-core is pure, so a state that has not been
+    /// fed an input since is the same state and need not be checked again.
+    checked: AtomicU64,
+}
+
+impl std::fmt::Debug for CorePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorePool")
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl CorePool {
+    /// The pool itself (a handle: `pool::Pool` is shared by clones).
+    #[must_use]
+    pub fn pool_handle(&self) -> Pool<CountingManager> {
+        self.pool.clone()
+    }
+}
+
+impl PoolFactory for CorePoolFactory {
+    type Pool = CorePool;
+
+    fn build(&self, ctx: &PoolContext, label: &str) -> Result<CorePool, String> {
+        let mut manager = TurmoilRedisManager::new(ctx.server.0.clone(), ctx.server.1);
+        if let Some(p) = &ctx.password {
+            manager = manager.password(p.clone());
+        }
+        // The manager's own bound on a connect; pool-core's connect_timeout (when set) is
+        // usually shorter and wins.
+        manager = manager.connect_timeout(std::time::Duration::from_secs(5));
+        let manager = CountingManager {
+            inner: manager,
+            refusals_seen: Arc::clone(&ctx.refusals_seen),
+            trace: ctx.trace.clone(),
+            label: label.to_owned(),
+        };
+        let epoch_us = crate::world::sim_now_us();
+        let pool = Pool::new(manager, ctx.config.clone()).map_err(|e| e.to_string())?;
+        let trace = ctx.trace.clone();
+        let host = label.to_owned();
+        pool.set_observer(Some(Box::new(move |now, out| {
+            // The simulated time of the host running the pool. pool-core's own instant can lag
+            // it: the driver feeds a clock-free input at the last instant it read.
+            let t = turmoil::sim_elapsed().map_or_else(
+                || epoch_us + now.since_epoch().as_micros() as u64,
+                |d| d.as_micros() as u64,
+            );
+            match *out {
+                Output::Connect { conn } => {
+                    trace
+                        .event(t, &host, "pool.connect")
+                        .num("conn", conn.0)
+                        .write();
+                }
+                Output::Check { conn, how } => trace
+                    .event(t, &host, "pool.check")
+                    .num("conn", conn.0)
+                    .str(
+                        "how",
+                        if how == CheckHow::Peek {
+                            "peek"
+                        } else {
+                            "ping"
+                        },
+                    )
+                    .write(),
+                Output::Reject { reason, .. } => trace
+                    .event(t, &host, "pool.reject")
+                    .str("reason", &format!("{reason:?}"))
+                    .write(),
+                Output::Close { conn, reason } => trace
+                    .event(t, &host, "pool.close")
+                    .num("conn", conn.0)
+                    .str("reason", &format!("{reason:?}"))
+                    .write(),
+                // The request's own `request.conn` event names the connection it got.
+                Output::Grant { .. } => {}
+            }
+        })));
+        // `Pool::new` already started the connects for `min_idle`, before the observer was
+        // set: trace them now (same instant; their tasks have not run yet), or the trace
+        // would miss them (the oracle's peak of pool connections found it).
+        let warm: Vec<u64> = pool.inspect_core(|c| c.connections().map(|(id, _)| id.0).collect());
+        for conn in warm {
+            ctx.trace
+                .event(crate::runner::sim_now_us(), label, "pool.connect")
+                .num("conn", conn)
+                .write();
+        }
+        Ok(CorePool {
+            pool,
+            checked: AtomicU64::new(u64::MAX),
+        })
+    }
+}
+
+impl Observe for CorePool {
+    fn snapshot(&self) -> PoolSnapshot {
+        let s = self.pool.state();
+        PoolSnapshot {
+            connections: u64::from(s.total),
+            in_use: u64::from(s.in_use),
+            waiters: u64::from(s.waiters),
+        }
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        let generation = self.pool.core_generation();
+        if self.checked.load(Ordering::Relaxed) == generation {
+            return Ok(());
+        }
+        self.pool
+            .inspect_core(pool_core::invariants::check)
+            .map_err(|v| v.to_string())?;
+        self.checked.store(generation, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl PoolUnderTest for CorePool {
+    type Conn = Pooled<<CountingManager as Manager>::Connection>;
+
+    async fn get(&self, deadline: tokio::time::Instant) -> Result<Self::Conn, GetError> {
+        self.pool
+            .get_with_deadline(deadline)
+            .await
+            .map_err(|e| match e {
+                PoolError::PoolTimeout => GetError::PoolTimeout,
+                PoolError::TooManyConnections => GetError::TooManyConnections,
+                PoolError::DeadlineExceeded => GetError::DeadlineExceeded,
+                PoolError::QueueFull => GetError::QueueFull,
+                PoolError::ConnectFailed { last_error } => {
+                    let msg = last_error.unwrap_or_default();
+                    if msg.contains("max number of clients reached") {
+                        GetError::MaxClients
+                    } else {
+                        GetError::ConnectFailed(msg)
+                    }
+                }
+                other => GetError::Other(other.to_string()),
+            })
+    }
+
+    async fn run<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        args: &'a [&'a [u8]],
+    ) -> Result<Reply, CmdError> {
+        use pool::redis::resp::Value;
+        match conn.cmd(args).await {
+            Ok(Value::Simple(s)) => Ok(Reply::Simple(s)),
+            Ok(Value::Bulk(b)) => Ok(Reply::Bulk(Some(b))),
+            Ok(Value::Nil) => Ok(Reply::Bulk(None)),
+            Ok(Value::Int(i)) => Ok(Reply::Int(i)),
+            Ok(other) => Ok(Reply::Other(format!("{other:?}"))),
+            Err(RedisError::Closed) => Err(CmdError::Closed("EOF".to_owned())),
+            Err(RedisError::Io(e)) => Err(CmdError::Closed(format!("{:?}", e.kind()))),
+            Err(RedisError::MaxClients) => Err(CmdError::MaxClients),
+            Err(RedisError::Server(msg)) if msg.contains("max number of clients reached") => {
+                Err(CmdError::MaxClients)
+            }
+            Err(RedisError::Server(msg)) => Err(CmdError::Server(msg)),
+            Err(e) => Err(CmdError::Other(e.to_string())),
+        }
+    }
+
+    fn release(&self, mut conn: Self::Conn, healthy: bool) {
+        if !healthy {
+            conn.mark_broken();
+        }
+        drop(conn);
+    }
+
+    fn conn_id(&self, conn: &Self::Conn) -> u64 {
+        conn.conn_id().0
+    }
+
+    fn conn_local_port(&self, conn: &Self::Conn) -> Option<u16> {
+        conn.stream().local_addr().ok().map(|a| a.port())
+    }
+}

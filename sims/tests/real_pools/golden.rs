@@ -1,0 +1,290 @@
+//! The real crates (bb8, deadpool, mobc; redis-rs's ConnectionManager modelled) in every
+//! incident, for each incident's default seed, pinned cell by cell.
+//!
+//! `golden/real_pools_<pool>.txt` holds, per run, what `poolsim replay --pool` prints in its
+//! cell and the codes of the findings. A change in a crate's behaviour (a bumped dependency)
+//! fails the test with the lines that changed; if the change is understood, write the new
+//! file with `POOLSIM_BLESS=1 cargo test -p sims --test real_pools golden` and say why in the
+//! commit and in docs/real-pools.md.
+
+use sims::pools::{Knobs, PoolChoice};
+use sims::run_pool;
+use sims::scenario::Outcome;
+use sims::{Report, RunOptions};
+use std::path::PathBuf;
+
+fn cell(outcome: Outcome, knobs: Knobs, r: &Report) -> String {
+    let word = if !r.invariant_violations.is_empty() {
+        format!("VIOLATION {}", r.invariant_violations[0].invariant)
+    } else if knobs == Knobs::CrateDefaults {
+        if r.expectation_met {
+            "incident"
+        } else {
+            "no incident"
+        }
+        .to_owned()
+    } else {
+        match (outcome, r.expectation_met) {
+            (Outcome::Reproduces, true) => "reproduced",
+            (Outcome::Reproduces, false) => "NOT reproduced",
+            (Outcome::Holds, true) => "held",
+            (Outcome::Holds, false) => "NOT held",
+            (Outcome::Either, _) => "ran",
+        }
+        .to_owned()
+    };
+    let mut codes: Vec<&str> = r.findings.iter().map(|f| f.code.as_str()).collect();
+    codes.sort_unstable();
+    format!("{word}: {} | {}", r.errors.summary(), codes.join(" "))
+}
+
+/// One line per run of every incident with `pool`.
+fn lines(pool: &PoolChoice) -> Vec<String> {
+    let mut out = Vec::new();
+    for inc in sims::incidents::ALL {
+        let seed = inc.default_seed;
+        let scenarios = inc.scenarios(seed);
+        let mut runs: Vec<(String, sims::Scenario, Knobs)> = scenarios
+            .iter()
+            .map(|s| (s.name.clone(), s.clone(), Knobs::Mapped))
+            .collect();
+        runs.push((
+            "defaults".to_owned(),
+            scenarios[0].clone(),
+            Knobs::CrateDefaults,
+        ));
+        for (name, s, knobs) in runs {
+            let run = run_pool(&s, pool, knobs, &inc.run_options(false)).unwrap();
+            out.push(format!(
+                "{}/{name}: {}",
+                inc.name,
+                cell(s.expect.outcome, knobs, &run.report)
+            ));
+        }
+    }
+    out
+}
+
+fn golden(pool: &PoolChoice) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("real_pools_{}.txt", pool.name()));
+    let got = lines(pool).join("\n") + "\n";
+    if std::env::var_os("POOLSIM_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    if got != want {
+        let mut diff = String::new();
+        for (g, w) in got.lines().zip(want.lines()) {
+            if g != w {
+                diff.push_str(&format!("  was: {w}\n  now: {g}\n"));
+            }
+        }
+        if got.lines().count() != want.lines().count() {
+            diff.push_str("  (the number of runs changed)\n");
+        }
+        panic!(
+            "{} behaves differently from {}:\n{diff}replay: cargo run --release -p poolsim -- \
+             replay all --pool {}; if understood: POOLSIM_BLESS=1 cargo test -p sims --test \
+             real_pools, and update docs/real-pools.md",
+            pool.name(),
+            path.display(),
+            pool.name()
+        );
+    }
+}
+
+#[test]
+fn bb8_in_every_incident_as_pinned() {
+    golden(&PoolChoice::Bb8);
+}
+
+#[test]
+fn deadpool_in_every_incident_as_pinned() {
+    golden(&PoolChoice::Deadpool);
+}
+
+#[test]
+fn mobc_in_every_incident_as_pinned() {
+    golden(&PoolChoice::Mobc);
+}
+
+#[test]
+fn redis_rs_connection_manager_in_every_incident_as_pinned() {
+    golden(&PoolChoice::RedisRs);
+}
+
+/// The run of `scenario` of `incident` with `pool`, knobs mapped.
+fn one(incident: &str, scenario: &str, pool: PoolChoice) -> Report {
+    let inc = sims::incidents::by_name(incident).unwrap();
+    let s = inc
+        .scenarios(inc.default_seed)
+        .into_iter()
+        .find(|s| s.name == scenario)
+        .unwrap();
+    run_pool(&s, &pool, Knobs::Mapped, &RunOptions::default())
+        .unwrap()
+        .report
+}
+
+fn finding<'a>(r: &'a Report, code: &str) -> &'a str {
+    r.findings
+        .iter()
+        .find(|f| f.code == code)
+        .map(|f| f.detail.as_str())
+        .unwrap_or_else(|| panic!("no finding {code} in {:?}", r.findings))
+}
+
+#[test]
+fn bb8_idle_reaper_does_not_close_idle_connections_in_simulated_time() {
+    // idle_timeout 240 s < the server's 300 s: in production bb8's reaper closes the idle
+    // connections before the server does; under simulation it measures wall time.
+    let r = one("stale-eof", "client-idle-timeout", PoolChoice::Bb8);
+    let d = finding(&r, "bb8.idle_reaper_wall_clock");
+    assert!(d.contains("bb8 closed 0 for idle timeout"), "{d}");
+    assert!(
+        r.errors.eof > 0,
+        "the stale connections were used: {:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn bb8_wait_statistics_are_wall_clock() {
+    let r = one("cascade", "go-redis-pool-10", PoolChoice::Bb8);
+    finding(&r, "bb8.wait_stats_wall_clock");
+}
+
+#[test]
+fn bb8_without_test_on_check_out_keeps_dead_connections_forever() {
+    let r = one("stale-eof", "radix-v2", PoolChoice::Bb8);
+    finding(&r, "bb8.dead_connection_reused");
+    // Not 3 EOF (one per stale connection) as with a radix.v2 pool: every later request on
+    // a dead connection fails too.
+    assert!(r.errors.eof > 100, "{:?}", r.errors);
+}
+
+#[test]
+fn mobc_get_timeout_is_wall_clock() {
+    let r = one("cascade", "go-redis-pool-10", PoolChoice::Mobc);
+    let d = finding(&r, "mobc.get_timeout_wall_clock");
+    assert!(d.contains("get_timeout 10 s never fired"), "{d}");
+}
+
+#[test]
+fn mobc_max_idle_lifetime_is_wall_clock() {
+    let r = one("stale-eof", "client-idle-timeout", PoolChoice::Mobc);
+    finding(&r, "mobc.idle_lifetime_wall_clock");
+}
+
+#[test]
+fn deadpool_metrics_are_wall_clock() {
+    let r = one("explosion", "redis-py-unbounded", PoolChoice::Deadpool);
+    finding(&r, "deadpool.metrics_wall_clock");
+}
+
+#[test]
+fn deadpool_defaults_never_give_up_in_the_cascade() {
+    // No wait timeout by default: waiters whose callers left hold the pod past the drain
+    // limit (the liveness bound of docs/incidents.md).
+    let inc = sims::incidents::by_name("cascade").unwrap();
+    let s = inc.scenarios(inc.default_seed).remove(0);
+    let r = run_pool(
+        &s,
+        &PoolChoice::Deadpool,
+        Knobs::CrateDefaults,
+        &RunOptions::default(),
+    )
+    .unwrap()
+    .report;
+    assert_eq!(
+        r.invariant_violations.first().map(|v| v.invariant.as_str()),
+        Some("e2e.liveness"),
+        "{}",
+        r.verdict
+    );
+    finding(&r, "deadpool.default_max_size_cpus");
+}
+
+#[test]
+fn knobs_a_crate_lacks_are_named() {
+    let r = one("stale-eof", "keepalive-every-idle", PoolChoice::Bb8);
+    finding(&r, "knob.keepalive");
+    let r = one("explosion", "aioredis-50", PoolChoice::Mobc);
+    finding(&r, "knob.when_exhausted.fail_fast");
+    let r = one("stale-eof", "radix-v2", PoolChoice::Deadpool);
+    finding(&r, "knob.check_on_checkout.never");
+}
+
+#[test]
+fn ours_has_no_findings() {
+    let r = one("stale-eof", "radix-v2", PoolChoice::Ours);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+}
+
+#[test]
+fn bb8_connect_retries_outlive_connection_timeout_in_simulated_time() {
+    use sims::adapter::{PoolContext, PoolFactory, PoolUnderTest};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    // The server refuses every connection. bb8 (retry_connection on by default) retries a
+    // failed connect with a back-off of 200 ms doubling up to connection_timeout / 2, until
+    // connection_timeout has passed since the first attempt, by std::time::Instant
+    // (inner.rs:195-226). With connection_timeout 2 s it would make about 4 attempts in
+    // 2 s of simulated time; the simulation advances no wall time, so it keeps going.
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(1)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    let server = fake_redis::FakeRedis::new(fake_redis::ServerConfig::default());
+    server.refuse_connections(true);
+    let host = server.clone();
+    sim.host("redis", move || {
+        let server = host.clone();
+        async move {
+            let l = turmoil::net::TcpListener::bind(("0.0.0.0", 6379)).await?;
+            server.serve_turmoil(l).await?;
+            Ok(())
+        }
+    });
+    let attempts: Arc<Mutex<(u64, String)>> = Arc::default();
+    let out = Arc::clone(&attempts);
+    sim.client("probe", async move {
+        let mut config = pool_core::Config::bare();
+        config.max_size = Some(1);
+        config.when_exhausted = pool_core::WhenExhausted::Wait {
+            timeout: Some(Duration::from_secs(2)),
+        };
+        let ctx = PoolContext {
+            config,
+            tier: "probe".into(),
+            host: "probe".into(),
+            index: 0,
+            server: ("redis".into(), 6379),
+            password: None,
+            trace: sims::trace::Trace::new(false),
+            refusals_seen: Arc::new(AtomicU64::new(0)),
+        };
+        let pool = sims::pools::bb8::Bb8Factory::default().build(&ctx, "probe")?;
+        let got = pool
+            .get(tokio::time::Instant::now() + Duration::from_secs(60))
+            .await;
+        let err = got.err().map(|e| e.describe()).unwrap_or_default();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        *out.lock().unwrap() = (pool.dial_stats().attempts, err);
+        Ok(())
+    });
+    sim.run().unwrap();
+    let (n, err) = attempts.lock().unwrap().clone();
+    println!("bb8: {n} connect attempts in 22 s of simulated time (connection_timeout 2 s)");
+    assert_eq!(err, "pool timeout", "bb8's wait itself is on tokio time");
+    assert!(
+        n > 10,
+        "{n} connect attempts in 22 s of simulated time: bb8 stopped retrying at its \
+         connection_timeout of simulated time (it used to read std::time::Instant)"
+    );
+}
