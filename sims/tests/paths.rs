@@ -256,6 +256,14 @@ fn every_error_kind_raised_in_the_last_tier_reaches_the_first_tier_as_itself() {
     // ... within a's deadline: none of them is a's own timeout.
     assert!(r.latency_ms.max < 100.0, "{:?}", r.latency_ms);
     assert_eq!(r.requests, r.succeeded + planted.total());
+    // Errors from the first arrivals (10 ms apart) to the last, before 2 s and its 1 s
+    // deadline.
+    let (first, last) = (
+        run.metrics.get("first_error_ms"),
+        run.metrics.get("last_error_ms"),
+    );
+    assert!((5.0..200.0).contains(&first), "first_error_ms {first}");
+    assert!((1_800.0..3_000.0).contains(&last), "last_error_ms {last}");
     // A connection that failed under a command goes back broken (the pool closes it); one
     // that answered an error reply goes back healthy.
     let after = seen.after_error.lock().unwrap().clone();
@@ -415,4 +423,20 @@ fn closed_loop_users_are_exactly_as_many_as_configured_before_and_after_a_load_e
     let (_, seen) = go(&s, &NO_FAULT);
     assert_eq!(most_in_use(&seen, 0, 1_000_000), 5);
     assert_eq!(most_in_use(&seen, 1_100_000, 2_000_000), 2);
+}
+
+#[test]
+fn a_failed_check_fails_a_run_that_must_hold_and_not_one_that_expects_either() {
+    let mut s = scenario(app(Retry::None), constant(100.0));
+    s.expect.checks = vec![sims::scenario::Check::max("requests", 0.0)];
+    s.expect.outcome = Outcome::Holds;
+    let (run, _) = go(&s, &NO_FAULT);
+    assert!(!run.report.expectation_met, "{}", run.report.verdict);
+    s.expect.outcome = Outcome::Either;
+    let (run, _) = go(&s, &NO_FAULT);
+    assert!(run.report.expectation_met, "{}", run.report.verdict);
+    s.expect.checks.clear();
+    s.expect.outcome = Outcome::Holds;
+    let (run, _) = go(&s, &NO_FAULT);
+    assert!(run.report.expectation_met, "{}", run.report.verdict);
 }
