@@ -55,11 +55,21 @@ fn lines(pool: &PoolChoice) -> Vec<String> {
         ));
         for (name, s, knobs) in runs {
             let run = run_pool(&s, pool, knobs, &inc.run_options(false)).unwrap();
-            out.push(format!(
-                "{}/{name}: {}",
-                inc.name,
-                cell(s.expect.outcome, knobs, &run.report)
-            ));
+            // bb8's wall-clock wait statistics are judged against how fast the run went in
+            // real time, which depends on the machine's load: pinned by its own test on the
+            // cascade (`bb8_wait_statistics_are_wall_clock`), not in the golden lines.
+            let text = cell(s.expect.outcome, knobs, &run.report);
+            let text = match text.split_once(" |") {
+                Some((head, findings)) => {
+                    let kept: Vec<&str> = findings
+                        .split_whitespace()
+                        .filter(|f| *f != "bb8.wait_stats_wall_clock")
+                        .collect();
+                    format!("{head} | {}", kept.join(" "))
+                }
+                None => text,
+            };
+            out.push(format!("{}/{name}: {text}", inc.name));
         }
     }
     out
