@@ -259,3 +259,29 @@ fn the_trace_shows_the_server_closing_the_connection_a_request_reads_eof_on() {
         .unwrap();
     assert_eq!(accept["client"], close["client"]);
 }
+
+/// An `either` run with checks (a built-in buggy scenario replayed with another pool) still
+/// says `reproduced` when its checks pass, and `held (the signature is not there)` when they
+/// do not: `observed` is only for a run without checks.
+#[test]
+fn an_either_run_with_checks_says_reproduced_or_held() {
+    let buggy = sims::incidents::by_name("stale-eof")
+        .unwrap()
+        .scenarios(3)
+        .remove(0);
+    let same = run(&buggy.clone().with_profile("radix-v2")).unwrap();
+    assert!(
+        same.report.verdict.starts_with("reproduced: 3 EOF errors"),
+        "{}",
+        same.report.verdict
+    );
+    let peek = run(&buggy.with_profile("redis-py")).unwrap();
+    assert!(
+        peek.report
+            .verdict
+            .starts_with("held (the signature is not there)"),
+        "{}",
+        peek.report.verdict
+    );
+    assert!(same.met() && peek.met());
+}
