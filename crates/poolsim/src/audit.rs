@@ -3,7 +3,6 @@
 //! fix verified at it, and the commands that replay both. docs/audit.md.
 
 use crate::usage_error;
-use sims::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,27 +26,9 @@ pub(crate) struct AuditArgs {
 }
 
 pub(crate) fn main(a: &AuditArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&a.file) {
-        Ok(t) => t,
-        Err(e) => return usage_error(&format!("cannot read {}: {e}", a.file.display())),
-    };
-    let parsed = if a.file.extension().is_some_and(|e| e == "json") {
-        Scenario::from_json(&text)
-    } else {
-        Scenario::from_toml(&text)
-    };
-    let scenario = match parsed {
+    let scenario = match crate::replay::read_scenario(&a.file) {
         Ok(s) => s,
-        Err(e) => {
-            let msg = e
-                .to_string()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            return usage_error(&format!("{}: {msg}", a.file.display()));
-        }
+        Err(e) => return usage_error(&e),
     };
     let opts = sims::audit::Options {
         out_dir: a

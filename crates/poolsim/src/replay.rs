@@ -304,33 +304,35 @@ fn print_human(r: &Replayed) {
     print!("{out}");
 }
 
+/// Reads a scenario file (TOML, or JSON when the name ends in `.json`); the error is one
+/// line naming the file, and the line and field the parser names.
+pub(crate) fn read_scenario(f: &Path) -> Result<Scenario, String> {
+    let text =
+        std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+    let parsed = if f.extension().is_some_and(|e| e == "json") {
+        Scenario::from_json(&text)
+    } else {
+        Scenario::from_toml(&text)
+    };
+    parsed.map_err(|e| {
+        let msg = e
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{}: {msg}", f.display())
+    })
+}
+
 /// `poolsim run FILE...`: scenario files (TOML or JSON, as `Scenario::to_toml` writes them).
 pub(crate) fn run_files(files: &[PathBuf], seed: Option<u64>, out: &Output) -> ExitCode {
     let mut plans = Vec::new();
     for f in files {
-        let text = match std::fs::read_to_string(f) {
-            Ok(t) => t,
-            Err(e) => return usage_error(&format!("cannot read {}: {e}", f.display())),
-        };
-        let is_json = f.extension().is_some_and(|e| e == "json");
-        let parsed = if is_json {
-            Scenario::from_json(&text)
-        } else {
-            Scenario::from_toml(&text)
-        };
-        let mut scenario = match parsed {
-            // The parser's message names the line and the field; keep it on one line.
-            Err(e) => {
-                let msg = e
-                    .to_string()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                return usage_error(&format!("{}: {msg}", f.display()));
-            }
+        let mut scenario = match read_scenario(f) {
             Ok(s) => s,
+            Err(e) => return usage_error(&e),
         };
         if let Some(seed) = seed {
             scenario = scenario.with_seed(seed);

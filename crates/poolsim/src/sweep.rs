@@ -54,22 +54,7 @@ fn target(t: &str) -> Result<(Build, String), String> {
             sims::incidents::ALL.map(|i| i.name).join(", ")
         ));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {t}: {e}"))?;
-    let parsed = if path.extension().is_some_and(|e| e == "json") {
-        Scenario::from_json(&text)
-    } else {
-        Scenario::from_toml(&text)
-    };
-    let scenario = parsed.map_err(|e| {
-        let msg = e
-            .to_string()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        format!("{t}: {msg}")
-    })?;
+    let scenario = crate::replay::read_scenario(&path)?;
     let build = move |seed| vec![scenario.clone().with_seed(seed)];
     Ok((
         Box::new(build),
