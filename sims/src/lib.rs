@@ -62,6 +62,8 @@
 pub mod adapter;
 pub mod audit;
 mod check;
+pub mod engine;
+pub mod fast;
 pub mod incidents;
 pub mod knobs;
 pub mod known_bugs;
@@ -79,6 +81,7 @@ pub mod trace;
 pub mod world;
 
 pub use adapter::{CorePoolFactory, PoolFactory, PoolUnderTest};
-pub use report::{Errors, Report};
+pub use engine::{Engine, run_on};
+pub use report::{Errors, InvariantClass, Report};
 pub use runner::{Run, RunOptions, run, run_pool, run_with, run_with_server_fault};
 pub use scenario::{Scenario, ScenarioError};

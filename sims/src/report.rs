@@ -255,6 +255,55 @@ pub struct Violation {
     pub replay: String,
 }
 
+/// What a violated invariant means (see [`Violation::class`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvariantClass {
+    /// Something is broken, whatever the scenario: the pool's own invariants, the server's
+    /// (`maxclients`, idle timeout, accounting, refusals counted), replies reaching the request
+    /// that sent them, every request ending exactly once.
+    Safety,
+    /// Work did not end within the scenario's `drain_limit_ms`: it depends on the scenario
+    /// (a pool that waits forever on a server that never answers is stuck, a drain limit
+    /// shorter than the pool's own wait is the scenario's mistake, which
+    /// [`crate::Scenario::validate`] refuses).
+    Liveness,
+    /// The harness itself went wrong (its load generator, a host that panicked, a scenario
+    /// event it could not apply): a bug of poolsim, not of the pool.
+    Harness,
+}
+
+impl InvariantClass {
+    /// `safety`, `liveness` or `harness`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Safety => "safety",
+            Self::Liveness => "liveness",
+            Self::Harness => "harness",
+        }
+    }
+}
+
+impl Violation {
+    /// Whether this violation means the system is broken (safety), that work did not drain
+    /// in the scenario's time (liveness), or that the harness failed (harness).
+    #[must_use]
+    pub fn class(&self) -> InvariantClass {
+        class_of(&self.invariant)
+    }
+}
+
+/// The class of an invariant by its name (see [`Violation::class`]).
+#[must_use]
+pub fn class_of(invariant: &str) -> InvariantClass {
+    match invariant {
+        "e2e.liveness" => InvariantClass::Liveness,
+        "runner.load_ended" | "sim.host" | "scenario.config_set" => InvariantClass::Harness,
+        _ => InvariantClass::Safety,
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -41,6 +41,10 @@ pub struct RunOptions {
     /// The command that replays this run, with `{seed}` for the seed (printed with every
     /// violation and failed expectation).
     pub replay: String,
+    /// Stop the run as soon as a request ends with one of these error kinds (a fuzzer that
+    /// checks "no request reads EOF" need not run a failing case to its end). The run's
+    /// [`Run::stopped`] says why it stopped; its figures cover the run up to that instant.
+    pub stop_on_errors: Vec<crate::report::ErrorKind>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +52,7 @@ impl Default for RunOptions {
         Self {
             keep_trace: false,
             replay: "sims::run(&scenario.with_seed({seed}))".to_owned(),
+            stop_on_errors: Vec::new(),
         }
     }
 }
@@ -63,6 +68,9 @@ pub struct Run {
     pub trace: Vec<String>,
     /// Simulation steps taken.
     pub steps: u64,
+    /// Why the run stopped before its end, when [`RunOptions::stop_on_errors`] stopped it
+    /// (e.g. `request p0/17 ended with eof at 325.130 s`).
+    pub stopped: Option<String>,
 }
 
 /// Runs `scenario` with this project's pool.
@@ -184,7 +192,11 @@ fn run_inner<F: PoolFactory>(
         scenario: s.clone(),
         trace: Trace::new(opts.keep_trace),
         pools: Mutex::new(Vec::new()),
-        requests: Mutex::new(Requests::new()),
+        requests: Mutex::new({
+            let mut r = Requests::new();
+            r.stop_on = opts.stop_on_errors.clone();
+            r
+        }),
         handlers: AtomicU64::new(0),
         refusals_seen: Arc::new(AtomicU64::new(0)),
         runner_now_us: AtomicU64::new(0),
@@ -515,6 +527,9 @@ impl Stepper {
             if !self.violations.is_empty() {
                 break;
             }
+            if self.shared.requests().stopped.is_some() {
+                break;
+            }
             let quiet = self.shared.handlers.load(Ordering::Relaxed) == 0;
             if finished && quiet {
                 self.finished = true;
@@ -695,11 +710,13 @@ impl Stepper {
             .write();
         report.trace_hash = format!("{:016x}", self.shared.trace.hash());
         let lines = self.shared.trace.take();
+        let stopped = self.shared.requests().stopped.clone();
         Run {
             report,
             metrics,
             trace: lines,
             steps: self.step,
+            stopped,
         }
     }
 }

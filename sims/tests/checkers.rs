@@ -34,6 +34,7 @@ fn opts() -> RunOptions {
     RunOptions {
         keep_trace: false,
         replay: "poolsim run x.toml --seed {seed}".to_owned(),
+        ..sims::RunOptions::default()
     }
 }
 

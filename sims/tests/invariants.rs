@@ -22,6 +22,7 @@ fn opts() -> RunOptions {
     RunOptions {
         keep_trace: false,
         replay: "replay --seed {seed}".to_owned(),
+        ..sims::RunOptions::default()
     }
 }
 

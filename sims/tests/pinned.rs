@@ -42,6 +42,7 @@ fn pin(incident: &str) {
             &format!("--seed {}", incident.default_seed),
             "--seed {seed}",
         ),
+        ..sims::RunOptions::default()
     };
     for s in incident.scenarios(incident.default_seed) {
         let run = run_with(&s, CorePoolFactory, &opts).unwrap();

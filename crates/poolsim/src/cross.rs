@@ -127,6 +127,7 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
         let opts = RunOptions {
             keep_trace: false,
             replay: replay.replace(&format!("--seed {seed}"), "--seed {seed}"),
+            ..sims::RunOptions::default()
         };
         let mut cells: Vec<Cell> = Vec::new();
         for p in &pools {

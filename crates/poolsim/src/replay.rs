@@ -172,6 +172,7 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
                 replay: p
                     .replay
                     .replace(&format!("--seed {}", p.seed), "--seed {seed}"),
+                ..sims::RunOptions::default()
             };
             let run = match sims::run_with(s, CorePoolFactory, &opts) {
                 Ok(r) => r,

@@ -55,6 +55,7 @@ impl Incident {
             replay: self
                 .replay_command_with(IN_REPO, 0)
                 .replace(" --seed 0", " --seed {seed}"),
+            ..crate::RunOptions::default()
         }
     }
 }

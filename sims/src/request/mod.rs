@@ -78,6 +78,10 @@ pub(crate) struct Requests {
     pub(crate) succeeded_after_last_error: u64,
     /// End-to-end invariant violations seen inside hosts: (invariant, detail, t_us).
     pub(crate) violations: Vec<(String, String, u64)>,
+    /// Error kinds that stop the run ([`crate::RunOptions::stop_on_errors`]).
+    pub(crate) stop_on: Vec<ErrorKind>,
+    /// Why the run must stop now (the first request that ended with a `stop_on` kind).
+    pub(crate) stopped: Option<String>,
 }
 
 impl Requests {
@@ -97,6 +101,8 @@ impl Requests {
             last_error_us: None,
             succeeded_after_last_error: 0,
             violations: Vec::new(),
+            stop_on: Vec::new(),
+            stopped: None,
         }
     }
 
@@ -127,6 +133,15 @@ impl Requests {
                 self.succeeded_after_last_error += 1;
             }
             Err(kind) => {
+                if self.stopped.is_none() && self.stop_on.contains(&kind) {
+                    self.stopped = Some(format!(
+                        "request {} ended with {} at {}.{:03} s",
+                        req_label(id),
+                        kind.name(),
+                        t_us / 1_000_000,
+                        t_us / 1000 % 1000
+                    ));
+                }
                 self.errors.add(kind);
                 self.first_error_us.get_or_insert(t_us);
                 self.last_error_us = Some(t_us);
