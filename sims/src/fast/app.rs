@@ -390,10 +390,9 @@ impl World<'_> {
         let p = &mut self.app.pods[pod];
         let id = req_id(p.global, p.sent);
         p.sent += 1;
-        let host = p.host.clone();
         self.shared.requests().start(id, self.now);
         self.trace()
-            .event(self.now, &host, "request.start")
+            .event(self.now, &self.app.pods[pod].host, "request.start")
             .str("req", &req_label(id))
             .write();
         let top = self.app.tops.len();
@@ -416,11 +415,10 @@ impl World<'_> {
             return;
         }
         t.ended = true;
-        let (id, start, owner) = (t.id, t.start, t.owner);
-        let host = self.app.pods[t.pod].host.clone();
+        let (id, start, owner, pod) = (t.id, t.start, t.owner, t.pod);
         self.shared.requests().end(id, self.now, r);
         self.trace()
-            .event(self.now, &host, "request.end")
+            .event(self.now, &self.app.pods[pod].host, "request.end")
             .str("req", &req_label(id))
             .str("outcome", outcome_name(r))
             .num("latency_us", self.now - start)
@@ -492,10 +490,9 @@ impl World<'_> {
             self.handler_finish(h, Err(ErrorKind::Other));
             return;
         };
-        let label = self.pools[p].label.clone();
         let addr = self.addr_of(tcp);
         self.trace()
-            .event(self.now, &label, "request.conn")
+            .event(self.now, &self.pools[p].label, "request.conn")
             .str("req", &req_label(id))
             .num("conn", conn.0)
             .str("addr", &addr)

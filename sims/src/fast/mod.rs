@@ -106,13 +106,20 @@ const LAST: u8 = 3;
 #[derive(Debug, Default)]
 struct Queue {
     at: BTreeMap<(u64, u8), VecDeque<Ev>>,
-    len: usize,
+    /// Emptied lists, kept for reuse (no allocation per instant).
+    spare: Vec<VecDeque<Ev>>,
 }
 
 impl Queue {
     fn push(&mut self, t: u64, prio: u8, ev: Ev) {
-        self.at.entry((t, prio)).or_default().push_back(ev);
-        self.len += 1;
+        match self.at.get_mut(&(t, prio)) {
+            Some(list) => list.push_back(ev),
+            None => {
+                let mut list = self.spare.pop().unwrap_or_default();
+                list.push_back(ev);
+                self.at.insert((t, prio), list);
+            }
+        }
     }
 
     /// The instant of the next event.
@@ -129,9 +136,8 @@ impl Queue {
         }
         let ev = entry.get_mut().pop_front()?;
         if entry.get().is_empty() {
-            entry.remove();
+            self.spare.push(entry.remove());
         }
-        self.len -= 1;
         Some((t, ev))
     }
 }
@@ -359,27 +365,23 @@ impl<'a> World<'a> {
     }
 
     fn observe(&mut self, t_ms: u64) {
-        let readings: Vec<(String, PoolReading)> = self
-            .pools
-            .iter_mut()
-            .map(|p| {
-                let st = p.pool.state();
-                let invariants = std::mem::take(&mut p.dirty)
-                    .then(|| pool_core::invariants::check(&p.pool).map_err(|v| v.to_string()));
-                (
-                    p.label.clone(),
-                    PoolReading {
-                        snapshot: crate::adapter::PoolSnapshot {
-                            connections: u64::from(st.total),
-                            in_use: u64::from(st.in_use),
-                            waiters: u64::from(st.waiters),
-                        },
-                        invariants,
-                        connecting: Some(u64::from(st.connecting)),
+        let readings = self.pools.iter_mut().map(|p| {
+            let st = p.pool.state();
+            let invariants = std::mem::take(&mut p.dirty)
+                .then(|| pool_core::invariants::check(&p.pool).map_err(|v| v.to_string()));
+            (
+                p.label.as_str(),
+                PoolReading {
+                    snapshot: crate::adapter::PoolSnapshot {
+                        connections: u64::from(st.total),
+                        in_use: u64::from(st.in_use),
+                        waiters: u64::from(st.waiters),
                     },
-                )
-            })
-            .collect();
+                    invariants,
+                    connecting: Some(u64::from(st.connecting)),
+                },
+            )
+        });
         self.tally.observe(t_ms, readings, &self.server.engine);
     }
 

@@ -84,12 +84,11 @@ impl World<'_> {
     }
 
     fn apply_output(&mut self, p: usize, o: Output) {
-        let label = self.pools[p].label.clone();
         let t = self.now;
         match o {
             Output::Connect { conn } => {
                 self.trace()
-                    .event(t, &label, "pool.connect")
+                    .event(t, &self.pools[p].label, "pool.connect")
                     .num("conn", conn.0)
                     .write();
                 let c = self.open_tcp(p, conn);
@@ -97,7 +96,7 @@ impl World<'_> {
             }
             Output::Check { conn, how } => {
                 self.trace()
-                    .event(t, &label, "pool.check")
+                    .event(t, &self.pools[p].label, "pool.check")
                     .num("conn", conn.0)
                     .str(
                         "how",
@@ -120,7 +119,7 @@ impl World<'_> {
             }
             Output::Reject { req, reason } => {
                 self.trace()
-                    .event(t, &label, "pool.reject")
+                    .event(t, &self.pools[p].label, "pool.reject")
                     .str("reason", &format!("{reason:?}"))
                     .write();
                 if let Some(h) = self.pools[p].waiting.remove(&req.0) {
@@ -129,7 +128,7 @@ impl World<'_> {
             }
             Output::Close { conn, reason } => {
                 self.trace()
-                    .event(t, &label, "pool.close")
+                    .event(t, &self.pools[p].label, "pool.close")
                     .num("conn", conn.0)
                     .str("reason", &format!("{reason:?}"))
                     .write();
