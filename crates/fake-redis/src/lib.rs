@@ -10,7 +10,11 @@
 //! - [`engine`]: the server without sockets or clocks: clients, config, keyspace with expiry,
 //!   stats, the idle-timeout cron, `maxclients` admission, the commands. Every input carries
 //!   `now` from the caller. Pure and deterministic (no hash-order iteration).
-//! - `commands` (private): the command table and implementations; see [`engine::Engine`].
+//! - `commands` (private): the command table and implementations, MULTI/EXEC included; see
+//!   [`engine::Engine`].
+//! - `replication` (private): replication roles as clients see them (`REPLICAOF`, `ROLE`,
+//!   INFO's `# Replication`, READONLY on a replica, `-UNBLOCKED` on demotion); no data is
+//!   replicated. The role is [`Role`].
 //! - `fault` (private): the fake-only `FAULT` admin commands (off unless
 //!   [`ServerConfig::enable_fault_commands`]).
 //! - [`config`]: [`ServerConfig`], [`ServerStats`], CONFIG GET/SET parameters, glob matching.
@@ -45,12 +49,13 @@ pub mod config;
 pub mod engine;
 mod fault;
 mod keyspace;
+mod replication;
 pub mod resp;
 pub mod shell;
 
 pub use commands::command_names;
 pub use config::{ServerConfig, ServerStats};
-pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output};
+pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output, Role};
 pub use fault::LATENCY_MS_MAX as FAULT_LATENCY_MS_MAX;
 pub use resp::{ProtocolError, ReplyWriter, RequestParser};
 pub use shell::{ConnEvent, ConnObserver, FakeRedis, Listener};
