@@ -5,8 +5,10 @@
 //! - **Clients** connect to it as to a Redis server ([`Sentinel::accept`],
 //!   [`Sentinel::handle_read`], [`Sentinel::take_output`], [`Sentinel::handle_closed`]) and
 //!   send `SENTINEL MASTERS | MASTER | REPLICAS | SLAVES | SENTINELS | GET-MASTER-ADDR-BY-NAME |
-//!   FAILOVER | MYID`, `PING`, `INFO`, `ROLE`, `HELLO`, `SUBSCRIBE` / `PSUBSCRIBE` (its events,
-//!   `+switch-master` among them, are published to them), with Redis's reply bytes.
+//!   FAILOVER | MYID`, `PING`, `INFO`, `ROLE`, `HELLO`, `CLIENT SETNAME | GETNAME | ID |
+//!   SETINFO`, `SUBSCRIBE` / `PSUBSCRIBE` (its events, `+switch-master` among them, are
+//!   published to them), with Redis's reply bytes. Anything else, `QUIT` included (Sentinel
+//!   7.0 has no QUIT), gets Redis's unknown-command error.
 //! - **Monitoring**: it asks the caller to send `PING` and `INFO` to the instances it watches
 //!   ([`SentinelOutput::Ping`], [`SentinelOutput::Info`]); the caller reports what came back
 //!   ([`Sentinel::handle_ping_reply`], [`Sentinel::handle_ping_lost`],
@@ -1091,7 +1093,7 @@ impl Sentinel {
         }
     }
 
-    /// Take `client`'s pending output; `true`: close after writing it (QUIT, protocol error).
+    /// Take `client`'s pending output; `true`: close after writing it (a protocol error).
     /// `None`: no such client.
     pub fn take_output(&mut self, client: SentinelClientId, buf: &mut Vec<u8>) -> Option<bool> {
         let c = self.clients.get_mut(&client)?;
@@ -1142,7 +1144,6 @@ impl Sentinel {
             b"info" => Some((-1, false)),
             b"role" => Some((1, false)),
             b"hello" => Some((-1, false)),
-            b"quit" => Some((-1, true)),
             b"client" => Some((-2, false)),
             _ => None,
         };
@@ -1251,12 +1252,6 @@ impl Sentinel {
                 }
             }
             b"hello" => return self.cmd_hello(id, args, out),
-            b"quit" => {
-                w.ok(out);
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.close_after_reply = true;
-                }
-            }
             b"client" => {
                 let sub = args[1].to_ascii_lowercase();
                 match (sub.as_slice(), argc) {
