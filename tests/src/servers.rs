@@ -255,7 +255,7 @@ pub fn fake_config(requirepass: Option<&str>) -> ServerConfig {
 /// A real Redis Sentinel: `redis-server <config> --sentinel` (the same binary as
 /// `redis-sentinel`; Debian's `redis-sentinel` package only adds a symlink and a service), on
 /// a free loopback port, monitoring `mymaster` at `127.0.0.1:<master_port>` with quorum 1,
-/// `down-after-milliseconds 5000`, `failover-timeout 60000`. Its configuration file (Sentinel
+/// `down-after-milliseconds` as given, `failover-timeout 60000`. Its configuration file (Sentinel
 /// requires a writable one) lives in a directory of its own, removed on drop with the process.
 pub struct RealSentinel {
     child: Child,
@@ -269,7 +269,7 @@ pub const SENTINEL_MASTER_NAME: &str = "mymaster";
 impl RealSentinel {
     /// Starts it and waits until it accepts connections (not until it has reached the
     /// master: see the differential test's wait).
-    pub fn start(master_port: u16) -> io::Result<Self> {
+    pub fn start(master_port: u16, down_after_ms: u64) -> io::Result<Self> {
         let port = free_port()?;
         let dir =
             std::env::temp_dir().join(format!("poolsim-sentinel-{}-{port}", std::process::id()));
@@ -280,7 +280,7 @@ impl RealSentinel {
             format!(
                 "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nloglevel warning\n\
                  sentinel monitor {SENTINEL_MASTER_NAME} 127.0.0.1 {master_port} 1\n\
-                 sentinel down-after-milliseconds {SENTINEL_MASTER_NAME} 5000\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER_NAME} {down_after_ms}\n\
                  sentinel failover-timeout {SENTINEL_MASTER_NAME} 60000\n",
                 dir = dir.display()
             ),

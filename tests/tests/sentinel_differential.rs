@@ -7,9 +7,11 @@
 //! (byte for byte unless the row says otherwise), then a trailing `PING`. Only what does not
 //! depend on time or on the real Sentinel's conversation with the master is compared exactly:
 //! instance replies (`SENTINEL MASTER`, `MASTERS`) compare their field names in order and the
-//! values of [`STABLE_FIELDS`]. The failover itself is not compared here (it takes the real
-//! Sentinel at least `down-after-milliseconds`, and the fake's timing is pinned by the unit
-//! tests in `crates/fake-redis/src/sentinel/tests.rs`); docs/differential.md says so.
+//! values of [`STABLE_FIELDS`].
+//!
+//! `fake_and_real_sentinel_fail_over_real_servers_the_same_way` then runs a failover side by
+//! side: the real Sentinel on one real master/replica pair, the fake (driven over TCP by the
+//! test) on another, both masters killed at once, the failover events compared in order.
 //!
 //! Env: `POOLSIM_SKIP_REDIS_DIFF=1` skips (printed) when redis-server is missing.
 
@@ -238,7 +240,7 @@ async fn fake_sentinel_matches_real_sentinel_replies() {
         .expect("join")
         .expect("start the master");
     let port = master.addr().port();
-    let real = tokio::task::spawn_blocking(move || RealSentinel::start(port))
+    let real = tokio::task::spawn_blocking(move || RealSentinel::start(port, 5000))
         .await
         .expect("join")
         .expect("start redis-server --sentinel");
@@ -305,4 +307,316 @@ fn instance_comparison_catches_a_changed_stable_value_or_field_order() {
     assert!(compare(How::Instances, &real, &inst("1", false)).is_ok());
     assert!(compare(How::Instances, &real, &inst("2", false)).is_err());
     assert!(compare(How::Instances, &real, &inst("1", true)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The failover, side by side: a real Sentinel fails over one real master/replica pair; the
+// fake Sentinel, driven over TCP by the test, fails over another real pair. Both masters are
+// killed at the same moment.
+
+/// The events both Sentinels must publish, in this order, from the master's death to the
+/// switch (the real one publishes others too: discovery, `+reboot`, hello traffic).
+const FAILOVER_EVENTS: &[&str] = &[
+    "+sdown",
+    "+odown",
+    "+new-epoch",
+    "+try-failover",
+    "+vote-for-leader",
+    "+elected-leader",
+    "+failover-state-select-slave",
+    "+selected-slave",
+    "+failover-state-send-slaveof-noone",
+    "+failover-state-wait-promotion",
+    "+promoted-slave",
+    "+failover-state-reconf-slaves",
+    "+failover-end",
+    "+switch-master",
+];
+
+/// Down-after for the failover test: short, so it takes a few seconds.
+const DOWN_AFTER_MS: u64 = 1000;
+
+/// One command on a fresh connection, with short bounds (a dead server refuses at once on
+/// loopback); `None` when there is no reply.
+async fn ask(addr: &Addr, args: &[&str]) -> Option<Value> {
+    let sock: std::net::SocketAddr = format!("{}:{}", addr.host, addr.port).parse().ok()?;
+    let mut w = tokio::time::timeout(Duration::from_millis(300), Wire::connect(sock))
+        .await
+        .ok()?
+        .ok()?;
+    w.send(&encode(args)).await.ok()?;
+    let (mut r, end) = w.read_replies(1, Duration::from_millis(300)).await;
+    (end == End::Complete).then(|| resp::parse(&r.remove(0)).ok())?
+}
+
+/// `INFO replication` as a Sentinel reads it.
+fn reported(info: &Value) -> Option<fake_redis::sentinel::Reported> {
+    let text = String::from_utf8_lossy(info.text()?).to_string();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:")))
+            .map(|v| v.trim().to_string())
+    };
+    match field("role")?.as_str() {
+        "master" => Some(fake_redis::sentinel::Reported::Master),
+        _ => Some(fake_redis::sentinel::Reported::Replica {
+            master: Addr::new(field("master_host")?, field("master_port")?.parse().ok()?),
+            link_up: field("master_link_status").as_deref() == Some("up"),
+        }),
+    }
+}
+
+/// Drives the fake Sentinel against real servers on the wall clock until `+switch-master` (or
+/// `max`); returns its events with their times since `start`.
+async fn drive_fake(
+    s: &mut Sentinel,
+    start: tokio::time::Instant,
+    max: Duration,
+) -> Vec<(Duration, String, String)> {
+    let mut events = Vec::new();
+    while start.elapsed() < max && !events.iter().any(|(_, c, _)| c == "+switch-master") {
+        tokio::time::sleep_until(start + s.poll_timeout()).await;
+        s.handle_timeout(start.elapsed());
+        while let Some(o) = s.poll_output() {
+            match o {
+                fake_redis::SentinelOutput::Ping { to } => {
+                    let pong = ask(&to, &["PING"]).await;
+                    if matches!(pong, Some(Value::Simple(ref p)) if p == b"PONG") {
+                        s.handle_ping_reply(start.elapsed(), &to);
+                    } else {
+                        s.handle_ping_lost(start.elapsed(), &to);
+                    }
+                }
+                fake_redis::SentinelOutput::Info { to } => {
+                    if let Some(role) = ask(&to, &["INFO", "replication"])
+                        .await
+                        .as_ref()
+                        .and_then(reported)
+                    {
+                        s.handle_info(start.elapsed(), &to, role);
+                    }
+                }
+                fake_redis::SentinelOutput::Send { to, commands } => {
+                    let sock: std::net::SocketAddr =
+                        format!("{}:{}", to.host, to.port).parse().expect("addr");
+                    if let Ok(mut w) = Wire::connect(sock).await {
+                        let bytes: Vec<u8> = commands.iter().flat_map(|c| encode(c)).collect();
+                        let _ = w.send(&bytes).await;
+                        let _ = w.read_replies(commands.len(), Duration::from_secs(2)).await;
+                    }
+                }
+                fake_redis::SentinelOutput::Event { channel, message } => {
+                    events.push((start.elapsed(), channel, message));
+                }
+                fake_redis::SentinelOutput::Wake { .. } => {}
+            }
+        }
+    }
+    events
+}
+
+/// A master and its replica (synced), both real.
+async fn real_pair() -> (RealRedis, RealRedis) {
+    let master =
+        tokio::task::spawn_blocking(|| RealRedis::start(&["--repl-diskless-sync-delay", "0"]))
+            .await
+            .expect("join")
+            .expect("start a master");
+    let mport = master.addr().port().to_string();
+    let replica = tokio::task::spawn_blocking(move || {
+        RealRedis::start(&["--replicaof", "127.0.0.1", &mport])
+    })
+    .await
+    .expect("join")
+    .expect("start a replica");
+    // Until the replica's link is up.
+    let raddr = Addr::new("127.0.0.1", replica.addr().port());
+    for _ in 0..100 {
+        if let Some(fake_redis::sentinel::Reported::Replica { link_up: true, .. }) =
+            ask(&raddr, &["INFO", "replication"])
+                .await
+                .as_ref()
+                .and_then(reported)
+        {
+            return (master, replica);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the replica did not sync with its master within 5 s");
+}
+
+/// The events of `FAILOVER_EVENTS` in the order they came, each once (the first).
+fn key_events(events: &[(Duration, String, String)]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for (_, c, _) in events {
+        if FAILOVER_EVENTS.contains(&c.as_str()) && !seen.contains(c) {
+            seen.push(c.clone());
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_and_real_sentinel_fail_over_real_servers_the_same_way() {
+    if !require_redis_server("fake_and_real_sentinel_fail_over_real_servers_the_same_way") {
+        return;
+    }
+    // The real Sentinel's pair and its subscription to every event.
+    let (m1, r1) = real_pair().await;
+    let m1_port = m1.addr().port();
+    let sentinel = tokio::task::spawn_blocking(move || RealSentinel::start(m1_port, DOWN_AFTER_MS))
+        .await
+        .expect("join")
+        .expect("start redis-server --sentinel");
+    wait_connected(sentinel.addr()).await;
+    // Until the real Sentinel knows the replica (from the master's INFO) and has its INFO.
+    for _ in 0..200 {
+        let mut w = Wire::connect(sentinel.addr()).await.expect("connect");
+        let v = w.cmd(&["SENTINEL", "REPLICAS", SENTINEL_MASTER_NAME]).await;
+        let ready = match &v {
+            Value::Array(Some(list)) => list.iter().any(|r| {
+                fields(r).is_ok_and(|f| {
+                    f.iter()
+                        .any(|(k, v)| k == "master-link-status" && v == "ok")
+                })
+            }),
+            _ => false,
+        };
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut events_wire = Wire::connect(sentinel.addr()).await.expect("connect");
+    events_wire.cmd(&["PSUBSCRIBE", "*"]).await;
+
+    // The fake Sentinel's pair.
+    let (m2, r2) = real_pair().await;
+    let (m2_addr, r2_addr) = (
+        Addr::new("127.0.0.1", m2.addr().port()),
+        Addr::new("127.0.0.1", r2.addr().port()),
+    );
+    let mut cfg = MonitorConfig::new(SENTINEL_MASTER_NAME, m2_addr.clone(), vec![r2_addr.clone()]);
+    cfg.down_after_ms = DOWN_AFTER_MS;
+    cfg.failover_timeout_ms = 60_000;
+    let mut fake = Sentinel::new(SentinelConfig {
+        masters: vec![cfg],
+        ..SentinelConfig::default()
+    });
+    let start = tokio::time::Instant::now();
+    // Let the fake see both instances answer for a moment.
+    let warm_up = drive_fake(&mut fake, start, Duration::from_millis(1500)).await;
+    assert!(warm_up.is_empty(), "no event while all answer: {warm_up:?}");
+
+    // Connections opened to each replica before the failover: the promotion's CLIENT KILL
+    // must close them.
+    let mut r1_conn = Wire::connect(r1.addr()).await.expect("connect");
+    let mut r2_conn = Wire::connect(r2.addr()).await.expect("connect");
+    r1_conn.cmd(&["PING"]).await;
+    r2_conn.cmd(&["PING"]).await;
+
+    // Both masters die at once (SIGKILL: new connections are refused).
+    let killed_at = start.elapsed();
+    drop(m1);
+    drop(m2);
+    let max = killed_at + Duration::from_secs(20);
+    let real_events = async {
+        let mut got: Vec<(Duration, String, String)> = Vec::new();
+        while start.elapsed() < max && !got.iter().any(|(_, c, _)| c == "+switch-master") {
+            let (replies, _) = events_wire
+                .read_replies(1, Duration::from_millis(200))
+                .await;
+            for r in replies {
+                if let Ok(Value::Array(Some(items))) = resp::parse(&r) {
+                    let text = |i: usize| {
+                        items
+                            .get(i)
+                            .and_then(Value::text)
+                            .map(|t| String::from_utf8_lossy(t).into_owned())
+                            .unwrap_or_default()
+                    };
+                    got.push((start.elapsed(), text(2), text(3)));
+                }
+            }
+        }
+        got
+    };
+    let (real_events, fake_events) = tokio::join!(real_events, drive_fake(&mut fake, start, max));
+
+    let (rk, fk) = (key_events(&real_events), key_events(&fake_events));
+    assert_eq!(
+        rk, FAILOVER_EVENTS,
+        "the real Sentinel's events: {real_events:?}"
+    );
+    assert_eq!(fk, rk, "the fake Sentinel's events: {fake_events:?}");
+    let switch = |ev: &[(Duration, String, String)]| {
+        ev.iter()
+            .find(|(_, c, _)| c == "+switch-master")
+            .map(|(t, _, m)| (*t - killed_at, m.clone()))
+            .expect("+switch-master")
+    };
+    let (real_after, real_msg) = switch(&real_events);
+    let (fake_after, fake_msg) = switch(&fake_events);
+    assert_eq!(
+        real_msg,
+        format!(
+            "mymaster 127.0.0.1 {m1_port} 127.0.0.1 {}",
+            r1.addr().port()
+        )
+    );
+    assert_eq!(
+        fake_msg,
+        format!(
+            "mymaster 127.0.0.1 {} 127.0.0.1 {}",
+            m2_addr.port, r2_addr.port
+        )
+    );
+    // Both detect within down-after plus the PING cadence and the promotion's INFO round.
+    for (who, after) in [("real", real_after), ("fake", fake_after)] {
+        assert!(
+            after > Duration::from_millis(DOWN_AFTER_MS) && after < Duration::from_secs(8),
+            "{who}: +switch-master {after:?} after the kill"
+        );
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "failover side by side: +switch-master {real_after:?} (real Sentinel) and {fake_after:?} (fake) after the master died"
+    );
+    // Both promoted replicas are masters now, and their old connections were killed.
+    for (who, conn, addr) in [
+        ("real", &mut r1_conn, r1.addr()),
+        ("fake", &mut r2_conn, r2.addr()),
+    ] {
+        assert_eq!(
+            conn.read_to_eof(Duration::from_secs(2)).await,
+            (vec![], End::Eof),
+            "{who}: a connection to the promoted replica is killed"
+        );
+        let role = ask(&Addr::new("127.0.0.1", addr.port()), &["ROLE"]).await;
+        let first = match &role {
+            Some(Value::Array(Some(items))) => {
+                items.first().and_then(Value::text).map(<[u8]>::to_vec)
+            }
+            _ => None,
+        };
+        assert_eq!(
+            first.as_deref(),
+            Some(&b"master"[..]),
+            "{who}: ROLE {role:?}"
+        );
+    }
+    // Both name the new master.
+    let mut w = Wire::connect(sentinel.addr()).await.expect("connect");
+    let real_addr = w
+        .cmd(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME])
+        .await;
+    let want = |port: u16| {
+        Value::Array(Some(vec![
+            Value::Bulk(Some(b"127.0.0.1".to_vec())),
+            Value::Bulk(Some(port.to_string().into_bytes())),
+        ]))
+    };
+    assert_eq!(real_addr, want(r1.addr().port()));
+    assert_eq!(fake.master_addr(SENTINEL_MASTER_NAME), Some(r2_addr));
 }

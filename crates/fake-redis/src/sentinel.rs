@@ -254,6 +254,9 @@ struct Instance {
     priority: u32,
     /// When the oldest unanswered PING was sent (`act_ping_time`).
     act_ping: Option<Duration>,
+    /// The link was just created: PING at the next tick (`sentinelReconnectInstance` sends
+    /// one as soon as it connects).
+    ping_asap: bool,
     last_ping: Option<Duration>,
     last_pong: Duration,
     last_avail: Duration,
@@ -280,6 +283,7 @@ impl Instance {
             addr,
             priority,
             act_ping: Some(now),
+            ping_asap: true,
             last_ping: None,
             last_pong: now,
             last_avail: now,
@@ -691,11 +695,13 @@ impl Sentinel {
                     to: inst.addr.clone(),
                 });
             }
-            if now.saturating_sub(inst.last_pong) > ping_period
-                && inst
-                    .last_ping
-                    .is_none_or(|t| now.saturating_sub(t) > ping_period / 2)
+            if inst.ping_asap
+                || (now.saturating_sub(inst.last_pong) > ping_period
+                    && inst
+                        .last_ping
+                        .is_none_or(|t| now.saturating_sub(t) > ping_period / 2))
             {
+                inst.ping_asap = false;
                 inst.last_ping = Some(now);
                 if inst.act_ping.is_none() {
                     inst.act_ping = Some(now);

@@ -598,3 +598,20 @@ fn subscribers_get_every_event_through_a_pattern_and_the_switch_through_its_chan
     let _ = w.s.take_output(one, &mut out);
     assert_eq!(String::from_utf8_lossy(&out).matches("message").count(), 1);
 }
+
+#[test]
+fn new_instances_are_pinged_at_the_first_tick_so_a_short_down_after_keeps_them_up() {
+    // Found by the side-by-side failover against real servers: an instance starts with an
+    // unanswered-PING clock (Redis's createInstanceLink), so the first PING must go out at
+    // once, as sentinelReconnectInstance sends it, not a ping period later.
+    let mut cfg = MonitorConfig::new("mymaster", a("m"), vec![a("r")]);
+    cfg.down_after_ms = 1000;
+    let mut w = World::new();
+    w.s = Sentinel::new(SentinelConfig {
+        masters: vec![cfg],
+        ..SentinelConfig::default()
+    });
+    w.run_until(ms(10_000));
+    assert!(w.events.is_empty(), "{:?}", w.events);
+    assert_eq!(w.pings.first().map(|p| p.0), Some(Duration::ZERO));
+}
