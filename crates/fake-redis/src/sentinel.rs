@@ -36,7 +36,9 @@
 //!   learned them already). `INFO` replies are reported as a role ([`Reported`]), not parsed.
 //! - **No random delays**: Redis adds up to 1 s at random to the failover start time (it only
 //!   moves the retry guard of `2 * failover-timeout`) and runs its timer at a randomised `hz`;
-//!   the fake uses no offset and a fixed tick.
+//!   the fake takes the offset from its configuration ([`SentinelTiming`], 0 by default) and
+//!   uses a fixed tick. Every period and delay of `sentinel.c` is configuration there, with
+//!   Redis's values as defaults.
 //! - **One request in flight per kind**: Redis keeps sending `INFO` each tick while it is
 //!   stale (up to 100 pending commands per link); the fake sends one `INFO` per instance and
 //!   sends the next only after a reply or after one INFO period. `PING` follows Redis's rule
@@ -56,19 +58,6 @@ use crate::resp::{ReplyWriter, RequestParser, parse_i64_strict};
 
 /// A client's id on the Sentinel: assigned from 1 upwards, never reused.
 pub type SentinelClientId = u64;
-
-/// `SENTINEL_PING_PERIOD`: the longest time between PINGs (shorter when
-/// `down-after-milliseconds` is shorter).
-pub const PING_PERIOD: Duration = Duration::from_millis(1000);
-/// `SENTINEL_INFO_PERIOD`: INFO to masters and replicas (1 s while the master is objectively
-/// down or failing over).
-pub const INFO_PERIOD: Duration = Duration::from_millis(10_000);
-/// `SENTINEL_PUBLISH_PERIOD * 4`: how long an instance Sentinel knows as a replica must have
-/// reported `role:master` before Sentinel converts it back (`+convert-to-slave`).
-pub const CONVERT_WAIT: Duration = Duration::from_millis(8000);
-/// `SENTINEL_SLAVE_RECONF_TIMEOUT`: a replica sent `SLAVEOF` during a failover that does not
-/// report the new master within this counts as reconfigured.
-pub const SLAVE_RECONF_TIMEOUT: Duration = Duration::from_millis(10_000);
 
 /// A host and port as Sentinel names them (not resolved).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -129,11 +118,60 @@ impl MonitorConfig {
     }
 }
 
+/// Sentinel's fixed periods and delays (constants in `sentinel.c`), configurable here; the
+/// defaults are Redis's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentinelTiming {
+    /// `SENTINEL_PING_PERIOD` (1000): the longest time between PINGs to an instance (shorter
+    /// when `down-after-milliseconds` is).
+    pub ping_period_ms: u64,
+    /// `SENTINEL_INFO_PERIOD` (10000): INFO to masters and replicas.
+    pub info_period_ms: u64,
+    /// INFO to a replica while its master is `o_down` or failing over, or while the replica
+    /// reports its link to the master down (1000).
+    pub info_period_fast_ms: u64,
+    /// `SENTINEL_PUBLISH_PERIOD * 4` (8000): how long an instance Sentinel knows as a replica
+    /// must have reported `role:master` before it is converted back (`+convert-to-slave`).
+    pub convert_wait_ms: u64,
+    /// `SENTINEL_SLAVE_RECONF_TIMEOUT` (10000): a replica sent `SLAVEOF <new master>` during
+    /// a failover that has not reported it within this counts as reconfigured.
+    pub replica_reconf_timeout_ms: u64,
+    /// Added to a failover's start time (Redis: a random 0..`SENTINEL_MAX_DESYNC` = 1000 ms,
+    /// to desynchronise Sentinels). With one Sentinel it only moves the retry guard (`2 *
+    /// failover-timeout` from the start); 0 by default, no randomness here: a simulation that
+    /// wants Redis's spread draws it from its own seed.
+    pub failover_start_delay_ms: u64,
+}
+
+impl Default for SentinelTiming {
+    fn default() -> Self {
+        Self {
+            ping_period_ms: 1000,
+            info_period_ms: 10_000,
+            info_period_fast_ms: 1000,
+            convert_wait_ms: 8000,
+            replica_reconf_timeout_ms: 10_000,
+            failover_start_delay_ms: 0,
+        }
+    }
+}
+
+impl SentinelTiming {
+    fn ping_period(&self) -> Duration {
+        Duration::from_millis(self.ping_period_ms)
+    }
+    fn info_period(&self) -> Duration {
+        Duration::from_millis(self.info_period_ms)
+    }
+}
+
 /// The Sentinel's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SentinelConfig {
     /// Monitored masters (`SENTINEL MASTERS` lists them by name).
     pub masters: Vec<MonitorConfig>,
+    /// Periods and delays.
+    pub timing: SentinelTiming,
     /// Its run id (`SENTINEL MYID`), 40 characters.
     pub myid: String,
     /// Its port (INFO `tcp_port`; Redis's default 26379).
@@ -146,6 +184,7 @@ impl Default for SentinelConfig {
     fn default() -> Self {
         Self {
             masters: Vec::new(),
+            timing: SentinelTiming::default(),
             myid: "0".repeat(40),
             port: 26379,
             tick_ms: 100,
@@ -325,16 +364,21 @@ struct Master {
 }
 
 impl Master {
-    fn info_period(&self) -> Duration {
-        if self.o_down.is_some() || self.failover.is_some() {
-            Duration::from_millis(1000)
+    /// INFO period of the master (`master`) or of replica `r`: Redis's 10 s, but 1 s for a
+    /// replica while the master is o_down or failing over or while the replica reports its
+    /// master link down.
+    fn info_period(&self, t: &SentinelTiming, replica: Option<&Instance>) -> Duration {
+        let fast =
+            replica.is_some_and(|r| self.o_down.is_some() || self.failover.is_some() || !r.link_up);
+        if fast {
+            Duration::from_millis(t.info_period_fast_ms)
         } else {
-            INFO_PERIOD
+            t.info_period()
         }
     }
 
-    fn ping_period(&self) -> Duration {
-        self.down_after.min(PING_PERIOD)
+    fn ping_period(&self, t: &SentinelTiming) -> Duration {
+        self.down_after.min(t.ping_period())
     }
 
     /// `sentinelGetCurrentMasterAddress`: the promoted replica once it reported `role:master`.
@@ -361,14 +405,14 @@ impl Master {
     }
 
     /// `sentinelMasterLooksSane`.
-    fn looks_sane(&self, now: Duration) -> bool {
+    fn looks_sane(&self, now: Duration, t: &SentinelTiming) -> bool {
         self.inst.role_reported_master
             && self.inst.s_down.is_none()
             && self.o_down.is_none()
             && self
                 .inst
                 .info_refresh
-                .is_some_and(|t| now.saturating_sub(t) < INFO_PERIOD * 2)
+                .is_some_and(|at| now.saturating_sub(at) < t.info_period() * 2)
     }
 }
 
@@ -569,6 +613,8 @@ impl Sentinel {
     /// `sentinelRefreshInstanceInfo` for a replica entry.
     fn replica_info(&mut self, name: &str, i: usize, role: &Reported) {
         let now = self.now;
+        let timing = self.config.timing;
+        let convert_wait = Duration::from_millis(timing.convert_wait_ms);
         let Some(m) = self.masters.get_mut(name) else {
             return;
         };
@@ -594,9 +640,9 @@ impl Sentinel {
                 self.event("+promoted-slave", id);
                 self.event("+failover-state-reconf-slaves", mid);
             } else if !m.replicas[i].promoted
-                && m.looks_sane(now)
-                && m.replicas[i].no_down_for(now, CONVERT_WAIT)
-                && now.saturating_sub(m.replicas[i].role_reported_time) > CONVERT_WAIT
+                && m.looks_sane(now, &timing)
+                && m.replicas[i].no_down_for(now, convert_wait)
+                && now.saturating_sub(m.replicas[i].role_reported_time) > convert_wait
             {
                 let to = m.replicas[i].addr.clone();
                 let new = m.inst.addr.clone();
@@ -672,17 +718,26 @@ impl Sentinel {
     /// `sentinelSendPeriodicCommands` for the master and its replicas.
     fn periodic(&mut self, name: &str, master: bool) {
         let now = self.now;
+        let timing = self.config.timing;
         let Some(m) = self.masters.get_mut(name) else {
             return;
         };
-        let (ping_period, info_period) = (m.ping_period(), m.info_period());
+        let ping_period = m.ping_period(&timing);
+        let periods: Vec<Duration> = if master {
+            vec![m.info_period(&timing, None)]
+        } else {
+            m.replicas
+                .iter()
+                .map(|r| m.info_period(&timing, Some(r)))
+                .collect()
+        };
         let mut out = Vec::new();
         let insts: Vec<&mut Instance> = if master {
             vec![&mut m.inst]
         } else {
             m.replicas.iter_mut().collect()
         };
-        for inst in insts {
+        for (inst, info_period) in insts.into_iter().zip(periods) {
             if inst
                 .info_refresh
                 .is_none_or(|t| now.saturating_sub(t) > info_period)
@@ -792,6 +847,7 @@ impl Sentinel {
     /// as in Redis.
     fn failover_step(&mut self, name: &str) {
         let now = self.now;
+        let timing = self.config.timing;
         let Some(m) = self.masters.get_mut(name) else {
             return;
         };
@@ -820,7 +876,7 @@ impl Sentinel {
                 self.event("+elected-leader", mid.clone());
                 self.event("+failover-state-select-slave", mid);
             }
-            Some(FailoverState::SelectSlave) => match select_replica(m, now) {
+            Some(FailoverState::SelectSlave) => match select_replica(m, now, &timing) {
                 None => {
                     self.event("-failover-abort-no-good-slave", mid);
                     self.abort_failover(name);
@@ -864,7 +920,8 @@ impl Sentinel {
         };
         m.failover = Some(FailoverState::WaitStart);
         m.failover_epoch = epoch;
-        m.failover_start_time = Some(now);
+        m.failover_start_time =
+            Some(now + Duration::from_millis(self.config.timing.failover_start_delay_ms));
         m.failover_state_change_time = now;
         let mid = m.event_id();
         self.event("+new-epoch", epoch.to_string());
@@ -890,6 +947,7 @@ impl Sentinel {
     /// `sentinelFailoverReconfNextSlave` + `sentinelFailoverDetectEnd`.
     fn reconf_next_replicas(&mut self, name: &str) {
         let now = self.now;
+        let reconf_timeout = Duration::from_millis(self.config.timing.replica_reconf_timeout_ms);
         let Some(m) = self.masters.get_mut(name) else {
             return;
         };
@@ -900,7 +958,7 @@ impl Sentinel {
         // Sent too long ago without progress: counted as reconfigured.
         for (i, r) in m.replicas.iter_mut().enumerate() {
             if let Reconf::Sent(at) = r.reconf {
-                if now.saturating_sub(at) > SLAVE_RECONF_TIMEOUT {
+                if now.saturating_sub(at) > reconf_timeout {
                     r.reconf = Reconf::Done;
                     events.push(("-slave-reconf-sent-timeout", i));
                 }
@@ -1447,7 +1505,7 @@ impl Sentinel {
                 if m.failover.is_some() {
                     return Err("INPROG Failover already in progress".into());
                 }
-                if select_replica(m, now).is_none() {
+                if select_replica(m, now, &self.config.timing).is_none() {
                     return Err("NOGOODSLAVE No suitable replica to promote".into());
                 }
                 self.start_failover(&n);
@@ -1463,18 +1521,18 @@ impl Sentinel {
 }
 
 /// `sentinelSelectSlave`: the best replica to promote, if any.
-fn select_replica(m: &Master, now: Duration) -> Option<usize> {
+fn select_replica(m: &Master, now: Duration, t: &SentinelTiming) -> Option<usize> {
     let info_validity = if m.inst.s_down.is_some() {
-        PING_PERIOD * 5
+        t.ping_period() * 5
     } else {
-        INFO_PERIOD * 3
+        t.info_period() * 3
     };
     m.replicas
         .iter()
         .enumerate()
         .filter(|(_, r)| {
             r.s_down.is_none()
-                && now.saturating_sub(r.last_avail) <= PING_PERIOD * 5
+                && now.saturating_sub(r.last_avail) <= t.ping_period() * 5
                 && r.priority != 0
                 && r.info_refresh
                     .is_some_and(|t| now.saturating_sub(t) <= info_validity)

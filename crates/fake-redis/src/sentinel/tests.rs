@@ -380,7 +380,7 @@ fn a_returning_old_master_is_converted_after_reporting_master_for_8_s() {
         .find(|(pt, to)| *pt > ms(40_000) && *to == a("m"))
         .map(|(pt, _)| *pt)
         .unwrap();
-    assert!(*t > pings_back + CONVERT_WAIT, "{t:?} {pings_back:?}");
+    assert!(*t > pings_back + ms(8000), "{t:?} {pings_back:?}");
     assert!(*t <= pings_back + ms(20_200), "{t:?} {pings_back:?}");
     assert_eq!(w.sent.len(), 2, "converted once");
 }
@@ -614,4 +614,74 @@ fn new_instances_are_pinged_at_the_first_tick_so_a_short_down_after_keeps_them_u
     w.run_until(ms(10_000));
     assert!(w.events.is_empty(), "{:?}", w.events);
     assert_eq!(w.pings.first().map(|p| p.0), Some(Duration::ZERO));
+}
+
+#[test]
+fn periods_and_delays_are_configuration() {
+    let mut w = World::new();
+    let mut cfg = MonitorConfig::new("mymaster", a("m"), vec![a("r")]);
+    cfg.down_after_ms = 5000;
+    cfg.failover_timeout_ms = 60_000;
+    w.s = Sentinel::new(SentinelConfig {
+        masters: vec![cfg],
+        timing: SentinelTiming {
+            ping_period_ms: 500,
+            info_period_ms: 2000,
+            convert_wait_ms: 3000,
+            ..SentinelTiming::default()
+        },
+        ..SentinelConfig::default()
+    });
+    w.run_until(ms(10_000));
+    // PINGs every ~0.5 s to the live master.
+    let to_master = w.pings.iter().filter(|(_, to)| *to == a("m")).count();
+    assert!((16..=21).contains(&to_master), "{to_master}");
+    w.set_alive(&a("m"), false);
+    w.run_until(ms(30_000));
+    assert!(
+        w.event_time("+switch-master").is_some(),
+        "{:?}",
+        w.channels()
+    );
+    w.set_alive(&a("m"), true);
+    let back = w.now;
+    w.run_until(ms(45_000));
+    let converted = w.event_time("+convert-to-slave").expect("converted");
+    // Reported master on an INFO within 2 s of its return, converted on the first INFO more
+    // than 3 s after that: 3-6 s after it is back (10-20 s with Redis's periods).
+    assert!(
+        converted > back + ms(3000) && converted <= back + ms(6200),
+        "{converted:?} {back:?}"
+    );
+}
+
+#[test]
+fn a_replica_whose_master_link_is_down_gets_info_every_second() {
+    let mut w = World::new();
+    w.nodes.get_mut(&a("r")).unwrap().role = Reported::Replica {
+        master: a("m"),
+        link_up: false,
+    };
+    // Count INFOs to the replica over 10 s.
+    let mut n = 0;
+    let mut t = Duration::ZERO;
+    while t < ms(10_000) {
+        t = w.s.poll_timeout();
+        w.now = t;
+        w.s.handle_timeout(t);
+        while let Some(o) = w.s.poll_output() {
+            match o {
+                SentinelOutput::Info { to } => {
+                    let role = w.nodes[&to].role.clone();
+                    if to == a("r") {
+                        n += 1;
+                    }
+                    w.s.handle_info(t, &to, role);
+                }
+                SentinelOutput::Ping { to } => w.s.handle_ping_reply(t, &to),
+                _ => {}
+            }
+        }
+    }
+    assert!((9..=11).contains(&n), "{n} INFOs in 10 s");
 }
