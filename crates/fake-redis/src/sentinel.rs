@@ -296,6 +296,10 @@ struct Instance {
     /// The link was just created: PING at the next tick (`sentinelReconnectInstance` sends
     /// one as soon as it connects).
     ping_asap: bool,
+    /// The last PING found no connection (refused, reset, EOF): Redis's `link->disconnected`.
+    /// Down is then counted from the last valid reply, and PINGs (Redis: reconnection
+    /// attempts) go out once per ping period.
+    disconnected: bool,
     last_ping: Option<Duration>,
     last_pong: Duration,
     last_avail: Duration,
@@ -323,6 +327,7 @@ impl Instance {
             priority,
             act_ping: Some(now),
             ping_asap: true,
+            disconnected: false,
             last_ping: None,
             last_pong: now,
             last_avail: now,
@@ -573,17 +578,27 @@ impl Sentinel {
         let now = self.now;
         self.for_instance(addr, |i| {
             i.act_ping = None;
+            i.disconnected = false;
             i.last_pong = now;
             i.last_avail = now;
         });
     }
 
-    /// The PING sent to `addr` will get no reply (connection refused, reset or closed): the
-    /// instance stays unanswered since its oldest PING, so it goes down on time; another PING
-    /// is asked for at the usual pace.
+    /// The PING to `addr` found no connection (refused, reset, EOF): the instance is
+    /// disconnected, as Redis's link is once its socket closes. Redis sent no PING on a closed
+    /// link, so this PING does not start the unanswered-PING clock (an older unanswered one
+    /// still counts); down is counted from the last valid reply (`sentinelCheckSubjectivelyDown`
+    /// with `link->disconnected`): a process that died is down `down-after-milliseconds` after
+    /// its last reply, one that hangs (no reply, no error: report nothing) after its first
+    /// unanswered PING. The next PING (Redis: reconnection attempt) comes one ping period later.
     pub fn handle_ping_lost(&mut self, now: Duration, addr: &Addr) {
         self.advance(now);
-        let _ = addr;
+        self.for_instance(addr, |i| {
+            i.disconnected = true;
+            if i.act_ping.is_some() && i.act_ping == i.last_ping {
+                i.act_ping = None;
+            }
+        });
     }
 
     /// The INFO sent to `addr` was answered with this role.
@@ -750,15 +765,23 @@ impl Sentinel {
                     to: inst.addr.clone(),
                 });
             }
-            if inst.ping_asap
-                || (now.saturating_sub(inst.last_pong) > ping_period
+            let due = if inst.disconnected {
+                // sentinelReconnectInstance: one attempt per ping period.
+                inst.last_ping
+                    .is_none_or(|t| now.saturating_sub(t) >= ping_period)
+            } else {
+                now.saturating_sub(inst.last_pong) > ping_period
                     && inst
                         .last_ping
-                        .is_none_or(|t| now.saturating_sub(t) > ping_period / 2))
-            {
+                        .is_none_or(|t| now.saturating_sub(t) > ping_period / 2)
+            };
+            if inst.ping_asap || due {
                 inst.ping_asap = false;
                 inst.last_ping = Some(now);
-                if inst.act_ping.is_none() {
+                // While disconnected this stands for Redis's reconnection attempt, which
+                // sends no PING until it connects: the unanswered-PING clock is not started
+                // (a reply clears everything anyway).
+                if inst.act_ping.is_none() && !inst.disconnected {
                     inst.act_ping = Some(now);
                 }
                 out.push(SentinelOutput::Ping {
@@ -798,9 +821,11 @@ impl Sentinel {
             } else {
                 &mut m.replicas[idx - 1]
             };
-            let elapsed = inst
-                .act_ping
-                .map_or(Duration::ZERO, |t| now.saturating_sub(t));
+            let elapsed = match inst.act_ping {
+                Some(t) => now.saturating_sub(t),
+                None if inst.disconnected => now.saturating_sub(inst.last_avail),
+                None => Duration::ZERO,
+            };
             let down = elapsed > down_after;
             if down && inst.s_down.is_none() {
                 inst.s_down = Some(now);
@@ -1576,6 +1601,9 @@ fn reply_instance(
         flags.push("o_down");
     }
     flags.push(if is_master { "master" } else { "slave" });
+    if inst.disconnected {
+        flags.push("disconnected");
+    }
     if is_master && m.failover.is_some() {
         flags.push("failover_in_progress");
     }

@@ -13,6 +13,8 @@ fn ms(v: u64) -> Duration {
 /// One simulated instance: does it answer, and what role does its INFO say.
 struct Node {
     alive: bool,
+    /// Hung: connections succeed but nothing is ever answered (no reply, no error).
+    hung: bool,
     role: Reported,
 }
 
@@ -44,6 +46,7 @@ impl World {
             a("m"),
             Node {
                 alive: true,
+                hung: false,
                 role: Reported::Master,
             },
         );
@@ -51,6 +54,7 @@ impl World {
             a("r"),
             Node {
                 alive: true,
+                hung: false,
                 role: Reported::Replica {
                     master: a("m"),
                     link_up: true,
@@ -74,14 +78,16 @@ impl World {
             match o {
                 SentinelOutput::Ping { to } => {
                     self.pings.push((now, to.clone()));
-                    if self.nodes.get(&to).is_some_and(|n| n.alive) {
+                    if self.nodes.get(&to).is_some_and(|n| n.hung) {
+                        // Silent: neither a reply nor an error.
+                    } else if self.nodes.get(&to).is_some_and(|n| n.alive) {
                         self.s.handle_ping_reply(now, &to);
                     } else {
                         self.s.handle_ping_lost(now, &to);
                     }
                 }
                 SentinelOutput::Info { to } => {
-                    if let Some(n) = self.nodes.get(&to).filter(|n| n.alive) {
+                    if let Some(n) = self.nodes.get(&to).filter(|n| n.alive && !n.hung) {
                         let role = n.role.clone();
                         self.s.handle_info(now, &to, role);
                     }
@@ -184,23 +190,19 @@ fn master_goes_s_down_after_down_after_ms_without_a_reply_and_o_down_at_once() {
     );
     w.set_alive(&a("m"), false);
     w.run_until(ms(20_000));
-    let first_unanswered = w
+    let last_reply = w
         .pings
         .iter()
-        .find(|(t, to)| *to == a("m") && *t > ms(10_000))
+        .filter(|(t, to)| *to == a("m") && *t <= ms(10_000))
         .map(|(t, _)| *t)
+        .last()
         .unwrap();
     let sdown = w.event_time("+sdown").expect("+sdown");
-    // Subjectively down once the oldest unanswered PING is older than down-after (5 s),
-    // at the first timer tick after that (100 ms ticks).
-    assert!(
-        sdown > first_unanswered + ms(5000),
-        "{sdown:?} {first_unanswered:?}"
-    );
-    assert!(
-        sdown <= first_unanswered + ms(5100),
-        "{sdown:?} {first_unanswered:?}"
-    );
+    // A dead process refuses connections: Sentinel's link is down, and it is subjectively
+    // down once its last valid reply is older than down-after (5 s), at the first timer tick
+    // after that (100 ms ticks).
+    assert!(sdown > last_reply + ms(5000), "{sdown:?} {last_reply:?}");
+    assert!(sdown <= last_reply + ms(5100), "{sdown:?} {last_reply:?}");
     assert_eq!(
         w.event_time("+odown"),
         Some(sdown),
@@ -318,7 +320,7 @@ fn get_master_addr_names_the_promoted_replica_before_switch_master() {
             let flags = format!(
                 "{}{}",
                 bulk("flags"),
-                bulk("s_down,o_down,master,failover_in_progress")
+                bulk("s_down,o_down,master,disconnected,failover_in_progress")
             );
             assert!(master.contains(&flags), "{master}");
             let state = format!("{}{}", bulk("failover-state"), bulk("reconf_slaves"));
@@ -684,4 +686,35 @@ fn a_replica_whose_master_link_is_down_gets_info_every_second() {
         }
     }
     assert!((9..=11).contains(&n), "{n} INFOs in 10 s");
+}
+
+#[test]
+fn a_hung_master_is_down_after_its_first_unanswered_ping_a_dead_one_after_its_last_reply() {
+    // Hung: connected, silent (the caller reports nothing). Redis counts from the oldest
+    // unanswered PING (`act_ping_time`); a closed link counts from the last valid reply.
+    let mut w = World::new();
+    w.run_until(ms(10_000));
+    w.nodes.get_mut(&a("m")).unwrap().hung = true;
+    while w.event_time("+sdown").is_none() {
+        let t = w.now + ms(100);
+        w.run_until(t);
+    }
+    // Hung, it is not flagged disconnected.
+    let c = w.s.accept(w.now);
+    let master = w.cmd(c, "SENTINEL MASTER mymaster");
+    assert!(
+        master.contains(&bulk("s_down,o_down,master,failover_in_progress")),
+        "{master}"
+    );
+    let first_unanswered = w
+        .pings
+        .iter()
+        .find(|(t, to)| *to == a("m") && *t > ms(10_000))
+        .map(|(t, _)| *t)
+        .unwrap();
+    let sdown = w.event_time("+sdown").expect("+sdown");
+    assert!(
+        sdown > first_unanswered + ms(5000) && sdown <= first_unanswered + ms(5100),
+        "{sdown:?} {first_unanswered:?}"
+    );
 }
