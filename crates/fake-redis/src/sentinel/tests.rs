@@ -195,7 +195,7 @@ fn master_goes_s_down_after_down_after_ms_without_a_reply_and_o_down_at_once() {
         .iter()
         .filter(|(t, to)| *to == a("m") && *t <= ms(10_000))
         .map(|(t, _)| *t)
-        .last()
+        .next_back()
         .unwrap();
     let sdown = w.event_time("+sdown").expect("+sdown");
     // A dead process refuses connections: Sentinel's link is down, and it is subjectively
