@@ -90,7 +90,8 @@ impl RealRedis {
         Err(last_err.unwrap_or_else(|| io::Error::other("redis-server did not start")))
     }
 
-    fn start_on(port: u16, extra: &[&str]) -> io::Result<Self> {
+    /// Starts it on `port` (e.g. a server coming back where a killed one listened).
+    pub fn start_on(port: u16, extra: &[&str]) -> io::Result<Self> {
         let port_s = port.to_string();
         let mut args = vec![
             "--port",

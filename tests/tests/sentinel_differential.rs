@@ -11,7 +11,8 @@
 //!
 //! `fake_and_real_sentinel_fail_over_real_servers_the_same_way` then runs a failover side by
 //! side: the real Sentinel on one real master/replica pair, the fake (driven over TCP by the
-//! test) on another, both masters killed at once, the failover events compared in order.
+//! test) on another, both masters killed at once, the failover events compared in order; then
+//! both old masters come back and each Sentinel must convert its own (`+convert-to-slave`).
 //!
 //! Env: `POOLSIM_SKIP_REDIS_DIFF=1` skips (printed) when redis-server is missing.
 
@@ -366,15 +367,16 @@ fn reported(info: &Value) -> Option<fake_redis::sentinel::Reported> {
     }
 }
 
-/// Drives the fake Sentinel against real servers on the wall clock until `+switch-master` (or
-/// `max`); returns its events with their times since `start`.
+/// Drives the fake Sentinel against real servers on the wall clock until it publishes `until`
+/// (or `max`); returns its events with their times since `start`.
 async fn drive_fake(
     s: &mut Sentinel,
     start: tokio::time::Instant,
+    until: &str,
     max: Duration,
 ) -> Vec<(Duration, String, String)> {
     let mut events = Vec::new();
-    while start.elapsed() < max && !events.iter().any(|(_, c, _)| c == "+switch-master") {
+    while start.elapsed() < max && !events.iter().any(|(_, c, _)| c == until) {
         tokio::time::sleep_until(start + s.poll_timeout()).await;
         s.handle_timeout(start.elapsed());
         while let Some(o) = s.poll_output() {
@@ -413,6 +415,34 @@ async fn drive_fake(
         }
     }
     events
+}
+
+/// The real Sentinel's events (read from a PSUBSCRIBE * connection) until `until` or `max`.
+async fn real_events_until(
+    events_wire: &mut Wire,
+    start: tokio::time::Instant,
+    until: &str,
+    max: Duration,
+) -> Vec<(Duration, String, String)> {
+    let mut got: Vec<(Duration, String, String)> = Vec::new();
+    while start.elapsed() < max && !got.iter().any(|(_, c, _)| c == until) {
+        let (replies, _) = events_wire
+            .read_replies(1, Duration::from_millis(200))
+            .await;
+        for r in replies {
+            if let Ok(Value::Array(Some(items))) = resp::parse(&r) {
+                let text = |i: usize| {
+                    items
+                        .get(i)
+                        .and_then(Value::text)
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_default()
+                };
+                got.push((start.elapsed(), text(2), text(3)));
+            }
+        }
+    }
+    got
 }
 
 /// A master and its replica (synced), both real.
@@ -505,7 +535,7 @@ async fn fake_and_real_sentinel_fail_over_real_servers_the_same_way() {
     });
     let start = tokio::time::Instant::now();
     // Let the fake see both instances answer for a moment.
-    let warm_up = drive_fake(&mut fake, start, Duration::from_millis(1500)).await;
+    let warm_up = drive_fake(&mut fake, start, "", Duration::from_millis(1500)).await;
     assert!(warm_up.is_empty(), "no event while all answer: {warm_up:?}");
 
     // Connections opened to each replica before the failover: the promotion's CLIENT KILL
@@ -520,28 +550,10 @@ async fn fake_and_real_sentinel_fail_over_real_servers_the_same_way() {
     drop(m1);
     drop(m2);
     let max = killed_at + Duration::from_secs(20);
-    let real_events = async {
-        let mut got: Vec<(Duration, String, String)> = Vec::new();
-        while start.elapsed() < max && !got.iter().any(|(_, c, _)| c == "+switch-master") {
-            let (replies, _) = events_wire
-                .read_replies(1, Duration::from_millis(200))
-                .await;
-            for r in replies {
-                if let Ok(Value::Array(Some(items))) = resp::parse(&r) {
-                    let text = |i: usize| {
-                        items
-                            .get(i)
-                            .and_then(Value::text)
-                            .map(|t| String::from_utf8_lossy(t).into_owned())
-                            .unwrap_or_default()
-                    };
-                    got.push((start.elapsed(), text(2), text(3)));
-                }
-            }
-        }
-        got
-    };
-    let (real_events, fake_events) = tokio::join!(real_events, drive_fake(&mut fake, start, max));
+    let (real_events, fake_events) = tokio::join!(
+        real_events_until(&mut events_wire, start, "+switch-master", max),
+        drive_fake(&mut fake, start, "+switch-master", max)
+    );
 
     let (rk, fk) = (key_events(&real_events), key_events(&fake_events));
     assert_eq!(
@@ -618,5 +630,109 @@ async fn fake_and_real_sentinel_fail_over_real_servers_the_same_way() {
         ]))
     };
     assert_eq!(real_addr, want(r1.addr().port()));
-    assert_eq!(fake.master_addr(SENTINEL_MASTER_NAME), Some(r2_addr));
+    assert_eq!(
+        fake.master_addr(SENTINEL_MASTER_NAME),
+        Some(r2_addr.clone())
+    );
+
+    // The old masters come back on their ports (restarted processes, empty, masters): each
+    // Sentinel converts its old master into a replica of the new one once it has reported
+    // `role:master` for more than 8 s, with the same transaction (+convert-to-slave).
+    let back_at = start.elapsed();
+    let m2_port = m2_addr.port;
+    let m1_back = tokio::task::spawn_blocking(move || RealRedis::start_on(m1_port, &[]))
+        .await
+        .expect("join")
+        .expect("restart the real Sentinel's old master");
+    let m2_back = tokio::task::spawn_blocking(move || RealRedis::start_on(m2_port, &[]))
+        .await
+        .expect("join")
+        .expect("restart the fake Sentinel's old master");
+    // Split brain until then: the old masters accept writes.
+    let mut m1_conn = Wire::connect(m1_back.addr()).await.expect("connect");
+    let mut m2_conn = Wire::connect(m2_back.addr()).await.expect("connect");
+    let ok = Value::Simple(b"OK".to_vec());
+    assert_eq!(m1_conn.cmd(&["SET", "k", "lost"]).await, ok);
+    assert_eq!(m2_conn.cmd(&["SET", "k", "lost"]).await, ok);
+    let max = back_at + Duration::from_secs(30);
+    let (real_back, fake_back) = tokio::join!(
+        real_events_until(&mut events_wire, start, "+convert-to-slave", max),
+        drive_fake(&mut fake, start, "+convert-to-slave", max)
+    );
+    let convert = |ev: &[(Duration, String, String)], who: &str| {
+        ev.iter()
+            .find(|(_, c, _)| c == "+convert-to-slave")
+            .map(|(t, _, m)| (*t - back_at, m.clone()))
+            .unwrap_or_else(|| panic!("{who}: no +convert-to-slave: {ev:?}"))
+    };
+    let (real_conv, real_conv_msg) = convert(&real_back, "real");
+    let (fake_conv, fake_conv_msg) = convert(&fake_back, "fake");
+    assert_eq!(
+        real_conv_msg,
+        format!(
+            "slave 127.0.0.1:{m1_port} 127.0.0.1 {m1_port} @ mymaster 127.0.0.1 {}",
+            r1.addr().port()
+        )
+    );
+    assert_eq!(
+        fake_conv_msg,
+        format!(
+            "slave 127.0.0.1:{m2_port} 127.0.0.1 {m2_port} @ mymaster 127.0.0.1 {}",
+            r2_addr.port
+        )
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "old master converted {real_conv:?} (real Sentinel) and {fake_conv:?} (fake) after it came back"
+    );
+    for (who, after) in [("real", real_conv), ("fake", fake_conv)] {
+        assert!(
+            after > Duration::from_secs(8) && after < Duration::from_secs(25),
+            "{who}: +convert-to-slave {after:?} after the old master came back"
+        );
+    }
+    // Each old master is a replica of the new one now (READONLY), and the connection that
+    // wrote during the split brain was killed by the conversion.
+    for (who, conn, addr, new_port) in [
+        ("real", &mut m1_conn, m1_back.addr(), r1.addr().port()),
+        ("fake", &mut m2_conn, m2_back.addr(), r2_addr.port),
+    ] {
+        assert_eq!(
+            conn.read_to_eof(Duration::from_secs(2)).await,
+            (vec![], End::Eof),
+            "{who}: the old master's connection is killed by the conversion"
+        );
+        let target = Addr::new("127.0.0.1", addr.port());
+        let role = ask(&target, &["ROLE"]).await;
+        let head: Vec<String> = match &role {
+            Some(Value::Array(Some(items))) => items
+                .iter()
+                .take(3)
+                .map(|v| match v {
+                    Value::Integer(n) => n.to_string(),
+                    other => other
+                        .text()
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            _ => vec![],
+        };
+        assert_eq!(
+            head,
+            vec![
+                "slave".to_string(),
+                "127.0.0.1".into(),
+                new_port.to_string()
+            ],
+            "{who}: ROLE {role:?}"
+        );
+        let readonly =
+            Value::Error(b"READONLY You can't write against a read only replica.".to_vec());
+        assert_eq!(
+            ask(&target, &["SET", "k", "v"]).await,
+            Some(readonly),
+            "{who}"
+        );
+    }
 }

@@ -313,6 +313,9 @@ struct Instance {
     s_down_since_time: Option<Duration>,
     reported_master: Option<Addr>,
     link_up: bool,
+    /// Its last INFO said `role:slave` with the master link down (Redis:
+    /// `master_link_down_since_time != 0`): INFO every second.
+    link_down_reported: bool,
     promoted: bool,
     reconf: Reconf,
 }
@@ -339,6 +342,7 @@ impl Instance {
             s_down_since_time: None,
             reported_master: None,
             link_up: false,
+            link_down_reported: false,
             promoted: false,
             reconf: Reconf::None,
         }
@@ -373,8 +377,9 @@ impl Master {
     /// replica while the master is o_down or failing over or while the replica reports its
     /// master link down.
     fn info_period(&self, t: &SentinelTiming, replica: Option<&Instance>) -> Duration {
-        let fast =
-            replica.is_some_and(|r| self.o_down.is_some() || self.failover.is_some() || !r.link_up);
+        let fast = replica.is_some_and(|r| {
+            self.o_down.is_some() || self.failover.is_some() || r.link_down_reported
+        });
         if fast {
             Duration::from_millis(t.info_period_fast_ms)
         } else {
@@ -641,6 +646,7 @@ impl Sentinel {
             r.role_reported_master = master;
             r.role_reported_time = now;
         }
+        r.link_down_reported = matches!(role, Reported::Replica { link_up: false, .. });
         if let Reported::Replica { master, link_up } = role {
             r.reported_master = Some(master.clone());
             r.link_up = *link_up;
