@@ -811,6 +811,7 @@ impl Sentinel {
 
     fn check_down_of(&mut self, name: &str, master: bool) {
         let now = self.now;
+        let info_period = self.config.timing.info_period();
         let Some(m) = self.masters.get_mut(name) else {
             return;
         };
@@ -832,7 +833,12 @@ impl Sentinel {
                 None if inst.disconnected => now.saturating_sub(inst.last_avail),
                 None => Duration::ZERO,
             };
-            let down = elapsed > down_after;
+            // A master that has reported `role:slave` for longer than down-after plus two INFO
+            // periods is down too (demoted behind Sentinel's back, e.g. a plain REPLICAOF).
+            let demoted = idx == 0
+                && !inst.role_reported_master
+                && now.saturating_sub(inst.role_reported_time) > down_after + info_period * 2;
+            let down = elapsed > down_after || demoted;
             if down && inst.s_down.is_none() {
                 inst.s_down = Some(now);
                 inst.s_down_since_time = Some(now);

@@ -718,3 +718,26 @@ fn a_hung_master_is_down_after_its_first_unanswered_ping_a_dead_one_after_its_la
         "{sdown:?} {first_unanswered:?}"
     );
 }
+
+#[test]
+fn a_master_reporting_slave_for_down_after_plus_two_info_periods_is_down() {
+    // Demoted without Sentinel (a plain REPLICAOF on the master): it still answers PINGs, but
+    // its INFO says role:slave; sentinelCheckSubjectivelyDown calls that down after
+    // down-after + 2 * INFO period (5 s + 20 s here), and the failover follows.
+    let mut w = World::new();
+    w.run_until(ms(1000));
+    w.nodes.get_mut(&a("m")).unwrap().role = Reported::Replica {
+        master: a("elsewhere"),
+        link_up: false,
+    };
+    w.run_until(ms(60_000));
+    // The master's INFO comes every 10 s (strictly more than 10 s after the last one): the
+    // first after the change at 10.1 s, then down after 25 s more, at the next tick.
+    let sdown = w.event_time("+sdown").expect("+sdown");
+    assert!(sdown > ms(35_100) && sdown <= ms(35_200), "{sdown:?}");
+    assert!(
+        w.channels().contains(&"+switch-master"),
+        "{:?}",
+        w.channels()
+    );
+}
