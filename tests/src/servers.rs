@@ -69,9 +69,14 @@ pub fn require_redis_server(test: &str) -> bool {
 }
 
 /// A real `redis-server` child process on a free loopback port; killed on drop.
+///
+/// Its working directory (`--dir`) is a directory of its own under the system's temporary
+/// directory, removed on drop: a replica writes the RDB it receives there (`dump.rdb`), never
+/// into the checkout.
 pub struct RealRedis {
     child: Child,
     addr: SocketAddr,
+    dir: std::path::PathBuf,
 }
 
 impl RealRedis {
@@ -93,7 +98,12 @@ impl RealRedis {
     /// Starts it on `port` (e.g. a server coming back where a killed one listened).
     pub fn start_on(port: u16, extra: &[&str]) -> io::Result<Self> {
         let port_s = port.to_string();
+        let dir = std::env::temp_dir().join(format!("poolsim-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let dir_s = dir.to_string_lossy().into_owned();
         let mut args = vec![
+            "--dir",
+            &dir_s,
             "--port",
             &port_s,
             "--bind",
@@ -119,6 +129,7 @@ impl RealRedis {
         let mut server = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -188,6 +199,7 @@ impl Drop for RealRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
