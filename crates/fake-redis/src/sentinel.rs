@@ -41,9 +41,10 @@
 //!   Redis's values as defaults.
 //! - **One request in flight per kind**: Redis keeps sending `INFO` each tick while it is
 //!   stale (up to 100 pending commands per link); the fake sends one `INFO` per instance and
-//!   sends the next only after a reply or after one INFO period. `PING` follows Redis's rule
-//!   (another one once the last is older than half the ping period and no reply came for a
-//!   whole period).
+//!   sends the next only after a reply or after one INFO period. `PING` follows Redis's rules:
+//!   at once on a new link, then another once the last is older than half the ping period and
+//!   no reply came for a whole period; on a closed link (reported by
+//!   [`Sentinel::handle_ping_lost`]) one attempt per ping period, as Redis's reconnections.
 //! - **Replica selection** keeps Redis's filters that the inputs can express (not down, a
 //!   valid PING reply within 5 s, an INFO reply within 5 s while the master is down (30 s
 //!   otherwise), priority not 0) and its order (priority, then offset, which the fake does not
@@ -212,8 +213,9 @@ pub enum Reported {
 /// Effects for the caller, drained with [`Sentinel::poll_output`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SentinelOutput {
-    /// Send `PING` to this instance; report with [`Sentinel::handle_ping_reply`] (or
-    /// [`Sentinel::handle_ping_lost`]).
+    /// Send `PING` to this instance; report a valid reply with [`Sentinel::handle_ping_reply`],
+    /// no connection (refused, reset, EOF) with [`Sentinel::handle_ping_lost`], and nothing at
+    /// all for an instance that hangs.
     Ping {
         /// The instance.
         to: Addr,
