@@ -49,6 +49,23 @@ const REPLICA_INFO_VALUES: &[&str] = &[
     "master_failover_state",
 ];
 
+/// `INFO replication` fields of a replica whose master cannot be reached: all but the
+/// replication ids and the (always 0 here, but stream-dependent) offsets.
+const UNREACHABLE_MASTER_INFO_VALUES: &[&str] = &[
+    "role",
+    "master_host",
+    "master_port",
+    "master_link_status",
+    "master_last_io_seconds_ago",
+    "master_sync_in_progress",
+    "master_link_down_since_seconds",
+    "slave_priority",
+    "slave_read_only",
+    "replica_announced",
+    "connected_slaves",
+    "master_failover_state",
+];
+
 /// Deliberate differences: (case, what differs, why). Each row here is compared loosely (see its
 /// `Cmp`), and every loosely compared row must be listed here.
 const DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -197,6 +214,23 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "only the replica fields that do not depend on the sync's progress, by value",
         "link status, offsets and the sync fields change as a real replica syncs; the fake's \
          link stays down",
+    ),
+    (
+        "replica_of_an_unreachable_master_role",
+        "ROLE as in replica_refuses_writes_and_serves_reads",
+        "right after REPLICAOF a real replica is `connecting` (`connect` between its retries, \
+         once a second); the fake always says `connect`",
+    ),
+    (
+        "replica_of_an_unreachable_master_info",
+        "section headers and the replication section's field names, not values",
+        "replication ids are random in Redis (zeros in the fake); the field set of a replica \
+         whose link is down is what the fake always shows",
+    ),
+    (
+        "replica_of_an_unreachable_master_info_values",
+        "the replication section's values but the replication ids and offsets",
+        "as replica_of_an_unreachable_master_info",
     ),
     (
         "multi_sentinel_promotion",
@@ -535,6 +569,22 @@ fn cases() -> Vec<Case> {
         )
         .with_master()
         .cmp(InfoValues(REPLICA_INFO_VALUES)),
+        // A master nobody listens for (port 1): the state a fake replica imitates.
+        Case::cmds(
+            "replica_of_an_unreachable_master_role",
+            "REPLICAOF 127.0.0.1 1\nROLE\nREPLICAOF NO ONE",
+        )
+        .cmp(Role),
+        Case::cmds(
+            "replica_of_an_unreachable_master_info",
+            "REPLICAOF 127.0.0.1 1\nINFO replication\nREPLICAOF NO ONE",
+        )
+        .cmp(InfoFields(&["replication"])),
+        Case::cmds(
+            "replica_of_an_unreachable_master_info_values",
+            "REPLICAOF 127.0.0.1 1\nINFO replication\nREPLICAOF NO ONE",
+        )
+        .cmp(InfoValues(UNREACHABLE_MASTER_INFO_VALUES)),
         // --- MULTI / EXEC
         Case::cmds("multi_exec_runs_queued_commands", "MULTI\nSET k v\nINCR k\nGET k\nEXEC\nGET k"),
         Case::cmds(
