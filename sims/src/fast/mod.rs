@@ -13,14 +13,14 @@
 //!   a message takes `link_latency_ms` one way. Events at one instant run in the order they
 //!   were scheduled (timeline events first, callers' deadlines last, as `timeout_at` polls
 //!   its future before its timer).
-//! - **connections** ([`net`]) are two message queues: the client's side does what the pool's
+//! - **connections** (`net`) are two message queues: the client's side does what the pool's
 //!   Redis manager does (connect, `AUTH`, `PING`, a peek that sees EOF or unread bytes, one
 //!   command at a time, a 1 s PING check, a 5 s bound on a connect), the server's side what
 //!   the fake's shell does (read a batch, execute it, wait for the handshake and the command
 //!   latency, write, close on the engine's word).
-//! - **pools** ([`pools`]) are fed and drained as `crates/pool`'s driver feeds them: connects,
+//! - **pools** (`pools`) are fed and drained as `crates/pool`'s driver feeds them: connects,
 //!   checks, grants, rejects, closes and its timer.
-//! - **requests** ([`app`]): the load, each tier's handlers, the calls between tiers.
+//! - **requests** (`app`): the load, each tier's handlers, the calls between tiers.
 //!
 //! After every instant with events (a "step"), the tally reads the pools it touched and the
 //! server and checks every invariant, as the turmoil runner does after every tick.
@@ -42,10 +42,31 @@ use std::time::Duration;
 
 /// Runs `scenario` on the fast engine with this project's pool (its profile and knobs).
 pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Run, ScenarioError> {
+    run_with_stats(scenario, opts).map(|(run, _)| run)
+}
+
+/// What a fast run cost: events handled and steps (instants with events) observed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events handled (message deliveries, timers, load and timeline events).
+    pub events: u64,
+    /// Steps: ticks with at least one event, each followed by every invariant check.
+    pub steps: u64,
+}
+
+/// [`run`], and what it cost ([`Stats`]; the benchmark's cost per event).
+pub fn run_with_stats(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<(Run, Stats), ScenarioError> {
     scenario.validate()?;
     let mut world = World::new(scenario, opts)?;
     world.drive();
-    Ok(world.tally.finish(Vec::new()))
+    let stats = Stats {
+        events: world.events,
+        steps: world.tally.step,
+    };
+    Ok((world.tally.finish(Vec::new()), stats))
 }
 
 /// Something that happens at an instant.
