@@ -4,53 +4,24 @@
 //! its runs meet their expectations over a seed sweep. docs/architecture.md lists what each
 //! engine models that the other does not; docs/performance.md the measured differences.
 
+mod common;
+
+use common::{both, differences};
 use sims::oracle::{derive, disagreements};
-use sims::{Engine, Report, RunOptions, Scenario, run_on};
-
-/// How far apart the engines may be on a figure: 10 % of the larger value, at least 5.
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= (0.10 * a.abs().max(b.abs())).max(5.0)
-}
-
-/// The signature figures of a report, by name.
-fn figures(r: &Report) -> Vec<(&'static str, f64)> {
-    vec![
-        ("requests", r.requests as f64),
-        ("succeeded", r.succeeded as f64),
-        ("errors.eof", r.errors.eof as f64),
-        ("errors.pool_timeout", r.errors.pool_timeout as f64),
-        (
-            "errors.too_many_connections",
-            r.errors.too_many_connections as f64,
-        ),
-        ("errors.max_clients", r.errors.max_clients as f64),
-        (
-            "errors.deadline_exceeded",
-            r.errors.deadline_exceeded as f64,
-        ),
-        ("errors.other", r.errors.other as f64),
-        ("peak_pool_connections", r.peak_pool_connections as f64),
-        ("peak_server_clients", r.peak_server_clients as f64),
-        ("rejected_connections", r.rejected_connections as f64),
-        ("server_ops_per_sec", r.server_ops_per_sec),
-    ]
-}
+use sims::{Engine, RunOptions, Scenario, run_on};
 
 fn both_engines(incident: &str) {
     let incident = sims::incidents::by_name(incident).unwrap();
     let mut bad = Vec::new();
     for s in incident.scenarios(incident.default_seed) {
-        let t = run_on(Engine::Turmoil, &s, &RunOptions::default()).unwrap();
-        let f = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
-        for (e, r) in [("turmoil", &t.report), ("fast", &f.report)] {
+        let (t, f) = both(&s);
+        for (e, r) in [("turmoil", &t), ("fast", &f)] {
             if !r.expectation_met {
                 bad.push(format!("{}: {e}: {}", s.name, r.verdict));
             }
         }
-        for ((name, a), (_, b)) in figures(&t.report).into_iter().zip(figures(&f.report)) {
-            if !close(a, b) {
-                bad.push(format!("{}: {name} turmoil {a} fast {b}", s.name));
-            }
+        for d in differences(&t, &f) {
+            bad.push(format!("{}: {d}", s.name));
         }
     }
     assert!(
@@ -126,4 +97,32 @@ fn every_built_in_run_holds_its_expectation_on_the_fast_engine_over_20_seeds() {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// The worked examples of `examples/scenarios/` (events, latency spikes, load changes, server
+/// timeouts) meet their expectation on both engines, with close figures.
+#[test]
+fn the_example_scenarios_agree_on_both_engines() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    let mut bad = Vec::new();
+    for f in &files {
+        let s = Scenario::from_toml(&std::fs::read_to_string(f).unwrap()).unwrap();
+        let (t, fast) = both(&s);
+        for (e, r) in [("turmoil", &t), ("fast", &fast)] {
+            if !r.expectation_met {
+                bad.push(format!("{}: {e}: {}", f.display(), r.verdict));
+            }
+        }
+        for d in differences(&t, &fast) {
+            bad.push(format!("{}: {d}", f.display()));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
