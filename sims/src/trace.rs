@@ -122,6 +122,18 @@ impl EventBuilder<'_> {
         self
     }
 
+    /// A request's id as its label (`p3/17`: the first tier's pod, then its counter), what
+    /// `.str(key, &label)` would write, without building the label.
+    pub fn req(mut self, key: &str, id: u64) -> Self {
+        push_key(&mut self.line, key);
+        self.line.push_str("\"p");
+        push_u64(&mut self.line, id >> 40);
+        self.line.push('/');
+        push_u64(&mut self.line, id & ((1 << 40) - 1));
+        self.line.push('"');
+        self
+    }
+
     /// An integer field.
     pub fn num(mut self, key: &str, value: u64) -> Self {
         push_key(&mut self.line, key);
@@ -220,6 +232,12 @@ mod tests {
             push_u64(&mut s, v);
             assert_eq!(s, v.to_string());
         }
+        let t = Trace::new(true);
+        t.event(0, "h", "e").req("req", (3 << 40) | 17).write();
+        assert_eq!(
+            t.take()[0],
+            r#"{"t_us":0,"host":"h","event":"e","req":"p3/17"}"#
+        );
         let mut s = String::new();
         push_str(&mut s, "app-0:1024");
         assert_eq!(s, "\"app-0:1024\"");

@@ -7,12 +7,12 @@ use sims::{Engine, Report, RunOptions, Scenario, run_on};
 
 /// How far apart the engines may be on a figure: 10 % of the larger value, at least 5
 /// (docs/architecture.md, "The two engines", says how far apart they are measured to be).
-pub fn close(a: f64, b: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= (0.10 * a.abs().max(b.abs())).max(5.0)
 }
 
 /// The signature figures of a report, by name.
-pub fn figures(r: &Report) -> Vec<(&'static str, f64)> {
+pub(crate) fn figures(r: &Report) -> Vec<(&'static str, f64)> {
     vec![
         ("requests", r.requests as f64),
         ("succeeded", r.succeeded as f64),
@@ -36,7 +36,7 @@ pub fn figures(r: &Report) -> Vec<(&'static str, f64)> {
 }
 
 /// Where the two reports' figures differ by more than [`close`] allows.
-pub fn differences(turmoil: &Report, fast: &Report) -> Vec<String> {
+pub(crate) fn differences(turmoil: &Report, fast: &Report) -> Vec<String> {
     figures(turmoil)
         .into_iter()
         .zip(figures(fast))
@@ -46,7 +46,7 @@ pub fn differences(turmoil: &Report, fast: &Report) -> Vec<String> {
 }
 
 /// Runs `s` on both engines: (turmoil's report, fast's report).
-pub fn both(s: &Scenario) -> (Report, Report) {
+pub(crate) fn both(s: &Scenario) -> (Report, Report) {
     let t = run_on(Engine::Turmoil, s, &RunOptions::default()).unwrap();
     let f = run_on(Engine::Fast, s, &RunOptions::default()).unwrap();
     (t.report, f.report)
