@@ -134,7 +134,8 @@ Where each model stops being right: docs/sizing.md.";
 const SWEEP_HELP: &str = "Examples:\n  poolsim sweep stale-eof --seeds 1..100\n  \
 poolsim sweep cascade --seeds 1..1000 --shard 2/4 --json > shard-2.json\n  \
 poolsim sweep --merge shard-1.json shard-2.json shard-3.json shard-4.json\n  \
-poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n\n\
+poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n  \
+poolsim sweep stale-eof --seeds 1..20 --engine turmoil\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (each failing seed is listed with \
 its replay command); 2 bad command line. docs/sweeps.md.";
 

@@ -848,7 +848,7 @@ fn a_sweep_with_a_failing_seed_exits_1_and_lists_its_replay_command() {
     assert!(text.contains("idle-timeout-peek: 0 of 3 met"), "{text}");
     assert!(
         text.contains(&format!(
-            "replay: cargo run --release -p poolsim -- run {} --seed 2",
+            "replay: cargo run --release -p poolsim -- run {} --seed 2 --engine fast",
             f.display()
         )),
         "{text}"
