@@ -7,7 +7,6 @@
 mod common;
 
 use common::{both, differences};
-use sims::oracle::{derive, disagreements};
 use sims::{Engine, RunOptions, Scenario, run_on};
 
 fn both_engines(incident: &str) {
@@ -47,32 +46,12 @@ fn cascade_shows_the_same_signature_on_both_engines() {
     both_engines("cascade");
 }
 
-fn oracle_check(s: &Scenario) {
-    let opts = RunOptions {
-        keep_trace: true,
-        ..RunOptions::default()
-    };
-    let run = run_on(Engine::Fast, s, &opts).unwrap();
-    let figures = derive(run.trace.iter().map(String::as_str))
-        .unwrap_or_else(|e| panic!("{} seed {}: {e}", s.name, s.seed));
-    let retries = run.metrics.get("retries") as u64;
-    let bad = disagreements(&run.report, retries, &figures);
-    assert!(
-        bad.is_empty(),
-        "{} seed {} (fast engine): the report and the trace disagree:\n  {}",
-        s.name,
-        s.seed,
-        bad.join("\n  ")
-    );
-    assert!(figures.requests > 0, "{}", s.name);
-}
-
 #[test]
 fn the_fast_engine_agrees_with_the_oracle() {
     for incident in sims::incidents::ALL {
         for seed in [incident.default_seed, 11] {
             for s in incident.scenarios(seed) {
-                oracle_check(&s);
+                common::oracle_check(Engine::Fast, &s);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use sims::oracle::{derive, disagreements};
 use sims::{Engine, Report, RunOptions, Scenario, run_on};
 
 /// How far apart the engines may be on a figure: 10 % of the larger value, at least 5
@@ -50,4 +51,27 @@ pub(crate) fn both(s: &Scenario) -> (Report, Report) {
     let t = run_on(Engine::Turmoil, s, &RunOptions::default()).unwrap();
     let f = run_on(Engine::Fast, s, &RunOptions::default()).unwrap();
     (t.report, f.report)
+}
+
+/// Runs `s` on `engine` keeping its trace and requires every figure the oracle re-derives
+/// from the trace alone to equal the report's.
+pub(crate) fn oracle_check(engine: Engine, s: &Scenario) {
+    let opts = RunOptions {
+        keep_trace: true,
+        ..RunOptions::default()
+    };
+    let run = run_on(engine, s, &opts).unwrap();
+    let figures = derive(run.trace.iter().map(String::as_str))
+        .unwrap_or_else(|e| panic!("{} seed {} ({engine}): {e}", s.name, s.seed));
+    let retries = run.metrics.get("retries") as u64;
+    let bad = disagreements(&run.report, retries, &figures);
+    assert!(
+        bad.is_empty(),
+        "{} seed {} ({engine}): the report and the trace disagree:\n  {}",
+        s.name,
+        s.seed,
+        bad.join("\n  ")
+    );
+    // The oracle saw work, not an empty trace.
+    assert!(figures.requests > 0, "{}", s.name);
 }
