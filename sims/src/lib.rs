@@ -9,6 +9,8 @@
 //! - [`scenario`]: the scenario as serde data (server, tiers and their pools, load, timeline,
 //!   expectations) with builders and validation that names the bad field.
 //! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
+//! - [`client`]: the client above the pool as data (timeouts, READONLY, retries, discovery),
+//!   with profiles of real clients; not yet read by the runner.
 //! - [`runner`]: the world: turmoil wiring, hosts, the step loop, events, sampling,
 //!   invariants, the report; [`run`], [`run_with`]. Its engine-independent side (the tally of
 //!   invariants, samples and report; the timeline's server events) is shared with the fast
@@ -67,6 +69,7 @@
 pub mod adapter;
 pub mod audit;
 mod check;
+pub mod client;
 pub mod engine;
 pub mod fast;
 pub mod incidents;

@@ -296,6 +296,9 @@ fn list_names_every_incident_and_every_profile() {
     for p in pool_core::Profile::ALL {
         assert!(text.contains(p.name()), "{}", p.name());
     }
+    for c in sims::client::ClientProfile::ALL {
+        assert!(text.contains(c.name()), "{}", c.name());
+    }
 }
 
 #[test]
