@@ -56,7 +56,8 @@ fn a_run_stops_at_the_first_request_that_ends_with_a_stop_kind() {
 #[test]
 fn a_failed_library_run_prints_a_command_that_replays_it() {
     let dir = std::env::temp_dir().join(format!("poolsim-harness-{}", std::process::id()));
-    // SAFETY of the test: one test in this binary reads the variable.
+    // SAFETY: std's environment functions take a lock, and nothing in this test binary reads
+    // the environment outside them (no C code calls getenv here).
     unsafe { std::env::set_var("POOLSIM_REPLAY_DIR", &dir) };
     let mut s = stale();
     s.name = "undone".into();
