@@ -4,9 +4,16 @@
 //!   disconnects anybody (Redis 7.0), so while the count is above a lowered limit it must not
 //!   grow.
 //! - `server.idle_timeout`: with `timeout N`, no client the timeout applies to is idle more
-//!   than `N + 2` whole seconds: Redis closes after *more than* N seconds (`N + 1` in whole
-//!   seconds) and its cron visits every client within about a second (one full rotation of
-//!   `clientsCron`). For 2 s after `timeout` is changed the check waits for that rotation.
+//!   than `N + 1 + L` whole seconds: Redis closes after *more than* N seconds (`N + 1` in whole
+//!   seconds), and `L` is how long its cron may take to reach a client: `clientsCron` visits
+//!   `numclients / hz` clients per call but at least 5 (all, below 5), counting `numclients`
+//!   at each call, so when many clients time out together each call closes some and the next
+//!   visits fewer; a full rotation takes at most `ceil(peak / 5) + 1` calls, `peak` being the
+//!   most clients connected so far, and `L` is that many calls at `hz` in whole seconds, at
+//!   least 1 (`N + 2` up to 45 clients at `hz 10`, as before). The poolsim fuzzer found the old
+//!   fixed `N + 2` firing on a correct server: 163 clients timing out together at `hz 2`
+//!   (`sims/regressions/`, docs/fuzzing.md). For 2 s after `timeout` is changed the check
+//!   waits for a rotation.
 //! - `server.accounting`: accepted connections = open + closed (between counter resets: a
 //!   restart resets both sides).
 //! - `server.rejected_counted`: every `maxclients` refusal a client saw was counted in
@@ -53,6 +60,8 @@ impl Accumulated {
 #[derive(Debug)]
 pub(crate) struct Checker {
     prev_clients: u64,
+    /// The most clients connected at one step so far (bounds the cron's rotation).
+    peak_clients: u64,
     timeout_secs: u64,
     /// Simulated ms until which the idle check waits (after a `timeout` change).
     idle_grace_until_ms: u64,
@@ -65,6 +74,7 @@ impl Checker {
     pub(crate) fn new(timeout_secs: u64) -> Self {
         Self {
             prev_clients: 0,
+            peak_clients: 0,
             timeout_secs,
             idle_grace_until_ms: 0,
             commands: Accumulated::default(),
@@ -73,8 +83,6 @@ impl Checker {
         }
     }
 
-    /// Reads the server and checks it at simulated `t_ms`; `refusals_seen` is what the
-    /// clients saw. `Err((invariant, detail))` on the first violation.
     /// Reads the server's engine and checks it at simulated `t_ms`; `refusals_seen` is what the
     /// clients saw. `Err((invariant, detail))` on the first violation.
     pub(crate) fn check_engine(
@@ -83,6 +91,7 @@ impl Checker {
         t_ms: u64,
         refusals_seen: u64,
     ) -> Result<ServerView, (&'static str, String)> {
+        let hz = u64::from(e.config().hz.max(1));
         let (clients, stats, maxclients, timeout, idlest) = (
             e.connected_clients(),
             e.stats(),
@@ -115,11 +124,17 @@ impl Checker {
             ));
         }
         self.prev_clients = clients;
+        self.peak_clients = self.peak_clients.max(clients);
         if timeout > 0 && t_ms >= self.idle_grace_until_ms {
-            if let Some((id, idle)) = idlest.filter(|&(_, idle)| idle > timeout + 2) {
+            let lag = cron_lag_secs(self.peak_clients, hz);
+            if let Some((id, idle)) = idlest.filter(|&(_, idle)| idle > timeout + 1 + lag) {
                 return Err((
                     "server.idle_timeout",
-                    format!("client id={id} idle {idle} s with timeout {timeout}"),
+                    format!(
+                        "client id={id} idle {idle} s with timeout {timeout} (the cron reaches \
+                         every client within {lag} s at hz {hz} with up to {} clients)",
+                        self.peak_clients
+                    ),
                 ));
             }
         }
@@ -145,9 +160,25 @@ impl Checker {
     }
 }
 
+/// Whole seconds `clientsCron` may take to reach every client (see the module docs): at most
+/// `ceil(peak / 5) + 1` calls, `hz` calls a second, at least 1 s.
+fn cron_lag_secs(peak_clients: u64, hz: u64) -> u64 {
+    (peak_clients.div_ceil(5) + 1).div_ceil(hz.max(1)).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cron_lag_is_a_second_for_few_clients_and_grows_with_them() {
+        assert_eq!(cron_lag_secs(0, 10), 1);
+        assert_eq!(cron_lag_secs(6, 10), 1);
+        assert_eq!(cron_lag_secs(45, 10), 1);
+        assert_eq!(cron_lag_secs(50, 10), 2);
+        assert_eq!(cron_lag_secs(300, 10), 7);
+        assert_eq!(cron_lag_secs(163, 2), 17);
+    }
 
     #[test]
     fn accumulated_counters_survive_a_reset() {
