@@ -140,6 +140,12 @@ pub trait Observe: Send + Sync {
     fn check_invariants(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Connects in flight now, when the pool can say (`None`, the default: it cannot). At the
+    /// end of a run, `maxclients` refusals the server counted and the clients have not read
+    /// yet are connects in flight; without this figure that end-of-run check is skipped.
+    fn connects_in_flight(&self) -> Option<u64> {
+        None
+    }
     /// What the pool's adapter found during the run (read once, after the last step): knobs
     /// of the scenario the pool lacks, clocks it reads that are not the simulated one.
     fn findings(&self) -> Vec<Finding> {

@@ -15,7 +15,7 @@
 //! The pools' own invariants (`pool_core::invariants::check`) and the end-to-end ones are
 //! checked by the runner.
 
-use fake_redis::FakeRedis;
+use fake_redis::Engine;
 
 /// What the checker read off the server this step.
 #[derive(Clone, Copy, Debug, Default)]
@@ -75,26 +75,26 @@ impl Checker {
 
     /// Reads the server and checks it at simulated `t_ms`; `refusals_seen` is what the
     /// clients saw. `Err((invariant, detail))` on the first violation.
-    pub(crate) fn check(
+    /// Reads the server's engine and checks it at simulated `t_ms`; `refusals_seen` is what the
+    /// clients saw. `Err((invariant, detail))` on the first violation.
+    pub(crate) fn check_engine(
         &mut self,
-        server: &FakeRedis,
+        e: &Engine,
         t_ms: u64,
         refusals_seen: u64,
     ) -> Result<ServerView, (&'static str, String)> {
-        let (clients, stats, maxclients, timeout, idlest) = server.with_engine(|e| {
-            (
-                e.connected_clients(),
-                e.stats().clone(),
-                e.config().maxclients,
-                e.config().timeout_secs,
-                // O(clients): only when the timeout applies.
-                if e.config().timeout_secs > 0 {
-                    e.idlest_client()
-                } else {
-                    None
-                },
-            )
-        });
+        let (clients, stats, maxclients, timeout, idlest) = (
+            e.connected_clients(),
+            e.stats(),
+            e.config().maxclients,
+            e.config().timeout_secs,
+            // O(clients): only when the timeout applies.
+            if e.config().timeout_secs > 0 {
+                e.idlest_client()
+            } else {
+                None
+            },
+        );
         if timeout != self.timeout_secs {
             self.timeout_secs = timeout;
             self.idle_grace_until_ms = t_ms + 2_000;

@@ -1,10 +1,443 @@
-//! The fast engine (work in progress: delegates to turmoil until the discrete-event world
-//! lands).
+//! The fast engine: a scenario as discrete events over the pure cores, without turmoil,
+//! tokio or sockets.
+//!
+//! The same parts decide as under turmoil: each Redis-facing pool is a `pool_core::Pool`
+//! (the profile and knobs of the scenario), the server is the `fake_redis::Engine` (real RESP
+//! bytes in and out, its cron at `hz`), the request path is the runner's (same load generator
+//! streams, same handlers, same RPC between tiers, same books, same checks and report through
+//! [`crate::runner`]'s tally). What turmoil's hosts did with tasks and sockets is done here
+//! by hand, as the async shells do it:
+//!
+//! - **time** jumps from event to event. Every timer fires at the first tick (`tick_ms`) at or
+//!   after its instant, as a turmoil sleep does, so that both engines see the same instants;
+//!   a message takes `link_latency_ms` one way. Events at one instant run in the order they
+//!   were scheduled (timeline events first, callers' deadlines last, as `timeout_at` polls
+//!   its future before its timer).
+//! - **connections** ([`net`]) are two message queues: the client's side does what the pool's
+//!   Redis manager does (connect, `AUTH`, `PING`, a peek that sees EOF or unread bytes, one
+//!   command at a time, a 1 s PING check, a 5 s bound on a connect), the server's side what
+//!   the fake's shell does (read a batch, execute it, wait for the handshake and the command
+//!   latency, write, close on the engine's word).
+//! - **pools** ([`pools`]) are fed and drained as `crates/pool`'s driver feeds them: connects,
+//!   checks, grants, rejects, closes and its timer.
+//! - **requests** ([`app`]): the load, each tier's handlers, the calls between tiers.
+//!
+//! After every instant with events (a "step"), the tally reads the pools it touched and the
+//! server and checks every invariant, as the turmoil runner does after every tick.
+//! `docs/architecture.md` lists what this engine models and what only turmoil does.
 
-use crate::runner::{Run, RunOptions};
+mod app;
+mod net;
+mod pools;
+
+use crate::request::{Requests, Shared};
+use crate::runner::{PoolReading, Run, RunOptions, ServerControl, Tally, Timeline};
 use crate::scenario::{Scenario, ScenarioError};
+use crate::trace::Trace;
+use fake_redis::{ClientId, Engine, ServerConfig};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Runs `scenario` on the fast engine.
+/// Runs `scenario` on the fast engine with this project's pool (its profile and knobs).
 pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Run, ScenarioError> {
-    crate::runner::run_with(scenario, crate::CorePoolFactory, opts)
+    scenario.validate()?;
+    let mut world = World::new(scenario, opts)?;
+    world.drive();
+    Ok(world.tally.finish(Vec::new()))
+}
+
+/// Something that happens at an instant.
+#[derive(Debug)]
+enum Ev {
+    /// Timeline events are due.
+    Timeline,
+    /// The server's cron timer.
+    ServerCron,
+    /// A connection's SYN reaches the server.
+    SynToServer(usize),
+    /// Bytes reach the server.
+    DataToServer(usize, Vec<u8>),
+    /// The client's FIN reaches the server.
+    FinToServer(usize),
+    /// The server's shell writes its pending batch.
+    ServerWrite(usize),
+    /// The server's accept reaches the client (the connect completes).
+    SynAckToClient(usize),
+    /// Bytes reach the client.
+    DataToClient(usize, Vec<u8>),
+    /// The server's FIN reaches the client.
+    FinToClient(usize),
+    /// A client operation's time bound (connect 5 s, PING check 1 s), for operation `seq`.
+    OpTimeout(usize, u64),
+    /// A pool's timer, generation `gen`.
+    PoolTimer(usize, u64),
+    /// A closed-loop user wakes.
+    UserWake(usize),
+    /// An open-loop pod's next arrival.
+    Arrival(usize),
+    /// A handler's hold time is over.
+    HoldDone(usize),
+    /// A first-tier request's deadline.
+    TopDeadline(usize),
+    /// A handler's deadline for its call to the next tier.
+    CallDeadline(usize),
+    /// An RPC connection's SYN reaches the callee, then its accept the caller.
+    RpcSyn(usize),
+    RpcSynAck(usize),
+    /// A request reaches the callee pod of link `.0`.
+    RpcRequest(usize, u64),
+    /// An answer reaches the caller pod of link `.0`.
+    RpcAnswer(usize, u64, Result<(), crate::report::ErrorKind>),
+}
+
+/// Same-instant order: timeline events first, then messages arriving, then timers, callers'
+/// deadlines last (a step of turmoil delivers what the links carry before the hosts' timers
+/// run, and `timeout_at` polls its future before its timer).
+const FIRST: u8 = 0;
+const NET: u8 = 1;
+const TIMER: u8 = 2;
+const LAST: u8 = 3;
+
+#[derive(Debug)]
+struct Item {
+    t: u64,
+    prio: u8,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, o: &Self) -> bool {
+        (self.t, self.prio, self.seq) == (o.t, o.prio, o.seq)
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Item {
+    /// Reversed: `BinaryHeap` pops the earliest.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.t, o.prio, o.seq).cmp(&(self.t, self.prio, self.seq))
+    }
+}
+
+/// Work done at the current instant after the event that caused it (what a spawned task
+/// does when the runtime gets to it).
+#[derive(Debug)]
+enum Soon {
+    /// A pool granted `conn` to handler `h`.
+    Grant(usize, pool_core::ConnId),
+    /// A pool refused handler `h`.
+    Reject(usize, pool_core::RejectReason),
+    /// A check finished.
+    CheckDone(usize, pool_core::ConnId, bool),
+    /// A handler ended.
+    HandlerDone(usize, Result<(), crate::report::ErrorKind>),
+    /// A command could not be sent (the connection is unusable).
+    CmdFailed(usize, net::Failure),
+}
+
+/// The server's side: the engine and what the shell adds.
+struct Server {
+    engine: Engine,
+    connect_latency_us: u64,
+    /// Client id -> connection.
+    by_client: BTreeMap<ClientId, usize>,
+}
+
+impl ServerControl for Server {
+    fn restart(&mut self) {
+        self.engine.restart();
+    }
+    fn kill_all_clients(&mut self) {
+        self.engine
+            .kill_all_clients(fake_redis::engine::CloseReason::KillAll);
+    }
+    fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        self.engine.config_set(name, value)
+    }
+    fn refuse_connections(&mut self, on: bool) {
+        self.engine.set_refuse_connections(on);
+    }
+    fn set_readonly(&mut self, on: bool) {
+        self.engine.set_readonly(on);
+    }
+    fn set_command_latency(&mut self, ms: u64) {
+        self.engine.set_reply_latency(Duration::from_millis(ms));
+    }
+    fn set_connect_latency(&mut self, ms: u64) {
+        self.connect_latency_us = ms * 1000;
+    }
+}
+
+/// The whole simulated system.
+struct World<'a> {
+    s: &'a Scenario,
+    tick_us: u64,
+    link_us: u64,
+    now: u64,
+    queue: BinaryHeap<Item>,
+    seq: u64,
+    soon: VecDeque<Soon>,
+    tally: Tally,
+    timeline: Timeline,
+    server: Server,
+    cron_at: Option<u64>,
+    tcps: Vec<Option<net::Tcp>>,
+    pools: Vec<pools::PoolRt>,
+    app: app::App,
+    shared: Arc<Shared>,
+}
+
+impl<'a> World<'a> {
+    fn new(s: &'a Scenario, opts: &RunOptions) -> Result<Self, ScenarioError> {
+        let mut requests = Requests::new();
+        requests.stop_on = opts.stop_on_errors.clone();
+        let shared = Arc::new(Shared {
+            scenario: s.clone(),
+            trace: Trace::new(opts.keep_trace),
+            pools: Mutex::new(Vec::new()),
+            requests: Mutex::new(requests),
+            handlers: AtomicU64::new(0),
+            refusals_seen: Arc::new(AtomicU64::new(0)),
+            runner_now_us: AtomicU64::new(0),
+        });
+        let engine = Engine::new(ServerConfig {
+            timeout_secs: s.server.timeout_secs,
+            maxclients: s.server.maxclients,
+            hz: s.server.hz,
+            requirepass: s.server.requirepass.clone(),
+            ..ServerConfig::default()
+        });
+        let mut w = Self {
+            s,
+            tick_us: s.tick_ms * 1000,
+            // turmoil delivers a message after its latency, at a tick.
+            link_us: s.link_latency_ms.div_ceil(s.tick_ms) * s.tick_ms * 1000,
+            now: 0,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            soon: VecDeque::new(),
+            tally: Tally::new(s, Arc::clone(&shared), opts),
+            timeline: Timeline::new(s),
+            server: Server {
+                engine,
+                connect_latency_us: s.server.connect_latency_ms * 1000,
+                by_client: BTreeMap::new(),
+            },
+            cron_at: None,
+            tcps: Vec::new(),
+            pools: Vec::new(),
+            app: app::App::default(),
+            shared,
+        };
+        w.server
+            .engine
+            .set_reply_latency(Duration::from_millis(s.server.command_latency_ms));
+        w.build()?;
+        Ok(w)
+    }
+
+    /// The first tick at or after `t_us` (the step that instant belongs to).
+    fn ceil_tick(&self, t_us: u64) -> u64 {
+        t_us.div_ceil(self.tick_us) * self.tick_us
+    }
+
+    /// The first whole millisecond at or after `t_us`: when a timer set for `t_us` fires
+    /// (tokio's timer wheel has 1 ms slots, inside turmoil's steps too).
+    #[allow(clippy::unused_self)]
+    fn ceil_ms(&self, t_us: u64) -> u64 {
+        t_us.div_ceil(1000) * 1000
+    }
+
+    fn at(&mut self, t: u64, prio: u8, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Item {
+            t,
+            prio,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    /// A timer `after_us` from now, at its tick.
+    fn after(&mut self, after_us: u64, ev: Ev) {
+        let t = self.ceil_ms(self.now + after_us);
+        self.at(t, TIMER, ev);
+    }
+
+    /// A message sent now, arriving after the link's latency. As in turmoil, a message is
+    /// stamped with the start of the step (tick) it is sent in.
+    fn send(&mut self, ev: Ev) {
+        let t = self.now / self.tick_us * self.tick_us + self.link_us;
+        self.at(t, NET, ev);
+    }
+
+    fn trace(&self) -> &Trace {
+        &self.shared.trace
+    }
+
+    fn schedule_timeline(&mut self) {
+        if let Some(ms) = self.timeline.next_due_ms() {
+            let t = self.ceil_tick(ms * 1000).max(self.now);
+            self.at(t, FIRST, Ev::Timeline);
+        }
+    }
+
+    fn schedule_cron(&mut self) {
+        let Some(at) = self.server.engine.poll_timeout() else {
+            return;
+        };
+        let t = self.ceil_ms(u64::try_from(at.as_micros()).unwrap_or(u64::MAX));
+        let t = t.max(self.now);
+        if self.cron_at.is_none_or(|c| c > t || c < self.now) {
+            self.cron_at = Some(t);
+            self.at(t, TIMER, Ev::ServerCron);
+        }
+    }
+
+    fn drive(&mut self) {
+        let s = self.s;
+        let drain_end_ms = s.duration_ms + s.drain_limit_ms;
+        self.schedule_timeline();
+        self.schedule_cron();
+        self.app_start();
+        self.run_soon();
+        self.observe(0);
+        if self.finished() {
+            self.tally.finished = true;
+            return;
+        }
+        loop {
+            let Some(t) = self.queue.peek().map(|i| i.t) else {
+                // Nothing will ever happen again and the run has not ended.
+                self.tally.drain_limit_passed(drain_end_ms + s.tick_ms);
+                break;
+            };
+            if t / 1000 > drain_end_ms {
+                self.tally.fill_samples_before(drain_end_ms + s.tick_ms);
+                self.tally.drain_limit_passed(drain_end_ms + s.tick_ms);
+                break;
+            }
+            // One step: every event of the tick (turmoil's step) that ends at `step_end`.
+            let step_end = self.ceil_tick(t);
+            self.tally.fill_samples_before(step_end / 1000);
+            while let Some(item) = self.queue.pop() {
+                if item.t > step_end {
+                    self.queue.push(item);
+                    break;
+                }
+                self.now = item.t;
+                self.handle(item.ev);
+                self.run_soon();
+            }
+            self.now = step_end;
+            self.tally.step += 1;
+            self.observe(step_end / 1000);
+            if !self.tally.violations.is_empty() || self.tally.stop_requested() {
+                break;
+            }
+            if self.finished() {
+                self.tally.finished = true;
+                break;
+            }
+        }
+    }
+
+    /// Every load generator done, no request live, no handler running.
+    fn finished(&self) -> bool {
+        self.app.generators_done()
+            && self.shared.handlers.load(Ordering::Relaxed) == 0
+            && self.shared.requests().live.is_empty()
+    }
+
+    fn observe(&mut self, t_ms: u64) {
+        let readings: Vec<(String, PoolReading)> = self
+            .pools
+            .iter_mut()
+            .map(|p| {
+                let st = p.pool.state();
+                let invariants = std::mem::take(&mut p.dirty).then(|| {
+                    pool_core::invariants::check(&p.pool).map_err(|v| v.to_string())
+                });
+                (
+                    p.label.clone(),
+                    PoolReading {
+                        snapshot: crate::adapter::PoolSnapshot {
+                            connections: u64::from(st.total),
+                            in_use: u64::from(st.in_use),
+                            waiters: u64::from(st.waiters),
+                        },
+                        invariants,
+                        connecting: Some(u64::from(st.connecting)),
+                    },
+                )
+            })
+            .collect();
+        self.tally.observe(t_ms, readings, &self.server.engine);
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Timeline => {
+                let t_ms = self.now / 1000;
+                self.timeline
+                    .apply_due(t_ms, &mut self.server, &mut self.tally);
+                self.server_outputs();
+                self.schedule_timeline();
+                self.schedule_cron();
+            }
+            Ev::ServerCron => {
+                if self.cron_at == Some(self.now) {
+                    self.cron_at = None;
+                }
+                let now = Duration::from_micros(self.now);
+                self.server.engine.handle_timeout(now);
+                self.server_outputs();
+                self.schedule_cron();
+            }
+            Ev::SynToServer(c) => self.syn_to_server(c),
+            Ev::DataToServer(c, bytes) => self.data_to_server(c, &bytes),
+            Ev::FinToServer(c) => self.fin_to_server(c),
+            Ev::ServerWrite(c) => self.server_write(c),
+            Ev::SynAckToClient(c) => self.syn_ack_to_client(c),
+            Ev::DataToClient(c, bytes) => self.data_to_client(c, &bytes),
+            Ev::FinToClient(c) => self.fin_to_client(c),
+            Ev::OpTimeout(c, seq) => self.op_timeout(c, seq),
+            Ev::PoolTimer(p, generation) => self.pool_timer(p, generation),
+            Ev::UserWake(u) => self.user_wake(u),
+            Ev::Arrival(pod) => self.arrival(pod),
+            Ev::HoldDone(h) => self.hold_done(h),
+            Ev::TopDeadline(top) => self.top_deadline(top),
+            Ev::CallDeadline(h) => self.call_deadline(h),
+            Ev::RpcSyn(link) => self.rpc_syn(link),
+            Ev::RpcSynAck(link) => self.rpc_syn_ack(link),
+            Ev::RpcRequest(link, id) => self.rpc_request(link, id),
+            Ev::RpcAnswer(link, id, r) => self.rpc_answer(link, id, r),
+        }
+    }
+
+    fn run_soon(&mut self) {
+        while let Some(s) = self.soon.pop_front() {
+            match s {
+                Soon::Grant(h, conn) => self.granted(h, conn),
+                Soon::Reject(h, reason) => self.rejected(h, reason),
+                Soon::CheckDone(p, conn, passed) => {
+                    let input = if passed {
+                        pool_core::Input::CheckPassed { conn }
+                    } else {
+                        pool_core::Input::CheckFailed { conn }
+                    };
+                    self.feed(p, input);
+                }
+                Soon::HandlerDone(h, r) => self.handler_done(h, r),
+                Soon::CmdFailed(h, f) => self.command_done(h, Err(f)),
+            }
+        }
+    }
 }

@@ -177,6 +177,10 @@ impl Observe for CorePool {
         }
     }
 
+    fn connects_in_flight(&self) -> Option<u64> {
+        Some(u64::from(self.pool.state().connecting))
+    }
+
     fn check_invariants(&self) -> Result<(), String> {
         let generation = self.pool.core_generation();
         if self.checked.load(Ordering::Relaxed) == generation {

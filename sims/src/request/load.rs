@@ -17,11 +17,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// Stream ids: users and pods draw from separate streams.
-const USER_STREAM: u64 = 1 << 50;
-const POD_STREAM: u64 = 2 << 50;
+pub(crate) const USER_STREAM: u64 = 1 << 50;
+pub(crate) const POD_STREAM: u64 = 2 << 50;
 
 /// The end of the idle gap `t_ms` falls in, if any.
-fn gap_end(s: &Scenario, t_ms: u64) -> Option<u64> {
+pub(crate) fn gap_end(s: &Scenario, t_ms: u64) -> Option<u64> {
     s.timeline.iter().find_map(|e| match *e {
         Event::IdleGap { at_ms, duration_ms } if at_ms <= t_ms && t_ms < at_ms + duration_ms => {
             Some(at_ms + duration_ms)
@@ -51,7 +51,7 @@ fn last_load<T: Copy>(
 }
 
 /// Active closed-loop users at `t_ms`: the last `load` event's `users`, or the initial count.
-fn users_at(s: &Scenario, initial: u32, t_ms: u64) -> u32 {
+pub(crate) fn users_at(s: &Scenario, initial: u32, t_ms: u64) -> u32 {
     last_load(s, t_ms, initial, |e| match *e {
         Event::Load { users, .. } => users,
         _ => None,
@@ -59,7 +59,7 @@ fn users_at(s: &Scenario, initial: u32, t_ms: u64) -> u32 {
 }
 
 /// The open-loop rate multiplier at `t_ms`.
-fn factor_at(s: &Scenario, t_ms: u64) -> f64 {
+pub(crate) fn factor_at(s: &Scenario, t_ms: u64) -> f64 {
     last_load(s, t_ms, 1.0, |e| match *e {
         Event::Load { rate_factor, .. } => rate_factor,
         _ => None,
@@ -67,7 +67,7 @@ fn factor_at(s: &Scenario, t_ms: u64) -> f64 {
 }
 
 /// The first `load` event after `t_ms`.
-fn next_load_change(s: &Scenario, t_ms: u64) -> Option<u64> {
+pub(crate) fn next_load_change(s: &Scenario, t_ms: u64) -> Option<u64> {
     s.timeline
         .iter()
         .filter_map(|e| match *e {
@@ -78,7 +78,7 @@ fn next_load_change(s: &Scenario, t_ms: u64) -> Option<u64> {
 }
 
 /// The whole-system arrival rate at `t_ms`, before the factor.
-fn rate_at(a: &Arrivals, t_ms: u64) -> f64 {
+pub(crate) fn rate_at(a: &Arrivals, t_ms: u64) -> f64 {
     match *a {
         Arrivals::Constant { rate_per_sec } | Arrivals::Poisson { rate_per_sec } => rate_per_sec,
         Arrivals::Bursts {
@@ -109,7 +109,7 @@ fn rate_at(a: &Arrivals, t_ms: u64) -> f64 {
 }
 
 /// The highest whole-system rate the process reaches.
-fn max_rate(a: &Arrivals) -> f64 {
+pub(crate) fn max_rate(a: &Arrivals) -> f64 {
     match *a {
         Arrivals::Constant { rate_per_sec } | Arrivals::Poisson { rate_per_sec } => rate_per_sec,
         Arrivals::Bursts {
@@ -126,7 +126,7 @@ fn max_rate(a: &Arrivals) -> f64 {
 }
 
 /// The highest open-loop rate factor of the timeline (at least the initial 1).
-fn max_factor(s: &Scenario) -> f64 {
+pub(crate) fn max_factor(s: &Scenario) -> f64 {
     s.timeline.iter().fold(1.0, |m: f64, e| match *e {
         Event::Load {
             rate_factor: Some(f),

@@ -106,7 +106,7 @@ impl Requests {
         }
     }
 
-    fn start(&mut self, id: u64, t_us: u64) {
+    pub(crate) fn start(&mut self, id: u64, t_us: u64) {
         self.started += 1;
         if self.live.insert(id, t_us).is_some() {
             self.violations.push((
@@ -117,7 +117,7 @@ impl Requests {
         }
     }
 
-    fn end(&mut self, id: u64, t_us: u64, outcome: Result<(), ErrorKind>) {
+    pub(crate) fn end(&mut self, id: u64, t_us: u64, outcome: Result<(), ErrorKind>) {
         let Some(start) = self.live.remove(&id) else {
             self.violations.push((
                 "e2e.ends_once".to_owned(),
@@ -292,7 +292,7 @@ impl<P: PoolUnderTest> Pod<P> {
     }
 }
 
-fn pick_command(s: &Scenario, rng: &mut Rng) -> Command {
+pub(crate) fn pick_command(s: &Scenario, rng: &mut Rng) -> Command {
     let total: u64 = s.load.mix.iter().map(|m| u64::from(m.weight)).sum();
     let mut x = rng.below(total.max(1));
     for m in &s.load.mix {

@@ -1,0 +1,764 @@
+//! The request path on the fast engine: the load generator (`request::load`'s streams and
+//! rules, step for step), the first tier's requests with their deadline, each tier's
+//! handlers (the Redis work on a pool, or the call to the next tier), and the calls between
+//! tiers (one connection per caller and callee pod, opened by the first call).
+
+use super::pools::PoolRt;
+use super::{Ev, LAST, TIMER, World};
+use crate::adapter::{CmdError, GetError, Reply};
+use crate::report::ErrorKind;
+use crate::request::load::{
+    POD_STREAM, USER_STREAM, factor_at, gap_end, max_factor, max_rate, next_load_change, rate_at,
+    users_at,
+};
+use crate::request::{outcome_name, pick_command, req_id, req_label};
+use crate::rng::Rng;
+use crate::scenario::{Arrivals, Clients, Command, Retry, ScenarioError};
+use pool::redis::resp::Value;
+use pool_core::{ConnId, ConnectError, RejectReason};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+/// One pod.
+pub(super) struct Pod {
+    pub(super) tier: usize,
+    pub(super) host: String,
+    /// Its index over every pod of every tier (request ids of the first tier carry it).
+    global: u32,
+    /// Its pools (indices into the world's pools).
+    pools: Vec<usize>,
+    /// Round-robin over pools for requests from another tier.
+    rr: usize,
+    /// Requests this pod's load sent.
+    sent: u64,
+    /// Its calls to the next tier: one link per callee pod, picked round-robin.
+    links: Vec<usize>,
+    next_link: usize,
+    next_port: u16,
+}
+
+impl Pod {
+    /// The next ephemeral port (1024..=65535, wrapping).
+    pub(super) fn next_port(&mut self) -> u16 {
+        let p = self.next_port;
+        self.next_port = if p == u16::MAX { 1024 } else { p + 1 };
+        p
+    }
+}
+
+/// A caller pod's connection to a callee pod.
+struct Link {
+    callee: usize,
+    state: LinkState,
+    /// Calls waiting for the connection: (request id, handler).
+    queued: Vec<(u64, usize)>,
+    /// Calls sent, waiting for their answer.
+    pending: BTreeMap<u64, usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    Down,
+    Connecting,
+    Up,
+}
+
+/// A closed-loop user.
+struct User {
+    u: u32,
+    pod: usize,
+    pool_index: usize,
+    rng: Rng,
+    began: u64,
+    done: bool,
+}
+
+/// A first-tier pod's open-loop arrivals.
+struct Arrival {
+    pod: usize,
+    rng: Rng,
+    t_us: u64,
+    pool_rr: usize,
+    highest: f64,
+    constant: bool,
+    generating: bool,
+    outstanding: u64,
+}
+
+/// Who waits for a first-tier request.
+#[derive(Clone, Copy)]
+enum Owner {
+    User(usize),
+    Arrivals(usize),
+}
+
+/// A request of the first tier, as its sender sees it.
+struct Top {
+    id: u64,
+    pod: usize,
+    start: u64,
+    ended: bool,
+    owner: Owner,
+}
+
+/// Where a handler's outcome goes.
+#[derive(Clone, Copy)]
+enum Done {
+    Top(usize),
+    Rpc(usize),
+}
+
+#[derive(Clone, Copy)]
+enum HState {
+    Calling(usize),
+    Waiting { asked: u64 },
+    Running { conn: ConnId, tcp: usize, step: u8 },
+    Holding { conn: ConnId },
+    Finished,
+}
+
+/// A request's handler in one tier.
+struct Handler {
+    id: u64,
+    pod: usize,
+    deadline: u64,
+    done: Done,
+    pool: usize,
+    command: Command,
+    hold_us: u64,
+    attempt: u32,
+    state: HState,
+}
+
+/// The request path's state.
+#[derive(Default)]
+pub(super) struct App {
+    pub(super) pods: Vec<Pod>,
+    links: Vec<Link>,
+    users: Vec<User>,
+    arrivals: Vec<Arrival>,
+    tops: Vec<Top>,
+    handlers: Vec<Handler>,
+}
+
+impl App {
+    /// Every load generator has ended (closed users past the load, open pods with no
+    /// request outstanding).
+    pub(super) fn generators_done(&self) -> bool {
+        self.users.iter().all(|u| u.done)
+            && self
+                .arrivals
+                .iter()
+                .all(|a| !a.generating && a.outstanding == 0)
+    }
+}
+
+impl World<'_> {
+    /// Pods, pools, links, users and arrival processes of the scenario.
+    pub(super) fn build(&mut self) -> Result<(), ScenarioError> {
+        let s = self.s;
+        let mut global = 0u32;
+        let mut first_pod_of_tier = Vec::new();
+        for (t, tier) in s.tiers.iter().enumerate() {
+            first_pod_of_tier.push(self.app.pods.len());
+            for i in 0..tier.instances {
+                let host = format!("{}-{i}", tier.name);
+                let pod = self.app.pods.len();
+                let mut pools = Vec::new();
+                if tier.calls.is_none() {
+                    let config = tier.pool.config().map_err(|e| ScenarioError::Invalid {
+                        field: format!("tiers[{t}].pool"),
+                        why: e,
+                    })?;
+                    for index in 0..tier.pools_per_instance {
+                        let label = if tier.pools_per_instance > 1 {
+                            format!("{host}#{index}")
+                        } else {
+                            host.clone()
+                        };
+                        let core = pool_core::Pool::new(config.clone()).map_err(|e| {
+                            ScenarioError::Invalid {
+                                field: format!("tiers[{t}].pool"),
+                                why: e.to_string(),
+                            }
+                        })?;
+                        pools.push(self.pools.len());
+                        self.pools.push(PoolRt::new(label, pod, core));
+                    }
+                }
+                self.app.pods.push(Pod {
+                    tier: t,
+                    host,
+                    global,
+                    pools,
+                    rr: 0,
+                    sent: 0,
+                    links: Vec::new(),
+                    next_link: 0,
+                    next_port: 49_152,
+                });
+                global += 1;
+            }
+        }
+        for (t, tier) in s.tiers.iter().enumerate() {
+            let Some(next) = &tier.calls else { continue };
+            let callee_tier = s.tiers.iter().position(|o| &o.name == next).unwrap_or(t);
+            for caller in first_pod_of_tier[t]..first_pod_of_tier[t] + tier.instances as usize {
+                for k in 0..s.tiers[callee_tier].instances as usize {
+                    let link = self.app.links.len();
+                    self.app.links.push(Link {
+                        callee: first_pod_of_tier[callee_tier] + k,
+                        state: LinkState::Down,
+                        queued: Vec::new(),
+                        pending: BTreeMap::new(),
+                    });
+                    self.app.pods[caller].links.push(link);
+                }
+            }
+        }
+        let first = &s.tiers[0];
+        let pods = first.instances;
+        let pools = first.pools_per_instance as usize;
+        match &s.load.clients {
+            Clients::Closed { users, .. } => {
+                let most = s.timeline.iter().fold(*users, |m, e| match *e {
+                    crate::scenario::Event::Load { users: Some(u), .. } => m.max(u),
+                    _ => m,
+                });
+                for index in 0..pods {
+                    for u in (index..most).step_by(pods as usize) {
+                        self.app.users.push(User {
+                            u,
+                            pod: index as usize,
+                            pool_index: (u / pods) as usize % pools,
+                            rng: Rng::stream(s.seed, USER_STREAM | u64::from(u)),
+                            began: 0,
+                            done: false,
+                        });
+                    }
+                }
+            }
+            Clients::Open { arrivals } => {
+                let highest = max_rate(arrivals) * max_factor(s) / f64::from(pods);
+                for index in 0..pods {
+                    let global = self.app.pods[index as usize].global;
+                    self.app.arrivals.push(Arrival {
+                        pod: index as usize,
+                        rng: Rng::stream(s.seed, POD_STREAM | u64::from(global)),
+                        t_us: 0,
+                        pool_rr: 0,
+                        highest,
+                        constant: matches!(arrivals, Arrivals::Constant { .. }),
+                        generating: true,
+                        outstanding: 0,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Time zero: the pools' warm connects, every user, every pod's first arrival.
+    pub(super) fn app_start(&mut self) {
+        for p in 0..self.pools.len() {
+            self.feed(p, pool_core::Input::Timeout);
+        }
+        for u in 0..self.app.users.len() {
+            self.at(0, TIMER, Ev::UserWake(u));
+        }
+        for a in 0..self.app.arrivals.len() {
+            self.next_arrival(a);
+        }
+    }
+
+    // ---- the load ----
+
+    pub(super) fn user_wake(&mut self, k: usize) {
+        let s = self.s;
+        let Clients::Closed { users, .. } = s.load.clients else {
+            return;
+        };
+        let t = self.now / 1000;
+        if t >= s.duration_ms {
+            self.app.users[k].done = true;
+            return;
+        }
+        if let Some(end) = gap_end(s, t) {
+            self.at(self.ceil_ms(end * 1000), TIMER, Ev::UserWake(k));
+            return;
+        }
+        let u = self.app.users[k].u;
+        if u >= users_at(s, users, t) {
+            let wake = next_load_change(s, t)
+                .unwrap_or(s.duration_ms)
+                .min(s.duration_ms);
+            self.at(self.ceil_ms(wake * 1000), TIMER, Ev::UserWake(k));
+            return;
+        }
+        self.app.users[k].began = self.now;
+        let (pod, pool_index) = (self.app.users[k].pod, self.app.users[k].pool_index);
+        self.start_top(pod, pool_index, Owner::User(k));
+    }
+
+    /// A user's request ended: think, then go again.
+    fn user_next(&mut self, k: usize) {
+        let s = self.s;
+        let Clients::Closed { think, .. } = s.load.clients else {
+            return;
+        };
+        let think_us = u64::try_from(self.app.users[k].rng.sample(&think).as_micros())
+            .unwrap_or(u64::MAX);
+        let mut wake = self.now;
+        if think_us > 0 {
+            // Thinking stops at the end of the load.
+            let until = (self.now + think_us).min(s.duration_ms * 1000);
+            if until > self.now {
+                wake = self.ceil_ms(until);
+            }
+        }
+        if wake == self.app.users[k].began {
+            // A user never sends twice in the same millisecond.
+            wake = self.ceil_ms(wake + 1000);
+        }
+        self.at(wake, TIMER, Ev::UserWake(k));
+    }
+
+    /// Computes pod `a`'s next arrival and schedules it, or ends its generator.
+    fn next_arrival(&mut self, a: usize) {
+        let s = self.s;
+        let Clients::Open { arrivals } = &s.load.clients else {
+            return;
+        };
+        let pods = f64::from(s.tiers[0].instances);
+        let g = &mut self.app.arrivals[a];
+        let found = loop {
+            let t_ms = g.t_us / 1000;
+            if g.constant {
+                let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
+                if rate <= 0.0 {
+                    match next_load_change(s, t_ms) {
+                        Some(at) => g.t_us = at * 1000,
+                        None => break None,
+                    }
+                    continue;
+                }
+                g.t_us += (1e6 / rate).round().max(1.0) as u64;
+            } else {
+                if g.highest <= 0.0 {
+                    break None;
+                }
+                g.t_us += (g.rng.exponential(1.0 / g.highest) * 1e6).round().max(1.0) as u64;
+                let t_ms = g.t_us / 1000;
+                let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
+                if g.rng.unit() * g.highest >= rate {
+                    continue;
+                }
+            }
+            let t_ms = g.t_us / 1000;
+            if t_ms >= s.duration_ms {
+                break None;
+            }
+            if let Some(end) = gap_end(s, t_ms) {
+                g.t_us = end * 1000;
+                continue;
+            }
+            break Some(g.t_us);
+        };
+        match found {
+            Some(t_us) => {
+                let t = self.ceil_ms(t_us).max(self.now);
+                self.at(t, TIMER, Ev::Arrival(a));
+            }
+            None => self.app.arrivals[a].generating = false,
+        }
+    }
+
+    pub(super) fn arrival(&mut self, a: usize) {
+        let pools = self.s.tiers[0].pools_per_instance as usize;
+        let g = &mut self.app.arrivals[a];
+        let pool_index = g.pool_rr % pools;
+        g.pool_rr += 1;
+        g.outstanding += 1;
+        let pod = g.pod;
+        self.start_top(pod, pool_index, Owner::Arrivals(a));
+        self.next_arrival(a);
+    }
+
+    // ---- first-tier requests ----
+
+    fn start_top(&mut self, pod: usize, pool_index: usize, owner: Owner) {
+        let p = &mut self.app.pods[pod];
+        let id = req_id(p.global, p.sent);
+        p.sent += 1;
+        let host = p.host.clone();
+        self.shared.requests().start(id, self.now);
+        self.trace()
+            .event(self.now, &host, "request.start")
+            .str("req", &req_label(id))
+            .write();
+        let top = self.app.tops.len();
+        self.app.tops.push(Top {
+            id,
+            pod,
+            start: self.now,
+            ended: false,
+            owner,
+        });
+        let deadline = self.now + self.s.tiers[0].deadline_ms * 1000;
+        let t = self.ceil_ms(deadline);
+        self.at(t, LAST, Ev::TopDeadline(top));
+        self.spawn_handler(pod, id, Some(pool_index), Done::Top(top));
+    }
+
+    fn end_top(&mut self, top: usize, r: Result<(), ErrorKind>) {
+        let t = &mut self.app.tops[top];
+        if t.ended {
+            return;
+        }
+        t.ended = true;
+        let (id, start, owner) = (t.id, t.start, t.owner);
+        let host = self.app.pods[t.pod].host.clone();
+        self.shared.requests().end(id, self.now, r);
+        self.trace()
+            .event(self.now, &host, "request.end")
+            .str("req", &req_label(id))
+            .str("outcome", outcome_name(r))
+            .num("latency_us", self.now - start)
+            .write();
+        match owner {
+            Owner::User(k) => self.user_next(k),
+            Owner::Arrivals(a) => self.app.arrivals[a].outstanding -= 1,
+        }
+    }
+
+    pub(super) fn top_deadline(&mut self, top: usize) {
+        self.end_top(top, Err(ErrorKind::DeadlineExceeded));
+    }
+
+    // ---- handlers ----
+
+    fn spawn_handler(&mut self, pod: usize, id: u64, pool_hint: Option<usize>, done: Done) {
+        self.shared.handlers.fetch_add(1, Ordering::Relaxed);
+        let s = self.s;
+        let tier = self.app.pods[pod].tier;
+        let deadline = self.now + s.tiers[tier].deadline_ms * 1000;
+        let h = self.app.handlers.len();
+        let mut rng = Rng::stream(s.seed, id);
+        let command = pick_command(s, &mut rng);
+        let hold_us = u64::try_from(rng.sample(&s.load.hold).as_micros()).unwrap_or(u64::MAX);
+        let p = &mut self.app.pods[pod];
+        let pool = if p.pools.is_empty() {
+            usize::MAX
+        } else {
+            let i = pool_hint.unwrap_or_else(|| {
+                let i = p.rr;
+                p.rr += 1;
+                i
+            });
+            p.pools[i % p.pools.len()]
+        };
+        self.app.handlers.push(Handler {
+            id,
+            pod,
+            deadline,
+            done,
+            pool,
+            command,
+            hold_us,
+            attempt: 0,
+            state: HState::Finished,
+        });
+        if pool == usize::MAX {
+            self.call(h);
+        } else {
+            self.app.handlers[h].state = HState::Waiting { asked: self.now };
+            self.acquire(pool, h, deadline);
+        }
+    }
+
+    pub(super) fn granted(&mut self, h: usize, conn: ConnId) {
+        let hd = &self.app.handlers[h];
+        let HState::Waiting { asked } = hd.state else {
+            // Cannot happen: a grant goes to a waiting request.
+            let p = hd.pool;
+            self.release(p, conn, true);
+            return;
+        };
+        let (p, id) = (hd.pool, hd.id);
+        let wait_us = self.now - asked;
+        self.shared.requests().record_wait(wait_us);
+        let Some(tcp) = self.tcp_of(p, conn) else {
+            self.release(p, conn, false);
+            self.handler_finish(h, Err(ErrorKind::Other));
+            return;
+        };
+        let label = self.pools[p].label.clone();
+        let addr = self.addr_of(tcp);
+        self.trace()
+            .event(self.now, &label, "request.conn")
+            .str("req", &req_label(id))
+            .num("conn", conn.0)
+            .str("addr", &addr)
+            .num("wait_us", wait_us)
+            .write();
+        self.app.handlers[h].state = HState::Running { conn, tcp, step: 0 };
+        self.send_step(h);
+    }
+
+    pub(super) fn rejected(&mut self, h: usize, reason: RejectReason) {
+        let hd = &self.app.handlers[h];
+        let HState::Waiting { asked } = hd.state else {
+            return;
+        };
+        let (p, id) = (hd.pool, hd.id);
+        let wait_us = self.now - asked;
+        self.shared.requests().record_wait(wait_us);
+        let e = match reason {
+            RejectReason::PoolTimeout => GetError::PoolTimeout,
+            RejectReason::TooManyConnections => GetError::TooManyConnections,
+            RejectReason::DeadlineExceeded => GetError::DeadlineExceeded,
+            RejectReason::QueueFull => GetError::QueueFull,
+            RejectReason::ConnectFailed => match self.pools[p].last_connect_error {
+                Some(ConnectError::MaxClients) => GetError::MaxClients,
+                other => GetError::ConnectFailed(format!("{other:?}")),
+            },
+            other => GetError::Other(format!("{other:?}")),
+        };
+        let label = self.pools[p].label.clone();
+        self.trace()
+            .event(self.now, &label, "request.pool_error")
+            .str("req", &req_label(id))
+            .str("error", &e.describe())
+            .num("wait_us", wait_us)
+            .write();
+        self.handler_finish(h, Err(e.kind()));
+    }
+
+    /// Sends the handler's current command.
+    fn send_step(&mut self, h: usize) {
+        let hd = &self.app.handlers[h];
+        let HState::Running { tcp, step, .. } = hd.state else {
+            return;
+        };
+        let tag = hd.id.to_string();
+        let key = format!("req:{tag}");
+        match (hd.command, step) {
+            (Command::SetGet, 0) => {
+                self.start_command(tcp, h, &[b"SET", key.as_bytes(), tag.as_bytes()]);
+            }
+            (Command::SetGet, _) => self.start_command(tcp, h, &[b"GET", key.as_bytes()]),
+            (Command::Echo, _) => self.start_command(tcp, h, &[b"ECHO", tag.as_bytes()]),
+            (Command::Ping, _) => self.start_command(tcp, h, &[b"PING"]),
+        }
+    }
+
+    /// A command's reply (or failure) reached its handler.
+    pub(super) fn command_done(&mut self, h: usize, result: Result<Value, super::net::Failure>) {
+        let hd = &self.app.handlers[h];
+        let HState::Running { conn, tcp, step } = hd.state else {
+            return;
+        };
+        let (id, command, p) = (hd.id, hd.command, hd.pool);
+        let tag = id.to_string();
+        let v = match result {
+            Ok(v) => v,
+            Err(f) => {
+                let e = match f {
+                    super::net::Failure::Closed => CmdError::Closed("EOF".to_owned()),
+                    super::net::Failure::Server(m)
+                        if m.contains("max number of clients reached") =>
+                    {
+                        CmdError::MaxClients
+                    }
+                    super::net::Failure::Server(m) => CmdError::Server(m),
+                    super::net::Failure::TimedOut(us) => {
+                        CmdError::Other(format!("timed out after {us} us"))
+                    }
+                    super::net::Failure::Protocol(m) => CmdError::Other(m),
+                };
+                self.command_failed(h, conn, &e);
+                return;
+            }
+        };
+        let got = match v {
+            Value::Simple(s) => Reply::Simple(s),
+            Value::Bulk(b) => Reply::Bulk(Some(b)),
+            Value::Nil => Reply::Bulk(None),
+            Value::Int(i) => Reply::Int(i),
+            other => Reply::Other(format!("{other:?}")),
+        };
+        let (what, expected) = match (command, step) {
+            (Command::SetGet, 0) => ("SET".to_owned(), Reply::Simple("OK".to_owned())),
+            (Command::SetGet, _) => (
+                format!("GET req:{tag} (expected {tag})"),
+                Reply::Bulk(Some(tag.clone().into_bytes())),
+            ),
+            (Command::Echo, _) => (format!("ECHO {tag}"), Reply::Bulk(Some(tag.into_bytes()))),
+            (Command::Ping, _) => ("PING".to_owned(), Reply::Simple("PONG".to_owned())),
+        };
+        if got != expected {
+            let shown = match &got {
+                Reply::Bulk(Some(b)) => format!("\"{}\"", String::from_utf8_lossy(b)),
+                other => format!("{other:?}"),
+            };
+            self.shared.requests().violations.push((
+                "e2e.reply_matches".to_owned(),
+                format!("request {} sent {what} and read {shown}", req_label(id)),
+                self.now,
+            ));
+        }
+        if command == Command::SetGet && step == 0 {
+            self.app.handlers[h].state = HState::Running {
+                conn,
+                tcp,
+                step: 1,
+            };
+            self.send_step(h);
+            return;
+        }
+        let hold = self.app.handlers[h].hold_us;
+        if hold > 0 {
+            self.app.handlers[h].state = HState::Holding { conn };
+            self.after(hold, Ev::HoldDone(h));
+        } else {
+            self.release(p, conn, true);
+            self.handler_finish(h, Ok(()));
+        }
+    }
+
+    fn command_failed(&mut self, h: usize, conn: ConnId, e: &CmdError) {
+        let hd = &self.app.handlers[h];
+        let (p, id, attempt) = (hd.pool, hd.id, hd.attempt);
+        let tier = self.app.pods[hd.pod].tier;
+        self.release(p, conn, !e.breaks_connection());
+        let retrying = attempt == 0
+            && self.s.tiers[tier].retry == Retry::OnceOnConnectionError
+            && matches!(e, CmdError::Closed(_));
+        let label = self.pools[p].label.clone();
+        self.trace()
+            .event(
+                self.now,
+                &label,
+                if retrying {
+                    "request.retry"
+                } else {
+                    "request.cmd_error"
+                },
+            )
+            .str("req", &req_label(id))
+            .num("conn", conn.0)
+            .str("error", &e.describe())
+            .write();
+        if retrying {
+            self.app.handlers[h].attempt += 1;
+            self.shared.requests().retries += 1;
+            self.app.handlers[h].state = HState::Waiting { asked: self.now };
+            let deadline = self.app.handlers[h].deadline;
+            self.acquire(p, h, deadline);
+        } else {
+            self.handler_finish(h, Err(e.kind()));
+        }
+    }
+
+    pub(super) fn hold_done(&mut self, h: usize) {
+        let HState::Holding { conn } = self.app.handlers[h].state else {
+            return;
+        };
+        let p = self.app.handlers[h].pool;
+        self.release(p, conn, true);
+        self.handler_finish(h, Ok(()));
+    }
+
+    fn handler_finish(&mut self, h: usize, r: Result<(), ErrorKind>) {
+        let hd = &mut self.app.handlers[h];
+        if matches!(hd.state, HState::Finished) {
+            return;
+        }
+        hd.state = HState::Finished;
+        let (id, pod, deadline) = (hd.id, hd.pod, hd.deadline);
+        if self.now > deadline {
+            let host = self.app.pods[pod].host.clone();
+            self.trace()
+                .event(self.now, &host, "request.late")
+                .str("req", &req_label(id))
+                .str("outcome", outcome_name(r))
+                .write();
+        }
+        self.shared.handlers.fetch_sub(1, Ordering::Relaxed);
+        self.soon.push_back(super::Soon::HandlerDone(h, r));
+    }
+
+    /// A handler's outcome goes to whoever waits for it.
+    pub(super) fn handler_done(&mut self, h: usize, r: Result<(), ErrorKind>) {
+        let (id, done) = (self.app.handlers[h].id, self.app.handlers[h].done);
+        match done {
+            Done::Top(top) => self.end_top(top, r),
+            Done::Rpc(link) => self.send(Ev::RpcAnswer(link, id, r)),
+        }
+    }
+
+    // ---- calls between tiers ----
+
+    fn call(&mut self, h: usize) {
+        let (pod, id, deadline) = {
+            let hd = &self.app.handlers[h];
+            (hd.pod, hd.id, hd.deadline)
+        };
+        let p = &mut self.app.pods[pod];
+        let k = p.next_link % p.links.len();
+        p.next_link = k + 1;
+        let link = p.links[k];
+        self.app.handlers[h].state = HState::Calling(link);
+        let t = self.ceil_ms(deadline);
+        self.at(t, LAST, Ev::CallDeadline(h));
+        let l = &mut self.app.links[link];
+        match l.state {
+            LinkState::Up => {
+                l.pending.insert(id, h);
+                self.send(Ev::RpcRequest(link, id));
+            }
+            LinkState::Down => {
+                l.state = LinkState::Connecting;
+                l.queued.push((id, h));
+                self.send(Ev::RpcSyn(link));
+            }
+            LinkState::Connecting => l.queued.push((id, h)),
+        }
+    }
+
+    pub(super) fn rpc_syn(&mut self, link: usize) {
+        self.at(self.now, super::NET, Ev::RpcSynAck(link));
+    }
+
+    pub(super) fn rpc_syn_ack(&mut self, link: usize) {
+        let l = &mut self.app.links[link];
+        l.state = LinkState::Up;
+        let queued = std::mem::take(&mut l.queued);
+        for (id, h) in queued {
+            self.app.links[link].pending.insert(id, h);
+            self.send(Ev::RpcRequest(link, id));
+        }
+    }
+
+    pub(super) fn rpc_request(&mut self, link: usize, id: u64) {
+        let callee = self.app.links[link].callee;
+        self.spawn_handler(callee, id, None, Done::Rpc(link));
+    }
+
+    pub(super) fn rpc_answer(&mut self, link: usize, id: u64, r: Result<(), ErrorKind>) {
+        if let Some(h) = self.app.links[link].pending.remove(&id) {
+            self.handler_finish(h, r);
+        }
+    }
+
+    pub(super) fn call_deadline(&mut self, h: usize) {
+        let HState::Calling(link) = self.app.handlers[h].state else {
+            return;
+        };
+        let id = self.app.handlers[h].id;
+        let l = &mut self.app.links[link];
+        l.pending.remove(&id);
+        l.queued.retain(|&(q, _)| q != id);
+        self.handler_finish(h, Err(ErrorKind::DeadlineExceeded));
+    }
+}

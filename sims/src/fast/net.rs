@@ -1,0 +1,607 @@
+//! Connections between a pool and the server: the client's side does what
+//! `pool::redis::RedisManager` and `RedisConnection` do, the server's side what the fake's
+//! shell (`fake_redis::shell`) does around the engine.
+
+use super::{Ev, NET, Soon, TIMER, World};
+use crate::runner::REDIS_HOST;
+use fake_redis::engine::MAXCLIENTS_REPLY;
+use fake_redis::{Admission, ClientId, Drain};
+use pool::redis::resp::{self, Value};
+use pool_core::{ConnId, ConnectError};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// The manager's bound on a connect plus its handshake (`ours.rs`: 5 s).
+const CONNECT_BOUND_US: u64 = 5_000_000;
+/// The manager's bound on a PING check (`RedisManager::check_timeout`: 1 s).
+const CHECK_BOUND_US: u64 = 1_000_000;
+
+/// The server's side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SrvSide {
+    /// The SYN has not arrived.
+    NotYet,
+    /// Served as this client.
+    Open(ClientId),
+    /// Closed (refused, rejected, closed by either side).
+    Gone,
+}
+
+/// The client's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CliSide {
+    Connecting,
+    Open,
+    /// Dropped by the client (the pool closed it, or its connect failed).
+    Closed,
+}
+
+/// What the client waits for on the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Op {
+    /// The connect's `AUTH`.
+    Auth,
+    /// The connect's `PING`.
+    ConnectPing,
+    /// A PING check.
+    Check,
+    /// A command of handler `.0`.
+    Cmd(usize),
+}
+
+/// Why a client operation failed (the manager's `RedisError`, as far as the pool and the
+/// request path tell them apart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// EOF where a reply was expected.
+    Closed,
+    /// An error reply.
+    Server(String),
+    /// The bound of the operation passed.
+    TimedOut(u64),
+    /// The reply could not be parsed, or was not the one expected.
+    Protocol(String),
+}
+
+impl Failure {
+    /// `RedisError`'s text, as `pool.connect_failed` traces it.
+    fn connect_text(&self) -> String {
+        match self {
+            Self::Closed => "the server closed the connection".to_owned(),
+            Self::Server(m) if m.contains("max number of clients reached") => {
+                "max number of clients reached".to_owned()
+            }
+            Self::Server(m) => format!("handshake failed: {m}"),
+            Self::TimedOut(us) => format!("timed out after {:?}", Duration::from_micros(*us)),
+            Self::Protocol(m) => m.clone(),
+        }
+    }
+
+    fn connect_error(&self) -> ConnectError {
+        match self {
+            Self::Server(m) if m.contains("max number of clients reached") => {
+                ConnectError::MaxClients
+            }
+            Self::Server(_) => ConnectError::Handshake,
+            Self::TimedOut(_) => ConnectError::TimedOut,
+            Self::Closed | Self::Protocol(_) => ConnectError::Other,
+        }
+    }
+}
+
+/// One TCP connection of a pool.
+#[derive(Debug)]
+pub(super) struct Tcp {
+    pub(super) pool: usize,
+    pub(super) conn: ConnId,
+    pub(super) port: u16,
+    pub(super) srv: SrvSide,
+    /// Bytes arrived at the server, not read by its shell yet.
+    inbox: Vec<u8>,
+    /// The shell has a write scheduled (it reads nothing meanwhile).
+    srv_busy: bool,
+    /// What the scheduled write carries, and whether the engine closes after it.
+    pending_write: Vec<u8>,
+    close_after_write: Option<fake_redis::CloseReason>,
+    /// The first reply waits for the end of the simulated handshake.
+    handshake_until: Option<u64>,
+    pub(super) cli: CliSide,
+    /// Bytes arrived at the client, not consumed.
+    rx: Vec<u8>,
+    /// The server's FIN arrived.
+    eof: bool,
+    pub(super) op: Option<Op>,
+    op_seq: u64,
+}
+
+impl World<'_> {
+    fn tcp(&mut self, c: usize) -> Option<&mut Tcp> {
+        self.tcps.get_mut(c).and_then(Option::as_mut)
+    }
+
+    /// `{pod}:{port}` of a connection, as the trace names addresses.
+    pub(super) fn addr_of(&self, c: usize) -> String {
+        match self.tcps.get(c).and_then(Option::as_ref) {
+            Some(t) => format!("{}:{}", self.app.pods[self.pools[t.pool].pod].host, t.port),
+            None => String::new(),
+        }
+    }
+
+    /// The peer address the engine records (CLIENT LIST `addr`).
+    fn peer_of(&self, c: usize) -> SocketAddr {
+        let (pod, port) = self
+            .tcps
+            .get(c)
+            .and_then(Option::as_ref)
+            .map_or((0, 0), |t| (self.pools[t.pool].pod, t.port));
+        let ip = Ipv4Addr::new(10, 1, (pod >> 8) as u8, (pod & 0xff) as u8);
+        SocketAddr::new(IpAddr::V4(ip), port)
+    }
+
+    /// The pool asked for a connection: SYN to the server, the manager's bound armed.
+    pub(super) fn open_tcp(&mut self, pool: usize, conn: ConnId) -> usize {
+        let pod = self.pools[pool].pod;
+        let port = self.app.pods[pod].next_port();
+        let c = self.tcps.len();
+        self.tcps.push(Some(Tcp {
+            pool,
+            conn,
+            port,
+            srv: SrvSide::NotYet,
+            inbox: Vec::new(),
+            srv_busy: false,
+            pending_write: Vec::new(),
+            close_after_write: None,
+            handshake_until: None,
+            cli: CliSide::Connecting,
+            rx: Vec::new(),
+            eof: false,
+            op: None,
+            op_seq: 0,
+        }));
+        self.send(Ev::SynToServer(c));
+        let seq = self.begin_op(c, None);
+        self.after(CONNECT_BOUND_US, Ev::OpTimeout(c, seq));
+        c
+    }
+
+    fn begin_op(&mut self, c: usize, op: Option<Op>) -> u64 {
+        let Some(t) = self.tcp(c) else { return 0 };
+        t.op_seq += 1;
+        t.op = op;
+        t.op_seq
+    }
+
+    /// Writes a command on the connection (the client side).
+    fn write_cmd(&mut self, c: usize, args: &[&[u8]]) {
+        let mut bytes = Vec::with_capacity(32);
+        resp::encode_command(&mut bytes, args);
+        self.send(Ev::DataToServer(c, bytes));
+    }
+
+    /// The client drops the connection: FIN to the server.
+    pub(super) fn close_tcp(&mut self, c: usize) {
+        let Some(t) = self.tcp(c) else { return };
+        let was = t.cli;
+        t.cli = CliSide::Closed;
+        t.op = None;
+        t.op_seq += 1;
+        if was == CliSide::Open {
+            self.send(Ev::FinToServer(c));
+        }
+        self.maybe_free(c);
+    }
+
+    fn maybe_free(&mut self, c: usize) {
+        if let Some(t) = self.tcps.get(c).and_then(Option::as_ref) {
+            if t.cli == CliSide::Closed && t.srv == SrvSide::Gone && !t.srv_busy {
+                self.tcps[c] = None;
+            }
+        }
+    }
+
+    // ---- the server's side ----
+
+    pub(super) fn syn_to_server(&mut self, c: usize) {
+        let Some(t) = self.tcps.get(c).and_then(Option::as_ref) else {
+            return;
+        };
+        if t.srv != SrvSide::NotYet {
+            return;
+        }
+        let now = Duration::from_micros(self.now);
+        let peer = self.peer_of(c);
+        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 6379);
+        let admission = self.server.engine.accept(now, peer, local);
+        let addr = self.addr_of(c);
+        let t_us = self.now;
+        match admission {
+            Admission::Accepted(id) => {
+                self.server.by_client.insert(id, c);
+                let hs = self.server.connect_latency_us;
+                let now_us = self.now;
+                if let Some(t) = self.tcp(c) {
+                    t.srv = SrvSide::Open(id);
+                    t.handshake_until = (hs > 0).then_some(now_us + hs);
+                }
+                self.trace()
+                    .event(t_us, REDIS_HOST, "server.accept")
+                    .num("client", id)
+                    .str("addr", &addr)
+                    .write();
+                // turmoil's connect returns when the SYN is accepted: no second hop.
+                self.at(self.now, NET, Ev::SynAckToClient(c));
+            }
+            Admission::Rejected => {
+                if let Some(t) = self.tcp(c) {
+                    t.srv = SrvSide::Gone;
+                }
+                self.trace()
+                    .event(t_us, REDIS_HOST, "server.reject")
+                    .str("addr", &addr)
+                    .str("reason", "max number of clients reached")
+                    .write();
+                self.at(self.now, NET, Ev::SynAckToClient(c));
+                self.send(Ev::DataToClient(c, MAXCLIENTS_REPLY.to_vec()));
+                self.send(Ev::FinToClient(c));
+            }
+            Admission::Refused => {
+                if let Some(t) = self.tcp(c) {
+                    t.srv = SrvSide::Gone;
+                }
+                self.trace()
+                    .event(t_us, REDIS_HOST, "server.refuse")
+                    .str("addr", &addr)
+                    .write();
+                self.at(self.now, NET, Ev::SynAckToClient(c));
+                self.send(Ev::FinToClient(c));
+            }
+        }
+        self.server_outputs();
+    }
+
+    pub(super) fn data_to_server(&mut self, c: usize, bytes: &[u8]) {
+        let Some(t) = self.tcp(c) else { return };
+        if !matches!(t.srv, SrvSide::Open(_)) {
+            // The server closed it: nobody reads (the client sees the FIN).
+            return;
+        }
+        t.inbox.extend_from_slice(bytes);
+        if !t.srv_busy {
+            self.server_read(c);
+        }
+    }
+
+    /// The shell reads what arrived, the engine executes it, the reply is written after the
+    /// handshake and the command latency.
+    fn server_read(&mut self, c: usize) {
+        let Some(t) = self.tcp(c) else { return };
+        let SrvSide::Open(id) = t.srv else { return };
+        let input = std::mem::take(&mut t.inbox);
+        let now = Duration::from_micros(self.now);
+        let n = self.server.engine.handle_read(now, id, &input).commands;
+        let mut out = Vec::new();
+        let drain = self.server.engine.take_output(id, &mut out);
+        let latency = self.server.engine.reply_latency();
+        self.server_outputs();
+        let close_after = match drain {
+            Drain::Gone => return,
+            Drain::Open => None,
+            Drain::CloseAfterWrite(r) => Some(r),
+        };
+        if out.is_empty() && close_after.is_none() {
+            return;
+        }
+        let mut at = self.now;
+        let Some(t) = self.tcp(c) else { return };
+        if !out.is_empty() {
+            if let Some(h) = t.handshake_until.take() {
+                at = at.max(h);
+            }
+            if n > 0 {
+                at += u64::try_from((latency * n).as_micros()).unwrap_or(u64::MAX);
+            }
+        }
+        t.srv_busy = true;
+        t.pending_write = out;
+        t.close_after_write = close_after;
+        if close_after.is_some() {
+            // The engine forgot the client already.
+            t.srv = SrvSide::Gone;
+            self.server.by_client.remove(&id);
+        }
+        let at = self.ceil_ms(at);
+        self.at(at, TIMER, Ev::ServerWrite(c));
+    }
+
+    pub(super) fn server_write(&mut self, c: usize) {
+        let Some(t) = self.tcp(c) else { return };
+        t.srv_busy = false;
+        let bytes = std::mem::take(&mut t.pending_write);
+        let close = t.close_after_write.take();
+        let srv = t.srv;
+        let more = !t.inbox.is_empty();
+        match (srv, close) {
+            (SrvSide::Open(id), None) => {
+                if !bytes.is_empty() {
+                    let now = Duration::from_micros(self.now);
+                    self.server.engine.handle_wrote(now, id, bytes.len());
+                    self.send(Ev::DataToClient(c, bytes));
+                }
+                if more {
+                    self.server_read(c);
+                }
+            }
+            (_, Some(reason)) => {
+                // QUIT, a protocol error: the reply, then the close.
+                if !bytes.is_empty() {
+                    self.send(Ev::DataToClient(c, bytes));
+                }
+                self.send(Ev::FinToClient(c));
+                let addr = self.addr_of(c);
+                self.trace()
+                    .event(self.now, REDIS_HOST, "server.close")
+                    .str("addr", &addr)
+                    .str("reason", &reason.to_string())
+                    .str("by", "server")
+                    .write();
+                self.maybe_free(c);
+            }
+            // The engine dropped the client meanwhile: nothing is written.
+            _ => self.maybe_free(c),
+        }
+    }
+
+    pub(super) fn fin_to_server(&mut self, c: usize) {
+        let Some(t) = self.tcp(c) else { return };
+        let SrvSide::Open(id) = t.srv else { return };
+        t.srv = SrvSide::Gone;
+        t.inbox.clear();
+        self.server.by_client.remove(&id);
+        let now = Duration::from_micros(self.now);
+        self.server.engine.handle_closed(now, id);
+        let addr = self.addr_of(c);
+        self.trace()
+            .event(self.now, REDIS_HOST, "server.close")
+            .num("client", id)
+            .str("addr", &addr)
+            .str("reason", "client closed connection")
+            .str("by", "client")
+            .write();
+        self.server_outputs();
+        self.maybe_free(c);
+    }
+
+    /// Carries out what the engine asked for: closes (idle timeout, kill, restart).
+    pub(super) fn server_outputs(&mut self) {
+        while let Some(out) = self.server.engine.poll_output() {
+            match out {
+                fake_redis::Output::Close {
+                    client,
+                    reason,
+                    idle_secs,
+                } => {
+                    let Some(c) = self.server.by_client.remove(&client) else {
+                        continue;
+                    };
+                    if let Some(t) = self.tcp(c) {
+                        t.srv = SrvSide::Gone;
+                        t.inbox.clear();
+                    }
+                    self.send(Ev::FinToClient(c));
+                    let addr = self.addr_of(c);
+                    let reason = reason.to_string();
+                    let mut e = self
+                        .trace()
+                        .event(self.now, REDIS_HOST, "server.close")
+                        .num("client", client)
+                        .str("addr", &addr)
+                        .str("reason", &reason)
+                        .str("by", "server");
+                    if reason == "idle timeout" {
+                        e = e.num("idle_s", idle_secs);
+                    }
+                    e.write();
+                    self.maybe_free(c);
+                }
+                fake_redis::Output::Wake { client } => {
+                    // Pub/sub and BLPOP: not used by the request path; served like a read.
+                    if let Some(&c) = self.server.by_client.get(&client) {
+                        if self.tcp(c).is_some_and(|t| !t.srv_busy) {
+                            self.server_read(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- the client's side ----
+
+    pub(super) fn syn_ack_to_client(&mut self, c: usize) {
+        let password = self.s.server.requirepass.clone();
+        let Some(t) = self.tcp(c) else { return };
+        match t.cli {
+            CliSide::Closed => {
+                // The pool gave up on this connect (its connect timeout): drop it.
+                self.send(Ev::FinToServer(c));
+                return;
+            }
+            CliSide::Open => return,
+            CliSide::Connecting => t.cli = CliSide::Open,
+        }
+        // The connect's handshake, within the same 5 s bound (the op sequence is kept).
+        match password {
+            Some(p) => {
+                if let Some(t) = self.tcp(c) {
+                    t.op = Some(Op::Auth);
+                }
+                self.write_cmd(c, &[b"AUTH", p.as_bytes()]);
+            }
+            None => {
+                if let Some(t) = self.tcp(c) {
+                    t.op = Some(Op::ConnectPing);
+                }
+                self.write_cmd(c, &[b"PING"]);
+            }
+        }
+        self.try_complete(c);
+    }
+
+    pub(super) fn data_to_client(&mut self, c: usize, bytes: &[u8]) {
+        let Some(t) = self.tcp(c) else { return };
+        if t.cli == CliSide::Closed {
+            return;
+        }
+        t.rx.extend_from_slice(bytes);
+        self.try_complete(c);
+    }
+
+    pub(super) fn fin_to_client(&mut self, c: usize) {
+        let Some(t) = self.tcp(c) else { return };
+        t.eof = true;
+        if t.cli == CliSide::Closed {
+            self.maybe_free(c);
+            return;
+        }
+        self.try_complete(c);
+    }
+
+    /// Completes the waiting operation if its reply (or EOF) is there.
+    fn try_complete(&mut self, c: usize) {
+        let Some(t) = self.tcp(c) else { return };
+        let Some(op) = t.op else { return };
+        if t.cli != CliSide::Open {
+            return;
+        }
+        let result = match resp::parse(&t.rx) {
+            Ok(Some((v, n))) => {
+                t.rx.drain(..n);
+                match v {
+                    Value::Error(m) => Err(Failure::Server(m)),
+                    v => Ok(v),
+                }
+            }
+            Ok(None) if t.eof => Err(Failure::Closed),
+            Ok(None) => return,
+            Err(e) => Err(Failure::Protocol(e.to_string())),
+        };
+        t.op = None;
+        t.op_seq += 1;
+        self.op_done(c, op, result);
+    }
+
+    pub(super) fn op_timeout(&mut self, c: usize, seq: u64) {
+        let Some(t) = self.tcp(c) else { return };
+        if t.op_seq != seq || t.cli == CliSide::Closed {
+            return;
+        }
+        let op = t.op.take();
+        t.op_seq += 1;
+        match op {
+            // Still connecting, or in the connect's handshake.
+            None | Some(Op::Auth | Op::ConnectPing) => {
+                self.connect_failed(c, &Failure::TimedOut(CONNECT_BOUND_US));
+            }
+            Some(Op::Check) => self.check_finished(c, false),
+            Some(Op::Cmd(_)) => {}
+        }
+    }
+
+    fn op_done(&mut self, c: usize, op: Op, result: Result<Value, Failure>) {
+        match op {
+            Op::Auth => match result {
+                Ok(_) => {
+                    if let Some(t) = self.tcp(c) {
+                        t.op = Some(Op::ConnectPing);
+                    }
+                    self.write_cmd(c, &[b"PING"]);
+                    self.try_complete(c);
+                }
+                Err(f) => self.connect_failed(c, &f),
+            },
+            Op::ConnectPing => match result {
+                Ok(Value::Simple(s)) if s == "PONG" => {
+                    if let Some(t) = self.tcp(c) {
+                        t.op_seq += 1;
+                        let (pool, conn) = (t.pool, t.conn);
+                        self.feed(pool, pool_core::Input::Connected { conn });
+                    }
+                }
+                Ok(other) => {
+                    self.connect_failed(c, &Failure::Protocol(format!("PING answered {other:?}")));
+                }
+                Err(f) => self.connect_failed(c, &f),
+            },
+            Op::Check => {
+                let ok = matches!(&result, Ok(Value::Simple(s)) if s == "PONG");
+                self.check_finished(c, ok);
+            }
+            Op::Cmd(h) => self.command_done(h, result),
+        }
+    }
+
+    fn connect_failed(&mut self, c: usize, f: &Failure) {
+        let Some(t) = self.tcp(c) else { return };
+        let (pool, conn) = (t.pool, t.conn);
+        let error = f.connect_error();
+        if error == ConnectError::MaxClients {
+            self.shared
+                .refusals_seen
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let label = self.pools[pool].label.clone();
+        self.trace()
+            .event(self.now, &label, "pool.connect_failed")
+            .str("error", &f.connect_text())
+            .write();
+        self.close_tcp(c);
+        self.pools[pool].last_connect_error = Some(error);
+        self.feed(pool, pool_core::Input::ConnectFailed { conn, error });
+    }
+
+    /// A check the pool asked for: a peek answers now, a PING after its round trip.
+    pub(super) fn start_check(&mut self, c: usize, how: pool_core::CheckHow) {
+        match how {
+            pool_core::CheckHow::Peek => {
+                let alive = self
+                    .tcp(c)
+                    .is_some_and(|t| t.cli == CliSide::Open && t.rx.is_empty() && !t.eof);
+                self.check_finished(c, alive);
+            }
+            pool_core::CheckHow::Ping => {
+                let usable = self
+                    .tcp(c)
+                    .is_some_and(|t| t.cli == CliSide::Open && t.rx.is_empty());
+                if !usable {
+                    self.check_finished(c, false);
+                    return;
+                }
+                let seq = self.begin_op(c, Some(Op::Check));
+                self.write_cmd(c, &[b"PING"]);
+                self.after(CHECK_BOUND_US, Ev::OpTimeout(c, seq));
+                self.try_complete(c);
+            }
+        }
+    }
+
+    fn check_finished(&mut self, c: usize, passed: bool) {
+        let Some(t) = self.tcp(c) else { return };
+        let (pool, conn) = (t.pool, t.conn);
+        self.soon.push_back(Soon::CheckDone(pool, conn, passed));
+    }
+
+    /// A request's command on its connection.
+    pub(super) fn start_command(&mut self, c: usize, h: usize, args: &[&[u8]]) {
+        let broken = self.tcp(c).is_none_or(|t| t.cli != CliSide::Open || !t.rx.is_empty());
+        if broken {
+            // Unread bytes or a dropped socket: as `RedisConnection` with a failed read.
+            self.soon
+                .push_back(Soon::CmdFailed(h, Failure::Protocol("the connection is broken".to_owned())));
+            return;
+        }
+        self.begin_op(c, Some(Op::Cmd(h)));
+        self.write_cmd(c, args);
+        self.try_complete(c);
+    }
+}
