@@ -6,7 +6,10 @@ fn main() {
     let only = std::env::args().nth(1);
     for incident in sims::incidents::ALL {
         for s in incident.scenarios(incident.default_seed) {
-            if only.as_deref().is_some_and(|o| !s.name.contains(o) && incident.name != o) {
+            if only
+                .as_deref()
+                .is_some_and(|o| !s.name.contains(o) && incident.name != o)
+            {
                 continue;
             }
             for e in Engine::ALL {
@@ -16,10 +19,21 @@ fn main() {
                 let rep = &r.report;
                 println!(
                     "{:<10} {:<28} {:<7} {:>8.1} ms req {:>6} ok {:>6} err [{}] p99 {:.1} peak pool {} srv {} rej {} ops {:.0} met {} steps {} | {}",
-                    incident.name, s.name, e.name(), ms, rep.requests, rep.succeeded,
-                    rep.errors.summary(), rep.latency_ms.p99, rep.peak_pool_connections,
-                    rep.peak_server_clients, rep.rejected_connections, rep.server_ops_per_sec,
-                    rep.expectation_met, r.steps, rep.verdict.chars().take(120).collect::<String>()
+                    incident.name,
+                    s.name,
+                    e.name(),
+                    ms,
+                    rep.requests,
+                    rep.succeeded,
+                    rep.errors.summary(),
+                    rep.latency_ms.p99,
+                    rep.peak_pool_connections,
+                    rep.peak_server_clients,
+                    rep.rejected_connections,
+                    rep.server_ops_per_sec,
+                    rep.expectation_met,
+                    r.steps,
+                    rep.verdict.chars().take(120).collect::<String>()
                 );
             }
         }

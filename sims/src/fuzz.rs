@@ -48,6 +48,9 @@ pub struct Options {
     pub max_shrink_runs: u32,
     /// `poolsim` as the user runs it, for the replay command.
     pub poolsim: String,
+    /// Run every case even after a failure: failures are counted by key and the lowest
+    /// failing case of each key is shrunk (default: stop at the first failing case).
+    pub keep_going: bool,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             engine: Engine::Fast,
             max_shrink_runs: 256,
             poolsim: "poolsim".to_owned(),
+            keep_going: false,
         }
     }
 }
@@ -132,12 +136,17 @@ pub struct TargetResult {
     pub target: String,
     /// The claim checked.
     pub claim: Claim,
-    /// Cases run (up to and including the first failing one).
+    /// Cases run (up to and including the first failing one, unless `keep_going`).
     pub cases: u64,
+    /// Cases that failed (at most 1 unless `keep_going`).
+    pub failing_cases: u64,
+    /// Failing cases by failure key (`claim errors.eof <= 0`, `invariant pool.invariants`).
+    pub by_key: BTreeMap<String, u64>,
     /// Whether the budget stopped it before `Options::cases`.
     pub stopped_by_time: bool,
-    /// The failure, if a case failed.
-    pub failure: Option<Finding>,
+    /// The shrunk failures: the lowest failing case of each key (one at most unless
+    /// `keep_going`).
+    pub findings: Vec<Finding>,
     /// Wall time, seconds.
     pub secs: f64,
 }
@@ -159,7 +168,8 @@ pub struct Summary {
     pub cases: u64,
     /// Targets with a failure.
     pub failed: u64,
-    /// Failures by class and key (`claim errors.eof <= 0`, `safety invariant pool.invariants`).
+    /// Failing cases by key over all targets (`claim errors.eof <= 0`,
+    /// `invariant pool.invariants`; each finding names its class).
     pub failures: BTreeMap<String, u64>,
     /// Wall time, seconds.
     pub secs: f64,
@@ -342,7 +352,7 @@ pub fn fuzz_target(
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= opts.cases || i > lowest.load(Ordering::SeqCst) {
+                    if i >= opts.cases || (!opts.keep_going && i > lowest.load(Ordering::SeqCst)) {
                         break;
                     }
                     let case = match strategy.new_tree(&mut case_runner(opts.seed, &name, i)) {
@@ -369,31 +379,36 @@ pub fn fuzz_target(
             });
         }
     });
-    let first = lock(&failures).iter().next().map(|(i, f)| (*i, f.clone()));
+    let all = std::mem::take(&mut *lock(&failures));
     let handed_out = next.load(Ordering::SeqCst).min(opts.cases);
-    let Some((case, failure)) = first else {
-        // Every case handed out finished (the threads finish theirs before they stop).
-        let cases = if out_of_time.load(Ordering::Relaxed) {
-            done.load(Ordering::SeqCst)
-        } else {
-            handed_out
-        };
-        return Ok(TargetResult {
-            target: name,
-            claim: t.claim.clone(),
-            cases,
-            stopped_by_time: cases < opts.cases,
-            failure: None,
-            secs: started.elapsed().as_secs_f64(),
-        });
+    // Every case handed out finished (a thread finishes its case before it stops). Without
+    // keep_going, cases after the lowest failing one are not counted (whether they ran
+    // depends on timing).
+    let (cases, kept): (u64, Vec<(u64, CaseFailure)>) = match all.iter().next() {
+        Some((&i, f)) if !opts.keep_going => (i + 1, vec![(i, f.clone())]),
+        _ => (handed_out, all.into_iter().collect()),
     };
-    let finding = shrink(t, opts, case, failure, out_dir)?;
+    let mut by_key: BTreeMap<String, u64> = BTreeMap::new();
+    let mut firsts: Vec<(u64, CaseFailure)> = Vec::new();
+    for (i, f) in &kept {
+        let n = by_key.entry(f.key.clone()).or_insert(0);
+        if *n == 0 {
+            firsts.push((*i, f.clone()));
+        }
+        *n += 1;
+    }
+    let mut findings = Vec::new();
+    for (case, failure) in firsts {
+        findings.push(shrink(t, opts, case, failure, out_dir)?);
+    }
     Ok(TargetResult {
         target: name,
         claim: t.claim.clone(),
-        cases: case + 1,
-        stopped_by_time: false,
-        failure: Some(finding),
+        cases,
+        failing_cases: kept.len() as u64,
+        by_key,
+        stopped_by_time: out_of_time.load(Ordering::Relaxed) && cases < opts.cases,
+        findings,
         secs: started.elapsed().as_secs_f64(),
     })
 }
@@ -582,14 +597,8 @@ pub fn fuzz(
     }
     let mut failures = BTreeMap::new();
     for r in &results {
-        if let Some(f) = &r.failure {
-            let class = format!("{:?}", f.failure.class).to_lowercase();
-            let key = if f.failure.class == FailureClass::Claim {
-                f.failure.key.clone()
-            } else {
-                format!("{class} {}", f.failure.key)
-            };
-            *failures.entry(key).or_insert(0) += 1;
+        for (key, n) in &r.by_key {
+            *failures.entry(key.clone()).or_insert(0) += n;
         }
     }
     Ok(Summary {
@@ -598,7 +607,7 @@ pub fn fuzz(
         cases_per_target: opts.cases,
         time_budget_secs: opts.time_budget.map(|d| d.as_secs_f64()),
         cases: results.iter().map(|r| r.cases).sum(),
-        failed: results.iter().filter(|r| r.failure.is_some()).count() as u64,
+        failed: results.iter().filter(|r| r.failing_cases > 0).count() as u64,
         failures,
         targets: results,
         secs: started.elapsed().as_secs_f64(),

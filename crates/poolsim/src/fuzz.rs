@@ -41,6 +41,10 @@ pub(crate) struct FuzzArgs {
     /// Most runs spent shrinking a failure.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub(crate) shrink_runs: u32,
+    /// Run every case even after a failure: count failing cases by invariant or claim, and
+    /// shrink the first case of each.
+    #[arg(long)]
+    pub(crate) keep_going: bool,
 }
 
 /// `90s`, `10m`, `1h`, `1.5h`, or plain seconds.
@@ -79,6 +83,7 @@ pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
         engine: a.engine,
         max_shrink_runs: a.shrink_runs,
         poolsim: crate::invocation(),
+        keep_going: a.keep_going,
     };
     let total = if a.time.is_some() {
         None
@@ -116,7 +121,7 @@ pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
     }
     if summary.failed > 0 {
         for t in &summary.targets {
-            if let Some(f) = &t.failure {
+            for f in &t.findings {
                 eprintln!(
                     "poolsim: {}: {} ({}); shrunk case: {}",
                     t.target,
@@ -147,9 +152,21 @@ fn print_human(s: &Summary) {
     ));
     let w = s.targets.iter().map(|t| t.target.len()).max().unwrap_or(0);
     for t in &s.targets {
-        let status = match &t.failure {
+        let status = match t.findings.first() {
             None => "held".to_owned(),
-            Some(f) => format!("FAILED at case {}: {}", f.case, f.failure.key),
+            Some(f) if t.failing_cases == 1 => {
+                format!("FAILED at case {}: {}", f.case, f.failure.key)
+            }
+            Some(f) => format!(
+                "FAILED in {} cases, first at case {}: {}",
+                t.failing_cases,
+                f.case,
+                t.by_key
+                    .iter()
+                    .map(|(k, n)| format!("{k} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         out.push_str(&format!(
             "  {:w$}  {:>6} cases  {:>7.1} s  {status}\n",
@@ -164,8 +181,11 @@ fn print_human(s: &Summary) {
             out.push_str(&format!("  {k}: {n}\n"));
         }
     }
-    for t in &s.targets {
-        let Some(f) = &t.failure else { continue };
+    for (t, f) in s
+        .targets
+        .iter()
+        .flat_map(|t| t.findings.iter().map(move |f| (t, f)))
+    {
         out.push_str(&format!(
             "\n{}: case {} failed ({}): {}\n",
             t.target,

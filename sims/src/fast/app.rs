@@ -306,8 +306,8 @@ impl World<'_> {
         let Clients::Closed { think, .. } = s.load.clients else {
             return;
         };
-        let think_us = u64::try_from(self.app.users[k].rng.sample(&think).as_micros())
-            .unwrap_or(u64::MAX);
+        let think_us =
+            u64::try_from(self.app.users[k].rng.sample(&think).as_micros()).unwrap_or(u64::MAX);
         let mut wake = self.now;
         if think_us > 0 {
             // Thinking stops at the end of the load.
@@ -608,11 +608,7 @@ impl World<'_> {
             ));
         }
         if command == Command::SetGet && step == 0 {
-            self.app.handlers[h].state = HState::Running {
-                conn,
-                tcp,
-                step: 1,
-            };
+            self.app.handlers[h].state = HState::Running { conn, tcp, step: 1 };
             self.send_step(h);
             return;
         }

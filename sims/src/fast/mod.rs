@@ -362,9 +362,8 @@ impl<'a> World<'a> {
             .iter_mut()
             .map(|p| {
                 let st = p.pool.state();
-                let invariants = std::mem::take(&mut p.dirty).then(|| {
-                    pool_core::invariants::check(&p.pool).map_err(|v| v.to_string())
-                });
+                let invariants = std::mem::take(&mut p.dirty)
+                    .then(|| pool_core::invariants::check(&p.pool).map_err(|v| v.to_string()));
                 (
                     p.label.clone(),
                     PoolReading {

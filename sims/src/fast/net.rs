@@ -593,11 +593,15 @@ impl World<'_> {
 
     /// A request's command on its connection.
     pub(super) fn start_command(&mut self, c: usize, h: usize, args: &[&[u8]]) {
-        let broken = self.tcp(c).is_none_or(|t| t.cli != CliSide::Open || !t.rx.is_empty());
+        let broken = self
+            .tcp(c)
+            .is_none_or(|t| t.cli != CliSide::Open || !t.rx.is_empty());
         if broken {
             // Unread bytes or a dropped socket: as `RedisConnection` with a failed read.
-            self.soon
-                .push_back(Soon::CmdFailed(h, Failure::Protocol("the connection is broken".to_owned())));
+            self.soon.push_back(Soon::CmdFailed(
+                h,
+                Failure::Protocol("the connection is broken".to_owned()),
+            ));
             return;
         }
         self.begin_op(c, Some(Op::Cmd(h)));

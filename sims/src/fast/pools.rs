@@ -1,7 +1,7 @@
 //! The pools: each a `pool_core::Pool`, fed and drained as `crates/pool`'s driver does it
 //! (`core.rs` and `pool.rs` there): connects, checks, grants, rejects, closes, its timer.
 
-use super::{Ev, TIMER, Soon, World};
+use super::{Ev, Soon, TIMER, World};
 use pool_core::{CheckHow, ConnId, ConnectError, Input, Instant, Output, Pool};
 use std::collections::BTreeMap;
 
@@ -99,7 +99,14 @@ impl World<'_> {
                 self.trace()
                     .event(t, &label, "pool.check")
                     .num("conn", conn.0)
-                    .str("how", if how == CheckHow::Peek { "peek" } else { "ping" })
+                    .str(
+                        "how",
+                        if how == CheckHow::Peek {
+                            "peek"
+                        } else {
+                            "ping"
+                        },
+                    )
                     .write();
                 match self.pools[p].tcp_of.get(&conn.0).copied() {
                     Some(c) => self.start_check(c, how),
