@@ -159,8 +159,11 @@ pub enum FaultKind {
 pub enum FaultWindow {
     /// Anywhere in the load (`0..duration_ms`).
     Anywhere,
-    /// Inside the scenario's idle gaps only (a fault while nobody sends: what a pool's
-    /// checks exist to survive). Without a gap, no fault is drawn.
+    /// Inside the scenario's first idle gap, once the service is idle: from the first
+    /// tier's deadline after the gap's start (every request sent before the gap has ended by
+    /// then) to the gap's end (a fault while nobody sends: what a pool's checks exist to
+    /// survive; a command in flight when the server goes is lost whatever the pool checks).
+    /// Without a gap longer than that deadline, no fault is drawn.
     DuringIdleGaps,
 }
 
@@ -344,14 +347,14 @@ fn first_gap(s: &Scenario) -> Option<(u64, u64)> {
     })
 }
 
-/// Instants a gap length is worth trying near: the server's `timeout`, the pool's idle
-/// timeout and keepalive interval (times its idle connections when one connection is pinged
-/// per interval), over every Redis-facing pool, deduplicated, in ascending order.
+/// Lengths an idle gap is worth trying near: the server's `timeout` first, then each
+/// Redis-facing pool's idle timeout and keepalive interval (times its idle connections when
+/// one connection is pinged per interval), without repeats, in that order.
 #[must_use]
-pub fn thresholds_ms(s: &Scenario, server_timeout_secs: u64) -> Vec<u64> {
+pub fn thresholds_ms(s: &Scenario) -> Vec<u64> {
     let mut t = Vec::new();
-    if server_timeout_secs > 0 {
-        t.push(server_timeout_secs * 1000);
+    if s.server.timeout_secs > 0 {
+        t.push(s.server.timeout_secs * 1000);
     }
     for tier in s.tiers.iter().filter(|t| t.calls.is_none()) {
         let Ok(c) = tier.pool.config() else { continue };
@@ -367,9 +370,43 @@ pub fn thresholds_ms(s: &Scenario, server_timeout_secs: u64) -> Vec<u64> {
             }
         }
     }
-    t.sort_unstable();
-    t.dedup();
+    let mut seen = Vec::new();
+    t.retain(|x| {
+        let new = !seen.contains(x);
+        seen.push(*x);
+        new
+    });
     t
+}
+
+/// An idle gap's length as drawn: near the case's `which`-th threshold ([`thresholds_ms`] of
+/// the case, its drawn server `timeout` included), `by` ms below or above it; or anywhere.
+#[derive(Clone, Copy, Debug)]
+enum GapDraw {
+    Near { which: usize, below: bool, by: u64 },
+    Anywhere(u64),
+}
+
+impl GapDraw {
+    /// The length for case `s` (its server already drawn), within `span`.
+    fn resolve(self, s: &Scenario, span: Span) -> u64 {
+        match self {
+            Self::Anywhere(v) => v,
+            Self::Near { which, below, by } => {
+                let t = thresholds_ms(s);
+                if t.is_empty() {
+                    return span.min;
+                }
+                let at = t[which % t.len()];
+                let v = if below {
+                    at.saturating_sub(by)
+                } else {
+                    at.saturating_add(by)
+                };
+                v.clamp(span.min, span.max)
+            }
+        }
+    }
 }
 
 /// What the environment strategy draws, applied to the scenario by [`Drawn::apply`].
@@ -388,7 +425,7 @@ struct Drawn {
     burst: Option<(u64, u64, u64)>,
     hold_ms: Option<u64>,
     load_ms: u64,
-    gap: Option<(u64, u64)>,
+    gap: Option<(u64, GapDraw)>,
     after_ms: u64,
     faults: Vec<(FaultKind, u64, u64)>,
 }
@@ -499,36 +536,27 @@ fn opt<T: std::fmt::Debug + Clone + 'static>(
     }
 }
 
-/// A gap length: near one of the scenario's thresholds (half the draws, when there are
-/// any), or anywhere in the bounds (rounded to whole seconds first).
-fn gap_strategy(base: &Scenario, b: &EnvBounds) -> BoxedStrategy<u64> {
-    let span = b
-        .idle_gap_ms
+fn gap_span(base: &Scenario, b: &EnvBounds) -> Span {
+    b.idle_gap_ms
         .or_else(|| first_gap(base).map(|(_, len)| Span::exactly(len)))
-        .unwrap_or(Span::new(1_000, 10_000));
-    let mut near: Vec<u64> = thresholds_ms(base, base.server.timeout_secs);
-    if let Some(t) = b.server_timeout_secs {
-        // Drawn timeouts are multiples of 10 s from t.min: their thresholds too.
-        let mut s = t.min;
-        while s <= t.max && near.len() < 64 {
-            near.push(s * 1000);
-            s += 10;
-        }
-    }
-    near.retain(|&t| {
-        span.contains(t) || span.contains(t + 3_000) || span.contains(t.saturating_sub(3_000))
-    });
-    near.sort_unstable();
-    near.dedup();
-    let anywhere = span.round(1_000);
-    if near.is_empty() {
-        return anywhere;
-    }
-    let (lo, hi) = (span.min, span.max);
-    let at_threshold = proptest::sample::select(near)
-        .prop_flat_map(move |t| near_ms(t, 3_000, lo, hi))
-        .boxed();
-    prop_oneof![at_threshold, anywhere].boxed()
+        .unwrap_or(Span::new(1_000, 10_000))
+}
+
+/// A gap length: half the draws near a threshold of the case (its server `timeout` first,
+/// shrinking to it: within 47 ms a third of the time, 375 ms another third, 3 s the rest), the
+/// other half anywhere in the bounds (shrinking to whole seconds and the lower bound).
+fn gap_strategy(base: &Scenario, b: &EnvBounds) -> BoxedStrategy<GapDraw> {
+    let near = (
+        0usize..8,
+        prop_oneof![0u64..=47, 0u64..=375, 0u64..=3_000],
+        any::<bool>(),
+    )
+        .prop_map(|(which, by, below)| GapDraw::Near { which, below, by });
+    prop_oneof![
+        near,
+        gap_span(base, b).round(1_000).prop_map(GapDraw::Anywhere)
+    ]
+    .boxed()
 }
 
 fn fault_strategy(f: &FaultBounds) -> BoxedStrategy<(FaultKind, u64, u64)> {
@@ -655,8 +683,10 @@ impl Drawn {
             s.load.hold = with_mean(s.load.hold, h);
         }
         // The timeline: the load's phases around the first gap, other events remapped.
+        let span = gap_span(base, b);
+        let drawn_gap = self.gap.map(|(phase, g)| (phase, g.resolve(&s, span)));
         let old_gap = first_gap(base);
-        let (old, new) = match (old_gap, self.gap) {
+        let (old, new) = match (old_gap, drawn_gap) {
             (Some((at, len)), Some((_, new_len))) => {
                 let after = base.duration_ms.saturating_sub(at + len);
                 ((at, len, after), (self.load_ms, new_len, self.after_ms))
@@ -709,10 +739,17 @@ impl Drawn {
         for &(kind, at_permille, size) in &self.faults {
             let at = match b.faults.window {
                 FaultWindow::Anywhere => s.duration_ms * at_permille / 1001,
-                FaultWindow::DuringIdleGaps => match gaps.first() {
-                    Some(&(g, len)) => g + len * at_permille / 1001,
-                    None => continue,
-                },
+                FaultWindow::DuringIdleGaps => {
+                    // Once every request sent before the gap has ended: its caller's
+                    // deadline after the gap's start at the latest.
+                    let settle = s.tiers.first().map_or(0, |t| t.deadline_ms);
+                    match gaps.first() {
+                        Some(&(g, len)) if len > settle => {
+                            g + settle + (len - settle) * at_permille / 1001
+                        }
+                        _ => continue,
+                    }
+                }
             };
             match kind {
                 FaultKind::Restart => timeline.push(Event::Restart {
