@@ -1001,12 +1001,13 @@ fn fuzz_exits_0_when_every_claim_holds_and_prints_the_documented_json() {
 #[test]
 fn fuzz_exits_1_naming_the_shrunk_file_which_poolsim_run_reproduces() {
     let dir = scratch("fuzz", "out");
+    // Seed 1's first failing case of this fix is case 554 (the peek's race, docs/fuzzing.md).
     let out = poolsim()
         .args([
             "fuzz",
             "stale-eof/check-on-checkout",
             "--cases",
-            "300",
+            "600",
             "--jobs",
             "2",
         ])
@@ -1053,4 +1054,19 @@ fn fuzz_refuses_bad_input_with_one_line_and_exit_2() {
     usage_error(&["fuzz", "--cases", "3", "--time", "1m"]);
     usage_error(&["fuzz", "--engine", "warp"]);
     usage_error(&["fuzz", "--seed", "x"]);
+}
+
+#[test]
+fn fuzz_with_a_time_budget_says_how_many_cases_ran() {
+    let out = poolsim()
+        .args(["fuzz", "cascade", "--time", "2s", "--json", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(doc["time_budget_secs"], 2.0);
+    let t = &doc["targets"][0];
+    assert!(t["cases"].as_u64().unwrap() >= 1, "{t}");
+    assert_eq!(t["cases"], doc["cases"]);
+    assert_eq!(t["stopped_by_time"], true);
 }
