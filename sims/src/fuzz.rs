@@ -186,7 +186,6 @@ pub struct Target {
 
 impl Target {
     /// The cases' strategy.
-    #[must_use]
     pub fn strategy(&self) -> BoxedStrategy<Scenario> {
         crate::strategy::environment(&self.base, &self.claim.bounds)
     }

@@ -51,7 +51,6 @@ use serde::{Deserialize, Serialize};
 ///
 /// # Panics
 /// When `lo > hi` or `grain == 0` (a bug of the caller).
-#[must_use]
 pub fn round_ms(lo: u64, hi: u64, grain: u64) -> BoxedStrategy<u64> {
     assert!(lo <= hi && grain > 0, "round_ms({lo}, {hi}, {grain})");
     let steps = (hi - lo) / grain;
@@ -63,7 +62,6 @@ pub fn round_ms(lo: u64, hi: u64, grain: u64) -> BoxedStrategy<u64> {
 /// A value near `center`: `center ± offset` clamped to `[lo, hi]`, the offset at most
 /// `spread`, small offsets drawn more often (a third of the draws within `spread / 64`), and
 /// shrinking toward the offset 0: the threshold itself.
-#[must_use]
 pub fn near_ms(center: u64, spread: u64, lo: u64, hi: u64) -> BoxedStrategy<u64> {
     let spread = spread.max(1);
     let magnitude = prop_oneof![
@@ -442,7 +440,6 @@ struct Drawn {
 ///
 /// Each case is named after `base`, with [`Expectation::default`] (nothing asserted: a
 /// fuzzer checks its claim on the run, [`crate::claims::Claim::check`]).
-#[must_use]
 pub fn environment(base: &Scenario, bounds: &EnvBounds) -> BoxedStrategy<Scenario> {
     let b = bounds.clone();
     let seed = any::<u64>();
@@ -848,7 +845,6 @@ fn setting<T: std::fmt::Debug + Clone + 'static>(
 /// valid range; shrinks toward no overrides. Combinations `pool_core::Config::validate`
 /// refuses (`min_idle` above `max_size`, jitter without a lifetime) are repaired by
 /// [`pool_spec`], not filtered.
-#[must_use]
 pub fn overrides() -> BoxedStrategy<Overrides> {
     let sizes = (
         prop::option::of((1u32..=16).prop_map(Setting::Value)),
@@ -922,7 +918,6 @@ pub fn overrides() -> BoxedStrategy<Overrides> {
 /// A pool: any `pool_core::Profile` (shrinking toward the first, `radix-v2`) with
 /// [`overrides`], repaired so that its configuration validates. A pool that would wait
 /// forever gets a pool timeout (so that every generated run drains).
-#[must_use]
 pub fn pool_spec() -> BoxedStrategy<PoolSpec> {
     let profiles: Vec<&'static str> = pool_core::Profile::ALL.iter().map(|p| p.name()).collect();
     (0..profiles.len(), overrides())
@@ -1043,7 +1038,6 @@ fn event() -> BoxedStrategy<(u64, Event)> {
 /// events (idle gaps, restarts, kill all clients, `CONFIG SET timeout`/`maxclients`, refused
 /// connections, latency changes and spikes, load changes). Shrinks toward one tier, one user,
 /// 500 ms of load, no events and the simplest pool (radix-v2 as it is).
-#[must_use]
 pub fn scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
     let b = *bounds;
     let tiers = (
