@@ -92,6 +92,16 @@ pub struct Options {
     pub poolsim: String,
     /// Threads for the probes' seeds.
     pub jobs: usize,
+    /// The engine the probes run on ([`crate::Engine::Fast`] searches tens of times faster;
+    /// the replay commands then name it).
+    pub engine: crate::Engine,
+}
+
+/// How the probes run: threads and engine.
+#[derive(Clone, Copy, Debug)]
+struct Jobs {
+    n: usize,
+    engine: crate::Engine,
 }
 
 /// The Redis-facing tiers with their resolved configuration.
@@ -376,17 +386,21 @@ fn signature(incident: &str, m: &Metrics) -> (bool, String) {
 
 /// A probe: the scenario over [`SEEDS`]: the seeds that showed the signature and the first
 /// one's description (or the last seed's when none did).
-fn probe(s: &Scenario, incident: &str, jobs: usize) -> Result<Probe, String> {
+fn probe(s: &Scenario, incident: &str, jobs: Jobs) -> Result<Probe, String> {
     let results = std::sync::Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let err = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, SEEDS.len()) {
+        for _ in 0..jobs.n.clamp(1, SEEDS.len()) {
             scope.spawn(|| {
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&seed) = SEEDS.get(k) else { break };
-                    match crate::run(&s.clone().with_seed(seed)) {
+                    match crate::run_on(
+                        jobs.engine,
+                        &s.clone().with_seed(seed),
+                        &crate::RunOptions::default(),
+                    ) {
                         Ok(r) => {
                             let (shown, what) = signature(incident, &r.metrics);
                             let what = match r.report.invariant_violations.first() {
@@ -681,12 +695,7 @@ struct Hit {
 }
 
 /// Probes `s`: a hit at `value` when a seed shows the signature; `None` with what it showed.
-fn hit(
-    s: Scenario,
-    value: f64,
-    incident: &str,
-    jobs: usize,
-) -> Result<Result<Hit, String>, String> {
+fn hit(s: Scenario, value: f64, incident: &str, jobs: Jobs) -> Result<Result<Hit, String>, String> {
     let (seeds, what, metrics) = probe(&s, incident, jobs)?;
     Ok(if seeds.is_empty() {
         Err(what)
@@ -705,7 +714,7 @@ fn hit(
 /// `resolution` (values rounded by `round`), knowing `lo` does not and `hi` does.
 fn bisect(
     incident: &str,
-    jobs: usize,
+    jobs: Jobs,
     mut lo: f64,
     mut hi: Hit,
     resolution: f64,
@@ -730,7 +739,7 @@ fn bisect(
 fn search(
     s: &Scenario,
     incident: &str,
-    jobs: usize,
+    jobs: Jobs,
     searched: &mut Vec<String>,
 ) -> Result<Option<(&'static str, &'static str, Hit)>, String> {
     // The stated traffic first.
@@ -832,7 +841,15 @@ fn search(
 pub fn audit_one(s: &Scenario, incident: &str, opts: &Options) -> Result<Verdict, String> {
     let (mut reasons, arithmetic_bad) = arithmetic(s, incident);
     let mut searched = Vec::new();
-    let found = search(s, incident, opts.jobs, &mut searched)?;
+    let found = search(
+        s,
+        incident,
+        Jobs {
+            n: opts.jobs,
+            engine: opts.engine,
+        },
+        &mut searched,
+    )?;
     for line in &searched {
         reasons.push(format!("simulated: {line}: no {incident} signature"));
     }
@@ -881,7 +898,14 @@ pub fn audit_one(s: &Scenario, incident: &str, opts: &Options) -> Result<Verdict
     }
     let (change, overrides) = fix(&at_trigger, incident, scale);
     let fixed_trigger = apply(&h.scenario, &overrides);
-    let (bad_seeds, fixed_shown, _) = probe(&fixed_trigger, incident, opts.jobs)?;
+    let (bad_seeds, fixed_shown, _) = probe(
+        &fixed_trigger,
+        incident,
+        Jobs {
+            n: opts.jobs,
+            engine: opts.engine,
+        },
+    )?;
     let holds = bad_seeds.is_empty();
     reasons.push(format!(
         "fix ({change}): {} at the same trigger over seeds {SEEDS:?} ({fixed_shown})",
@@ -931,8 +955,8 @@ pub fn audit_one(s: &Scenario, incident: &str, opts: &Options) -> Result<Verdict
             file: ffile.clone(),
         }),
         replay: vec![
-            format!("{} run {tfile}", opts.poolsim),
-            format!("{} run {ffile}", opts.poolsim),
+            format!("{} run {tfile}{}", opts.poolsim, opts.engine.flag()),
+            format!("{} run {ffile}{}", opts.poolsim, opts.engine.flag()),
         ],
     })
 }

@@ -6,9 +6,13 @@
 use crate::report::Report;
 use crate::runner::{Run, RunOptions};
 use crate::scenario::{Scenario, ScenarioError};
+use serde::{Deserialize, Serialize};
 
-/// The engine that runs a scenario.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The engine that runs a scenario (`turmoil` or `fast` in files and JSON).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Engine {
     /// turmoil with the async pool (`crates/pool`) and the fake's async shell: every
     /// scenario, every pool, the default of `replay` and `run`.
@@ -22,6 +26,16 @@ pub enum Engine {
 impl Engine {
     /// Both, turmoil first.
     pub const ALL: [Self; 2] = [Self::Turmoil, Self::Fast];
+
+    /// What to append to a `poolsim` command so that it runs on this engine (nothing for
+    /// the default).
+    #[must_use]
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Turmoil => "",
+            Self::Fast => " --engine fast",
+        }
+    }
 
     /// `turmoil` or `fast`.
     #[must_use]

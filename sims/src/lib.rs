@@ -9,8 +9,15 @@
 //! - [`scenario`]: the scenario as serde data (server, tiers and their pools, load, timeline,
 //!   expectations) with builders and validation that names the bad field.
 //! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
+//! - [`client`]: the client above the pool as data (timeouts, READONLY, retries, discovery),
+//!   with profiles of real clients; not yet read by the runner.
 //! - [`runner`]: the world: turmoil wiring, hosts, the step loop, events, sampling,
-//!   invariants, the report; [`run`], [`run_with`].
+//!   invariants, the report; [`run`], [`run_with`]. Its engine-independent side (the tally of
+//!   invariants, samples and report; the timeline's server events) is shared with the fast
+//!   engine.
+//! - [`engine`]: which engine runs a scenario ([`Engine`]: turmoil or fast), [`run_on`].
+//! - [`fast`]: the fast discrete-event engine: pool-core and the fake-redis engine driven
+//!   directly, time jumping from event to event (docs/architecture.md, "The two engines").
 //! - `request` (private): the request path below the runner: pods and their handlers,
 //!   `request::load` (the seeded load generator), `request::rpc` (the calls between tiers).
 //!   Nothing in it calls back into the runner.
@@ -70,6 +77,7 @@ pub mod adapter;
 pub mod audit;
 mod check;
 pub mod claims;
+pub mod client;
 pub mod engine;
 pub mod fast;
 pub mod fuzz;

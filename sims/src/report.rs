@@ -299,7 +299,9 @@ impl Violation {
 pub fn class_of(invariant: &str) -> InvariantClass {
     match invariant {
         "e2e.liveness" => InvariantClass::Liveness,
-        "runner.load_ended" | "sim.host" | "scenario.config_set" => InvariantClass::Harness,
+        "runner.load_ended" | "sim.host" | "scenario.config_set" | "fast.driver" => {
+            InvariantClass::Harness
+        }
         _ => InvariantClass::Safety,
     }
 }
@@ -458,6 +460,31 @@ pub fn fmt_num(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn invariants_are_classed_safety_liveness_or_harness() {
+        for name in [
+            "pool.invariants",
+            "server.maxclients",
+            "server.idle_timeout",
+            "server.accounting",
+            "server.rejected_counted",
+            "e2e.ends_once",
+            "e2e.reply_matches",
+        ] {
+            assert_eq!(class_of(name), InvariantClass::Safety, "{name}");
+        }
+        assert_eq!(class_of("e2e.liveness"), InvariantClass::Liveness);
+        for name in [
+            "runner.load_ended",
+            "sim.host",
+            "scenario.config_set",
+            "fast.driver",
+        ] {
+            assert_eq!(class_of(name), InvariantClass::Harness, "{name}");
+        }
+        assert_eq!(InvariantClass::Harness.name(), "harness");
+    }
+
     use super::*;
 
     #[test]

@@ -558,10 +558,10 @@ impl Tally {
 
     /// Reads the pools (`pools`) and the server after a step, samples the timeline, checks
     /// the invariants.
-    pub(crate) fn observe(
+    pub(crate) fn observe<L: AsRef<str>>(
         &mut self,
         t_ms: u64,
-        pools: impl IntoIterator<Item = (String, PoolReading)>,
+        pools: impl IntoIterator<Item = (L, PoolReading)>,
         server: &fake_redis::Engine,
     ) {
         let mut sample = Sample {
@@ -575,7 +575,7 @@ impl Tally {
             sample.waiters += r.snapshot.waiters;
             connecting = connecting.zip(r.connecting).map(|(a, b)| a + b);
             if let Some(Err(v)) = r.invariants {
-                self.violation("pool.invariants", format!("{label}: {v}"), t_ms);
+                self.violation("pool.invariants", format!("{}: {v}", label.as_ref()), t_ms);
             }
         }
         self.connecting = connecting;

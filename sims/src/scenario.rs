@@ -971,7 +971,18 @@ impl Scenario {
                     Some(_) => {}
                 },
                 None => {
-                    t.pool.config().map_err(|e| invalid(f("pool"), e))?;
+                    let config = t.pool.config().map_err(|e| invalid(f("pool"), e))?;
+                    if let Some(wait_ms) = legit_wait_ms(&config, t.deadline_ms) {
+                        if self.drain_limit_ms < wait_ms {
+                            return Err(invalid(
+                                "drain_limit_ms",
+                                format!(
+                                    "{} is shorter than tiers[{i}]'s pool may legitimately wait for a connection ({wait_ms} ms): a request still queued when the load ends would be reported as stuck; make it at least {wait_ms}",
+                                    self.drain_limit_ms
+                                ),
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -1088,6 +1099,24 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+/// The longest a request may wait in this pool for a connection before the pool answers
+/// (its pool timeout, or the request's deadline when the pool honours it); `None` when it may
+/// wait forever (then only the scenario can say how long is too long).
+fn legit_wait_ms(c: &pool_core::Config, deadline_ms: u64) -> Option<u64> {
+    let timeout = match c.when_exhausted {
+        pool_core::WhenExhausted::FailFast => return Some(0),
+        pool_core::WhenExhausted::Wait { timeout } => {
+            timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        }
+    };
+    match (timeout, c.honour_deadlines) {
+        (Some(t), true) => Some(t.min(deadline_ms)),
+        (Some(t), false) => Some(t),
+        (None, true) => Some(deadline_ms),
+        (None, false) => None,
     }
 }
 

@@ -98,6 +98,7 @@ pub fn run(
     seeds: &[u64],
     build: &(dyn Fn(u64) -> Vec<Scenario> + Sync),
     jobs: usize,
+    engine: crate::Engine,
     done: &(dyn Fn(&Outcome) + Sync),
 ) -> Result<Vec<Outcome>, String> {
     let work: Vec<(u64, usize, Scenario)> = seeds
@@ -120,7 +121,7 @@ pub fn run(
                     let Some((seed, index, s)) = work.get(k) else {
                         break;
                     };
-                    match crate::run(s) {
+                    match crate::run_on(engine, s, &crate::RunOptions::default()) {
                         Ok(r) => {
                             let o = outcome(*seed, *index, s, &r);
                             done(&o);
@@ -269,6 +270,10 @@ pub struct Document {
     pub seeds: Seeds,
     /// The shard this document covers (`None`: every seed of the range, or a merge).
     pub shard: Option<Shard>,
+    /// The engine the runs ran on (`turmoil` when absent: documents from before the fast
+    /// engine).
+    #[serde(default)]
+    pub engine: crate::Engine,
     /// The command that replays a seed, with `{seed}` for it.
     pub replay: String,
     /// Every run's outcome, sorted by seed and run.
@@ -284,12 +289,19 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, String> {
         return Err("nothing to merge".to_owned());
     };
     let (target, seeds, replay) = (first.target.clone(), first.seeds, first.replay.clone());
+    let engine = first.engine;
     let mut outcomes = Vec::new();
     for d in docs {
         if d.target != target || d.seeds != seeds {
             return Err(format!(
                 "cannot merge a sweep of {} seeds {}..{} with one of {} seeds {}..{}",
                 d.target, d.seeds.first, d.seeds.last, target, seeds.first, seeds.last
+            ));
+        }
+        if d.engine != engine {
+            return Err(format!(
+                "cannot merge a sweep run on {} with one run on {engine}",
+                d.engine
             ));
         }
         outcomes.extend(d.outcomes);
@@ -309,6 +321,7 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, String> {
         target,
         seeds,
         shard: None,
+        engine,
         replay,
         outcomes,
         summary,
@@ -375,6 +388,7 @@ mod tests {
             target: "t".into(),
             seeds: Seeds { first: 1, last: 3 },
             shard: None,
+            engine: crate::Engine::Turmoil,
             replay: String::new(),
             summary: Summary::of(&outcomes),
             outcomes,

@@ -72,8 +72,10 @@ impl Trace {
 
     /// Starts an event at `t_us` microseconds of simulated time on `host`.
     pub fn event(&self, t_us: u64, host: &str, event: &str) -> EventBuilder<'_> {
-        let mut line = String::with_capacity(96);
-        let _ = write!(line, "{{\"t_us\":{t_us},\"host\":");
+        let mut line = String::with_capacity(128);
+        line.push_str("{\"t_us\":");
+        push_u64(&mut line, t_us);
+        line.push_str(",\"host\":");
         push_str(&mut line, host);
         line.push_str(",\"event\":");
         push_str(&mut line, event);
@@ -115,14 +117,27 @@ pub struct EventBuilder<'a> {
 impl EventBuilder<'_> {
     /// A string field.
     pub fn str(mut self, key: &str, value: &str) -> Self {
-        let _ = write!(self.line, ",\"{key}\":");
+        push_key(&mut self.line, key);
         push_str(&mut self.line, value);
+        self
+    }
+
+    /// A request's id as its label (`p3/17`: the first tier's pod, then its counter), what
+    /// `.str(key, &label)` would write, without building the label.
+    pub fn req(mut self, key: &str, id: u64) -> Self {
+        push_key(&mut self.line, key);
+        self.line.push_str("\"p");
+        push_u64(&mut self.line, id >> 40);
+        self.line.push('/');
+        push_u64(&mut self.line, id & ((1 << 40) - 1));
+        self.line.push('"');
         self
     }
 
     /// An integer field.
     pub fn num(mut self, key: &str, value: u64) -> Self {
-        let _ = write!(self.line, ",\"{key}\":{value}");
+        push_key(&mut self.line, key);
+        push_u64(&mut self.line, value);
         self
     }
 
@@ -139,9 +154,38 @@ impl EventBuilder<'_> {
     }
 }
 
+/// Appends `,"key":` (keys are the trace's own names: no escaping needed).
+fn push_key(out: &mut String, key: &str) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":");
+}
+
+/// Appends `v` in decimal (what `write!` does, without the formatting machinery: every
+/// event has a time and most have numbers).
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
 /// Appends `s` as a JSON string.
 fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Nothing to escape: the usual case.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -179,5 +223,23 @@ mod tests {
         assert_eq!(v["detail"], "a \"quoted\"\nline");
         assert_eq!(v["latency_us"], 42);
         assert_ne!(hash_lines(["a"]), hash_lines(["b"]));
+    }
+
+    #[test]
+    fn numbers_and_plain_strings_are_written_as_format_would() {
+        for v in [0, 7, 10, 1_000_000, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        let t = Trace::new(true);
+        t.event(0, "h", "e").req("req", (3 << 40) | 17).write();
+        assert_eq!(
+            t.take()[0],
+            r#"{"t_us":0,"host":"h","event":"e","req":"p3/17"}"#
+        );
+        let mut s = String::new();
+        push_str(&mut s, "app-0:1024");
+        assert_eq!(s, "\"app-0:1024\"");
     }
 }

@@ -8,23 +8,26 @@ use sims::incidents::ALL;
 
 const CHILD_ENV: &str = "SIMS_DETERMINISM_CHILD";
 
-/// `(incident/scenario, trace hash)` of every incident's buggy run for `seed`.
+/// `(engine:incident/scenario, trace hash)` of every incident's buggy run for `seed`, on
+/// both engines.
 fn hashes(seed: u64) -> Vec<(String, String)> {
-    ALL.iter()
-        .map(|inc| {
+    let mut out = Vec::new();
+    for engine in sims::Engine::ALL {
+        for inc in &ALL {
             let buggy = inc.scenarios(seed).remove(0);
-            let run = sims::run(&buggy).unwrap();
+            let run = sims::run_on(engine, &buggy, &sims::RunOptions::default()).unwrap();
             assert!(
                 run.report.expectation_met,
-                "{}: {}",
+                "{engine}: {}: {}",
                 inc.name, run.report.verdict
             );
-            (
-                format!("{}/{}", inc.name, buggy.name),
+            out.push((
+                format!("{engine}:{}/{}", inc.name, buggy.name),
                 run.report.trace_hash,
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    out
 }
 
 fn seed() -> u64 {

@@ -8,6 +8,8 @@ use sims::scenario::{
     Arrivals, Clients, Command, Dist, Event, Expectation, Load, MixEntry, Outcome, PoolSpec, Retry,
     Scenario, Server, Tier,
 };
+mod common;
+
 use sims::{Report, run};
 
 fn base(pool: PoolSpec) -> Scenario {
@@ -54,6 +56,8 @@ fn no_check() -> PoolSpec {
     PoolSpec::profile("radix-v2")
 }
 
+/// Runs `s` on turmoil (the report the tests check) and on the fast engine, which must
+/// violate nothing either and show close figures (`common::close`).
 fn go(s: &Scenario) -> Report {
     let r = run(s).unwrap().report;
     assert!(
@@ -62,6 +66,17 @@ fn go(s: &Scenario) -> Report {
         s.name,
         r.invariant_violations
     );
+    let f = sims::run_on(sims::Engine::Fast, s, &sims::RunOptions::default())
+        .unwrap()
+        .report;
+    assert!(
+        f.invariant_violations.is_empty(),
+        "{} (fast engine): {:?}",
+        s.name,
+        f.invariant_violations
+    );
+    let d = common::differences(&r, &f);
+    assert!(d.is_empty(), "{}: the engines disagree: {d:?}", s.name);
     r
 }
 

@@ -3,28 +3,13 @@
 //! default one (the default seeds are checked in `tests/pinned.rs`, with the snapshots). The two are computed from different data (the runner's books
 //! and pool snapshots; the trace's events), so a figure lost or mis-ranked in either shows up.
 
-use sims::oracle::{derive, disagreements};
-use sims::{CorePoolFactory, RunOptions, Scenario, run_with};
+mod common;
+
+use sims::Engine;
+use sims::Scenario;
 
 fn check(s: &Scenario) {
-    let opts = RunOptions {
-        keep_trace: true,
-        ..RunOptions::default()
-    };
-    let run = run_with(s, CorePoolFactory, &opts).unwrap();
-    let figures = derive(run.trace.iter().map(String::as_str))
-        .unwrap_or_else(|e| panic!("{} seed {}: {e}", s.name, s.seed));
-    let retries = run.metrics.get("retries") as u64;
-    let bad = disagreements(&run.report, retries, &figures);
-    assert!(
-        bad.is_empty(),
-        "{} seed {}: the report and the trace disagree:\n  {}",
-        s.name,
-        s.seed,
-        bad.join("\n  ")
-    );
-    // The oracle saw work, not an empty trace.
-    assert!(figures.requests > 0, "{}", s.name);
+    common::oracle_check(Engine::Turmoil, s);
 }
 
 /// Two more seeds per incident, every run (the default seeds are in `tests/pinned.rs`).

@@ -285,3 +285,28 @@ fn an_either_run_with_checks_says_reproduced_or_held() {
     );
     assert!(same.met() && peek.met());
 }
+
+/// #17 item 0: a drain limit shorter than the pool's own wait is the scenario's mistake, not
+/// a liveness failure of the pool: `validate` names it.
+#[test]
+fn a_drain_limit_shorter_than_the_pools_wait_is_refused() {
+    use sims::knobs::{Overrides, Setting};
+    let mut s = one_tier(3, Dist::fixed(10), 2_000);
+    s.tiers[0].pool = PoolSpec::profile("go-redis-v9").with(Overrides {
+        pool_timeout_ms: Some(Setting::Value(10_000)),
+        honour_deadlines: Some(false),
+        ..Overrides::default()
+    });
+    s.drain_limit_ms = 5_000;
+    let err = s.validate().unwrap_err().to_string();
+    assert!(
+        err.starts_with("drain_limit_ms: 5000 is shorter than tiers[0]'s pool may legitimately wait for a connection (10000 ms)"),
+        "{err}"
+    );
+    s.drain_limit_ms = 10_000;
+    s.validate().unwrap();
+    // recommended waits at most 1 s and honours the tier's deadline (1 s).
+    s.tiers[0].pool = PoolSpec::profile("recommended");
+    s.drain_limit_ms = 1_000;
+    s.validate().unwrap();
+}

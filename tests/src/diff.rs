@@ -16,6 +16,9 @@ use crate::resp::{self, Value};
 use crate::servers::{FakeServer, RealRedis, fake_config};
 use crate::wire::{End, Wire, encode, show};
 
+/// In a request, replaced by the port of the case's master (see [`Case::with_master`]).
+pub const MASTER_PORT: &str = "$MASTER_PORT";
+
 /// The password every `Setup::Auth` server is started with.
 pub const PASSWORD: &str = "s3cret";
 
@@ -86,6 +89,11 @@ pub enum Cmp {
     /// Flat name/value arrays (or maps) compared as sets of pairs (CONFIG GET with several
     /// names: Redis orders them by its dict iteration).
     UnorderedPairs,
+    /// A `ROLE` reply: the role, and a replica's master host and port, byte for byte; the
+    /// replication state and offsets, and a master's replica list, by type only (a real
+    /// replica's link state moves with its sync: `connect`, `connecting`, `sync`,
+    /// `connected`; the fake's never does). Other replies are compared byte for byte.
+    Role,
     /// A documented behaviour difference: each server must give exactly its own expected
     /// reply (the real one keeps the row honest against Redis, the fake one pins the fake's
     /// deliberate choice).
@@ -118,6 +126,9 @@ pub struct Case {
     /// Send the request in pieces of this many bytes, 2 ms apart (exercises partial reads);
     /// `None` sends it in one write.
     pub chunk: Option<usize>,
+    /// Start a third server, a real `redis-server`, as the master both servers are made
+    /// replicas of: its port replaces [`MASTER_PORT`] in the request, the same for both.
+    pub master: bool,
 }
 
 impl Case {
@@ -133,6 +144,7 @@ impl Case {
             cmp: Cmp::Exact,
             first: None,
             chunk: None,
+            master: false,
         }
     }
 
@@ -191,10 +203,49 @@ impl Case {
         }
     }
 
+    /// Starts a real master for the case; `$MASTER_PORT` in the request is its port.
+    pub fn with_master(self) -> Self {
+        Self {
+            master: true,
+            ..self
+        }
+    }
+
+    /// The request bytes, with [`MASTER_PORT`] replaced by `master_port`.
+    pub fn request(&self, master_port: u16) -> Vec<u8> {
+        let bytes = self.req.bytes();
+        let (from, to) = (MASTER_PORT.as_bytes(), master_port.to_string().into_bytes());
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(from) {
+                // Keep `Req::Cmds` multibulks well formed: fix the length header before it.
+                if let Some(hdr) = fix_bulk_header(&mut out, from.len(), to.len()) {
+                    out.truncate(hdr.0);
+                    out.extend_from_slice(hdr.1.as_bytes());
+                }
+                out.extend_from_slice(&to);
+                i += from.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
     /// Overrides the number of replies.
     pub fn replies(self, replies: usize) -> Self {
         Self { replies, ..self }
     }
+}
+
+/// When `out` ends with a bulk header `$<old_len>\r\n` for an argument that is exactly the
+/// placeholder, returns where the header starts and the header for `new_len`.
+fn fix_bulk_header(out: &mut [u8], old_len: usize, new_len: usize) -> Option<(usize, String)> {
+    let want = format!("${old_len}\r\n");
+    out.ends_with(want.as_bytes())
+        .then(|| (out.len() - want.len(), format!("${new_len}\r\n")))
 }
 
 /// What one server did with a case's request.
@@ -347,6 +398,7 @@ pub fn compare_reply(cmp: Cmp, real: &[u8], fake: &[u8]) -> Result<(), String> {
     let f = resp::parse(fake).map_err(|e| format!("fake reply: {e}"))?;
     match cmp {
         Cmp::Exact | Cmp::Each { .. } => unreachable!("handled above"),
+        Cmp::Role => same_role(&r, &f),
         Cmp::Shape => same_shape(&r, &f, "reply"),
         Cmp::InfoFields(sections) => match (r.text(), f.text()) {
             (Some(rt), Some(ft)) if r.kind() == f.kind() => same_info_fields(rt, ft, sections),
@@ -372,6 +424,28 @@ pub fn compare_reply(cmp: Cmp, real: &[u8], fake: &[u8]) -> Result<(), String> {
             }
         }
     }
+}
+
+/// [`Cmp::Role`]: role (and a replica's host and port) exact, the rest by shape.
+fn same_role(r: &Value, f: &Value) -> Result<(), String> {
+    let role = |v: &Value| match v {
+        Value::Array(Some(items)) => items.first().and_then(Value::text).map(<[u8]>::to_vec),
+        _ => None,
+    };
+    let exact = match role(r).as_deref() {
+        Some(b"master") => 1,
+        Some(b"slave") => 3,
+        _ => return Err("bytes differ (the real reply is not a ROLE reply)".into()),
+    };
+    same_shape(r, f, "ROLE")?;
+    if let (Value::Array(Some(a)), Value::Array(Some(b))) = (r, f) {
+        for (i, (x, y)) in a.iter().zip(b).take(exact).enumerate() {
+            if x != y {
+                return Err(format!("ROLE[{i}]: {x:?} vs {y:?}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn same_shape(r: &Value, f: &Value, path: &str) -> Result<(), String> {
@@ -573,6 +647,18 @@ async fn start_real(setup: Setup) -> Result<RealRedis, String> {
 /// Runs one case against fresh servers. `Err` holds a report ready to print.
 pub async fn run_case(case: &Case, against: Against) -> Result<(), String> {
     let setup = case.setup;
+    // The master both servers are made replicas of (kept until the case ends). Port 0 when
+    // the case has none: the request then has no placeholder.
+    let master = if case.master {
+        Some(
+            start_real(Setup::Plain)
+                .await
+                .map_err(|e| format!("{}: the master: {e}", case.name))?,
+        )
+    } else {
+        None
+    };
+    let master_port = master.as_ref().map_or(0, |m| m.addr().port());
     let real = start_real(setup)
         .await
         .map_err(|e| format!("{}: {e}", case.name))?;
@@ -587,13 +673,14 @@ pub async fn run_case(case: &Case, against: Against) -> Result<(), String> {
             )
         }
     };
-    let req = case.req.bytes();
+    let req = case.request(master_port);
     let (r, f) = tokio::join!(
         observe(real.addr(), case, &req),
         observe(fake.addr(), case, &req)
     );
     drop(fake);
     drop(real);
+    drop(master);
     let report = |why: String| {
         format!(
             "case {}: {why}\n    request: {}\n    real redis-server:\n{}    fake:\n{}",
@@ -722,6 +809,35 @@ mod tests {
         let changed = b"*4\r\n$1\r\nb\r\n$1\r\n3\r\n$1\r\na\r\n$1\r\n1\r\n";
         assert!(compare_reply(Cmp::UnorderedPairs, real, swapped).is_ok());
         assert!(compare_reply(Cmp::UnorderedPairs, real, changed).is_err());
+    }
+
+    #[test]
+    fn role_masks_state_and_offsets_but_not_role_host_or_port() {
+        let slave = |host: &str, port: i64, state: &str, off: i64| {
+            format!(
+                "*5\r\n$5\r\nslave\r\n${}\r\n{host}\r\n:{port}\r\n${}\r\n{state}\r\n:{off}\r\n",
+                host.len(),
+                state.len()
+            )
+            .into_bytes()
+        };
+        let real = slave("127.0.0.1", 7000, "connecting", -1);
+        assert!(compare_reply(Cmp::Role, &real, &slave("127.0.0.1", 7000, "connect", 0)).is_ok());
+        assert!(compare_reply(Cmp::Role, &real, &slave("127.0.0.2", 7000, "connect", -1)).is_err());
+        assert!(compare_reply(Cmp::Role, &real, &slave("127.0.0.1", 7001, "connect", -1)).is_err());
+        let master = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n";
+        assert!(compare_reply(Cmp::Role, master, b"*3\r\n$6\r\nmaster\r\n:42\r\n*0\r\n").is_ok());
+        assert!(compare_reply(Cmp::Role, master, &real).is_err());
+        assert!(compare_reply(Cmp::Role, b"+OK\r\n", b"+Ok\r\n").is_err());
+    }
+
+    #[test]
+    fn master_port_placeholder_is_replaced_with_a_valid_bulk_length() {
+        let case = Case::cmds("x", "REPLICAOF 127.0.0.1 $MASTER_PORT").with_master();
+        assert_eq!(
+            case.request(6390),
+            b"*3\r\n$9\r\nREPLICAOF\r\n$9\r\n127.0.0.1\r\n$4\r\n6390\r\n"
+        );
     }
 
     #[test]

@@ -69,9 +69,14 @@ pub fn require_redis_server(test: &str) -> bool {
 }
 
 /// A real `redis-server` child process on a free loopback port; killed on drop.
+///
+/// Its working directory (`--dir`) is a directory of its own under the system's temporary
+/// directory, removed on drop: a replica writes the RDB it receives there (`dump.rdb`), never
+/// into the checkout.
 pub struct RealRedis {
     child: Child,
     addr: SocketAddr,
+    dir: std::path::PathBuf,
 }
 
 impl RealRedis {
@@ -90,9 +95,15 @@ impl RealRedis {
         Err(last_err.unwrap_or_else(|| io::Error::other("redis-server did not start")))
     }
 
-    fn start_on(port: u16, extra: &[&str]) -> io::Result<Self> {
+    /// Starts it on `port` (e.g. a server coming back where a killed one listened).
+    pub fn start_on(port: u16, extra: &[&str]) -> io::Result<Self> {
         let port_s = port.to_string();
+        let dir = std::env::temp_dir().join(format!("poolsim-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let dir_s = dir.to_string_lossy().into_owned();
         let mut args = vec![
+            "--dir",
+            &dir_s,
             "--port",
             &port_s,
             "--bind",
@@ -118,6 +129,7 @@ impl RealRedis {
         let mut server = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -187,6 +199,7 @@ impl Drop for RealRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -249,5 +262,114 @@ pub fn fake_config(requirepass: Option<&str>) -> ServerConfig {
     ServerConfig {
         requirepass: requirepass.map(str::to_string),
         ..ServerConfig::default()
+    }
+}
+
+/// A real Redis Sentinel: `redis-server <config> --sentinel` (the same binary as
+/// `redis-sentinel`; Debian's `redis-sentinel` package only adds a symlink and a service), on
+/// a free loopback port, monitoring `mymaster` at `127.0.0.1:<master_port>` with quorum 1,
+/// `down-after-milliseconds` as given, `failover-timeout 60000`. Its configuration file (Sentinel
+/// requires a writable one) lives in a directory of its own, removed on drop with the process.
+pub struct RealSentinel {
+    child: Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+/// The monitored master's name in [`RealSentinel`].
+pub const SENTINEL_MASTER_NAME: &str = "mymaster";
+
+impl RealSentinel {
+    /// Starts it and waits until it accepts connections (not until it has reached the
+    /// master: see the differential test's wait).
+    pub fn start(master_port: u16, down_after_ms: u64) -> io::Result<Self> {
+        let port = free_port()?;
+        let dir =
+            std::env::temp_dir().join(format!("poolsim-sentinel-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nloglevel warning\n\
+                 sentinel monitor {SENTINEL_MASTER_NAME} 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER_NAME} {down_after_ms}\n\
+                 sentinel failover-timeout {SENTINEL_MASTER_NAME} 60000\n",
+                dir = dir.display()
+            ),
+        )?;
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut s = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = s.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "redis-server --sentinel on port {port} exited at start: {status}"
+                )));
+            }
+            if let Ok(stream) = StdStream::connect(s.addr) {
+                if sentinel_pid(stream) == Some(s.child.id()) {
+                    return Ok(s);
+                }
+                return Err(io::Error::other(format!(
+                    "port {port} is served by another process"
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "redis-server --sentinel on port {port} did not accept within {START_TIMEOUT:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The loopback address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// The readiness probe for a Sentinel: its `process_id` from `INFO server`. Not
+/// [`server_pid`]'s probe: Sentinel 7.0 has no QUIT (`-ERR unknown command 'QUIT'`), so this
+/// one reads one whole reply and drops the connection.
+fn sentinel_pid(mut stream: StdStream) -> Option<u32> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(&crate::wire::encode(&["INFO", "server"]))
+        .ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let len = loop {
+        if let Ok(Some(len)) = crate::resp::frame_len(&buf) {
+            break len;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    String::from_utf8_lossy(&buf[..len])
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+impl Drop for RealSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

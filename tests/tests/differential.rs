@@ -37,6 +37,35 @@ const STATS_COUNTERS: &[&str] = &[
     "pubsub_channels",
 ];
 
+/// `INFO replication` fields of a replica that do not depend on how far its sync got.
+const REPLICA_INFO_VALUES: &[&str] = &[
+    "role",
+    "master_host",
+    "master_port",
+    "slave_priority",
+    "slave_read_only",
+    "replica_announced",
+    "connected_slaves",
+    "master_failover_state",
+];
+
+/// `INFO replication` fields of a replica whose master cannot be reached: all but the
+/// replication ids and the (always 0 here, but stream-dependent) offsets.
+const UNREACHABLE_MASTER_INFO_VALUES: &[&str] = &[
+    "role",
+    "master_host",
+    "master_port",
+    "master_link_status",
+    "master_last_io_seconds_ago",
+    "master_sync_in_progress",
+    "master_link_down_since_seconds",
+    "slave_priority",
+    "slave_read_only",
+    "replica_announced",
+    "connected_slaves",
+    "master_failover_state",
+];
+
 /// Deliberate differences: (case, what differs, why). Each row here is compared loosely (see its
 /// `Cmp`), and every loosely compared row must be listed here.
 const DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -162,6 +191,56 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "real 7.0 answers `-ERR unknown subcommand 'SETINFO'`; the fake rejects the value \
          (`lib-name cannot contain spaces, ...`) (each pinned)",
         "as client_setinfo_unknown_attribute",
+    ),
+    (
+        "replica_refuses_writes_and_serves_reads",
+        "ROLE: role, master host and port exact; link state and offset by type",
+        "a real replica's link state moves with its sync (connect, connecting, sync, connected) \
+         and its offset with the stream; the fake never reaches its master and says `connect`, \
+         -1",
+    ),
+    (
+        "replicaof_no_one_makes_writes_work_again",
+        "ROLE: role exact; offset and replica list by type",
+        "the replication offset is the stream's position, which the fake does not have (0)",
+    ),
+    (
+        "info_replication_of_a_master",
+        "section headers and the replication section's field names, not values",
+        "replication ids are random in Redis (zeros in the fake)",
+    ),
+    (
+        "info_replication_of_a_replica",
+        "only the replica fields that do not depend on the sync's progress, by value",
+        "link status, offsets and the sync fields change as a real replica syncs; the fake's \
+         link stays down",
+    ),
+    (
+        "replica_of_an_unreachable_master_role",
+        "ROLE as in replica_refuses_writes_and_serves_reads",
+        "right after REPLICAOF a real replica is `connecting` (`connect` between its retries, \
+         once a second); the fake always says `connect`",
+    ),
+    (
+        "replica_of_an_unreachable_master_info",
+        "section headers and the replication section's field names, not values",
+        "replication ids are random in Redis (zeros in the fake); the field set of a replica \
+         whose link is down is what the fake always shows",
+    ),
+    (
+        "replica_of_an_unreachable_master_info_values",
+        "the replication section's values but the replication ids and offsets",
+        "as replica_of_an_unreachable_master_info",
+    ),
+    (
+        "multi_sentinel_promotion",
+        "ROLE as in replicaof_no_one_makes_writes_work_again",
+        "as replicaof_no_one_makes_writes_work_again",
+    ),
+    (
+        "multi_sentinel_demotion",
+        "ROLE as in replica_refuses_writes_and_serves_reads",
+        "as replica_refuses_writes_and_serves_reads",
     ),
 ];
 
@@ -456,6 +535,83 @@ fn cases() -> Vec<Case> {
         Case::cmds("client_kill_type_skipme_yes", "CLIENT KILL TYPE normal SKIPME yes"),
         Case::cmds("client_kill_bad_forms", "CLIENT KILL TYPE nosuch\nCLIENT KILL ID abc\nCLIENT KILL FOO bar\nCLIENT KILL SKIPME maybe"),
         Case::cmds("client_kill_self_replies_then_closes", "CLIENT KILL TYPE normal SKIPME no").closes(),
+        Case::cmds("client_kill_type_pubsub_and_normal_none", "CLIENT KILL TYPE pubsub\nCLIENT KILL TYPE normal"),
+        // --- replication roles: both servers are made replicas of a third, real server
+        // (`.with_master()`, `$MASTER_PORT`); the fake never contacts it
+        Case::cmds("role_of_a_master", "ROLE"),
+        Case::cmds("replicaof_no_one_on_a_master_is_ok", "REPLICAOF NO ONE\nSLAVEOF no one\nROLE"),
+        Case::cmds(
+            "replicaof_invalid_port_and_arity",
+            "REPLICAOF 127.0.0.1 abc\nREPLICAOF 127.0.0.1 65536\nSLAVEOF 127.0.0.1 -1\nREPLICAOF 127.0.0.1\nROLE x\nROLE",
+        ),
+        Case::cmds(
+            "replica_refuses_writes_and_serves_reads",
+            "REPLICAOF 127.0.0.1 $MASTER_PORT\nSET k v\nINCR n\nDEL k\nLPUSH l a\nBLPOP l 0\nFLUSHALL\nGET missing\nEXISTS k\nPING\nPUBLISH ch hi\nROLE",
+        )
+        .with_master()
+        .cmp(Role),
+        Case::cmds(
+            "replicaof_the_same_master_again",
+            "REPLICAOF 127.0.0.1 $MASTER_PORT\nSLAVEOF 127.0.0.1 $MASTER_PORT",
+        )
+        .with_master(),
+        Case::cmds(
+            "replicaof_no_one_makes_writes_work_again",
+            "REPLICAOF 127.0.0.1 $MASTER_PORT\nSET k v\nREPLICAOF NO ONE\nSET k v\nGET k\nROLE",
+        )
+        .with_master()
+        .cmp(Role),
+        Case::cmds("info_replication_of_a_master", "INFO replication")
+            .cmp(InfoFields(&["replication"])),
+        Case::cmds(
+            "info_replication_of_a_replica",
+            "REPLICAOF 127.0.0.1 $MASTER_PORT\nINFO replication",
+        )
+        .with_master()
+        .cmp(InfoValues(REPLICA_INFO_VALUES)),
+        // A master nobody listens for (port 1): the state a fake replica imitates.
+        Case::cmds(
+            "replica_of_an_unreachable_master_role",
+            "REPLICAOF 127.0.0.1 1\nROLE\nREPLICAOF NO ONE",
+        )
+        .cmp(Role),
+        Case::cmds(
+            "replica_of_an_unreachable_master_info",
+            "REPLICAOF 127.0.0.1 1\nINFO replication\nREPLICAOF NO ONE",
+        )
+        .cmp(InfoFields(&["replication"])),
+        Case::cmds(
+            "replica_of_an_unreachable_master_info_values",
+            "REPLICAOF 127.0.0.1 1\nINFO replication\nREPLICAOF NO ONE",
+        )
+        .cmp(InfoValues(UNREACHABLE_MASTER_INFO_VALUES)),
+        // --- MULTI / EXEC
+        Case::cmds("multi_exec_runs_queued_commands", "MULTI\nSET k v\nINCR k\nGET k\nEXEC\nGET k"),
+        Case::cmds(
+            "multi_errors_and_execabort",
+            "EXEC\nDISCARD\nMULTI\nMULTI\nSET k v\nEXEC\nMULTI\nNOSUCH\nSET k w\nGET\nEXEC\nGET k",
+        ),
+        Case::cmds("exec_with_arguments_aborts", "EXEC x\nMULTI\nSET k v\nEXEC x\nEXEC\nGET k"),
+        Case::cmds("multi_discard_and_reset", "MULTI\nSET k x\nDISCARD\nMULTI\nSET k y\nRESET\nEXEC\nGET k"),
+        Case::cmds("multi_blpop_does_not_block", "MULTI\nBLPOP l 0\nRPUSH l a\nBLPOP l 0\nEXEC"),
+        Case::cmds("multi_quit_closes", "MULTI\nSET k v\nQUIT").closes(),
+        Case::cmds(
+            "multi_on_a_replica_write_refused_exec_aborts",
+            "REPLICAOF 127.0.0.1 $MASTER_PORT\nMULTI\nSET k v\nGET k\nEXEC\nMULTI\nGET k\nEXEC",
+        )
+        .with_master(),
+        Case::cmds(
+            "multi_sentinel_promotion",
+            "REPLICAOF 127.0.0.1 $MASTER_PORT\nMULTI\nSLAVEOF NO ONE\nCONFIG REWRITE\nCLIENT KILL TYPE normal\nCLIENT KILL TYPE pubsub\nEXEC\nSET k v\nROLE",
+        )
+        .with_master()
+        .cmp(Role),
+        Case::cmds(
+            "multi_sentinel_demotion",
+            "SET k v\nMULTI\nSLAVEOF 127.0.0.1 $MASTER_PORT\nCONFIG REWRITE\nCLIENT KILL TYPE normal\nCLIENT KILL TYPE pubsub\nEXEC\nSET k w\nGET missing\nROLE",
+        )
+        .with_master()
+        .cmp(Role),
         // --- QUIT
         Case::cmds("quit", "QUIT").closes(),
         Case::raw("quit_drops_pipelined_after", b"PING\r\nQUIT\r\nPING\r\n", 2).closes(),
@@ -510,11 +666,11 @@ fn every_loose_comparison_is_a_listed_difference_and_vice_versa() {
 }
 
 /// Error texts of the fake that no row can reach, and why.
-const ERRORS_WITHOUT_A_ROW: &[(&str, &str)] = &[(
-    "READONLY You can't write against a read only replica.",
-    "only the fake's read-only fault produces it (a real server would have to be a replica); \
-     crates/fake-redis/src/engine/tests.rs pins it (faults_readonly_refuse_kill_all_and_restart)",
-)];
+/// (None today. READONLY now has rows: a server made a replica. The `-UNBLOCKED` text, which
+/// goes to a client blocked on another connection when its server becomes a replica, is not
+/// scanned here (it is a constant of engine.rs): the side-by-side test
+/// `demotion_unblocks_blocked_clients_and_client_kill_types_on_both` compares it.)
+const ERRORS_WITHOUT_A_ROW: &[(&str, &str)] = &[];
 
 /// Every error text in the fake's command code (`commands.rs`, and the CONFIG SET texts of
 /// `config.rs` outside its tests), each split at its `{}` placeholders into literal pieces.
@@ -522,6 +678,7 @@ fn fake_error_texts() -> Vec<Vec<String>> {
     const SOURCES: &[&str] = &[
         include_str!("../../crates/fake-redis/src/commands.rs"),
         include_str!("../../crates/fake-redis/src/config.rs"),
+        include_str!("../../crates/fake-redis/src/replication.rs"),
     ];
     const PREFIXES: &[&str] = &[
         "ERR ",
@@ -530,6 +687,7 @@ fn fake_error_texts() -> Vec<Vec<String>> {
         "WRONGPASS ",
         "NOPROTO ",
         "READONLY ",
+        "EXECABORT ",
     ];
     let mut texts = Vec::new();
     for src in SOURCES {
@@ -596,8 +754,9 @@ fn every_error_text_of_the_fake_has_a_row() {
                 let fake = FakeServer::start(fake_config(pass))
                     .await
                     .expect("start the fake");
+                // The fake never contacts the master: any port does.
                 let seen =
-                    poolsim_tests::diff::observe(fake.addr(), &case, &case.req.bytes()).await;
+                    poolsim_tests::diff::observe(fake.addr(), &case, &case.request(6379)).await;
                 seen.replies
             }));
         }
@@ -977,5 +1136,167 @@ async fn client_kill_closes_other_connections_silently_on_both() {
         connected_clients_after: 1,
     };
     assert_eq!(r, want, "real redis-server did not behave as expected");
+    assert_eq!(f, r, "the fake differs from real redis-server");
+}
+
+/// What a demotion and the two CLIENT KILL types did to the other connections of one server.
+#[derive(Debug, PartialEq)]
+struct DemotionOutcome {
+    /// `REPLICAOF 127.0.0.1 <master>` sent by the control connection.
+    replicaof: Value,
+    /// What the client blocked in `BLPOP l 0` read: `-UNBLOCKED ...`, then EOF.
+    blocked_read: (Vec<u8>, End),
+    /// A plain connection opened before the demotion: SET, then GET.
+    normal_write_then_read: (Value, Value),
+    /// `PUBLISH ch hi` on the replica, and what the subscriber read (still subscribed).
+    publish_and_message: (Value, Vec<Vec<u8>>),
+    /// `CLIENT KILL TYPE pubsub`, `CLIENT KILL TYPE normal`: counts, then what the victims read.
+    kills: (Value, Value),
+    subscriber_after_kill: (Vec<u8>, End),
+    normal_after_kill: (Vec<u8>, End),
+    /// `REPLICAOF NO ONE`, then a SET on the control connection, then `connected_clients`.
+    promoted_then_write: (Value, Value, i64),
+    /// Sentinel's demotion transaction while one client is blocked and one is idle: EXEC's
+    /// reply, then what each read (killed in the same EXEC, so the blocked one never gets its
+    /// `-UNBLOCKED`), then a new connection's SET.
+    sentinel_exec: Value,
+    blocked_in_transaction_read: (Vec<u8>, End),
+    idle_in_transaction_read: (Vec<u8>, End),
+    new_connection_write: Value,
+}
+
+async fn demotion_on(addr: std::net::SocketAddr, master_port: u16) -> DemotionOutcome {
+    let port = master_port.to_string();
+    let mut ctl = Wire::connect(addr).await.expect("connect");
+    let mut blocked = Wire::connect(addr).await.expect("connect");
+    let mut normal = Wire::connect(addr).await.expect("connect");
+    let mut subscriber = Wire::connect(addr).await.expect("connect");
+    normal.cmd(&["PING"]).await;
+    subscriber.cmd(&["SUBSCRIBE", "ch"]).await;
+    blocked
+        .send(&encode(&["BLPOP", "l", "0"]))
+        .await
+        .expect("send");
+    // Wait until the server has it blocked.
+    for _ in 0..100 {
+        if info_field(&mut ctl, "clients", "blocked_clients").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let replicaof = ctl.cmd(&["REPLICAOF", "127.0.0.1", &port]).await;
+    let blocked_read = blocked.read_to_eof(Duration::from_secs(2)).await;
+    let normal_write_then_read = (
+        normal.cmd(&["SET", "k", "v"]).await,
+        normal.cmd(&["GET", "missing"]).await,
+    );
+    let published = ctl.cmd(&["PUBLISH", "ch", "hi"]).await;
+    let (message, _) = subscriber.read_replies(1, Duration::from_secs(2)).await;
+    let kills = (
+        ctl.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]).await,
+        ctl.cmd(&["CLIENT", "KILL", "TYPE", "normal"]).await,
+    );
+    let subscriber_after_kill = subscriber.read_to_eof(Duration::from_secs(2)).await;
+    let normal_after_kill = normal.read_to_eof(Duration::from_secs(2)).await;
+    let promoted = ctl.cmd(&["REPLICAOF", "NO", "ONE"]).await;
+    let write = ctl.cmd(&["SET", "k", "v"]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let connected = info_field(&mut ctl, "clients", "connected_clients").await;
+
+    let mut blocked = Wire::connect(addr).await.expect("connect");
+    let mut idle = Wire::connect(addr).await.expect("connect");
+    idle.cmd(&["PING"]).await;
+    blocked
+        .send(&encode(&["BLPOP", "l", "0"]))
+        .await
+        .expect("send");
+    for _ in 0..100 {
+        if info_field(&mut ctl, "clients", "blocked_clients").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut tx = Vec::new();
+    for cmd in [
+        &["MULTI"][..],
+        &["SLAVEOF", "127.0.0.1", &port],
+        &["CONFIG", "REWRITE"],
+        &["CLIENT", "KILL", "TYPE", "normal"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+        &["EXEC"],
+    ] {
+        tx.extend(encode(cmd));
+    }
+    ctl.send(&tx).await.expect("send");
+    let (mut replies, _) = ctl.read_replies(6, Duration::from_secs(3)).await;
+    let sentinel_exec = replies.pop().map_or(Value::Null, |r| {
+        poolsim_tests::resp::parse(&r).expect("RESP")
+    });
+    let blocked_in_transaction_read = blocked.read_to_eof(Duration::from_secs(2)).await;
+    let idle_in_transaction_read = idle.read_to_eof(Duration::from_secs(2)).await;
+    let mut fresh = Wire::connect(addr).await.expect("connect");
+    let new_connection_write = fresh.cmd(&["SET", "k", "w"]).await;
+    DemotionOutcome {
+        replicaof,
+        blocked_read,
+        normal_write_then_read,
+        publish_and_message: (published, message),
+        kills,
+        subscriber_after_kill,
+        normal_after_kill,
+        promoted_then_write: (promoted, write, connected),
+        sentinel_exec,
+        blocked_in_transaction_read,
+        idle_in_transaction_read,
+        new_connection_write,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demotion_unblocks_blocked_clients_and_client_kill_types_on_both() {
+    if !require_redis_server("demotion_unblocks_blocked_clients_and_client_kill_types_on_both") {
+        return;
+    }
+    let (real, fake, _guard) = both().await;
+    let master = tokio::task::spawn_blocking(|| RealRedis::start(&[]))
+        .await
+        .expect("join")
+        .expect("start the master");
+    let port = master.addr().port();
+    let (r, f) = tokio::join!(demotion_on(real.addr(), port), demotion_on(fake, port));
+    let ok = || Value::Simple(b"OK".to_vec());
+    let readonly =
+        || Value::Error(b"READONLY You can't write against a read only replica.".to_vec());
+    let want = DemotionOutcome {
+        replicaof: ok(),
+        blocked_read: (
+            b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n".to_vec(),
+            End::Eof,
+        ),
+        normal_write_then_read: (readonly(), Value::Bulk(None)),
+        publish_and_message: (
+            Value::Integer(1),
+            vec![b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n".to_vec()],
+        ),
+        kills: (Value::Integer(1), Value::Integer(1)),
+        subscriber_after_kill: (vec![], End::Eof),
+        normal_after_kill: (vec![], End::Eof),
+        promoted_then_write: (ok(), ok(), 1),
+        sentinel_exec: Value::Array(Some(vec![
+            ok(),
+            Value::Error(b"ERR The server is running without a config file".to_vec()),
+            Value::Integer(2),
+            Value::Integer(0),
+        ])),
+        blocked_in_transaction_read: (vec![], End::Eof),
+        idle_in_transaction_read: (vec![], End::Eof),
+        new_connection_write: readonly(),
+    };
+    assert_eq!(
+        r,
+        want,
+        "real redis-server did not behave as expected (blocked read {})",
+        show(&r.blocked_read.0)
+    );
     assert_eq!(f, r, "the fake differs from real redis-server");
 }

@@ -59,9 +59,15 @@ enum Cmd {
     LPop,
     RPop,
     LLen,
+    ReplicaOf,
+    Role,
+    Multi,
+    Exec,
+    Discard,
     ConfigGet,
     ConfigSet,
     ConfigResetStat,
+    ConfigRewrite,
     ConfigHelp,
     ClientList,
     ClientKill,
@@ -128,10 +134,11 @@ const fn container(name: &'static str, subs: &'static [Spec]) -> Spec {
     }
 }
 
-static CONFIG_SUBS: [Spec; 4] = [
+static CONFIG_SUBS: [Spec; 5] = [
     sub("get", "config|get", -3, 0, Cmd::ConfigGet),
     sub("set", "config|set", -4, 0, Cmd::ConfigSet),
     sub("resetstat", "config|resetstat", 2, 0, Cmd::ConfigResetStat),
+    sub("rewrite", "config|rewrite", 2, 0, Cmd::ConfigRewrite),
     sub("help", "config|help", 2, 0, Cmd::ConfigHelp),
 ];
 
@@ -154,7 +161,7 @@ static COMMAND_SUBS: [Spec; 4] = [
 ];
 
 /// Hot commands first: lookup is a linear case-insensitive scan.
-static COMMANDS: [Spec; 40] = [
+static COMMANDS: [Spec; 46] = [
     s("get", 2, 0, Cmd::Get),
     s("set", -3, WRITE, Cmd::Set),
     s("ping", -1, PUBSUB_OK, Cmd::Ping),
@@ -195,6 +202,12 @@ static COMMANDS: [Spec; 40] = [
     s("lpop", -2, WRITE, Cmd::LPop),
     s("rpop", -2, WRITE, Cmd::RPop),
     s("llen", 2, 0, Cmd::LLen),
+    s("multi", 1, 0, Cmd::Multi),
+    s("exec", 1, 0, Cmd::Exec),
+    s("discard", 1, 0, Cmd::Discard),
+    s("replicaof", 3, 0, Cmd::ReplicaOf),
+    s("slaveof", 3, 0, Cmd::ReplicaOf),
+    s("role", 1, 0, Cmd::Role),
 ];
 
 static CONTAINERS: [Spec; 3] = [
@@ -231,6 +244,20 @@ fn lookup(name: &[u8]) -> Option<&'static Spec> {
         .iter()
         .chain(CONTAINERS.iter())
         .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The command (or subcommand) `args` name, for EXEC replaying a queued command: it was
+/// looked up, arity-checked and authorised when it was queued.
+fn resolve(args: &RequestParser, fault_enabled: bool) -> Option<&'static Spec> {
+    let name = args.arg(0);
+    let spec = lookup(name)
+        .or_else(|| (fault_enabled && name.eq_ignore_ascii_case(b"fault")).then_some(&FAULT))?;
+    if spec.subs.is_empty() || args.argc() < 2 {
+        return Some(spec);
+    }
+    spec.subs
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(args.arg(1)))
 }
 
 /// Names of every top-level command the fake implements (COMMAND LIST).
@@ -273,6 +300,30 @@ impl Engine {
     pub(crate) fn err(&mut self, w: ReplyWriter, out: &mut Vec<u8>, msg: &str) {
         self.stats.total_error_replies += 1;
         w.error(out, msg);
+    }
+
+    /// Redis's `rejectCommand*`: a command refused before it runs (unknown, arity, NOAUTH,
+    /// READONLY, pub/sub context) marks an open transaction dirty, so its EXEC answers
+    /// `-EXECABORT`; a refused EXEC itself aborts the transaction with the reason
+    /// (`execCommandAbort`: `EXECABORT Transaction discarded because of: <error without its
+    /// -ERR>`).
+    fn reject(&mut self, id: ClientId, w: ReplyWriter, out: &mut Vec<u8>, msg: &[u8], exec: bool) {
+        self.stats.total_error_replies += 1;
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if exec {
+            c.multi = None;
+            let reason = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+            let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+            text.extend_from_slice(reason);
+            w.error_bytes(out, &text);
+        } else {
+            if let Some(m) = c.multi.as_mut() {
+                m.dirty = true;
+            }
+            w.error_bytes(out, msg);
+        }
     }
 
     /// Redis counts hits and misses for read lookups (`lookupKeyRead*`), not write lookups.
@@ -322,9 +373,7 @@ impl Engine {
             msg.extend_from_slice(c_str(name, 128));
             msg.extend_from_slice(b"', with args beginning with: ");
             msg.extend_from_slice(&args);
-            self.stats.total_error_replies += 1;
-            w.error_bytes(out, &msg);
-            return;
+            return self.reject(id, w, out, &msg, false);
         };
         if !spec.subs.is_empty() && argc >= 2 {
             let subname = p.arg(1);
@@ -340,13 +389,11 @@ impl Engine {
                     msg.extend_from_slice(b"'. Try ");
                     msg.extend_from_slice(upper(name).as_bytes());
                     msg.extend_from_slice(b" HELP.");
-                    self.stats.total_error_replies += 1;
-                    w.error_bytes(out, &msg);
-                    return;
+                    return self.reject(id, w, out, &msg, false);
                 }
             }
         }
-        let (auth_required, subscribed) = {
+        let (auth_required, subscribed, multi_write) = {
             let Some(c) = self.clients.get_mut(&id) else {
                 return;
             };
@@ -355,32 +402,49 @@ impl Engine {
             (
                 self.config.requirepass.is_some() && !c.authenticated,
                 subscribed,
+                c.multi.as_ref().is_some_and(|m| m.write),
             )
         };
+        let exec = spec.cmd == Cmd::Exec;
         let arity = spec.arity;
         if (arity > 0 && arity as usize != argc) || argc < arity.unsigned_abs() as usize {
             let msg = format!(
                 "ERR wrong number of arguments for '{}' command",
                 spec.fullname
             );
-            return self.err(w, out, &msg);
+            return self.reject(id, w, out, msg.as_bytes(), exec);
         }
         if auth_required && spec.flags & NOAUTH == 0 {
-            return self.err(w, out, "NOAUTH Authentication required.");
+            return self.reject(id, w, out, b"NOAUTH Authentication required.", exec);
         }
-        if self.readonly && spec.flags & WRITE != 0 {
-            return self.err(
-                w,
-                out,
-                "READONLY You can't write against a read only replica.",
-            );
+        // A replica refuses writes (`server.masterhost && repl_slave_ro`), and so does the
+        // read-only fault. EXEC counts as a write when a write command is queued.
+        let is_write = spec.flags & WRITE != 0 || (exec && multi_write);
+        if self.rejects_writes() && is_write {
+            let msg = b"READONLY You can't write against a read only replica.";
+            return self.reject(id, w, out, msg, exec);
         }
         if subscribed && spec.flags & PUBSUB_OK == 0 {
             let msg = format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 spec.fullname
             );
-            return self.err(w, out, &msg);
+            return self.reject(id, w, out, msg.as_bytes(), exec);
+        }
+        if let Some(m) = self.clients.get_mut(&id).and_then(|c| c.multi.as_mut()) {
+            if !matches!(
+                spec.cmd,
+                Cmd::Exec | Cmd::Discard | Cmd::Multi | Cmd::Quit | Cmd::Reset
+            ) {
+                // queueMultiCommand: nothing is kept once the transaction is dirty, but the
+                // reply is +QUEUED all the same. Queued commands are not counted as processed.
+                if !m.dirty {
+                    m.queued.push(p.args().map(<[u8]>::to_vec).collect());
+                    m.write |= spec.flags & WRITE != 0;
+                }
+                out.extend_from_slice(b"+QUEUED\r\n");
+                return;
+            }
         }
         self.run(spec.cmd, id, w, p, out);
         // Counted after the call, as Redis's call() does (INFO does not see itself).
@@ -467,6 +531,9 @@ impl Engine {
                 }
             }
             Cmd::Reset => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.multi = None;
+                }
                 self.unsubscribe_all(id, None, false);
                 self.punsubscribe_all(id, None, false);
                 let nopass = self.config.requirepass.is_none();
@@ -719,11 +786,37 @@ impl Engine {
                 }
             }
             Cmd::BLPop => self.cmd_blpop(id, w, p, out),
+            Cmd::ReplicaOf => self.cmd_replicaof(w, p, out),
+            Cmd::Role => self.cmd_role(w, out),
+            Cmd::Multi => match self.clients.get_mut(&id) {
+                Some(c) if c.multi.is_some() => {
+                    self.err(w, out, "ERR MULTI calls can not be nested")
+                }
+                Some(c) => {
+                    c.multi = Some(crate::engine::Multi::default());
+                    w.ok(out);
+                }
+                None => {}
+            },
+            Cmd::Discard => match self.clients.get_mut(&id) {
+                Some(c) if c.multi.is_some() => {
+                    c.multi = None;
+                    w.ok(out);
+                }
+                _ => self.err(w, out, "ERR DISCARD without MULTI"),
+            },
+            Cmd::Exec => self.cmd_exec(id, w, out),
             Cmd::ConfigGet => self.cmd_config_get(w, p, out),
             Cmd::ConfigSet => self.cmd_config_set(w, p, out),
             Cmd::ConfigResetStat => {
                 self.reset_stats();
                 w.ok(out);
+            }
+            // Like a redis-server started without a configuration file (as the differential
+            // suite starts it): Sentinel sends CONFIG REWRITE inside its MULTI and ignores the
+            // reply.
+            Cmd::ConfigRewrite => {
+                self.err(w, out, "ERR The server is running without a config file")
             }
             Cmd::ConfigHelp => help(
                 w,
@@ -849,6 +942,43 @@ impl Engine {
                 // argc == 1 is caught by the arity check; argc >= 2 resolved to a subcommand.
                 self.err(w, out, ERR_SYNTAX);
             }
+        }
+    }
+
+    /// EXEC (multi.c `execCommand`): the queued commands run one after the other with no
+    /// check but their own (nothing else runs in between: the engine is single-threaded, so
+    /// a queued `SLAVEOF` and `CLIENT KILL` take effect together, as Sentinel relies on).
+    fn cmd_exec(&mut self, id: ClientId, w: ReplyWriter, out: &mut Vec<u8>) {
+        let Some(multi) = self.clients.get_mut(&id).and_then(|c| c.multi.take()) else {
+            return self.err(w, out, "ERR EXEC without MULTI");
+        };
+        if multi.dirty {
+            return self.err(
+                w,
+                out,
+                "EXECABORT Transaction discarded because of previous errors.",
+            );
+        }
+        w.array(out, multi.queued.len());
+        self.in_exec = true;
+        let fault_enabled = self.config.enable_fault_commands;
+        for args in &multi.queued {
+            let parser = RequestParser::from_args(args);
+            // Queued commands were looked up when queued; the table does not change.
+            let Some(spec) = resolve(&parser, fault_enabled) else {
+                continue;
+            };
+            let Some(c) = self.clients.get_mut(&id) else {
+                break;
+            };
+            c.last_cmd = spec.fullname;
+            let w = c.writer();
+            self.run(spec.cmd, id, w, &parser, out);
+            self.stats.total_commands_processed += 1;
+        }
+        self.in_exec = false;
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.last_cmd = "exec";
         }
     }
 
@@ -1176,7 +1306,14 @@ impl Engine {
         w.bulk(out, b"mode");
         w.bulk(out, b"standalone");
         w.bulk(out, b"role");
-        w.bulk(out, b"master");
+        w.bulk(
+            out,
+            if self.role.is_replica() {
+                b"replica"
+            } else {
+                b"master"
+            },
+        );
         w.bulk(out, b"modules");
         w.array(out, 0);
     }
@@ -1517,6 +1654,10 @@ impl Engine {
                 }
             }
         }
+        if self.in_exec {
+            // Inside EXEC the client may not block (CLIENT_DENY_BLOCKING): as a timeout.
+            return w.null_array(out);
+        }
         let deadline = (t > 0.0).then(|| now + Duration::from_secs_f64(t.min(1e12)));
         let keys = (1..argc - 1).map(|i| p.arg(i).to_vec()).collect();
         self.block(id, db, keys, deadline);
@@ -1609,6 +1750,9 @@ impl Engine {
         if c.subscribed() {
             flags.push('P');
         }
+        if c.multi.is_some() {
+            flags.push('x');
+        }
         if c.blocked.is_some() {
             flags.push('b');
         }
@@ -1624,7 +1768,7 @@ impl Engine {
         let omem = c.out.len();
         let _ = writeln!(
             line,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             c.id,
             c.addr,
             c.laddr,
@@ -1636,6 +1780,7 @@ impl Engine {
             c.db,
             c.channels.len(),
             c.patterns.len(),
+            c.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
             qbuf,
             qbuf_free,
             omem,
@@ -1899,7 +2044,7 @@ impl Engine {
         }
         if has("replication") {
             section(&mut text, "Replication");
-            text.push_str("role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n");
+            self.info_replication(&mut text);
         }
         if has("cpu") {
             section(&mut text, "CPU");

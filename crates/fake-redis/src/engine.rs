@@ -34,6 +34,40 @@ pub type ClientId = u64;
 /// The reply written to a connection refused by `maxclients`.
 pub const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
+/// The server's replication role (`ROLE`, `INFO replication`), set by `REPLICAOF` / `SLAVEOF`
+/// or [`Engine::set_role`].
+///
+/// The fake does not replicate: a replica never connects to its master, never copies its
+/// keyspace and keeps its own; it only behaves as a replica towards its clients (writes
+/// answered `-READONLY`, reads served from the data it has, `ROLE` and `INFO` as a replica
+/// that has not reached its master yet). See `docs/fake-redis.md`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// A master (the default).
+    #[default]
+    Master,
+    /// A replica of `host:port` (as given to `REPLICAOF`, not resolved).
+    Replica {
+        /// The master's host, as given.
+        host: String,
+        /// The master's port.
+        port: u16,
+    },
+}
+
+impl Role {
+    /// Is this a replica?
+    #[must_use]
+    pub fn is_replica(&self) -> bool {
+        matches!(self, Self::Replica { .. })
+    }
+}
+
+/// The error a client blocked in BLPOP reads when its server becomes a replica (Redis 7.0
+/// `blocked.c` `disconnectAllBlockedClients`), before the connection closes.
+pub const UNBLOCKED_REPLY: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
 /// What to do with a new connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -64,6 +98,10 @@ pub enum CloseReason {
     Quit,
     /// The client sent a request the parser refused (closed after the error line).
     ProtocolError,
+    /// The client was blocked (BLPOP) when the server became a replica: it got
+    /// `-UNBLOCKED force unblock from blocking operation, instance state changed (master ->
+    /// replica?)`, then the connection closed (Redis's `disconnectAllBlockedClients`).
+    Unblocked,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -76,6 +114,7 @@ impl std::fmt::Display for CloseReason {
             Self::Shutdown => "server shutdown",
             Self::Quit => "QUIT",
             Self::ProtocolError => "protocol error",
+            Self::Unblocked => "unblocked: the server became a replica",
         })
     }
 }
@@ -127,6 +166,17 @@ pub(crate) struct Blocked {
     pub(crate) deadline: Option<Duration>,
 }
 
+/// A client's MULTI state (Redis's `mstate` plus the `CLIENT_DIRTY_EXEC` flag).
+#[derive(Debug, Default)]
+pub(crate) struct Multi {
+    /// The queued commands' arguments, in order.
+    pub(crate) queued: Vec<Vec<Vec<u8>>>,
+    /// A command was rejected while queueing: EXEC answers `-EXECABORT`.
+    pub(crate) dirty: bool,
+    /// A queued command is a write command (EXEC counts as one for the READONLY check).
+    pub(crate) write: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) id: ClientId,
@@ -144,6 +194,8 @@ pub(crate) struct Client {
     pub(crate) channels: BTreeSet<Vec<u8>>,
     pub(crate) patterns: BTreeSet<Vec<u8>>,
     pub(crate) blocked: Option<Blocked>,
+    /// Inside MULTI.
+    pub(crate) multi: Option<Multi>,
     /// Close once the pending output is written, and why.
     pub(crate) close_after_reply: Option<CloseReason>,
     pub(crate) last_cmd: &'static str,
@@ -186,7 +238,13 @@ pub struct Engine {
     /// Unblocked clients whose pipelined input must be processed.
     pub(crate) unblocked: Vec<ClientId>,
     timers_changed: bool,
+    /// The read-only fault (FAULT READONLY, [`Engine::set_readonly`]): writes answer
+    /// `-READONLY` whatever the role.
     pub(crate) readonly: bool,
+    /// The replication role: a replica answers writes with `-READONLY` too.
+    pub(crate) role: Role,
+    /// EXEC is running its queued commands (BLPOP must not block then).
+    pub(crate) in_exec: bool,
     pub(crate) refuse: bool,
     /// FAULT REFUSE on MS: refuse until this engine time, then stop by itself.
     pub(crate) refuse_until: Option<Duration>,
@@ -222,6 +280,8 @@ impl Engine {
             unblocked: Vec::new(),
             timers_changed: false,
             readonly: false,
+            role: Role::Master,
+            in_exec: false,
             refuse: false,
             refuse_until: None,
             reply_latency: Duration::ZERO,
@@ -272,6 +332,18 @@ impl Engine {
             .filter(|c| !c.exempt_from_timeout())
             .map(|c| (c.id, now_secs.saturating_sub(c.last_interaction_secs)))
             .max_by_key(|&(id, idle)| (idle, std::cmp::Reverse(id)))
+    }
+
+    /// The replication role (`REPLICAOF`, [`set_role`](Self::set_role)).
+    #[must_use]
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// Do write commands answer `-READONLY` now (a replica, or the read-only fault)?
+    #[must_use]
+    pub fn rejects_writes(&self) -> bool {
+        self.readonly || self.role.is_replica()
     }
 
     /// The latest `now` seen.
@@ -369,6 +441,7 @@ impl Engine {
                 channels: BTreeSet::new(),
                 patterns: BTreeSet::new(),
                 blocked: None,
+                multi: None,
                 close_after_reply: None,
                 last_cmd: "NULL",
                 parser: RequestParser::new(),
@@ -538,6 +611,8 @@ impl Engine {
     }
 
     /// Lose the keyspace, the clients and the stats; keep the config. Ids keep increasing.
+    /// The replication role is kept too: it is configuration (`replicaof`), which Sentinel
+    /// persists with `CONFIG REWRITE` on real servers, so a restarted replica comes back as one.
     pub fn restart(&mut self) {
         self.restart_except(None);
     }
@@ -561,9 +636,22 @@ impl Engine {
         self.refuse_until = None;
     }
 
-    /// Answer write commands with `-READONLY`.
+    /// The read-only fault: answer write commands with `-READONLY` (whatever the role; the
+    /// role stays as it is). Turning it off does not make a replica writable.
     pub fn set_readonly(&mut self, readonly: bool) {
         self.readonly = readonly;
+    }
+
+    /// Change the replication role from outside, as `REPLICAOF host port` / `REPLICAOF NO ONE`
+    /// from a client would, with the same effects: becoming a replica drops every client
+    /// blocked in BLPOP with [`UNBLOCKED_REPLY`] (they are closed after it, reason
+    /// [`CloseReason::Unblocked`]); other clients stay connected. Drain
+    /// [`poll_output`](Self::poll_output) afterwards.
+    pub fn set_role(&mut self, role: Role) {
+        match role {
+            Role::Master => self.role = Role::Master,
+            Role::Replica { host, port } => self.become_replica(host, port),
+        }
     }
 
     /// The latency fault: the shell waits this long per command before writing a reply

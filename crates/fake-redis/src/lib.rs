@@ -10,9 +10,17 @@
 //! - [`engine`]: the server without sockets or clocks: clients, config, keyspace with expiry,
 //!   stats, the idle-timeout cron, `maxclients` admission, the commands. Every input carries
 //!   `now` from the caller. Pure and deterministic (no hash-order iteration).
-//! - `commands` (private): the command table and implementations; see [`engine::Engine`].
+//! - `commands` (private): the command table and implementations, MULTI/EXEC included; see
+//!   [`engine::Engine`].
+//! - `replication` (private): replication roles as clients see them (`REPLICAOF`, `ROLE`,
+//!   INFO's `# Replication`, READONLY on a replica, `-UNBLOCKED` on demotion); no data is
+//!   replicated. The role is [`Role`].
 //! - `fault` (private): the fake-only `FAULT` admin commands (off unless
 //!   [`ServerConfig::enable_fault_commands`]).
+//! - [`sentinel`]: [`Sentinel`], a fake Redis Sentinel 7.0 (one Sentinel, quorum 1): the
+//!   `SENTINEL` commands, `+switch-master` and the other events for subscribers, and the
+//!   monitoring and failover state machine, fed with PING / INFO outcomes by the caller and
+//!   emitting the reconfiguration transactions for the caller to deliver. Pure, like the engine.
 //! - [`config`]: [`ServerConfig`], [`ServerStats`], CONFIG GET/SET parameters, glob matching.
 //! - [`shell`]: [`FakeRedis`], the async server handle: generic over a [`Listener`], with
 //!   adapters for `tokio::net` and `turmoil::net`; fault controls and observation.
@@ -45,14 +53,17 @@ pub mod config;
 pub mod engine;
 mod fault;
 mod keyspace;
+mod replication;
 pub mod resp;
+pub mod sentinel;
 pub mod shell;
 
 pub use commands::command_names;
 pub use config::{ServerConfig, ServerStats};
-pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output};
+pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output, Role};
 pub use fault::LATENCY_MS_MAX as FAULT_LATENCY_MS_MAX;
 pub use resp::{ProtocolError, ReplyWriter, RequestParser};
+pub use sentinel::{Sentinel, SentinelConfig, SentinelOutput};
 pub use shell::{ConnEvent, ConnObserver, FakeRedis, Listener};
 
 /// The Redis version the fake reports (HELLO, INFO) and imitates.

@@ -218,6 +218,30 @@ impl RequestParser {
         self.cmd_start = self.pos;
     }
 
+    /// A parser holding one complete command made of `args` (EXEC replaying a queued
+    /// command), ready for [`arg`](Self::arg).
+    ///
+    /// # Panics
+    /// If `args` is empty or an argument exceeds `proto-max-bulk-len` (a bug: they come from
+    /// a command this parser accepted).
+    #[must_use]
+    pub(crate) fn from_args(args: &[Vec<u8>]) -> Self {
+        let mut bytes = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            bytes.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            bytes.extend_from_slice(a);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        let mut p = Self::new();
+        p.feed(&bytes);
+        let parsed = p.next_command(false);
+        assert!(
+            matches!(parsed, Ok(Some(n)) if n == args.len()),
+            "a queued command re-parses: {parsed:?}"
+        );
+        p
+    }
+
     /// Number of arguments of the last command returned.
     #[must_use]
     pub fn argc(&self) -> usize {

@@ -19,7 +19,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::{ServerConfig, ServerStats};
-use crate::engine::{Admission, ClientId, CloseReason, Drain, Engine, MAXCLIENTS_REPLY, Output};
+use crate::engine::{
+    Admission, ClientId, CloseReason, Drain, Engine, MAXCLIENTS_REPLY, Output, Role,
+};
 
 /// A source of connections: what the shell needs from a TCP listener.
 ///
@@ -368,9 +370,26 @@ impl FakeRedis {
     }
 
     /// While true, write commands answer `-READONLY You can't write against a read only
-    /// replica.`
+    /// replica.` (the read-only fault; independent of the role).
     pub fn set_readonly(&self, readonly: bool) {
         self.shared.lock().engine.set_readonly(readonly);
+    }
+
+    /// Make the server a replica or a master from outside, as `REPLICAOF host port` /
+    /// `REPLICAOF NO ONE` would ([`Engine::set_role`]): writes answer `-READONLY` on a
+    /// replica, and clients blocked in BLPOP get `-UNBLOCKED ...` and are closed. Other
+    /// connections stay open (Sentinel kills them with `CLIENT KILL`; a plain `REPLICAOF`
+    /// does not).
+    pub fn set_role(&self, role: Role) {
+        let mut st = self.shared.lock();
+        st.engine.set_role(role);
+        self.shared.dispatch(&mut st);
+    }
+
+    /// The replication role now.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.shared.lock().engine.role().clone()
     }
 
     /// Clients connected now (INFO `connected_clients`).

@@ -366,3 +366,37 @@ fn a_late_reply_counts_as_activity_for_the_timeout() {
     });
     sim.run().unwrap();
 }
+
+#[test]
+fn set_role_demotes_over_the_network_blocked_client_unblocked_others_readonly() {
+    let server = FakeRedis::new(ServerConfig::default());
+    let mut sim = sim_with(&server, 7, Duration::from_secs(30));
+    let ctl = server.clone();
+    sim.client("app", async move {
+        let mut blocked = connect().await?;
+        let mut plain = connect().await?;
+        call(&mut plain, "SET k v\r\n", "+OK\r\n").await?;
+        blocked.write_all(b"BLPOP q 0\r\n").await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ctl.set_role(fake_redis::Role::Replica {
+            host: "redis-2".into(),
+            port: 6379,
+        });
+        assert!(ctl.role().is_replica());
+        assert_eq!(
+            read_to_eof(&mut blocked).await?,
+            "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+        );
+        call(
+            &mut plain,
+            "SET k w\r\n",
+            "-READONLY You can't write against a read only replica.\r\n",
+        )
+        .await?;
+        call(&mut plain, "GET k\r\n", "$1\r\nv\r\n").await?;
+        ctl.set_role(fake_redis::Role::Master);
+        call(&mut plain, "SET k w\r\n", "+OK\r\n").await?;
+        Ok(())
+    });
+    sim.run().unwrap();
+}

@@ -23,6 +23,10 @@ pub(crate) struct AuditArgs {
     /// "trigger", "fix", "replay"}]}.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The engine of the search: turmoil (the default) or fast (tens of times faster; the
+    /// replay commands then name it; docs/architecture.md).
+    #[arg(long, value_name = "ENGINE", value_parser = crate::parse_engine, default_value = "turmoil")]
+    pub(crate) engine: sims::Engine,
 }
 
 pub(crate) fn main(a: &AuditArgs) -> ExitCode {
@@ -40,6 +44,7 @@ pub(crate) fn main(a: &AuditArgs) -> ExitCode {
             || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             |j| j as usize,
         ),
+        engine: a.engine,
     };
     let file = a.file.display().to_string();
     let mut verdicts = Vec::new();

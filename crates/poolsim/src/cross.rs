@@ -98,6 +98,12 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
              --save-scenarios take one pool: drop --pool",
         );
     }
+    if a.out.engine != sims::Engine::Turmoil {
+        return usage_error(
+            "--pool runs the real crates, on turmoil only; the fast engine runs this project's \
+             pool: drop --engine fast",
+        );
+    }
     let pools = pools(a);
     let mut ours_failed = Vec::new();
     for (n, incident) in a.incident.incidents().into_iter().enumerate() {

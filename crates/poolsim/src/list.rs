@@ -1,5 +1,5 @@
-//! `poolsim list`: the incidents (with their scenarios and default seeds) and the pool
-//! profiles with their main knobs.
+//! `poolsim list`: the incidents (with their scenarios and default seeds), the pool
+//! profiles with their main knobs and the client profiles with their values.
 
 use pool_core::{Config, Profile, WhenExhausted};
 use std::process::ExitCode;
@@ -63,6 +63,14 @@ pub(crate) fn main() -> ExitCode {
     for p in Profile::ALL {
         println!("  {:<18} {}", p.name(), knobs(&p.config()));
         println!("  {:<18} source: {}", "", p.source());
+    }
+    println!();
+    println!(
+        "client profiles (docs/profiles.md \"Client profiles\"; data only, not yet used by runs):"
+    );
+    for c in sims::client::ClientProfile::ALL {
+        println!("  {:<27} {}", c.name(), c.behaviour().describe());
+        println!("  {:<27} source: {}", "", c.source());
     }
     ExitCode::SUCCESS
 }

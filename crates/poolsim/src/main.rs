@@ -140,7 +140,8 @@ Where each model stops being right: docs/sizing.md.";
 const SWEEP_HELP: &str = "Examples:\n  poolsim sweep stale-eof --seeds 1..100\n  \
 poolsim sweep cascade --seeds 1..1000 --shard 2/4 --json > shard-2.json\n  \
 poolsim sweep --merge shard-1.json shard-2.json shard-3.json shard-4.json\n  \
-poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n\n\
+poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n  \
+poolsim sweep stale-eof --seeds 1..20 --engine turmoil\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (each failing seed is listed with \
 its replay command); 2 bad command line. docs/sweeps.md.";
 
@@ -273,6 +274,11 @@ fn parse_incident(s: &str) -> Result<Which, String> {
 }
 
 /// A seed: decimal, or hex with `0x`.
+/// `--engine turmoil|fast`.
+pub(crate) fn parse_engine(s: &str) -> Result<sims::Engine, String> {
+    sims::Engine::parse(s)
+}
+
 pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
     let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),

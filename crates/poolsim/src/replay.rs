@@ -5,7 +5,7 @@ use crate::{ReplayArgs, usage_error};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sims::incidents::Incident;
-use sims::{CorePoolFactory, Report, Run, RunOptions, Scenario};
+use sims::{Report, Run, RunOptions, Scenario};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -138,6 +138,10 @@ pub(crate) struct Output {
     /// Zoom the plot to simulated times up to T seconds.
     #[arg(long, value_name = "T", value_parser = crate::parse_secs, requires = "plot")]
     pub(crate) to: Option<u64>,
+    /// The engine: turmoil (full fidelity, the default) or fast (the discrete-event engine
+    /// over pool-core and the fake's engine: this project's pool only; docs/architecture.md).
+    #[arg(long, value_name = "ENGINE", value_parser = crate::parse_engine, default_value = "turmoil")]
+    pub(crate) engine: sims::Engine,
 }
 
 /// Runs the plans and prints them; the exit status says whether every run met its
@@ -163,7 +167,8 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
     let keep_trace = trace_out.is_some() || plot_out.is_some();
     let mut done = Vec::new();
     let mut run_index = 0;
-    for p in plans {
+    for mut p in plans {
+        p.replay.push_str(a.engine.flag());
         let mut runs = Vec::new();
         for s in &p.scenarios {
             pb.set_message(format!("{}/{}", p.incident.name, s.name));
@@ -174,7 +179,7 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
                     .replace(&format!("--seed {}", p.seed), "--seed {seed}"),
                 ..sims::RunOptions::default()
             };
-            let run = match sims::run_with(s, CorePoolFactory, &opts) {
+            let run = match sims::run_on(a.engine, s, &opts) {
                 Ok(r) => r,
                 // Profiles are checked by the parser; a scenario of the library that does not
                 // validate is a bug there, reported as it is.

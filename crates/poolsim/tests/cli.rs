@@ -296,6 +296,9 @@ fn list_names_every_incident_and_every_profile() {
     for p in pool_core::Profile::ALL {
         assert!(text.contains(p.name()), "{}", p.name());
     }
+    for c in sims::client::ClientProfile::ALL {
+        assert!(text.contains(c.name()), "{}", c.name());
+    }
 }
 
 #[test]
@@ -849,7 +852,7 @@ fn a_sweep_with_a_failing_seed_exits_1_and_lists_its_replay_command() {
     assert!(text.contains("idle-timeout-peek: 0 of 3 met"), "{text}");
     assert!(
         text.contains(&format!(
-            "replay: cargo run --release -p poolsim -- run {} --seed 2",
+            "replay: cargo run --release -p poolsim -- run {} --seed 2 --engine fast",
             f.display()
         )),
         "{text}"

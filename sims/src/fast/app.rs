@@ -390,11 +390,10 @@ impl World<'_> {
         let p = &mut self.app.pods[pod];
         let id = req_id(p.global, p.sent);
         p.sent += 1;
-        let host = p.host.clone();
         self.shared.requests().start(id, self.now);
         self.trace()
-            .event(self.now, &host, "request.start")
-            .str("req", &req_label(id))
+            .event(self.now, &self.app.pods[pod].host, "request.start")
+            .req("req", id)
             .write();
         let top = self.app.tops.len();
         self.app.tops.push(Top {
@@ -416,12 +415,11 @@ impl World<'_> {
             return;
         }
         t.ended = true;
-        let (id, start, owner) = (t.id, t.start, t.owner);
-        let host = self.app.pods[t.pod].host.clone();
+        let (id, start, owner, pod) = (t.id, t.start, t.owner, t.pod);
         self.shared.requests().end(id, self.now, r);
         self.trace()
-            .event(self.now, &host, "request.end")
-            .str("req", &req_label(id))
+            .event(self.now, &self.app.pods[pod].host, "request.end")
+            .req("req", id)
             .str("outcome", outcome_name(r))
             .num("latency_us", self.now - start)
             .write();
@@ -492,11 +490,10 @@ impl World<'_> {
             self.handler_finish(h, Err(ErrorKind::Other));
             return;
         };
-        let label = self.pools[p].label.clone();
         let addr = self.addr_of(tcp);
         self.trace()
-            .event(self.now, &label, "request.conn")
-            .str("req", &req_label(id))
+            .event(self.now, &self.pools[p].label, "request.conn")
+            .req("req", id)
             .num("conn", conn.0)
             .str("addr", &addr)
             .num("wait_us", wait_us)
@@ -527,7 +524,7 @@ impl World<'_> {
         let label = self.pools[p].label.clone();
         self.trace()
             .event(self.now, &label, "request.pool_error")
-            .str("req", &req_label(id))
+            .req("req", id)
             .str("error", &e.describe())
             .num("wait_us", wait_us)
             .write();
@@ -587,16 +584,20 @@ impl World<'_> {
             Value::Int(i) => Reply::Int(i),
             other => Reply::Other(format!("{other:?}")),
         };
-        let (what, expected) = match (command, step) {
-            (Command::SetGet, 0) => ("SET".to_owned(), Reply::Simple("OK".to_owned())),
-            (Command::SetGet, _) => (
-                format!("GET req:{tag} (expected {tag})"),
-                Reply::Bulk(Some(tag.clone().into_bytes())),
-            ),
-            (Command::Echo, _) => (format!("ECHO {tag}"), Reply::Bulk(Some(tag.into_bytes()))),
-            (Command::Ping, _) => ("PING".to_owned(), Reply::Simple("PONG".to_owned())),
+        let matches = match (command, step, &got) {
+            (Command::SetGet, 0, Reply::Simple(s)) => s == "OK",
+            (Command::SetGet | Command::Echo, _, Reply::Bulk(Some(b))) => b == tag.as_bytes(),
+            (Command::Ping, _, Reply::Simple(s)) => s == "PONG",
+            _ => false,
         };
-        if got != expected {
+        if !matches {
+            // The same words as the turmoil runner's check (`request::run_command`).
+            let what = match (command, step) {
+                (Command::SetGet, 0) => "SET".to_owned(),
+                (Command::SetGet, _) => format!("GET req:{tag} (expected {tag})"),
+                (Command::Echo, _) => format!("ECHO {tag}"),
+                (Command::Ping, _) => "PING".to_owned(),
+            };
             let shown = match &got {
                 Reply::Bulk(Some(b)) => format!("\"{}\"", String::from_utf8_lossy(b)),
                 other => format!("{other:?}"),
@@ -641,7 +642,7 @@ impl World<'_> {
                     "request.cmd_error"
                 },
             )
-            .str("req", &req_label(id))
+            .req("req", id)
             .num("conn", conn.0)
             .str("error", &e.describe())
             .write();
@@ -676,7 +677,7 @@ impl World<'_> {
             let host = self.app.pods[pod].host.clone();
             self.trace()
                 .event(self.now, &host, "request.late")
-                .str("req", &req_label(id))
+                .req("req", id)
                 .str("outcome", outcome_name(r))
                 .write();
         }

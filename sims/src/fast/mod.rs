@@ -13,14 +13,14 @@
 //!   a message takes `link_latency_ms` one way. Events at one instant run in the order they
 //!   were scheduled (timeline events first, callers' deadlines last, as `timeout_at` polls
 //!   its future before its timer).
-//! - **connections** ([`net`]) are two message queues: the client's side does what the pool's
+//! - **connections** (`net`) are two message queues: the client's side does what the pool's
 //!   Redis manager does (connect, `AUTH`, `PING`, a peek that sees EOF or unread bytes, one
 //!   command at a time, a 1 s PING check, a 5 s bound on a connect), the server's side what
 //!   the fake's shell does (read a batch, execute it, wait for the handshake and the command
 //!   latency, write, close on the engine's word).
-//! - **pools** ([`pools`]) are fed and drained as `crates/pool`'s driver feeds them: connects,
+//! - **pools** (`pools`) are fed and drained as `crates/pool`'s driver feeds them: connects,
 //!   checks, grants, rejects, closes and its timer.
-//! - **requests** ([`app`]): the load, each tier's handlers, the calls between tiers.
+//! - **requests** (`app`): the load, each tier's handlers, the calls between tiers.
 //!
 //! After every instant with events (a "step"), the tally reads the pools it touched and the
 //! server and checks every invariant, as the turmoil runner does after every tick.
@@ -35,17 +35,38 @@ use crate::runner::{PoolReading, Run, RunOptions, ServerControl, Tally, Timeline
 use crate::scenario::{Scenario, ScenarioError};
 use crate::trace::Trace;
 use fake_redis::{ClientId, Engine, ServerConfig};
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Runs `scenario` on the fast engine with this project's pool (its profile and knobs).
 pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Run, ScenarioError> {
+    run_with_stats(scenario, opts).map(|(run, _)| run)
+}
+
+/// What a fast run cost: events handled and steps (instants with events) observed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events handled (message deliveries, timers, load and timeline events).
+    pub events: u64,
+    /// Steps: ticks with at least one event, each followed by every invariant check.
+    pub steps: u64,
+}
+
+/// [`run`], and what it cost ([`Stats`]; the benchmark's cost per event).
+pub fn run_with_stats(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<(Run, Stats), ScenarioError> {
     scenario.validate()?;
     let mut world = World::new(scenario, opts)?;
     world.drive();
-    Ok(world.tally.finish(Vec::new()))
+    let stats = Stats {
+        events: world.events,
+        steps: world.tally.step,
+    };
+    Ok((world.tally.finish(Vec::new()), stats))
 }
 
 /// Something that happens at an instant.
@@ -100,29 +121,45 @@ const NET: u8 = 1;
 const TIMER: u8 = 2;
 const LAST: u8 = 3;
 
-#[derive(Debug)]
-struct Item {
-    t: u64,
-    prio: u8,
-    seq: u64,
-    ev: Ev,
+/// The pending events: for each (instant, order class), its events in the order they were
+/// scheduled. A calendar of instants rather than a heap of events: many events share an
+/// instant (a tick, a millisecond), and moving an event costs nothing.
+#[derive(Debug, Default)]
+struct Queue {
+    at: BTreeMap<(u64, u8), VecDeque<Ev>>,
+    /// Emptied lists, kept for reuse (no allocation per instant).
+    spare: Vec<VecDeque<Ev>>,
 }
 
-impl PartialEq for Item {
-    fn eq(&self, o: &Self) -> bool {
-        (self.t, self.prio, self.seq) == (o.t, o.prio, o.seq)
+impl Queue {
+    fn push(&mut self, t: u64, prio: u8, ev: Ev) {
+        match self.at.get_mut(&(t, prio)) {
+            Some(list) => list.push_back(ev),
+            None => {
+                let mut list = self.spare.pop().unwrap_or_default();
+                list.push_back(ev);
+                self.at.insert((t, prio), list);
+            }
+        }
     }
-}
-impl Eq for Item {}
-impl PartialOrd for Item {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
+
+    /// The instant of the next event.
+    fn next_time(&self) -> Option<u64> {
+        self.at.first_key_value().map(|(&(t, _), _)| t)
     }
-}
-impl Ord for Item {
-    /// Reversed: `BinaryHeap` pops the earliest.
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (o.t, o.prio, o.seq).cmp(&(self.t, self.prio, self.seq))
+
+    /// The next event if it is at or before `until`.
+    fn pop_until(&mut self, until: u64) -> Option<(u64, Ev)> {
+        let mut entry = self.at.first_entry()?;
+        let t = entry.key().0;
+        if t > until {
+            return None;
+        }
+        let ev = entry.get_mut().pop_front()?;
+        if entry.get().is_empty() {
+            self.spare.push(entry.remove());
+        }
+        Some((t, ev))
     }
 }
 
@@ -181,8 +218,9 @@ struct World<'a> {
     tick_us: u64,
     link_us: u64,
     now: u64,
-    queue: BinaryHeap<Item>,
-    seq: u64,
+    queue: Queue,
+    /// Events handled.
+    events: u64,
     soon: VecDeque<Soon>,
     tally: Tally,
     timeline: Timeline,
@@ -220,8 +258,8 @@ impl<'a> World<'a> {
             // turmoil delivers a message after its latency, at a tick.
             link_us: s.link_latency_ms.div_ceil(s.tick_ms) * s.tick_ms * 1000,
             now: 0,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: Queue::default(),
+            events: 0,
             soon: VecDeque::new(),
             tally: Tally::new(s, Arc::clone(&shared), opts),
             timeline: Timeline::new(s),
@@ -256,13 +294,7 @@ impl<'a> World<'a> {
     }
 
     fn at(&mut self, t: u64, prio: u8, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Item {
-            t,
-            prio,
-            seq: self.seq,
-            ev,
-        });
+        self.queue.push(t, prio, ev);
     }
 
     /// A timer `after_us` from now, at its tick.
@@ -314,7 +346,7 @@ impl<'a> World<'a> {
             return;
         }
         loop {
-            let Some(t) = self.queue.peek().map(|i| i.t) else {
+            let Some(t) = self.queue.next_time() else {
                 // Nothing will ever happen again and the run has not ended.
                 self.tally.drain_limit_passed(drain_end_ms + s.tick_ms);
                 break;
@@ -327,13 +359,10 @@ impl<'a> World<'a> {
             // One step: every event of the tick (turmoil's step) that ends at `step_end`.
             let step_end = self.ceil_tick(t);
             self.tally.fill_samples_before(step_end / 1000);
-            while let Some(item) = self.queue.pop() {
-                if item.t > step_end {
-                    self.queue.push(item);
-                    break;
-                }
-                self.now = item.t;
-                self.handle(item.ev);
+            while let Some((t, ev)) = self.queue.pop_until(step_end) {
+                self.now = t;
+                self.events += 1;
+                self.handle(ev);
                 self.run_soon();
             }
             self.now = step_end;
@@ -357,27 +386,23 @@ impl<'a> World<'a> {
     }
 
     fn observe(&mut self, t_ms: u64) {
-        let readings: Vec<(String, PoolReading)> = self
-            .pools
-            .iter_mut()
-            .map(|p| {
-                let st = p.pool.state();
-                let invariants = std::mem::take(&mut p.dirty)
-                    .then(|| pool_core::invariants::check(&p.pool).map_err(|v| v.to_string()));
-                (
-                    p.label.clone(),
-                    PoolReading {
-                        snapshot: crate::adapter::PoolSnapshot {
-                            connections: u64::from(st.total),
-                            in_use: u64::from(st.in_use),
-                            waiters: u64::from(st.waiters),
-                        },
-                        invariants,
-                        connecting: Some(u64::from(st.connecting)),
+        let readings = self.pools.iter_mut().map(|p| {
+            let st = p.pool.state();
+            let invariants = std::mem::take(&mut p.dirty)
+                .then(|| pool_core::invariants::check(&p.pool).map_err(|v| v.to_string()));
+            (
+                p.label.as_str(),
+                PoolReading {
+                    snapshot: crate::adapter::PoolSnapshot {
+                        connections: u64::from(st.total),
+                        in_use: u64::from(st.in_use),
+                        waiters: u64::from(st.waiters),
                     },
-                )
-            })
-            .collect();
+                    invariants,
+                    connecting: Some(u64::from(st.connecting)),
+                },
+            )
+        });
         self.tally.observe(t_ms, readings, &self.server.engine);
     }
 

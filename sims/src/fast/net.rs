@@ -311,7 +311,12 @@ impl World<'_> {
             self.server.by_client.remove(&id);
         }
         let at = self.ceil_ms(at);
-        self.at(at, TIMER, Ev::ServerWrite(c));
+        if at == self.now {
+            // Nothing to wait for: the shell writes at once.
+            self.server_write(c);
+        } else {
+            self.at(at, TIMER, Ev::ServerWrite(c));
+        }
     }
 
     pub(super) fn server_write(&mut self, c: usize) {

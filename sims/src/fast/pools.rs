@@ -2,7 +2,7 @@
 //! (`core.rs` and `pool.rs` there): connects, checks, grants, rejects, closes, its timer.
 
 use super::{Ev, Soon, TIMER, World};
-use pool_core::{CheckHow, ConnId, ConnectError, Input, Instant, Output, Pool};
+use pool_core::{ConnId, ConnectError, Input, Instant, Output, Pool};
 use std::collections::BTreeMap;
 
 /// One pool of one pod.
@@ -84,55 +84,27 @@ impl World<'_> {
     }
 
     fn apply_output(&mut self, p: usize, o: Output) {
-        let label = self.pools[p].label.clone();
-        let t = self.now;
+        crate::pools::ours::trace_output(self.trace(), self.now, &self.pools[p].label, &o);
         match o {
             Output::Connect { conn } => {
-                self.trace()
-                    .event(t, &label, "pool.connect")
-                    .num("conn", conn.0)
-                    .write();
                 let c = self.open_tcp(p, conn);
                 self.pools[p].tcp_of.insert(conn.0, c);
             }
-            Output::Check { conn, how } => {
-                self.trace()
-                    .event(t, &label, "pool.check")
-                    .num("conn", conn.0)
-                    .str(
-                        "how",
-                        if how == CheckHow::Peek {
-                            "peek"
-                        } else {
-                            "ping"
-                        },
-                    )
-                    .write();
-                match self.pools[p].tcp_of.get(&conn.0).copied() {
-                    Some(c) => self.start_check(c, how),
-                    None => self.soon.push_back(Soon::CheckDone(p, conn, false)),
-                }
-            }
+            Output::Check { conn, how } => match self.pools[p].tcp_of.get(&conn.0).copied() {
+                Some(c) => self.start_check(c, how),
+                None => self.soon.push_back(Soon::CheckDone(p, conn, false)),
+            },
             Output::Grant { req, conn } => {
                 if let Some(h) = self.pools[p].waiting.remove(&req.0) {
                     self.soon.push_back(Soon::Grant(h, conn));
                 }
             }
             Output::Reject { req, reason } => {
-                self.trace()
-                    .event(t, &label, "pool.reject")
-                    .str("reason", &format!("{reason:?}"))
-                    .write();
                 if let Some(h) = self.pools[p].waiting.remove(&req.0) {
                     self.soon.push_back(Soon::Reject(h, reason));
                 }
             }
-            Output::Close { conn, reason } => {
-                self.trace()
-                    .event(t, &label, "pool.close")
-                    .num("conn", conn.0)
-                    .str("reason", &format!("{reason:?}"))
-                    .write();
+            Output::Close { conn, .. } => {
                 if let Some(c) = self.pools[p].tcp_of.remove(&conn.0) {
                     self.close_tcp(c);
                 }

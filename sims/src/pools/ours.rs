@@ -118,37 +118,7 @@ impl PoolFactory for CorePoolFactory {
                 || epoch_us + now.since_epoch().as_micros() as u64,
                 |d| d.as_micros() as u64,
             );
-            match *out {
-                Output::Connect { conn } => {
-                    trace
-                        .event(t, &host, "pool.connect")
-                        .num("conn", conn.0)
-                        .write();
-                }
-                Output::Check { conn, how } => trace
-                    .event(t, &host, "pool.check")
-                    .num("conn", conn.0)
-                    .str(
-                        "how",
-                        if how == CheckHow::Peek {
-                            "peek"
-                        } else {
-                            "ping"
-                        },
-                    )
-                    .write(),
-                Output::Reject { reason, .. } => trace
-                    .event(t, &host, "pool.reject")
-                    .str("reason", &format!("{reason:?}"))
-                    .write(),
-                Output::Close { conn, reason } => trace
-                    .event(t, &host, "pool.close")
-                    .num("conn", conn.0)
-                    .str("reason", &format!("{reason:?}"))
-                    .write(),
-                // The request's own `request.conn` event names the connection it got.
-                Output::Grant { .. } => {}
-            }
+            trace_output(&trace, t, &host, out);
         })));
         // `Pool::new` already started the connects for `min_idle`, before the observer was
         // set: trace them now (same instant; their tasks have not run yet), or the trace
@@ -164,6 +134,40 @@ impl PoolFactory for CorePoolFactory {
             pool,
             checked: AtomicU64::new(u64::MAX),
         })
+    }
+}
+
+/// Writes pool-core's output `out` into the trace as `pool.connect`, `pool.check`,
+/// `pool.reject` or `pool.close` (a grant is written by the request that got it, as
+/// `request.conn`). Both engines trace a pool through it.
+pub(crate) fn trace_output(trace: &Trace, t_us: u64, host: &str, out: &Output) {
+    match *out {
+        Output::Connect { conn } => trace
+            .event(t_us, host, "pool.connect")
+            .num("conn", conn.0)
+            .write(),
+        Output::Check { conn, how } => trace
+            .event(t_us, host, "pool.check")
+            .num("conn", conn.0)
+            .str(
+                "how",
+                if how == CheckHow::Peek {
+                    "peek"
+                } else {
+                    "ping"
+                },
+            )
+            .write(),
+        Output::Reject { reason, .. } => trace
+            .event(t_us, host, "pool.reject")
+            .str("reason", &format!("{reason:?}"))
+            .write(),
+        Output::Close { conn, reason } => trace
+            .event(t_us, host, "pool.close")
+            .num("conn", conn.0)
+            .str("reason", &format!("{reason:?}"))
+            .write(),
+        Output::Grant { .. } => {}
     }
 }
 

@@ -211,7 +211,7 @@ impl<P: PoolUnderTest> Pod<P> {
             let s = &self.shared;
             s.trace
                 .event(sim_now_us(), &self.host, "request.late")
-                .str("req", &req_label(id))
+                .req("req", id)
                 .str("outcome", outcome_name(r))
                 .write();
         }
@@ -236,7 +236,7 @@ impl<P: PoolUnderTest> Pod<P> {
                 Err(e) => {
                     s.trace
                         .event(sim_now_us(), label, "request.pool_error")
-                        .str("req", &req_label(id))
+                        .req("req", id)
                         .str("error", &e.describe())
                         .num("wait_us", wait_us)
                         .write();
@@ -246,7 +246,7 @@ impl<P: PoolUnderTest> Pod<P> {
             let mut e = s
                 .trace
                 .event(sim_now_us(), label, "request.conn")
-                .str("req", &req_label(id))
+                .req("req", id)
                 .num("conn", pool.conn_id(&conn));
             if let Some(port) = pool.conn_local_port(&conn) {
                 e = e.str("addr", &format!("{}:{port}", self.host));
@@ -276,7 +276,7 @@ impl<P: PoolUnderTest> Pod<P> {
                                 "request.cmd_error"
                             },
                         )
-                        .str("req", &req_label(id))
+                        .req("req", id)
                         .num("conn", conn_id)
                         .str("error", &e.describe())
                         .write();
@@ -370,7 +370,7 @@ pub(crate) async fn request<P: PoolUnderTest>(pod: Rc<Pod<P>>, id: u64, pool_ind
     s.requests().start(id, t0);
     s.trace
         .event(t0, &pod.host, "request.start")
-        .str("req", &req_label(id))
+        .req("req", id)
         .write();
     let (tx, rx) = tokio::sync::oneshot::channel();
     spawn_handler(Rc::clone(&pod), id, Some(pool_index), move |r| {
@@ -386,7 +386,7 @@ pub(crate) async fn request<P: PoolUnderTest>(pod: Rc<Pod<P>>, id: u64, pool_ind
     s.requests().end(id, t, outcome);
     s.trace
         .event(t, &pod.host, "request.end")
-        .str("req", &req_label(id))
+        .req("req", id)
         .str("outcome", outcome_name(outcome))
         .num("latency_us", start.elapsed().as_micros() as u64)
         .write();

@@ -812,7 +812,7 @@ fn fault_commands_are_an_unknown_command_unless_enabled() {
     assert_eq!(h.e.reply_latency(), Duration::ZERO);
     assert_eq!(h.e.stats().total_error_replies, 2);
     // COMMAND COUNT does not change with the flag either way.
-    assert_eq!(h.send(c, "COMMAND COUNT"), ":43\r\n");
+    assert_eq!(h.send(c, "COMMAND COUNT"), ":49\r\n");
 }
 
 #[test]
@@ -1075,6 +1075,15 @@ mod props {
         "CONFIG",
         "CLIENT",
         "COMMAND",
+        "MULTI",
+        "EXEC",
+        "DISCARD",
+        "REPLICAOF",
+        "ROLE",
+        "NO",
+        "ONE",
+        "normal",
+        "pubsub",
         "KILL",
         "LIST",
         "ID",
@@ -1175,7 +1184,333 @@ mod props {
                         prop_assert!(h.e.clients.get(b).is_some_and(|c| c.blocked.is_some()));
                     }
                 }
+                // A replica never has a blocked client (demotion drops them, BLPOP is a
+                // write), and EXEC never leaves the engine inside a transaction run.
+                if h.e.role().is_replica() {
+                    prop_assert!(h.e.clients.values().all(|c| c.blocked.is_none()));
+                }
+                prop_assert!(!h.e.in_exec);
             }
         }
     }
+}
+
+// ---- replication roles, MULTI/EXEC, what Sentinel sends ----
+
+const READONLY_LINE: &str = "-READONLY You can't write against a read only replica.\r\n";
+const UNBLOCKED_LINE: &str = "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
+#[test]
+fn a_replica_refuses_writes_with_readonly_and_serves_reads_from_its_own_keyspace() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "SET k v"), "+OK\r\n");
+    assert_eq!(h.send(c, "REPLICAOF 10.0.0.2 6380"), "+OK\r\n");
+    assert_eq!(
+        h.e.role(),
+        &Role::Replica {
+            host: "10.0.0.2".into(),
+            port: 6380
+        }
+    );
+    assert!(h.e.rejects_writes());
+    for write in [
+        "SET k w",
+        "INCR n",
+        "DEL k",
+        "LPUSH l a",
+        "FLUSHALL",
+        "BLPOP l 0",
+    ] {
+        assert_eq!(h.send(c, write), READONLY_LINE, "{write}");
+    }
+    // Reads work and see the keyspace it had (the fake does not replicate).
+    assert_eq!(h.send(c, "GET k"), "$1\r\nv\r\n");
+    assert_eq!(h.send(c, "EXISTS k"), ":1\r\n");
+    assert_eq!(h.send(c, "PING"), "+PONG\r\n");
+    assert_eq!(
+        h.send(c, "ROLE"),
+        "*5\r\n$5\r\nslave\r\n$8\r\n10.0.0.2\r\n:6380\r\n$7\r\nconnect\r\n:-1\r\n"
+    );
+    // The same master again; SLAVEOF is the same command.
+    assert_eq!(
+        h.send(c, "SLAVEOF 10.0.0.2 6380"),
+        "+OK Already connected to specified master\r\n"
+    );
+    assert_eq!(h.send(c, "REPLICAOF no one"), "+OK\r\n");
+    assert_eq!(h.e.role(), &Role::Master);
+    assert_eq!(h.send(c, "SET k w"), "+OK\r\n");
+    assert_eq!(h.send(c, "ROLE"), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+    // NO ONE on a master is a no-op +OK.
+    assert_eq!(h.send(c, "SLAVEOF NO ONE"), "+OK\r\n");
+    // Every READONLY counted as an error reply (6), nothing else was an error.
+    assert_eq!(h.e.stats().total_error_replies, 6);
+}
+
+#[test]
+fn replicaof_port_errors_and_arity_use_redis_texts() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    for bad in ["abc", "65536", "-1", "+1", "01"] {
+        assert_eq!(
+            h.send(c, &format!("REPLICAOF 127.0.0.1 {bad}")),
+            "-ERR Invalid master port\r\n",
+            "{bad}"
+        );
+    }
+    assert_eq!(h.e.role(), &Role::Master);
+    assert_eq!(
+        h.send(c, "REPLICAOF host"),
+        "-ERR wrong number of arguments for 'replicaof' command\r\n"
+    );
+    assert_eq!(
+        h.send(c, "ROLE x"),
+        "-ERR wrong number of arguments for 'role' command\r\n"
+    );
+    assert_eq!(h.send(c, "REPLICAOF h 0"), "+OK\r\n", "port 0 is in range");
+}
+
+#[test]
+fn demotion_drops_blocked_clients_with_unblocked_and_keeps_the_others() {
+    let mut h = Harness::new(ServerConfig::default());
+    let admin = h.connect();
+    let blocked = h.connect();
+    let normal = h.connect();
+    let subscriber = h.connect();
+    assert_eq!(h.send(blocked, "BLPOP q 0"), "");
+    h.send(subscriber, "SUBSCRIBE ch");
+    assert_eq!(h.send(admin, "REPLICAOF 10.0.0.2 6380"), "+OK\r\n");
+    assert!(h.woken.contains(&blocked));
+    let mut out = Vec::new();
+    assert_eq!(
+        h.e.take_output(blocked, &mut out),
+        Drain::CloseAfterWrite(CloseReason::Unblocked)
+    );
+    assert_eq!(String::from_utf8_lossy(&out), UNBLOCKED_LINE);
+    assert!(!h.e.is_connected(blocked));
+    assert!(h.e.is_connected(normal) && h.e.is_connected(subscriber));
+    assert_eq!(h.send(normal, "SET k v"), READONLY_LINE);
+    assert_eq!(h.e.stats().total_error_replies, 2);
+    // A replica has no blocked clients (BLPOP is a write); becoming a replica of another
+    // master changes nothing else.
+    assert_eq!(h.send(admin, "REPLICAOF 10.0.0.3 6380"), "+OK\r\n");
+}
+
+#[test]
+fn set_role_from_outside_has_the_effects_of_replicaof() {
+    let mut h = Harness::new(ServerConfig::default());
+    let blocked = h.connect();
+    let c = h.connect();
+    assert_eq!(h.send(blocked, "BLPOP q 5"), "");
+    h.e.set_role(Role::Replica {
+        host: "m".into(),
+        port: 1,
+    });
+    h.drain();
+    assert_eq!(h.woken, vec![blocked]);
+    assert_eq!(h.output(blocked), UNBLOCKED_LINE);
+    assert_eq!(h.send(c, "SET k v"), READONLY_LINE);
+    // The read-only fault is separate: off does not make a replica writable ...
+    h.e.set_readonly(false);
+    assert_eq!(h.send(c, "SET k v"), READONLY_LINE);
+    h.e.set_role(Role::Master);
+    assert_eq!(h.send(c, "SET k v"), "+OK\r\n");
+    // ... and on makes a master refuse writes whatever its role.
+    h.e.set_readonly(true);
+    assert_eq!(h.send(c, "SET k v"), READONLY_LINE);
+    assert_eq!(h.e.role(), &Role::Master);
+}
+
+#[test]
+fn info_replication_and_hello_report_the_role() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let master = h.send(c, "INFO replication");
+    assert!(master.contains("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n"), "{master}");
+    h.send(c, "REPLICAOF 10.0.0.2 6380");
+    let replica = h.send(c, "INFO replication");
+    assert!(
+        replica.contains("# Replication\r\nrole:slave\r\nmaster_host:10.0.0.2\r\nmaster_port:6380\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_offset:0\r\nslave_repl_offset:0\r\nmaster_link_down_since_seconds:-1\r\nslave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n"),
+        "{replica}"
+    );
+    let hello = h.send(c, "HELLO 2");
+    assert!(hello.contains("$4\r\nrole\r\n$7\r\nreplica\r\n"), "{hello}");
+}
+
+#[test]
+fn multi_queues_then_exec_runs_everything_in_order() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let other = h.connect();
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "SET k v"), "+QUEUED\r\n");
+    assert_eq!(h.send(c, "INCR k"), "+QUEUED\r\n");
+    assert_eq!(h.send(c, "GET k"), "+QUEUED\r\n");
+    // Nothing ran yet; CLIENT LIST shows the transaction (flag x, 3 queued).
+    assert_eq!(h.send(other, "GET k"), "$-1\r\n");
+    let list = h.send(other, &format!("CLIENT LIST ID {c}"));
+    assert!(
+        list.contains(" flags=x ") && list.contains(" multi=3 "),
+        "{list}"
+    );
+    let processed = h.e.stats().total_commands_processed;
+    assert_eq!(
+        h.send(c, "EXEC"),
+        "*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$1\r\nv\r\n"
+    );
+    // EXEC and its three commands; the queued commands were not counted when queued.
+    assert_eq!(h.e.stats().total_commands_processed, processed + 4);
+    let list = h.send(other, &format!("CLIENT LIST ID {c}"));
+    assert!(
+        list.contains(" flags=N ") && list.contains(" multi=-1 ") && list.contains(" cmd=exec "),
+        "{list}"
+    );
+    // A BLPOP inside EXEC does not block: it answers as a timeout.
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "BLPOP q 0"), "+QUEUED\r\n");
+    assert_eq!(h.send(c, "EXEC"), "*1\r\n*-1\r\n");
+    assert!(
+        h.e.poll_timeout() <= Some(secs(0.1)),
+        "no BLPOP deadline armed"
+    );
+}
+
+#[test]
+fn multi_errors_and_execabort_follow_redis() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    assert_eq!(h.send(c, "EXEC"), "-ERR EXEC without MULTI\r\n");
+    assert_eq!(h.send(c, "DISCARD"), "-ERR DISCARD without MULTI\r\n");
+    assert_eq!(
+        h.send(c, "EXEC x"),
+        "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
+    );
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    // A nested MULTI is an error but does not make the transaction dirty.
+    assert_eq!(h.send(c, "MULTI"), "-ERR MULTI calls can not be nested\r\n");
+    assert_eq!(h.send(c, "SET k v"), "+QUEUED\r\n");
+    assert_eq!(h.send(c, "EXEC"), "*1\r\n+OK\r\n");
+    // A command refused while queueing (unknown, arity) aborts the EXEC.
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert!(
+        h.send(c, "NOSUCH")
+            .starts_with("-ERR unknown command 'NOSUCH'")
+    );
+    assert_eq!(h.send(c, "SET k w"), "+QUEUED\r\n");
+    assert_eq!(
+        h.send(c, "EXEC"),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    assert_eq!(h.send(c, "GET k"), "$1\r\nv\r\n", "nothing of it ran");
+    // DISCARD and RESET end a transaction.
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "SET k x"), "+QUEUED\r\n");
+    assert_eq!(h.send(c, "DISCARD"), "+OK\r\n");
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "RESET"), "+RESET\r\n");
+    assert_eq!(h.send(c, "EXEC"), "-ERR EXEC without MULTI\r\n");
+    assert_eq!(h.send(c, "GET k"), "$1\r\nv\r\n");
+}
+
+#[test]
+fn writes_in_multi_on_a_replica_and_a_demotion_before_exec() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    let admin = h.connect();
+    // On a replica a queued write is refused at once and EXEC aborts.
+    h.send(admin, "REPLICAOF m 1");
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "SET k v"), READONLY_LINE);
+    assert_eq!(h.send(c, "GET k"), "+QUEUED\r\n");
+    assert_eq!(
+        h.send(c, "EXEC"),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    // Queued on a master, demoted before EXEC: EXEC is refused as a write.
+    h.send(admin, "REPLICAOF NO ONE");
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "SET k v"), "+QUEUED\r\n");
+    h.send(admin, "REPLICAOF m 1");
+    assert_eq!(
+        h.send(c, "EXEC"),
+        "-EXECABORT Transaction discarded because of: READONLY You can't write against a read only replica.\r\n"
+    );
+    // A read-only transaction still runs on a replica.
+    assert_eq!(h.send(c, "MULTI"), "+OK\r\n");
+    assert_eq!(h.send(c, "GET k"), "+QUEUED\r\n");
+    assert_eq!(h.send(c, "EXEC"), "*1\r\n$-1\r\n");
+}
+
+#[test]
+fn sentinels_promotion_transaction_applies_the_role_and_the_kills_together() {
+    // What Sentinel sends to the replica it promotes (sentinel.c sentinelSendSlaveOf).
+    let mut h = Harness::new(ServerConfig::default());
+    let sentinel = h.connect();
+    let normal = h.connect();
+    let subscriber = h.connect();
+    h.send(subscriber, "SUBSCRIBE __sentinel__:hello");
+    h.send(sentinel, "REPLICAOF 10.0.0.1 6379");
+    assert_eq!(h.send(normal, "SET k v"), READONLY_LINE);
+    for cmd in [
+        "SLAVEOF NO ONE",
+        "CONFIG REWRITE",
+        "CLIENT KILL TYPE normal",
+        "CLIENT KILL TYPE pubsub",
+    ] {
+        if cmd == "SLAVEOF NO ONE" {
+            assert_eq!(h.send(sentinel, "MULTI"), "+OK\r\n");
+        }
+        assert_eq!(h.send(sentinel, cmd), "+QUEUED\r\n");
+    }
+    // Nothing happened before EXEC.
+    assert!(h.e.role().is_replica() && h.e.is_connected(normal));
+    assert_eq!(
+        h.send(sentinel, "EXEC"),
+        "*4\r\n+OK\r\n-ERR The server is running without a config file\r\n:1\r\n:1\r\n"
+    );
+    assert_eq!(h.e.role(), &Role::Master);
+    assert_eq!(
+        h.closed,
+        vec![
+            (normal, CloseReason::Killed),
+            (subscriber, CloseReason::Killed)
+        ]
+    );
+    assert!(h.e.is_connected(sentinel), "SKIPME yes is the default");
+    assert_eq!(h.send(sentinel, "SET k v"), "+OK\r\n");
+
+    // The demotion Sentinel sends to a returning old master: existing connections are
+    // killed (they read EOF, never READONLY); new ones get READONLY.
+    let blocked = h.connect();
+    let old_conn = h.connect();
+    assert_eq!(h.send(blocked, "BLPOP q 0"), "");
+    h.closed.clear();
+    h.send(sentinel, "MULTI");
+    for cmd in [
+        "SLAVEOF 10.0.0.2 6379",
+        "CONFIG REWRITE",
+        "CLIENT KILL TYPE normal",
+        "CLIENT KILL TYPE pubsub",
+    ] {
+        assert_eq!(h.send(sentinel, cmd), "+QUEUED\r\n");
+    }
+    // SLAVEOF queued -UNBLOCKED for the blocked client, but CLIENT KILL TYPE normal in the
+    // same EXEC freed it before anything was written (Redis writes replies after the event
+    // loop iteration): it reads EOF only, like the other old connection, and counts as killed.
+    assert_eq!(
+        h.send(sentinel, "EXEC"),
+        "*4\r\n+OK\r\n-ERR The server is running without a config file\r\n:2\r\n:0\r\n"
+    );
+    assert_eq!(
+        h.closed,
+        vec![
+            (blocked, CloseReason::Killed),
+            (old_conn, CloseReason::Killed)
+        ]
+    );
+    let mut out = Vec::new();
+    assert_eq!(h.e.take_output(blocked, &mut out), Drain::Gone);
+    let new_conn = h.connect();
+    assert_eq!(h.send(new_conn, "SET k v"), READONLY_LINE);
+    assert_eq!(h.send(new_conn, "GET k"), "$1\r\nv\r\n");
 }
