@@ -48,7 +48,7 @@ use std::process::ExitCode;
     name = "poolsim",
     version,
     after_help = "Examples:\n  poolsim replay all\n  poolsim replay stale-eof --seed 3 --plot stale-eof.svg\n  \
-poolsim replay cascade --profile bb8 --profile recommended\n  poolsim list\n\n\
+poolsim replay cascade --profile bb8 --profile recommended\n  poolsim fuzz stale-eof --cases 2000\n  poolsim list\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed); \
 2 bad command line or unwritable output path. Manual: docs/replaying.md"
 )]
