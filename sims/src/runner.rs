@@ -45,7 +45,8 @@ pub struct RunOptions {
     /// `poolsim run {file} --seed {seed}`, is a command a library user can run.
     pub replay: String,
     /// Stop the run as soon as a request ends with one of these error kinds (a fuzzer that
-    /// checks "no request reads EOF" need not run a failing case to its end). The run's
+    /// checks "no request reads EOF" need not run a failing case to its end): at the end of
+    /// the step (tick) in which the first one ended. The run's
     /// [`Run::stopped`] says why it stopped; its figures cover the run up to that instant.
     pub stop_on_errors: Vec<crate::report::ErrorKind>,
 }
