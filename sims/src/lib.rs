@@ -44,6 +44,13 @@
 //!   (`poolsim size`, docs/sizing.md).
 //! - [`sweep`]: seed sweeps over threads, shards and their merge (`poolsim sweep`,
 //!   docs/sweeps.md).
+//! - [`strategy`]: proptest strategies for scenarios: arbitrary ones and the environment
+//!   around a given one (what a deployment does not control), designed to shrink toward
+//!   small, round scenarios; usable from your own proptest (docs/fuzzing.md).
+//! - [`claims`]: what each built-in fix promises (figures within limits) and within which
+//!   environment bounds, as data checked on a run.
+//! - [`fuzz`]: the fuzzer of `poolsim fuzz`: cases around each fix, every invariant and the
+//!   claim checked, the first failure shrunk and written as a scenario file.
 //! - [`rng`]: the seeded random streams.
 //! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
 //!   buggy and fixed scenarios ([`incidents::ALL`]).
@@ -69,9 +76,11 @@
 pub mod adapter;
 pub mod audit;
 mod check;
+pub mod claims;
 pub mod client;
 pub mod engine;
 pub mod fast;
+pub mod fuzz;
 pub mod incidents;
 pub mod knobs;
 pub mod known_bugs;
@@ -84,6 +93,7 @@ pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod sizing;
+pub mod strategy;
 pub mod sweep;
 pub mod trace;
 pub mod world;

@@ -16,6 +16,8 @@
 //! - [`audit`]: `poolsim audit FILE`, a deployment's verdict per incident.
 //! - [`size`]: `poolsim size`, pool sizing by seed 002's rule, Erlang C and the real pool.
 //! - [`sweep`]: `poolsim sweep`, seed sweeps over cores, shards and their merge.
+//! - [`fuzz`]: `poolsim fuzz`, environments around each built-in fix, its claim checked,
+//!   failures shrunk to scenario files (docs/fuzzing.md).
 //! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
 //!   files (docs/scenarios.md).
 //!
@@ -27,6 +29,7 @@ mod audit;
 mod bugs;
 mod cross;
 mod explore;
+mod fuzz;
 mod list;
 mod plot;
 mod replay;
@@ -45,7 +48,7 @@ use std::process::ExitCode;
     name = "poolsim",
     version,
     after_help = "Examples:\n  poolsim replay all\n  poolsim replay stale-eof --seed 3 --plot stale-eof.svg\n  \
-poolsim replay cascade --profile bb8 --profile recommended\n  poolsim list\n\n\
+poolsim replay cascade --profile bb8 --profile recommended\n  poolsim fuzz stale-eof --cases 2000\n  poolsim list\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (the replay command is printed); \
 2 bad command line or unwritable output path. Manual: docs/replaying.md"
 )]
@@ -78,6 +81,9 @@ enum Command {
     /// Run every seed of a range (every run of an incident, or a scenario file) and summarise.
     #[command(after_help = SWEEP_HELP)]
     Sweep(sweep::SweepArgs),
+    /// Fuzz the environment around each built-in fix: does its claim hold everywhere in its bounds?
+    #[command(after_help = FUZZ_HELP)]
+    Fuzz(fuzz::FuzzArgs),
     /// List the incidents and the pool profiles.
     #[command(after_help = "Example:\n  poolsim list")]
     List,
@@ -138,6 +144,16 @@ poolsim sweep my-deployment.toml --seeds 1..50 --jobs 2\n  \
 poolsim sweep stale-eof --seeds 1..20 --engine turmoil\n\n\
 Exit status: 0 every run met its expectation; 1 one did not (each failing seed is listed with \
 its replay command); 2 bad command line. docs/sweeps.md.";
+
+const FUZZ_HELP: &str = "Examples:\n  poolsim fuzz stale-eof --cases 200\n  \
+poolsim fuzz stale-eof/check-on-checkout --time 10m --seed 7 --jobs 2\n  \
+poolsim fuzz --cases 50 --json > fuzz.json\n\n\
+Each case is the fix's scenario with everything its deployment does not control drawn within \
+the fix's claimed bounds (server timeout, hz, maxclients, latencies, load, idle gaps, faults, \
+seeds); every invariant and the claim are checked. The first failing case of a fix is shrunk \
+and written to --out DIR as a TOML file that `poolsim run FILE` replays (\"reproduced\"). The \
+same --seed gives the same cases and result whatever --jobs. Exit status: 0 nothing failed; 1 \
+a case failed (the file is named on stderr); 2 bad command line. docs/fuzzing.md.";
 
 const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
 poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\
@@ -388,6 +404,7 @@ fn main() -> ExitCode {
         Command::Audit(a) => audit::main(&a),
         Command::Size(a) => size::main(&a),
         Command::Sweep(a) => sweep::main(&a),
+        Command::Fuzz(a) => fuzz::main(&a),
         Command::Scenario(ScenarioCommand::New) => scenario::new(),
         Command::Scenario(ScenarioCommand::Show { which, seed, json }) => {
             scenario::show(&which, seed, json)

@@ -341,6 +341,7 @@ fn every_subcommand_has_help_with_an_example() {
         &["trace", "--help"],
         &["explore", "--help"],
         &["bugs", "--help"],
+        &["fuzz", "--help"],
     ] {
         let out = poolsim().args(sub).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{sub:?}");
@@ -941,4 +942,134 @@ think = { kind = "fixed", ms = 20 }
     }
     let err = usage_error(&["audit", "/nonexistent.toml"]);
     assert!(err.contains("cannot read"), "{err}");
+}
+
+/// The `poolsim fuzz --json` document's names, as docs/fuzzing.md documents them.
+const FUZZ_KEYS: [&str; 9] = [
+    "seed",
+    "engine",
+    "cases_per_target",
+    "time_budget_secs",
+    "targets",
+    "cases",
+    "failed",
+    "failures",
+    "secs",
+];
+const FUZZ_TARGET_KEYS: [&str; 8] = [
+    "target",
+    "claim",
+    "cases",
+    "failing_cases",
+    "by_key",
+    "stopped_by_time",
+    "findings",
+    "secs",
+];
+const FUZZ_FINDING_KEYS: [&str; 10] = [
+    "case",
+    "failure",
+    "shrink_runs",
+    "original",
+    "shrunk",
+    "file",
+    "replay",
+    "reproduced_on_turmoil",
+    "turmoil_verdict",
+    "trace_excerpt",
+];
+
+#[test]
+fn fuzz_exits_0_when_every_claim_holds_and_prints_the_documented_json() {
+    let out = poolsim()
+        .args(["fuzz", "cascade", "--cases", "3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "", "no progress with --json");
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(keys(&doc), set(&FUZZ_KEYS));
+    assert_eq!(doc["cases"], 3);
+    assert_eq!(doc["failed"], 0);
+    assert_eq!(doc["engine"], "fast");
+    let t = &doc["targets"][0];
+    assert_eq!(keys(t), set(&FUZZ_TARGET_KEYS));
+    assert_eq!(t["target"], "cascade/sized-pool-60");
+    assert_eq!(
+        keys(&t["claim"]),
+        set(&["incident", "run", "promise", "checks", "bounds", "assumes"])
+    );
+}
+
+#[test]
+fn fuzz_exits_1_naming_the_shrunk_file_which_poolsim_run_reproduces() {
+    let dir = scratch("fuzz", "out");
+    // Seed 1's first failing case of this fix is case 554 (the peek's race, docs/fuzzing.md).
+    let out = poolsim()
+        .args([
+            "fuzz",
+            "stale-eof/check-on-checkout",
+            "--cases",
+            "600",
+            "--jobs",
+            "2",
+        ])
+        .args([
+            "--shrink-runs",
+            "40",
+            "--json",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .env("POOLSIM_COMMAND", "poolsim")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let finding = &doc["targets"][0]["findings"][0];
+    assert_eq!(keys(finding), set(&FUZZ_FINDING_KEYS));
+    assert_eq!(finding["failure"]["class"], "claim");
+    assert_eq!(finding["failure"]["key"], "claim errors.eof <= 0");
+    assert_eq!(finding["reproduced_on_turmoil"], true);
+    let file = finding["file"].as_str().unwrap();
+    assert!(err.contains(file), "stderr names the file: {err}");
+    assert_eq!(finding["replay"], format!("poolsim run {file}"));
+    let run = poolsim().args(["run", file]).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr_of(&run));
+    assert!(
+        stdout_of(&run).contains("reproduced: errors.eof = "),
+        "{}",
+        stdout_of(&run)
+    );
+}
+
+#[test]
+fn fuzz_refuses_bad_input_with_one_line_and_exit_2() {
+    let e = usage_error(&["fuzz", "nosuch"]);
+    assert!(
+        e.contains("stale-eof/check-on-checkout"),
+        "names the fixes: {e}"
+    );
+    usage_error(&["fuzz", "stale-eof/radix-v2"]);
+    usage_error(&["fuzz", "--cases", "0"]);
+    usage_error(&["fuzz", "--time", "soon"]);
+    usage_error(&["fuzz", "--cases", "3", "--time", "1m"]);
+    usage_error(&["fuzz", "--engine", "warp"]);
+    usage_error(&["fuzz", "--seed", "x"]);
+}
+
+#[test]
+fn fuzz_with_a_time_budget_says_how_many_cases_ran() {
+    let out = poolsim()
+        .args(["fuzz", "cascade", "--time", "2s", "--json", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(doc["time_budget_secs"], 2.0);
+    let t = &doc["targets"][0];
+    assert!(t["cases"].as_u64().unwrap() >= 1, "{t}");
+    assert_eq!(t["cases"], doc["cases"]);
+    assert_eq!(t["stopped_by_time"], true);
 }

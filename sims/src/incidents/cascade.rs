@@ -25,10 +25,12 @@
 //! requests. The mechanism (wait longer than the deadline, waiters outliving their callers)
 //! does not depend on the scale.
 
+use crate::claims::{Claim, ClaimCheck, Limit};
 use crate::knobs::{Overrides, Setting};
 use crate::scenario::{
     Arrivals, Check, Command, Expectation, Load, PoolSpec, Scenario, Server, Tier,
 };
+use crate::strategy::{BurstBounds, EnvBounds, FaultBounds, FaultKind, FaultWindow, Rate, Span};
 
 /// The callers' deadline at every tier.
 const DEADLINE_MS: u64 = 3_000;
@@ -107,4 +109,64 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         ),
     );
     vec![buggy, fixed]
+}
+
+/// What the fix promises: no request waits past its caller's deadline
+/// (`errors.deadline_exceeded == 0`) and tier a's p99 stays below the 3 s deadline.
+///
+/// Bounds: the pool was sized for 1,500 requests a second at a 20 ms round trip with twice
+/// the headroom, so the claim assumes at most that: 50 to 1,500 requests a second (Poisson,
+/// constant, or bursts of up to twice the rate for up to 500 ms every 1 to 4 s), command
+/// latency up to the scenario's 18 ms with links of 1 or 2 ms (a round trip of at most 22 ms,
+/// a tenth above the sizing's 20 ms), connect
+/// latency up to 20 ms, `hz` 1 to 100, 1 to 6 s of load, an idle gap, and up to two faults
+/// anywhere: a restart (down up to 1 s), a kill of every client, a latency spike (up to
+/// 100 ms for up to 1 s). The pool's 1 s wait, below the deadline, is what keeps the
+/// deadline even when the pool is overloaded for a moment.
+#[must_use]
+pub fn claims() -> Vec<Claim> {
+    vec![Claim {
+        incident: "cascade".to_owned(),
+        run: "sized-pool-60".to_owned(),
+        promise: "no request waits past its caller's deadline, and tier a's p99 stays below it".to_owned(),
+        checks: vec![
+            ClaimCheck::none("errors.deadline_exceeded"),
+            ClaimCheck::below("latency_ms.p99", Limit::FirstTierDeadlineMs),
+        ],
+        bounds: EnvBounds {
+            link_latency_ticks: Span::new(1, 2),
+            server_timeout_secs: None,
+            server_timeout_off: false,
+            hz: Span::new(1, 100),
+            maxclients: None,
+            command_latency_ms: Span::new(0, COMMAND_MS),
+            connect_latency_ms: Span::new(0, 20),
+            users: None,
+            think_mean_ms: None,
+            rate_per_sec: Some(Rate {
+                min: 50.0,
+                max: RATE,
+            }),
+            bursts: Some(BurstBounds {
+                factor_tenths: Span::new(10, 20),
+                burst_ms: Span::new(50, 500),
+                every_ms: Span::new(1_000, 4_000),
+            }),
+            hold_mean_ms: None,
+            load_ms: Span::new(1_000, 6_000),
+            idle_gap_ms: Some(Span::new(100, 5_000)),
+            add_gap: true,
+            after_gap_ms: Span::new(1_000, 1_000),
+            faults: FaultBounds::some(
+                &[
+                    FaultKind::Restart,
+                    FaultKind::KillAllClients,
+                    FaultKind::LatencySpike,
+                ],
+                2,
+                FaultWindow::Anywhere,
+            ),
+        },
+        assumes: "at most the sizing's load: 1,500 req/s (bursts to 2x) at a round trip of at most 22 ms (the sizing's 20 ms and a 1 ms link more each way); restarts, kills and latency spikes up to 100 ms anywhere".to_owned(),
+    }]
 }

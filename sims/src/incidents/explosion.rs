@@ -33,8 +33,10 @@
 //! think 100 ms between requests (the HTTP round trip of `wrk`) so that the run stays at tens of
 //! thousands of requests.
 
+use crate::claims::{Claim, ClaimCheck, Limit};
 use crate::knobs::{CheckWhenSpec, Overrides, Setting};
 use crate::scenario::{Check, Dist, Event, Expectation, Load, PoolSpec, Scenario, Server, Tier};
+use crate::strategy::{EnvBounds, FaultBounds, FaultKind, FaultWindow, Span};
 
 /// The server's limit, scaled down from Redis's default 10000.
 const MAXCLIENTS: u64 = 300;
@@ -229,5 +231,117 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         bounded_000,
         t30,
         t30_stale,
+    ]
+}
+
+/// The server and network around every explosion claim: links of 1 to 3 ms, `hz` 1 to 100,
+/// command latency up to 5 ms, connect latency up to 20 ms.
+fn env(
+    maxclients: Option<Span>,
+    users: Span,
+    think_ms: Span,
+    load_ms: Span,
+    faults: FaultBounds,
+) -> EnvBounds {
+    EnvBounds {
+        link_latency_ticks: Span::new(1, 3),
+        server_timeout_secs: None,
+        server_timeout_off: false,
+        hz: Span::new(1, 100),
+        maxclients,
+        command_latency_ms: Span::new(0, 5),
+        connect_latency_ms: Span::new(0, 20),
+        users: Some(users),
+        think_mean_ms: Some(think_ms),
+        rate_per_sec: None,
+        bursts: None,
+        hold_mean_ms: None,
+        load_ms,
+        idle_gap_ms: Some(Span::new(1_000, 10_000)),
+        add_gap: true,
+        after_gap_ms: Span::new(1_000, 5_000),
+        faults,
+    }
+}
+
+/// What the fixes promise: the server's clients stay within `maxclients` and no request
+/// fails with "Too many connections" or `max number of clients reached` (nor is a connect
+/// refused for `maxclients`).
+///
+/// - `bounded-wait-4x55`: 4 pools of at most 55 connections are at most 220 clients, so the
+///   claim assumes `maxclients` of at least 220; any load (up to 800 users, twice the
+///   stated 400), a restart or a kill of every client anywhere, an idle gap.
+/// - `bounded-wait-100`: one pool of at most 100: `maxclients` of at least 100; up to 3,000
+///   users (1.5 times the stated 2,000), faults, an idle gap.
+/// - `server-timeout-30`: seed 001's server fix with unbounded pools checking on checkout:
+///   no request reads EOF either; an unbounded pool holds at most one connection per user,
+///   so the claim assumes no more users (up to 300) than the server's `maxclients` 300; any
+///   quiet period from 1 to 120 s. No faults (a restart under load fails requests with EOF,
+///   which the fix does not claim to prevent).
+#[must_use]
+pub fn claims() -> Vec<Claim> {
+    let explosion_free = || {
+        vec![
+            ClaimCheck::at_most("peak_server_clients", Limit::ServerMaxclients),
+            ClaimCheck::none("rejected_connections"),
+            ClaimCheck::none("errors.too_many_connections"),
+            ClaimCheck::none("errors.max_clients"),
+        ]
+    };
+    let faults = || {
+        FaultBounds::some(
+            &[FaultKind::Restart, FaultKind::KillAllClients],
+            2,
+            FaultWindow::Anywhere,
+        )
+    };
+    let mut timeout_checks = explosion_free();
+    timeout_checks.push(ClaimCheck::none("errors.eof"));
+    let mut quiet = env(
+        None,
+        Span::new(1, 300),
+        Span::new(10, 100),
+        Span::new(1_000, 5_000),
+        FaultBounds::none(),
+    );
+    quiet.idle_gap_ms = Some(Span::new(1_000, 120_000));
+    quiet.add_gap = false;
+    vec![
+        Claim {
+            incident: "explosion".to_owned(),
+            run: "bounded-wait-4x55".to_owned(),
+            promise: "4 bounded waiting pools of 55 never pass maxclients: no refusal, no Too many connections, no max clients error".to_owned(),
+            checks: explosion_free(),
+            bounds: env(
+                Some(Span::new(220, 10_000)),
+                Span::new(1, 800),
+                Span::new(10, 100),
+                Span::new(1_000, 5_000),
+                faults(),
+            ),
+            assumes: "maxclients >= 4 x 55 = 220 (the fleet's bound); up to 800 users; restarts and kills anywhere".to_owned(),
+        },
+        Claim {
+            incident: "explosion".to_owned(),
+            run: "bounded-wait-100".to_owned(),
+            promise: "a bounded waiting pool of 100 never passes maxclients: no refusal, no Too many connections, no max clients error".to_owned(),
+            checks: explosion_free(),
+            bounds: env(
+                Some(Span::new(100, 10_000)),
+                Span::new(1, 3_000),
+                Span::new(50, 200),
+                Span::new(500, 3_000),
+                faults(),
+            ),
+            assumes: "maxclients >= 100 (the pool's bound); up to 3,000 users; restarts and kills anywhere".to_owned(),
+        },
+        Claim {
+            incident: "explosion".to_owned(),
+            run: "server-timeout-30".to_owned(),
+            promise: "server timeout 30 brings idle connections back down and the peek on checkout reconnects: no EOF, no refusal, no max clients error".to_owned(),
+            checks: timeout_checks,
+            bounds: quiet,
+            assumes: "users <= maxclients 300 (an unbounded pool holds one connection per user at most); any quiet period up to 120 s; no faults".to_owned(),
+        },
     ]
 }

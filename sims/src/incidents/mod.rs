@@ -23,6 +23,7 @@ pub struct Incident {
     /// The seed a replay uses unless told otherwise.
     pub default_seed: u64,
     build: fn(u64) -> Vec<Scenario>,
+    claims: fn() -> Vec<crate::claims::Claim>,
 }
 
 impl Incident {
@@ -30,6 +31,13 @@ impl Incident {
     #[must_use]
     pub fn scenarios(&self, seed: u64) -> Vec<Scenario> {
         (self.build)(seed)
+    }
+
+    /// What each fix (each run whose outcome is `holds`) promises, and in which environment
+    /// (`poolsim fuzz`, docs/fuzzing.md).
+    #[must_use]
+    pub fn claims(&self) -> Vec<crate::claims::Claim> {
+        (self.claims)()
     }
 
     /// The command that replays this incident for `seed`, in this repository's form
@@ -72,6 +80,7 @@ pub const ALL: [Incident; 3] = [
         writeup: "seed 003, 「Go语言如何使用Redis连接池」 (How to use a Redis connection pool in Go, 2023); also 001, 004 (docs/incidents.md)",
         default_seed: 3,
         build: stale_eof::scenarios,
+        claims: stale_eof::claims,
     },
     Incident {
         name: "explosion",
@@ -79,6 +88,7 @@ pub const ALL: [Incident; 3] = [
         writeup: "seeds 001 「高并发下Flask中采用gevent方式启用导致redis连接数增加」 (2015), 000 (aioredis Too many connections), 004 「python redis-py连接实践」 (2022) (docs/incidents.md)",
         default_seed: 1,
         build: explosion::scenarios,
+        claims: explosion::claims,
     },
     Incident {
         name: "cascade",
@@ -86,6 +96,7 @@ pub const ALL: [Incident; 3] = [
         writeup: "seed 002, 「数据库连接池该设置多大?记一次由连接池引发的事故」 (How big should a connection pool be?) (docs/incidents.md)",
         default_seed: 2,
         build: cascade::scenarios,
+        claims: cascade::claims,
     },
 ];
 

@@ -23,10 +23,12 @@
 //! 10 ms (links 10 ms one way) keep the 345 s run at about 35,000 steps; nothing here needs a
 //! finer clock (Redis's timeout is in whole seconds).
 
+use crate::claims::{Claim, ClaimCheck};
 use crate::knobs::{CheckHowSpec, CheckWhenSpec, Overrides, ScopeSpec, Setting};
 use crate::scenario::{
     Check, Dist, Event, Expectation, Load, Outcome, PoolSpec, Retry, Scenario, Server, Tier,
 };
+use crate::strategy::{EnvBounds, FaultBounds, FaultKind, FaultWindow, Span};
 
 /// Load before and after the gap.
 const PHASE_MS: u64 = 20_000;
@@ -181,6 +183,93 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             seed,
             ping_fix(90_000),
             Outcome::Holds,
+        ),
+    ]
+}
+
+/// The environment of every stale-eof claim but the server's `timeout` and the faults: links
+/// of 1 to 3 ticks (10 to 30 ms), `hz` 1 to 100, command and connect latency up to 20 ms, 1
+/// to 12 users thinking 10 to 300 ms on average, 1 to 30 s of load on each side of an idle
+/// gap of 1 to 500 s.
+fn env(timeout_secs: Span, faults: FaultBounds) -> EnvBounds {
+    EnvBounds {
+        link_latency_ticks: Span::new(1, 3),
+        server_timeout_secs: Some(timeout_secs),
+        server_timeout_off: true,
+        hz: Span::new(1, 100),
+        maxclients: None,
+        command_latency_ms: Span::new(0, 20),
+        connect_latency_ms: Span::new(0, 20),
+        users: Some(Span::new(1, 12)),
+        think_mean_ms: Some(Span::new(10, 300)),
+        rate_per_sec: None,
+        bursts: None,
+        hold_mean_ms: None,
+        load_ms: Span::new(1_000, 30_000),
+        idle_gap_ms: Some(Span::new(1_000, 500_000)),
+        add_gap: false,
+        after_gap_ms: Span::new(1_000, 30_000),
+        faults,
+    }
+}
+
+/// What the fixes promise: no request reads EOF (`errors.eof == 0`), each within the server
+/// `timeout`s it is meant for.
+///
+/// - `check-on-checkout`: any `timeout` (10 to 400 s, or none) and the server closing every
+///   client or restarting while the service idles: the peek sees the close before the
+///   command is sent.
+/// - `client-idle-timeout`: the pool closes connections idle 240 s itself, so it assumes the
+///   server's `timeout` stays above 240 s (241 to 400 s, or none).
+/// - `keepalive-every-idle`: a PING to every connection idle 60 s: a `timeout` above 60 s.
+/// - `ping-fix-90s`: one PING per 90 s through a FIFO pool keeping 3 idle connections touches
+///   each every 270 s: a `timeout` above 270 s.
+///
+/// The last three do not claim to survive a restart or a kill of all clients (nothing in them
+/// looks at a connection before using it): their bounds have no faults.
+#[must_use]
+pub fn claims() -> Vec<Claim> {
+    let claim =
+        |run: &str, promise: &str, timeout: Span, faults: FaultBounds, assumes: &str| Claim {
+            incident: "stale-eof".to_owned(),
+            run: run.to_owned(),
+            promise: promise.to_owned(),
+            checks: vec![ClaimCheck::none("errors.eof")],
+            bounds: env(timeout, faults),
+            assumes: assumes.to_owned(),
+        };
+    vec![
+        claim(
+            "check-on-checkout",
+            "no request reads EOF: the peek on checkout sees a connection the server closed",
+            Span::new(10, 400),
+            FaultBounds::some(
+                &[FaultKind::KillAllClients, FaultKind::Restart],
+                2,
+                FaultWindow::DuringIdleGaps,
+            ),
+            "nothing of the server's timing: any timeout, any gap, clients killed or the server restarted while the service idles",
+        ),
+        claim(
+            "client-idle-timeout",
+            "no request reads EOF: the pool closes connections idle 240 s before the server does",
+            Span::new(241, 400),
+            FaultBounds::none(),
+            "the server's timeout stays above the pool's idle timeout of 240 s (or is off); no restart or kill",
+        ),
+        claim(
+            "keepalive-every-idle",
+            "no request reads EOF: every connection idle 60 s is pinged, so the server never sees it idle for its timeout",
+            Span::new(61, 400),
+            FaultBounds::none(),
+            "the server's timeout stays above the keepalive interval of 60 s (or is off); no restart or kill",
+        ),
+        claim(
+            "ping-fix-90s",
+            "no request reads EOF: one PING per 90 s through a FIFO pool of 3 idle connections touches each every 270 s",
+            Span::new(271, 400),
+            FaultBounds::none(),
+            "the server's timeout stays above 3 x 90 s = 270 s (or is off); no restart or kill",
         ),
     ]
 }

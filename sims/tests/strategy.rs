@@ -1,0 +1,149 @@
+//! `sims::strategy` as a user's own proptest uses it: arbitrary scenarios validate and
+//! round-trip through files, environments keep the deployment and stay within their bounds,
+//! small arbitrary scenarios violate no safety invariant, and a fix's claim checked over its
+//! environment (the worked example of docs/fuzzing.md).
+//!
+//! proptest's failure persistence is on (its default): a failing case is saved under
+//! `sims/proptest-regressions/` and replayed first next time; those files are committed.
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use sims::report::InvariantClass;
+use sims::strategy::{EnvBounds, ScenarioBounds, environment, scenario};
+use sims::{Engine, RunOptions, Scenario};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn arbitrary_scenarios_validate_and_round_trip_through_toml(s in scenario(&ScenarioBounds::default())) {
+        prop_assert!(s.validate().is_ok(), "{:?}", s.validate());
+        let back = Scenario::from_toml(&s.to_toml()).expect("a generated scenario reads back");
+        prop_assert_eq!(back, s);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the scenario, nothing is broken: no safety invariant is violated and the
+    /// harness does not fail (liveness depends on the scenario's drain limit and is not
+    /// asserted here).
+    #[test]
+    fn small_arbitrary_scenarios_violate_no_safety_invariant(s in scenario(&ScenarioBounds::default())) {
+        let run = sims::run_on(Engine::Fast, &s, &RunOptions::default()).expect("it validates");
+        let broken: Vec<String> = run
+            .report
+            .invariant_violations
+            .iter()
+            .filter(|v| v.class() != InvariantClass::Liveness)
+            .map(ToString::to_string)
+            .collect();
+        prop_assert!(broken.is_empty(), "{broken:?}\n{}", s.to_toml());
+    }
+}
+
+#[test]
+fn environments_keep_the_deployment_and_stay_within_their_bounds() {
+    for claim in sims::claims::all() {
+        let t = sims::fuzz::targets(Some(&claim.name())).unwrap().remove(0);
+        let strategy = t.strategy();
+        let b = &claim.bounds;
+        for i in 0..40 {
+            let s = strategy
+                .new_tree(&mut sims::fuzz::case_runner(7, &claim.name(), i))
+                .unwrap()
+                .current();
+            assert!(s.validate().is_ok(), "{}: {:?}", claim.name(), s.validate());
+            assert_eq!(
+                s.tiers,
+                t.base.tiers,
+                "{}: the deployment is kept",
+                claim.name()
+            );
+            assert_eq!(s.load.mix, t.base.load.mix);
+            assert_eq!(s.tick_ms, t.base.tick_ms);
+            assert!(b.link_latency_ticks.contains(s.link_latency_ms / s.tick_ms));
+            assert!(b.hz.contains(u64::from(s.server.hz)), "hz {}", s.server.hz);
+            assert!(b.command_latency_ms.contains(s.server.command_latency_ms));
+            assert!(b.connect_latency_ms.contains(s.server.connect_latency_ms));
+            match b.server_timeout_secs {
+                Some(t) => assert!(
+                    t.contains(s.server.timeout_secs)
+                        || (b.server_timeout_off && s.server.timeout_secs == 0),
+                    "{}: timeout {}",
+                    claim.name(),
+                    s.server.timeout_secs
+                ),
+                None => assert_eq!(s.server.timeout_secs, t.base.server.timeout_secs),
+            }
+            match b.maxclients {
+                Some(m) => assert!(m.contains(s.server.maxclients)),
+                None => assert_eq!(s.server.maxclients, t.base.server.maxclients),
+            }
+            if let (Some(u), sims::scenario::Clients::Closed { users, .. }) =
+                (b.users, &s.load.clients)
+            {
+                assert!(u.contains(u64::from(*users)), "users {users}");
+            }
+            for e in &s.timeline {
+                if let sims::scenario::Event::IdleGap { duration_ms, .. } = e {
+                    let g = b.idle_gap_ms.unwrap();
+                    assert!(g.contains(*duration_ms), "gap {duration_ms}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_same_case_index_draws_the_same_scenario() {
+    let t = sims::fuzz::targets(Some("stale-eof/check-on-checkout"))
+        .unwrap()
+        .remove(0);
+    let draw = |i| {
+        t.strategy()
+            .new_tree(&mut sims::fuzz::case_runner(
+                3,
+                "stale-eof/check-on-checkout",
+                i,
+            ))
+            .unwrap()
+            .current()
+    };
+    assert_eq!(draw(5), draw(5));
+    assert_ne!(draw(5), draw(6));
+}
+
+/// The worked example of docs/fuzzing.md: a fix's claim as your own proptest, over the
+/// environment around your deployment (here the built-in `client-idle-timeout` fix, its
+/// server `timeout` kept above the pool's 240 s idle timeout).
+#[test]
+fn a_fix_checked_over_its_environment_in_a_users_own_proptest() {
+    let incident = sims::incidents::by_name("stale-eof").unwrap();
+    let mine = incident
+        .scenarios(1)
+        .into_iter()
+        .find(|s| s.name == "client-idle-timeout")
+        .unwrap();
+    let mut bounds = EnvBounds::around(&mine);
+    bounds.server_timeout_secs = Some(sims::strategy::Span::new(241, 400));
+    bounds.idle_gap_ms = Some(sims::strategy::Span::new(1_000, 400_000));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 8,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&environment(&mine, &bounds), |case| {
+            let run = sims::run_on(Engine::Fast, &case, &RunOptions::default()).unwrap();
+            prop_assert!(
+                run.report.invariant_violations.is_empty(),
+                "{:?}",
+                run.report.invariant_violations
+            );
+            prop_assert_eq!(run.report.errors.eof, 0, "{}", case.to_toml());
+            Ok(())
+        })
+        .unwrap();
+}
