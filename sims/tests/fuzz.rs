@@ -8,17 +8,13 @@ use sims::Engine;
 use sims::fuzz::{Options, fuzz_target, targets};
 
 /// Failures docs/fuzzing.md explains: (fix, failure key).
-const KNOWN: [(&str, &str); 3] = [
+/// (The harness's old `server.idle_timeout` false alarm, finding 3, is fixed: it is not
+/// known any more, and would fail this test.)
+const KNOWN: [(&str, &str); 2] = [
     // The peek loses the race when the gap ends as the server's cron closes the connection.
     ("stale-eof/check-on-checkout", "claim errors.eof <= 0"),
     // The same race, on a window as wide as the cron's sweep of many idle clients.
     ("explosion/server-timeout-30", "claim errors.eof <= 0"),
-    // The harness's `timeout + 2 s` tolerance is too tight for Redis's client rotation at a
-    // low hz with many clients timing out together (a false alarm, reported to the lead).
-    (
-        "explosion/server-timeout-30",
-        "invariant server.idle_timeout",
-    ),
 ];
 
 fn cases() -> u64 {
@@ -79,7 +75,7 @@ fn every_fix_holds_its_claim_in_its_environment_or_fails_as_documented() {
 
 #[test]
 fn the_result_does_not_depend_on_the_number_of_threads() {
-    // Fails at case 3 (the known server.idle_timeout false alarm at hz 2; case 5 reads EOF):
+    // Fails at case 5 (it reads EOF; case 3 was the server.idle_timeout false alarm, fixed):
     // the lowest failing case must win however the cases were spread over threads.
     let t = targets(Some("explosion/server-timeout-30"))
         .unwrap()

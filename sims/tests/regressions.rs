@@ -1,7 +1,8 @@
 //! Every file of `sims/regressions/` (failures `poolsim fuzz` found, shrunk and kept) replayed
 //! on turmoil as `poolsim run FILE` does, with its expected outcome: a claim failure's file
 //! must say "reproduced" (its `expect` is the broken claim); an invariant failure's file must
-//! violate the invariant its `# Failure (...)` line names. docs/fuzzing.md tells each story.
+//! violate the invariant its `# Failure (...)` line names; a harness false alarm since fixed
+//! (`# Failure (fixed)`) must run clean. docs/fuzzing.md tells each story.
 
 use sims::{CorePoolFactory, RunOptions, Scenario};
 
@@ -27,7 +28,14 @@ fn every_regression_file_replays_with_its_expected_outcome() {
             .find_map(|l| l.strip_prefix("# Failure ("))
             .unwrap_or_else(|| panic!("{}: no '# Failure (' line", f.display()));
         let run = sims::run_with(&s, CorePoolFactory, &RunOptions::default()).unwrap();
-        if failure.starts_with("claim)") {
+        if failure.starts_with("fixed)") {
+            assert!(
+                run.report.invariant_violations.is_empty(),
+                "{}: fixed, yet: {:?}",
+                f.display(),
+                run.report.invariant_violations
+            );
+        } else if failure.starts_with("claim)") {
             assert!(
                 run.report.expectation_met && run.report.verdict.starts_with("reproduced"),
                 "{}: {}",
