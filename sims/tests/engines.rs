@@ -105,3 +105,59 @@ fn the_example_scenarios_agree_on_both_engines() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Arbitrary scenarios (`sims::strategy::scenario`: up to 3 tiers, any profile and knob,
+/// closed or open load, restarts, kills, CONFIG SET, refused connections, latency and load
+/// events), 100 of them from a fixed seed, on both engines: every one violates the same
+/// invariants on both (usually none), and at least 90 % show close signature figures.
+/// Measured: 97 of 100 close. The 3 others are overloaded chains of tiers where a 1 ms
+/// difference in the timing of the first call between tiers (turmoil's connect takes a tick
+/// more there) moves races: 16,255 refused connects against 14,387 (12 %), 139 requests
+/// succeeded against 87 of 1,207, 38 "too many connections" against 44. This comparison found
+/// one modelling gap, fixed: the fake's shell reads a client's FIN only after its pending
+/// write (the handshake's or the command's latency), so a client whose connect timed out stays
+/// connected until then (docs/architecture.md, "The two engines"). Why the fuzzer re-runs every
+/// shrunk failure on turmoil.
+#[test]
+fn arbitrary_scenarios_agree_on_both_engines() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let strategy = sims::strategy::scenario(&sims::strategy::ScenarioBounds::default());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let n = 100;
+    let mut far = Vec::new();
+    for i in 0..n {
+        let s = strategy.new_tree(&mut runner).unwrap().current();
+        let (t, f) = both(&s);
+        let names = |r: &sims::Report| -> Vec<String> {
+            r.invariant_violations
+                .iter()
+                .map(|v| v.invariant.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(&t),
+            names(&f),
+            "case {i}: the engines violate different invariants:\n{}",
+            s.to_toml()
+        );
+        let d = differences(&t, &f);
+        if !d.is_empty() {
+            far.push(format!("case {i}: {d:?}"));
+        }
+    }
+    eprintln!(
+        "{} of {n} arbitrary scenarios differ:\n{}",
+        far.len(),
+        far.join("\n")
+    );
+    assert!(
+        far.len() * 10 <= n,
+        "{} of {n} differ:\n{}",
+        far.len(),
+        far.join("\n")
+    );
+}

@@ -105,6 +105,9 @@ pub(super) struct Tcp {
     close_after_write: Option<fake_redis::CloseReason>,
     /// The first reply waits for the end of the simulated handshake.
     handshake_until: Option<u64>,
+    /// The client's FIN arrived while the shell was busy (waiting to write): the shell sees
+    /// it when it next reads, after the write.
+    fin_pending: bool,
     pub(super) cli: CliSide,
     /// Bytes arrived at the client, not consumed.
     rx: Vec<u8>,
@@ -153,6 +156,7 @@ impl World<'_> {
             pending_write: Vec::new(),
             close_after_write: None,
             handshake_until: None,
+            fin_pending: false,
             cli: CliSide::Connecting,
             rx: Vec::new(),
             eof: false,
@@ -336,6 +340,9 @@ impl World<'_> {
                 if more {
                     self.server_read(c);
                 }
+                if self.tcp(c).is_some_and(|t| t.fin_pending && !t.srv_busy) {
+                    self.fin_to_server(c);
+                }
             }
             (_, Some(reason)) => {
                 // QUIT, a protocol error: the reply, then the close.
@@ -360,6 +367,12 @@ impl World<'_> {
     pub(super) fn fin_to_server(&mut self, c: usize) {
         let Some(t) = self.tcp(c) else { return };
         let SrvSide::Open(id) = t.srv else { return };
+        if t.srv_busy {
+            // The shell is waiting to write (the handshake, the command latency): it reads
+            // nothing, so it sees the EOF after its write, as `serve_conn` does.
+            t.fin_pending = true;
+            return;
+        }
         t.srv = SrvSide::Gone;
         t.inbox.clear();
         self.server.by_client.remove(&id);
