@@ -117,12 +117,16 @@ enum HState {
     Finished,
 }
 
+/// [`Handler::pool`] of a handler in a tier that calls the next one (it has no pool).
+const NO_POOL: usize = usize::MAX;
+
 /// A request's handler in one tier.
 struct Handler {
     id: u64,
     pod: usize,
     deadline: u64,
     done: Done,
+    /// Its pool (an index into the world's pools), or [`NO_POOL`] in a calling tier.
     pool: usize,
     command: Command,
     hold_us: u64,
@@ -446,7 +450,7 @@ impl World<'_> {
         let hold_us = u64::try_from(rng.sample(&s.load.hold).as_micros()).unwrap_or(u64::MAX);
         let p = &mut self.app.pods[pod];
         let pool = if p.pools.is_empty() {
-            usize::MAX
+            NO_POOL
         } else {
             let i = pool_hint.unwrap_or_else(|| {
                 let i = p.rr;
@@ -466,7 +470,7 @@ impl World<'_> {
             attempt: 0,
             state: HState::Finished,
         });
-        if pool == usize::MAX {
+        if pool == NO_POOL {
             self.call(h);
         } else {
             self.app.handlers[h].state = HState::Waiting { asked: self.now };
