@@ -196,7 +196,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         seed,
         unbounded_redis_py(),
         Expectation::holds(
-            "{server_idle_closes} idle connections closed by the server, {errors.total} errors: the peek on checkout reconnects",
+            "{server_idle_closes} idle connections closed by the server, {errors.total} errors: the peek on checkout reconnects (not when the quiet period ends near 30 s: docs/fuzzing.md)",
             vec![
                 Check::eq("errors.total", 0.0),
                 Check::min("server_idle_closes", 100.0),

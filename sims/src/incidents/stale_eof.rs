@@ -135,6 +135,23 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         Check::min("succeeded_after_last_error", 100.0),
     ];
 
+    // Where the peek does not hold (poolsim fuzz, docs/fuzzing.md): a gap that ends as the
+    // server's cron closes the connection, its FIN still on the wire. The verdict says so.
+    let mut peek = base(
+        "check-on-checkout",
+        "the same pool with a peek on every checkout (redis-py can_read, go-redis connCheck)",
+        seed,
+        radix(Overrides {
+            check_on_checkout: Some(CheckWhenSpec::Always),
+            check_how: Some(CheckHowSpec::Peek),
+            ..Overrides::default()
+        }),
+        Outcome::Holds,
+    );
+    peek.expect.signature = "{errors.total} errors after 305 s idle ({requests} requests); not \
+        when a gap ends as the server closes: docs/fuzzing.md"
+        .to_owned();
+
     vec![
         base(
             "radix-v2",
@@ -143,17 +160,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             radix(Overrides::default()),
             Outcome::Reproduces,
         ),
-        base(
-            "check-on-checkout",
-            "the same pool with a peek on every checkout (redis-py can_read, go-redis connCheck)",
-            seed,
-            radix(Overrides {
-                check_on_checkout: Some(CheckWhenSpec::Always),
-                check_how: Some(CheckHowSpec::Peek),
-                ..Overrides::default()
-            }),
-            Outcome::Holds,
-        ),
+        peek,
         base(
             "client-idle-timeout",
             "a client idle timeout of 240 s, below the server's 300 (ngx_lua set_keepalive)",
