@@ -110,14 +110,14 @@ fn the_example_scenarios_agree_on_both_engines() {
 /// closed or open load, restarts, kills, CONFIG SET, refused connections, latency and load
 /// events), 100 of them from a fixed seed, on both engines: every one violates the same
 /// invariants on both (usually none), and at least 90 % show close signature figures.
-/// Measured: 97 of 100 close. The 3 others are overloaded chains of tiers where a 1 ms
-/// difference in the timing of the first call between tiers (turmoil's connect takes a tick
-/// more there) moves races: 16,255 refused connects against 14,387 (12 %), 139 requests
-/// succeeded against 87 of 1,207, 38 "too many connections" against 44. This comparison found
-/// one modelling gap, fixed: the fake's shell reads a client's FIN only after its pending
-/// write (the handshake's or the command's latency), so a client whose connect timed out stays
-/// connected until then (docs/architecture.md, "The two engines"). Why the fuzzer re-runs every
-/// shrunk failure on turmoil.
+/// Measured: 98 of 100 close. The 2 others are overloaded chains of tiers where a race moves
+/// (139 requests succeeded against 86 of 1,207; 38 "too many connections" against 44). This
+/// comparison found two modelling gaps, both fixed: the fake's shell reads a client's FIN only
+/// after its pending write (the handshake's or the command's latency), so a client whose
+/// connect timed out stays connected until then; and a caller learns that its connection to a
+/// later tier is up one step after the SYN arrives (turmoil's host order)
+/// (docs/architecture.md, "The two engines"). Why the fuzzer re-runs every shrunk failure on
+/// turmoil.
 #[test]
 fn arbitrary_scenarios_agree_on_both_engines() {
     use proptest::strategy::{Strategy, ValueTree};

@@ -728,7 +728,12 @@ impl World<'_> {
     }
 
     pub(super) fn rpc_syn(&mut self, link: usize) {
-        self.at(self.now, super::NET, Ev::RpcSynAck(link));
+        // turmoil completes a connect when the SYN reaches a host with a listener, and wakes
+        // the caller when its host is stepped: a callee tier's pods come after their callers
+        // in turmoil's host order (the server's host comes first), so the caller learns it one
+        // step later.
+        let t = self.now + self.tick_us;
+        self.at(t, super::NET, Ev::RpcSynAck(link));
     }
 
     pub(super) fn rpc_syn_ack(&mut self, link: usize) {
