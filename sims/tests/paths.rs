@@ -377,6 +377,52 @@ fn a_rate_factor_above_one_multiplies_poisson_arrivals() {
     }
 }
 
+#[test]
+fn a_rate_factor_of_zero_to_the_end_stops_poisson_arrivals_on_both_engines() {
+    // Found by CI (the proptest over arbitrary scenarios): thinning drew candidates forever
+    // once the rate was zero to the end, because a thinned-away candidate never reached the
+    // end-of-run check. Poisson at 100/s for the first 500 ms (about 50 arrivals), then
+    // nothing; bursts take the same path. A run that does not end within a minute of wall
+    // time fails here instead of hanging the suite.
+    let poisson = Arrivals::Poisson {
+        rate_per_sec: 100.0,
+    };
+    let bursts = Arrivals::Bursts {
+        base_per_sec: 100.0,
+        burst_per_sec: 400.0,
+        burst_ms: 100,
+        every_ms: 700,
+    };
+    for arrivals in [poisson, bursts] {
+        for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+            let mut s = scenario(
+                app(Retry::None),
+                Clients::Open {
+                    arrivals: arrivals.clone(),
+                },
+            );
+            s.timeline.push(Event::Load {
+                at_ms: 500,
+                users: None,
+                rate_factor: Some(0.0),
+            });
+            let (tx, rx) = std::sync::mpsc::channel();
+            let s2 = s.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(sims::run_on(engine, &s2, &RunOptions::default()).unwrap());
+            });
+            let run = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("{arrivals:?} on {engine:?}: the run never ended"));
+            assert!(
+                (10..=150).contains(&run.report.requests),
+                "{arrivals:?} on {engine:?}: {} requests",
+                run.report.requests
+            );
+        }
+    }
+}
+
 // ---- closed-loop users: exactly as many as configured ----
 
 fn most_in_use(seen: &Seen, from_us: u64, to_us: u64) -> u64 {

@@ -147,3 +147,17 @@ fn a_fix_checked_over_its_environment_in_a_users_own_proptest() {
         })
         .unwrap();
 }
+
+#[test]
+fn proptests_draw_from_a_fixed_seed() {
+    // `.cargo/config.toml` sets PROPTEST_RNG_SEED for every test cargo runs; without it
+    // proptest draws from the OS's randomness and CI stops being reproducible.
+    assert!(
+        matches!(
+            ProptestConfig::default().rng_seed,
+            proptest::test_runner::RngSeed::Fixed(_)
+        ),
+        "PROPTEST_RNG_SEED is not set: {:?}",
+        ProptestConfig::default().rng_seed
+    );
+}

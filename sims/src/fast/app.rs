@@ -353,6 +353,11 @@ impl World<'_> {
                 }
                 g.t_us += (g.rng.exponential(1.0 / g.highest) * 1e6).round().max(1.0) as u64;
                 let t_ms = g.t_us / 1000;
+                // Past the end, even a candidate thinning would drop ends the process (see
+                // `request::load`: a rate of zero to the end would otherwise never end).
+                if t_ms >= s.duration_ms {
+                    break None;
+                }
                 let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
                 if g.rng.unit() * g.highest >= rate {
                     continue;

@@ -243,6 +243,12 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
                     }
                     t_us += (rng.exponential(1.0 / highest) * 1e6).round().max(1.0) as u64;
                     let t_ms = t_us / 1000;
+                    // A candidate past the end ends the process even when it would be
+                    // thinned away: with a rate of zero to the end (a load event with
+                    // `rate_factor = 0`), every candidate is, and the loop would never end.
+                    if t_ms >= s.duration_ms {
+                        break;
+                    }
                     let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
                     if rng.unit() * highest >= rate {
                         continue;
