@@ -76,6 +76,9 @@ pub enum CmdError {
     Server(String),
     /// Anything else (the connection is unusable).
     Other(String),
+    /// The client's read timeout (ms) fired before the reply (a tier `client` with
+    /// `read_timeout_ms`); the connection is closed (`on_timeout = "close"`).
+    Timeout(u64),
 }
 
 impl CmdError {
@@ -85,6 +88,7 @@ impl CmdError {
         match self {
             Self::Closed(_) => ErrorKind::Eof,
             Self::MaxClients => ErrorKind::MaxClients,
+            Self::Timeout(_) => ErrorKind::ReadTimeout,
             Self::Server(_) | Self::Other(_) => ErrorKind::Other,
         }
     }
@@ -102,6 +106,7 @@ impl CmdError {
             Self::Closed(e) | Self::Other(e) => e.clone(),
             Self::MaxClients => "max number of clients reached".to_owned(),
             Self::Server(e) => format!("error reply: {e}"),
+            Self::Timeout(ms) => format!("read timeout after {ms} ms"),
         }
     }
 }

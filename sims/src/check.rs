@@ -34,6 +34,9 @@ pub(crate) struct ServerView {
     pub(crate) rejected: u64,
     /// Clients closed by the idle timeout since the run started.
     pub(crate) idle_closes: u64,
+    /// Connections the server received since the run started, accepted or refused
+    /// (`total_connections_received` plus `rejected_connections`, across restarts).
+    pub(crate) connects: u64,
 }
 
 /// A counter that survives resets: a value below the last one seen means the counter was
@@ -68,6 +71,7 @@ pub(crate) struct Checker {
     commands: Accumulated,
     rejected: Accumulated,
     idle_closes: Accumulated,
+    accepted: Accumulated,
 }
 
 impl Checker {
@@ -80,6 +84,7 @@ impl Checker {
             commands: Accumulated::default(),
             rejected: Accumulated::default(),
             idle_closes: Accumulated::default(),
+            accepted: Accumulated::default(),
         }
     }
 
@@ -113,6 +118,7 @@ impl Checker {
             commands: self.commands.update(stats.total_commands_processed),
             rejected: self.rejected.update(stats.rejected_connections),
             idle_closes: self.idle_closes.update(stats.timed_out_clients),
+            connects: self.accepted.update(stats.total_connections_received) + self.rejected.total,
         };
         if clients > maxclients && clients > self.prev_clients {
             return Err((

@@ -26,11 +26,11 @@
 //! [`ClientSpec`] is what a scenario file would write: a profile plus [`ClientOverrides`]
 //! (`client = { profile = "redis-py-7", overrides = { read_timeout_ms = 500 } }`).
 //!
-//! **Data only, for now.** Nothing in the runner reads this module yet: the scenario's
-//! `Tier` has no `client` field and the simulated request path has one retry policy
-//! ([`crate::scenario::Retry`]). The failover and hung-server simulation (issue #16, items 3
-//! and 5) will read a tier's [`ClientBehaviour`]; until then these types are checked,
-//! documented and tested, but no run depends on them.
+//! **What runs.** A scenario tier's `client` ([`crate::scenario::Tier::client`]) is read by
+//! both engines' request path (`request::client`): the read timeout, `OnTimeout::Close`,
+//! [`OnReadonly`] and the [`RetryPolicy`] with its back-off. `OnTimeout::Keep` and the
+//! Sentinel discoveries are refused by `Scenario::validate` until they are simulated;
+//! `connect_timeout_ms` is not applied (connects keep the pool's own bounds).
 //!
 //! Like [`crate::scenario`], every type is serde with `deny_unknown_fields` and snake_case
 //! words, times are whole milliseconds in fields ending in `_ms`, and validation names the
@@ -801,7 +801,7 @@ impl ClientOverrides {
 
 /// A client as a scenario would name it: a [`ClientProfile`] name plus overrides.
 ///
-/// Not yet a field of [`crate::scenario::Tier`] (see the module docs); it reads and writes as
+/// The value of [`crate::scenario::Tier::client`]; it reads and writes as
 /// `client = { profile = "redis-py-7", overrides = { read_timeout_ms = 500 } }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -93,6 +93,10 @@ pub struct Errors {
     pub max_clients: u64,
     /// The request's deadline passed (the caller gave up, or the pool honoured it).
     pub deadline_exceeded: u64,
+    /// The client's read timeout fired on a command (redis-py `TimeoutError`, go-redis
+    /// `i/o timeout`): only with a tier `client` that has one.
+    #[serde(default)]
+    pub read_timeout: u64,
     /// Anything else (a refused or failed connect, a full waiter queue, an error reply).
     pub other: u64,
 }
@@ -107,6 +111,7 @@ impl Errors {
             ("too_many_connections", self.too_many_connections),
             ("max_clients", self.max_clients),
             ("deadline_exceeded", self.deadline_exceeded),
+            ("read_timeout", self.read_timeout),
             ("other", self.other),
         ];
         let parts: Vec<String> = kinds
@@ -129,6 +134,7 @@ impl Errors {
             + self.too_many_connections
             + self.max_clients
             + self.deadline_exceeded
+            + self.read_timeout
             + self.other
     }
 
@@ -140,6 +146,7 @@ impl Errors {
             ErrorKind::TooManyConnections => self.too_many_connections += 1,
             ErrorKind::MaxClients => self.max_clients += 1,
             ErrorKind::DeadlineExceeded => self.deadline_exceeded += 1,
+            ErrorKind::ReadTimeout => self.read_timeout += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -159,6 +166,8 @@ pub enum ErrorKind {
     MaxClients,
     /// See [`Errors::deadline_exceeded`].
     DeadlineExceeded,
+    /// See [`Errors::read_timeout`].
+    ReadTimeout,
     /// See [`Errors::other`].
     Other,
 }
@@ -173,6 +182,7 @@ impl ErrorKind {
             Self::TooManyConnections => "too_many_connections",
             Self::MaxClients => "max_clients",
             Self::DeadlineExceeded => "deadline_exceeded",
+            Self::ReadTimeout => "read_timeout",
             Self::Other => "other",
         }
     }
@@ -186,6 +196,7 @@ impl ErrorKind {
             Self::TooManyConnections,
             Self::MaxClients,
             Self::DeadlineExceeded,
+            Self::ReadTimeout,
             Self::Other,
         ]
         .into_iter()
@@ -324,7 +335,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Every metric name.
-    pub const NAMES: [&'static str; 30] = [
+    pub const NAMES: [&'static str; 33] = [
         "requests",
         "succeeded",
         "errors.total",
@@ -333,6 +344,7 @@ impl Metrics {
         "errors.too_many_connections",
         "errors.max_clients",
         "errors.deadline_exceeded",
+        "errors.read_timeout",
         "errors.other",
         "error_fraction",
         "latency_ms.p50",
@@ -356,6 +368,8 @@ impl Metrics {
         "last_error_ms",
         "server_idle_closes",
         "retries",
+        "server_connects",
+        "peak_connects_per_sec",
     ];
 
     /// Whether `name` is a metric.
@@ -395,6 +409,7 @@ impl Metrics {
         m.set("errors.too_many_connections", e.too_many_connections as f64);
         m.set("errors.max_clients", e.max_clients as f64);
         m.set("errors.deadline_exceeded", e.deadline_exceeded as f64);
+        m.set("errors.read_timeout", e.read_timeout as f64);
         m.set("errors.other", e.other as f64);
         m.set(
             "error_fraction",

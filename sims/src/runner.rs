@@ -342,6 +342,8 @@ pub(crate) trait ServerControl {
     fn set_command_latency(&mut self, ms: u64);
     /// Time from accepting a connection to its first reply.
     fn set_connect_latency(&mut self, ms: u64);
+    /// The stall fault: the server stops for `ms` from `now_ms`.
+    fn stall(&mut self, now_ms: u64, ms: u64);
 }
 
 impl ServerControl for FakeRedis {
@@ -365,6 +367,10 @@ impl ServerControl for FakeRedis {
     }
     fn set_connect_latency(&mut self, ms: u64) {
         Self::set_connect_latency(self, Duration::from_millis(ms));
+    }
+    fn stall(&mut self, _now_ms: u64, ms: u64) {
+        // The shell reads its own clock, which is the simulated one.
+        Self::stall(self, Duration::from_millis(ms));
     }
 }
 
@@ -466,6 +472,7 @@ impl Timeline {
                         server.set_connect_latency(ms);
                     }
                 }
+                Event::Stall { duration_ms, .. } => server.stall(t_ms, duration_ms),
                 Event::IdleGap { .. } | Event::Load { .. } => {}
             }
         }
@@ -499,6 +506,11 @@ pub(crate) struct Tally {
     commands_at_duration: Option<u64>,
     /// Connects in flight at the last step, over every pool (`None`: a pool cannot say).
     connecting: Option<u64>,
+    /// The whole second of the last step, the server's connects before it began, and the
+    /// most connects the server received in one whole second so far.
+    connect_second: u64,
+    connects_before_second: u64,
+    peak_connects_per_sec: u64,
     pub(crate) finished: bool,
     seed: u64,
     replay: String,
@@ -520,6 +532,9 @@ impl Tally {
             view: ServerView::default(),
             commands_at_duration: None,
             connecting: Some(0),
+            connect_second: 0,
+            connects_before_second: 0,
+            peak_connects_per_sec: 0,
             finished: false,
             seed: s.seed,
             replay: opts.replay.replace("{seed}", &s.seed.to_string()),
@@ -581,10 +596,18 @@ impl Tally {
         }
         self.connecting = connecting;
         let refusals = self.shared.refusals_seen.load(Ordering::Relaxed);
+        let connects_before = self.view.connects;
         match self.checker.check_engine(server, t_ms, refusals) {
             Ok(view) => self.view = view,
             Err((name, detail)) => self.violation(name, detail, t_ms),
         }
+        if t_ms / 1000 != self.connect_second {
+            self.connect_second = t_ms / 1000;
+            self.connects_before_second = connects_before;
+        }
+        self.peak_connects_per_sec = self
+            .peak_connects_per_sec
+            .max(self.view.connects - self.connects_before_second);
         sample.server_clients = self.view.clients;
         let e2e = {
             let mut r = self.shared.requests();
@@ -742,6 +765,8 @@ impl Tally {
         );
         metrics.set("server_idle_closes", self.view.idle_closes as f64);
         metrics.set("retries", r.retries as f64);
+        metrics.set("server_connects", self.view.connects as f64);
+        metrics.set("peak_connects_per_sec", self.peak_connects_per_sec as f64);
         let stopped = r.stopped.clone();
         drop(r);
         let failures: Vec<String> = s

@@ -127,6 +127,16 @@ pub struct Tier {
     /// What a Redis-facing tier does when a command fails on a connection error.
     #[serde(default)]
     pub retry: Retry,
+    /// The client library around a Redis-facing tier's pool ([`crate::client`]): its read
+    /// timeout, what a timeout and a READONLY do to the connection, its retries and their
+    /// back-off, e.g. `client = { profile = "go-redis-v9" }`. Absent: no read timeout, and
+    /// `retry` says what is retried. With a client, `retry` must stay `none` (the client's
+    /// policy retries). Simulated: `read_timeout_ms`, `on_timeout = "close"`, `on_readonly`,
+    /// `retry`; refused: `on_timeout = "keep"` and a Sentinel `discovery` (issue #16); not
+    /// applied: `connect_timeout_ms` (connects keep the pool's own bound; see
+    /// docs/profiles.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::client::ClientSpec>,
 }
 
 fn one() -> u32 {
@@ -145,7 +155,15 @@ impl Tier {
             deadline_ms,
             calls: None,
             retry: Retry::None,
+            client: None,
         }
+    }
+
+    /// With the client library `client` around its pool.
+    #[must_use]
+    pub fn with_client(mut self, client: crate::client::ClientSpec) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Forwarding every request to the tier `next` instead of talking to Redis.
@@ -522,6 +540,17 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_ms: Option<u64>,
     },
+    /// The server hangs for `duration_ms` without closing anything: a slow command, a fork
+    /// or swap stall, Redis 7's SHUTDOWN pause (`DEBUG SLEEP`'s effect, no client asking).
+    /// Commands sent meanwhile are answered when it ends; new connections are still
+    /// accepted (the kernel's handshake) and wait like the others; the idle `timeout` and
+    /// the cron stop too. A client without a read timeout waits the whole stall.
+    Stall {
+        /// When.
+        at_ms: u64,
+        /// How long (above zero).
+        duration_ms: u64,
+    },
 }
 
 impl Event {
@@ -536,7 +565,8 @@ impl Event {
             | Self::ConfigSet { at_ms, .. }
             | Self::RefuseConnections { at_ms, .. }
             | Self::ReadOnly { at_ms, .. }
-            | Self::Latency { at_ms, .. } => at_ms,
+            | Self::Latency { at_ms, .. }
+            | Self::Stall { at_ms, .. } => at_ms,
         }
     }
 
@@ -580,6 +610,7 @@ impl Event {
                 }
                 label
             }
+            Self::Stall { duration_ms, .. } => format!("stall {}", secs_label(*duration_ms)),
         }
     }
 }
@@ -959,6 +990,12 @@ impl Scenario {
             if t.deadline_ms == 0 {
                 return Err(invalid(f("deadline_ms"), "must be greater than zero"));
             }
+            if t.calls.is_some() && t.client.is_some() {
+                return Err(invalid(
+                    f("client"),
+                    "only a tier that talks to Redis has a Redis client (this one calls another tier)",
+                ));
+            }
             match &t.calls {
                 Some(next) => match self.tiers.iter().position(|o| &o.name == next) {
                     None => return Err(invalid(f("calls"), format!("no tier named '{next}'"))),
@@ -972,7 +1009,42 @@ impl Scenario {
                 },
                 None => {
                     let config = t.pool.config().map_err(|e| invalid(f("pool"), e))?;
-                    if let Some(wait_ms) = legit_wait_ms(&config, t.deadline_ms) {
+                    let client = match &t.client {
+                        None => None,
+                        Some(spec) => {
+                            let b = spec.behaviour().map_err(|e| match e {
+                                crate::client::ClientError::Invalid { field, why } => {
+                                    invalid(f(&format!("client.overrides.{field}")), why)
+                                }
+                                other => invalid(f("client.profile"), other.to_string()),
+                            })?;
+                            if t.retry != Retry::None {
+                                return Err(invalid(
+                                    f("retry"),
+                                    "must be \"none\" when the tier has a client: the client's own retry policy retries (client.overrides.retry)",
+                                ));
+                            }
+                            if b.on_timeout == crate::client::OnTimeout::Keep {
+                                return Err(invalid(
+                                    f("client"),
+                                    "on_timeout = \"keep\" (a multiplexed connection dropping the late reply) is not simulated yet; use \"close\"",
+                                ));
+                            }
+                            if b.discovery != crate::client::Discovery::Fixed {
+                                return Err(invalid(
+                                    f("client"),
+                                    "a Sentinel discovery needs a Sentinel in the scenario, which is not simulated yet (issue #16); use a client profile without Sentinel",
+                                ));
+                            }
+                            Some(b)
+                        }
+                    };
+                    let wait = legit_wait_ms(&config, t.deadline_ms);
+                    let wait = match (&client, wait) {
+                        (Some(b), Some(w)) => client_legit_ms(b, w),
+                        (_, w) => w,
+                    };
+                    if let Some(wait_ms) = wait {
                         if self.drain_limit_ms < wait_ms {
                             return Err(invalid(
                                 "drain_limit_ms",
@@ -1022,6 +1094,12 @@ impl Scenario {
                 ));
             }
             match e {
+                Event::Stall { duration_ms, .. } if *duration_ms == 0 => {
+                    return Err(invalid(
+                        format!("{f}.duration_ms"),
+                        "must be greater than zero",
+                    ));
+                }
                 Event::Latency {
                     command_latency_ms,
                     connect_latency_ms,
@@ -1105,6 +1183,16 @@ impl Scenario {
 /// The longest a request may wait in this pool for a connection before the pool answers
 /// (its pool timeout, or the request's deadline when the pool honours it); `None` when it may
 /// wait forever (then only the scenario can say how long is too long).
+/// The longest a handler with client `b` may legitimately take when one checkout may wait
+/// `wait_ms`: every try waits for the pool and times out on both commands of a SET+GET, and
+/// every retry first sleeps the back-off's cap. `None` without a read timeout (a try may wait
+/// as long as the server takes).
+fn client_legit_ms(b: &crate::client::ClientBehaviour, wait_ms: u64) -> Option<u64> {
+    let read = b.read_timeout_ms?;
+    let tries = u64::from(b.retry.attempts) + 1;
+    Some(tries * (wait_ms + 2 * read) + u64::from(b.retry.attempts) * b.retry.backoff_cap_ms)
+}
+
 fn legit_wait_ms(c: &pool_core::Config, deadline_ms: u64) -> Option<u64> {
     let timeout = match c.when_exhausted {
         pool_core::WhenExhausted::FailFast => return Some(0),

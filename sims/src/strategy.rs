@@ -798,7 +798,8 @@ fn set_at(e: &mut Event, t: u64) {
         | Event::ConfigSet { at_ms, .. }
         | Event::RefuseConnections { at_ms, .. }
         | Event::ReadOnly { at_ms, .. }
-        | Event::Latency { at_ms, .. } => *at_ms = t,
+        | Event::Latency { at_ms, .. }
+        | Event::Stall { at_ms, .. } => *at_ms = t,
     }
 }
 

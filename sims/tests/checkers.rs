@@ -58,6 +58,7 @@ fn base() -> Scenario {
             deadline_ms: 1_000,
             calls: None,
             retry: Retry::None,
+            client: None,
         }],
         load: Load {
             clients: Clients::Closed {

@@ -31,6 +31,7 @@ fn base(pool: PoolSpec) -> Scenario {
             deadline_ms: 2_000,
             calls: None,
             retry: Retry::None,
+            client: None,
         }],
         load: Load {
             clients: Clients::Closed {

@@ -150,3 +150,36 @@ fn seed_sweep_explosion() {
 fn seed_sweep_cascade() {
     sweep("cascade");
 }
+
+#[test]
+fn hung_server_hangs_every_caller_without_a_read_timeout_and_the_bounded_client_holds() {
+    let inc = incidents::by_name("hung-server").unwrap();
+    let reports = replay(
+        "hung-server",
+        seed_for(inc),
+        "hung_server_hangs_every_caller_without_a_read_timeout_and_the_bounded_client_holds",
+    );
+    // No read timeout: every caller waits out its deadline, nothing times out at the client,
+    // the pool's queue grows while the connections wait for Redis.
+    let hang = by_name(&reports, "redis-py-7-no-timeout");
+    assert!(hang.errors.deadline_exceeded * 2 > hang.requests);
+    assert_eq!(hang.errors.read_timeout, 0);
+    assert!((990.0..=1_010.0).contains(&hang.latency_ms.p99));
+    // go-redis's defaults: a 3 s timeout for a 1 s caller; its retries dial new connections.
+    let go = by_name(&reports, "go-redis-v9.21-defaults");
+    assert!(go.errors.deadline_exceeded * 2 > go.requests);
+    assert!(go.peak_pool_connections <= 20);
+    // The fix: fast failures during the stall, none past the deadline.
+    let fixed = by_name(&reports, "read-timeout-below-deadline");
+    assert_eq!(fixed.errors.deadline_exceeded, 0);
+    assert!(
+        fixed.errors.total() > 0,
+        "the stall still fails requests, fast"
+    );
+    assert!(fixed.latency_ms.max < 950.0);
+}
+
+#[test]
+fn seed_sweep_hung_server() {
+    sweep("hung-server");
+}

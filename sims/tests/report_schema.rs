@@ -54,6 +54,7 @@ fn report_field_names_are_the_contract() {
             "too_many_connections",
             "max_clients",
             "deadline_exceeded",
+            "read_timeout",
             "other"
         ])
     );

@@ -636,6 +636,19 @@ impl Engine {
         self.refuse_until = None;
     }
 
+    /// The stall fault: the whole server stops for `d` from `now`, as `DEBUG SLEEP` makes it
+    /// (a slow command, a fork or swap stall, Redis 7's SHUTDOWN pause) but with no client
+    /// asking. Nothing is executed, written or timed out meanwhile, the cron included; input
+    /// that arrives waits and runs when the stall ends, in order, before any cron work. A stall
+    /// during a stall extends it. Connections are still accepted (the kernel completes the
+    /// handshake; see docs/fake-redis.md). Re-plan the timer afterwards
+    /// ([`take_timers_changed`](Self::take_timers_changed) is set).
+    pub fn stall(&mut self, now: Duration, d: Duration) {
+        self.advance(now);
+        self.busy_until = Some(self.busy_until.unwrap_or(self.now).max(self.now) + d);
+        self.set_timers_changed();
+    }
+
     /// The read-only fault: answer write commands with `-READONLY` (whatever the role; the
     /// role stays as it is). Turning it off does not make a replica writable.
     pub fn set_readonly(&mut self, readonly: bool) {

@@ -369,6 +369,14 @@ impl FakeRedis {
         self.shared.lock().engine.set_refuse_connections(refuse);
     }
 
+    /// The stall fault ([`Engine::stall`]): the server stops for `d` from now.
+    pub fn stall(&self, d: Duration) {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        st.engine.stall(now, d);
+        self.shared.dispatch(&mut st);
+    }
+
     /// While true, write commands answer `-READONLY You can't write against a read only
     /// replica.` (the read-only fault; independent of the role).
     pub fn set_readonly(&self, readonly: bool) {

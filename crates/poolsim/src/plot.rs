@@ -430,6 +430,7 @@ fn error_kinds(r: &Report) -> String {
         ("too_many_connections", e.too_many_connections),
         ("max_clients", e.max_clients),
         ("deadline_exceeded", e.deadline_exceeded),
+        ("read_timeout", e.read_timeout),
         ("other", e.other),
     ];
     kinds

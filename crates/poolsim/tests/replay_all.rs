@@ -36,7 +36,7 @@ fn replay_all_json_is_pinned() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(docs.len(), 3);
+    assert_eq!(docs.len(), sims::incidents::ALL.len());
     for doc in docs {
         let name = format!("json-{}", doc["incident"].as_str().unwrap());
         insta::assert_snapshot!(name, serde_json::to_string_pretty(&doc).unwrap());

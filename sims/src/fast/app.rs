@@ -6,12 +6,13 @@
 use super::pools::PoolRt;
 use super::{Ev, LAST, TIMER, World};
 use crate::adapter::{CmdError, GetError, Reply};
+use crate::client::ClientBehaviour;
 use crate::report::ErrorKind;
 use crate::request::load::{
     POD_STREAM, USER_STREAM, factor_at, gap_end, max_factor, max_rate, next_load_change, rate_at,
     users_at,
 };
-use crate::request::{outcome_name, pick_command, req_id, req_label};
+use crate::request::{BACKOFF_STREAM, outcome_name, pick_command, req_id, req_label};
 use crate::rng::Rng;
 use crate::scenario::{Arrivals, Clients, Command, Retry, ScenarioError};
 use pool::redis::resp::Value;
@@ -111,9 +112,19 @@ enum Done {
 #[derive(Clone, Copy)]
 enum HState {
     Calling(usize),
-    Waiting { asked: u64 },
-    Running { conn: ConnId, tcp: usize, step: u8 },
-    Holding { conn: ConnId },
+    Waiting {
+        asked: u64,
+    },
+    Running {
+        conn: ConnId,
+        tcp: usize,
+        step: u8,
+    },
+    Holding {
+        conn: ConnId,
+    },
+    /// Sleeping a retry's back-off.
+    BackingOff,
     Finished,
 }
 
@@ -131,6 +142,8 @@ struct Handler {
     command: Command,
     hold_us: u64,
     attempt: u32,
+    /// The stream of its retries' back-offs (made at the first retry).
+    backoff: Option<Rng>,
     state: HState,
 }
 
@@ -143,6 +156,8 @@ pub(super) struct App {
     arrivals: Vec<Arrival>,
     tops: Vec<Top>,
     handlers: Vec<Handler>,
+    /// Each tier's client library (`Tier::client`), resolved.
+    clients: Vec<Option<ClientBehaviour>>,
 }
 
 impl App {
@@ -164,6 +179,14 @@ impl World<'_> {
         let mut global = 0u32;
         let mut first_pod_of_tier = Vec::new();
         for (t, tier) in s.tiers.iter().enumerate() {
+            let client = match &tier.client {
+                Some(spec) => Some(spec.behaviour().map_err(|e| ScenarioError::Invalid {
+                    field: format!("tiers[{t}].client"),
+                    why: e.to_string(),
+                })?),
+                None => None,
+            };
+            self.app.clients.push(client);
             first_pod_of_tier.push(self.app.pods.len());
             for i in 0..tier.instances {
                 let host = format!("{}-{i}", tier.name);
@@ -473,6 +496,7 @@ impl World<'_> {
             command,
             hold_us,
             attempt: 0,
+            backoff: None,
             state: HState::Finished,
         });
         if pool == NO_POOL {
@@ -530,17 +554,83 @@ impl World<'_> {
             },
             other => GetError::Other(format!("{other:?}")),
         };
+        let class = crate::request::client::class_of_get(&e);
+        let again = self.retry_after(h, class, false);
         let label = self.pools[p].label.clone();
-        self.trace()
-            .event(self.now, &label, "request.pool_error")
+        let mut ev = self
+            .trace()
+            .event(
+                self.now,
+                &label,
+                if again.is_some() {
+                    "request.retry"
+                } else {
+                    "request.pool_error"
+                },
+            )
             .req("req", id)
             .str("error", &e.describe())
-            .num("wait_us", wait_us)
-            .write();
-        self.handler_finish(h, Err(e.kind()));
+            .num("wait_us", wait_us);
+        if let Some(ms) = again {
+            ev = ev.num("backoff_ms", ms);
+        }
+        ev.write();
+        match again {
+            Some(ms) => self.retry(h, ms),
+            None => self.handler_finish(h, Err(e.kind())),
+        }
+    }
+
+    /// The client's decision after an error of `class` on handler `h` (`None`: no client,
+    /// or no retry left for it): the back-off in ms.
+    fn retry_after(
+        &mut self,
+        h: usize,
+        class: Option<crate::client::ErrorClass>,
+        disconnected: bool,
+    ) -> Option<u64> {
+        let hd = &mut self.app.handlers[h];
+        let b = self.app.clients[self.app.pods[hd.pod].tier].as_ref()?;
+        let seed = self.s.seed;
+        let rng = hd
+            .backoff
+            .get_or_insert_with(|| Rng::stream(seed, BACKOFF_STREAM | hd.id));
+        crate::request::client::retry_after(b, class, disconnected, hd.attempt, rng)
+    }
+
+    /// Handler `h` tries again after `ms` of back-off.
+    fn retry(&mut self, h: usize, ms: u64) {
+        self.app.handlers[h].attempt += 1;
+        self.shared.requests().retries += 1;
+        if ms == 0 {
+            self.backoff_done(h);
+        } else {
+            self.app.handlers[h].state = HState::BackingOff;
+            self.after(ms * 1000, Ev::BackoffDone(h));
+        }
+    }
+
+    /// A retry's back-off is over: back to the pool.
+    pub(super) fn backoff_done(&mut self, h: usize) {
+        let hd = &mut self.app.handlers[h];
+        if matches!(hd.state, HState::Finished) {
+            return;
+        }
+        hd.state = HState::Waiting { asked: self.now };
+        let (p, deadline) = (hd.pool, hd.deadline);
+        self.acquire(p, h, deadline);
     }
 
     /// Sends the handler's current command.
+    /// The client's read timeout of handler `h`'s tier, in µs.
+    pub(super) fn read_timeout_us(&self, h: usize) -> Option<u64> {
+        let tier = self.app.pods[self.app.handlers[h].pod].tier;
+        self.app.clients[tier]
+            .as_ref()
+            .and_then(|b| b.read_timeout_ms)
+            .map(|ms| ms * 1000)
+    }
+
     fn send_step(&mut self, h: usize) {
         let hd = &self.app.handlers[h];
         let HState::Running { tcp, step, .. } = hd.state else {
@@ -577,9 +667,8 @@ impl World<'_> {
                         CmdError::MaxClients
                     }
                     super::net::Failure::Server(m) => CmdError::Server(m),
-                    super::net::Failure::TimedOut(us) => {
-                        CmdError::Other(format!("timed out after {us} us"))
-                    }
+                    // Only a client's read timeout times a command out.
+                    super::net::Failure::TimedOut(us) => CmdError::Timeout(us / 1000),
                     super::net::Failure::Protocol(m) => CmdError::Other(m),
                 };
                 self.command_failed(h, conn, &e);
@@ -636,16 +725,29 @@ impl World<'_> {
         let hd = &self.app.handlers[h];
         let (p, id, attempt) = (hd.pool, hd.id, hd.attempt);
         let tier = self.app.pods[hd.pod].tier;
-        self.release(p, conn, !e.breaks_connection());
-        let retrying = attempt == 0
-            && self.s.tiers[tier].retry == Retry::OnceOnConnectionError
-            && matches!(e, CmdError::Closed(_));
+        let (again, closes) = match self.app.clients[tier].as_ref() {
+            Some(b) => {
+                let (class, closes) = crate::request::client::class_of_cmd(b, e);
+                let closes = closes || e.breaks_connection();
+                (self.retry_after(h, class, closes), closes)
+            }
+            None => {
+                let again = (attempt == 0
+                    && self.s.tiers[tier].retry == Retry::OnceOnConnectionError
+                    && matches!(e, CmdError::Closed(_)))
+                .then_some(0);
+                (again, e.breaks_connection())
+            }
+        };
+        self.release(p, conn, !closes);
         let label = self.pools[p].label.clone();
-        self.trace()
+        let has_client = self.app.clients[tier].is_some();
+        let mut ev = self
+            .trace()
             .event(
                 self.now,
                 &label,
-                if retrying {
+                if again.is_some() {
                     "request.retry"
                 } else {
                     "request.cmd_error"
@@ -653,16 +755,14 @@ impl World<'_> {
             )
             .req("req", id)
             .num("conn", conn.0)
-            .str("error", &e.describe())
-            .write();
-        if retrying {
-            self.app.handlers[h].attempt += 1;
-            self.shared.requests().retries += 1;
-            self.app.handlers[h].state = HState::Waiting { asked: self.now };
-            let deadline = self.app.handlers[h].deadline;
-            self.acquire(p, h, deadline);
-        } else {
-            self.handler_finish(h, Err(e.kind()));
+            .str("error", &e.describe());
+        if let (Some(ms), true) = (again, has_client) {
+            ev = ev.num("backoff_ms", ms);
+        }
+        ev.write();
+        match again {
+            Some(ms) => self.retry(h, ms),
+            None => self.handler_finish(h, Err(e.kind())),
         }
     }
 

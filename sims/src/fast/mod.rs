@@ -100,6 +100,8 @@ enum Ev {
     Arrival(usize),
     /// A handler's hold time is over.
     HoldDone(usize),
+    /// A handler's retry back-off is over.
+    BackoffDone(usize),
     /// A first-tier request's deadline.
     TopDeadline(usize),
     /// A handler's deadline for its call to the next tier.
@@ -209,6 +211,10 @@ impl ServerControl for Server {
     }
     fn set_connect_latency(&mut self, ms: u64) {
         self.connect_latency_us = ms * 1000;
+    }
+    fn stall(&mut self, now_ms: u64, ms: u64) {
+        self.engine
+            .stall(Duration::from_millis(now_ms), Duration::from_millis(ms));
     }
 }
 
@@ -437,6 +443,7 @@ impl<'a> World<'a> {
             Ev::UserWake(u) => self.user_wake(u),
             Ev::Arrival(pod) => self.arrival(pod),
             Ev::HoldDone(h) => self.hold_done(h),
+            Ev::BackoffDone(h) => self.backoff_done(h),
             Ev::TopDeadline(top) => self.top_deadline(top),
             Ev::CallDeadline(h) => self.call_deadline(h),
             Ev::RpcSyn(link) => self.rpc_syn(link),

@@ -279,6 +279,19 @@ impl World<'_> {
     /// The shell reads what arrived, the engine executes it, the reply is written after the
     /// handshake and the command latency.
     fn server_read(&mut self, c: usize) {
+        if let Some(b) = self.server.engine.busy_until() {
+            // A stall (or DEBUG SLEEP): the shell holds what it read until the server runs
+            // again and reads nothing more meanwhile (a FIN waits too), as `fake_redis`'s
+            // shell does. An empty scheduled write resumes it.
+            let at = self.ceil_ms(u64::try_from(b.as_micros()).unwrap_or(u64::MAX));
+            let Some(t) = self.tcp(c) else { return };
+            if !matches!(t.srv, SrvSide::Open(_)) {
+                return;
+            }
+            t.srv_busy = true;
+            self.at(at, TIMER, Ev::ServerWrite(c));
+            return;
+        }
         let Some(t) = self.tcp(c) else { return };
         let SrvSide::Open(id) = t.srv else { return };
         let input = std::mem::take(&mut t.inbox);
@@ -287,6 +300,11 @@ impl World<'_> {
         let mut out = Vec::new();
         let drain = self.server.engine.take_output(id, &mut out);
         let latency = self.server.engine.reply_latency();
+        let busy_until = self
+            .server
+            .engine
+            .busy_until()
+            .map(|b| u64::try_from(b.as_micros()).unwrap_or(u64::MAX));
         self.server_outputs();
         let close_after = match drain {
             Drain::Gone => return,
@@ -301,6 +319,11 @@ impl World<'_> {
         if !out.is_empty() {
             if let Some(h) = t.handshake_until.take() {
                 at = at.max(h);
+            }
+            if let Some(b) = busy_until {
+                // A stall (or DEBUG SLEEP) began after the engine produced this: the shell
+                // writes nothing before it ends (as `fake_redis`'s shell does).
+                at = at.max(b);
             }
             if n > 0 {
                 at += u64::try_from((latency * n).as_micros()).unwrap_or(u64::MAX);
@@ -522,7 +545,11 @@ impl World<'_> {
                 self.connect_failed(c, &Failure::TimedOut(CONNECT_BOUND_US));
             }
             Some(Op::Check) => self.check_finished(c, false),
-            Some(Op::Cmd(_)) => {}
+            // The client's read timeout (only a client with one arms it).
+            Some(Op::Cmd(h)) => {
+                let us = self.read_timeout_us(h).unwrap_or(0);
+                self.command_done(h, Err(Failure::TimedOut(us)));
+            }
         }
     }
 
@@ -622,8 +649,11 @@ impl World<'_> {
             ));
             return;
         }
-        self.begin_op(c, Some(Op::Cmd(h)));
+        let seq = self.begin_op(c, Some(Op::Cmd(h)));
         self.write_cmd(c, args);
+        if let Some(us) = self.read_timeout_us(h) {
+            self.after(us, Ev::OpTimeout(c, seq));
+        }
         self.try_complete(c);
     }
 }

@@ -4,11 +4,14 @@
 //! - [`stale_eof`]: A, a stale pooled connection after the server's idle `timeout` (seed 003).
 //! - [`explosion`]: B, connection explosion (seeds 001, 000, 004).
 //! - [`cascade`]: C, the pool-timeout cascade (seed 002).
+//! - [`hung_server`]: E, a server that stops answering without closing: read timeouts,
+//!   retries and reconnect churn (seed 004, issue #16).
 
 use crate::scenario::Scenario;
 
 pub mod cascade;
 pub mod explosion;
+pub mod hung_server;
 pub mod stale_eof;
 
 /// An incident: its name, where it comes from, and its scenarios.
@@ -73,7 +76,7 @@ impl Incident {
 pub const IN_REPO: &str = "cargo run --release -p poolsim --";
 
 /// Every incident, in the order of `../shared/INCIDENTS.md`.
-pub const ALL: [Incident; 3] = [
+pub const ALL: [Incident; 4] = [
     Incident {
         name: "stale-eof",
         summary: "a pool without checks hands out connections the server closed after its idle timeout: EOF",
@@ -97,6 +100,14 @@ pub const ALL: [Incident; 3] = [
         default_seed: 2,
         build: cascade::scenarios,
         claims: cascade::claims,
+    },
+    Incident {
+        name: "hung-server",
+        summary: "Redis stalls without closing: no read timeout hangs every caller, go-redis's 3 s timeouts churn connections",
+        writeup: "seed 004 「python redis-py连接实践」 (2022: set socket_timeout); go-redis #1912, #2046 (../shared/FAILOVER-FACTS.md) (docs/incidents.md)",
+        default_seed: 4,
+        build: hung_server::scenarios,
+        claims: hung_server::claims,
     },
 ];
 

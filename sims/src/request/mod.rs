@@ -8,8 +8,12 @@
 //! - [`load`]: the seeded load generator of the first tier's pods;
 //! - [`rpc`]: the calls between tiers.
 
+pub(crate) mod client;
 pub(crate) mod load;
 pub(crate) mod rpc;
+
+/// The stream of a request's retry back-offs: `Rng::stream(seed, BACKOFF_STREAM | id)`.
+pub(crate) const BACKOFF_STREAM: u64 = 1 << 62;
 
 use crate::adapter::{Observe, PoolContext, PoolFactory, PoolUnderTest, Reply};
 use crate::report::{ErrorKind, Errors};
@@ -180,6 +184,8 @@ pub(crate) struct Pod<P> {
     pub(crate) host: String,
     pools: Vec<(String, Arc<P>)>,
     next: Option<rpc::Client>,
+    /// The tier's client library around its pool (`Tier::client`), resolved.
+    client: Option<crate::client::ClientBehaviour>,
     /// Round-robin over pools for requests arriving from another tier.
     rr: Cell<usize>,
 }
@@ -225,6 +231,11 @@ impl<P: PoolUnderTest> Pod<P> {
         let command = pick_command(&s.scenario, &mut rng);
         let hold = rng.sample(&s.scenario.load.hold);
         let retry = s.scenario.tiers[self.tier].retry;
+        let client = self.client.as_ref();
+        let read_timeout = client
+            .and_then(|b| b.read_timeout_ms)
+            .map(Duration::from_millis);
+        let mut backoff_rng = Rng::stream(s.scenario.seed, BACKOFF_STREAM | id);
         let mut attempt = 0;
         loop {
             let asked = Instant::now();
@@ -234,13 +245,44 @@ impl<P: PoolUnderTest> Pod<P> {
             let mut conn = match got {
                 Ok(c) => c,
                 Err(e) => {
-                    s.trace
-                        .event(sim_now_us(), label, "request.pool_error")
+                    let again = client.and_then(|b| {
+                        client::retry_after(
+                            b,
+                            client::class_of_get(&e),
+                            false,
+                            attempt,
+                            &mut backoff_rng,
+                        )
+                    });
+                    let mut ev = s
+                        .trace
+                        .event(
+                            sim_now_us(),
+                            label,
+                            if again.is_some() {
+                                "request.retry"
+                            } else {
+                                "request.pool_error"
+                            },
+                        )
                         .req("req", id)
                         .str("error", &e.describe())
-                        .num("wait_us", wait_us)
-                        .write();
-                    return Err(e.kind());
+                        .num("wait_us", wait_us);
+                    if let Some(ms) = again {
+                        ev = ev.num("backoff_ms", ms);
+                    }
+                    ev.write();
+                    match again {
+                        Some(ms) => {
+                            attempt += 1;
+                            s.requests().retries += 1;
+                            if ms > 0 {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
+                            continue;
+                        }
+                        None => return Err(e.kind()),
+                    }
                 }
             };
             let mut e = s
@@ -252,7 +294,7 @@ impl<P: PoolUnderTest> Pod<P> {
                 e = e.str("addr", &format!("{}:{port}", self.host));
             }
             e.num("wait_us", wait_us).write();
-            match run_command(s, pool.as_ref(), &mut conn, command, id).await {
+            match run_command(s, pool.as_ref(), &mut conn, command, id, read_timeout).await {
                 Ok(()) => {
                     if !hold.is_zero() {
                         tokio::time::sleep(hold).await;
@@ -262,15 +304,29 @@ impl<P: PoolUnderTest> Pod<P> {
                 }
                 Err(e) => {
                     let conn_id = pool.conn_id(&conn);
-                    pool.release(conn, !e.breaks_connection());
-                    let retrying = attempt == 0
-                        && retry == Retry::OnceOnConnectionError
-                        && matches!(e, crate::adapter::CmdError::Closed(_));
-                    s.trace
+                    let (again, closes) = match client {
+                        Some(b) => {
+                            let (class, closes) = client::class_of_cmd(b, &e);
+                            let closes = closes || e.breaks_connection();
+                            let again =
+                                client::retry_after(b, class, closes, attempt, &mut backoff_rng);
+                            (again, closes)
+                        }
+                        None => {
+                            let again = (attempt == 0
+                                && retry == Retry::OnceOnConnectionError
+                                && matches!(e, crate::adapter::CmdError::Closed(_)))
+                            .then_some(0);
+                            (again, e.breaks_connection())
+                        }
+                    };
+                    pool.release(conn, !closes);
+                    let mut ev = s
+                        .trace
                         .event(
                             sim_now_us(),
                             label,
-                            if retrying {
+                            if again.is_some() {
                                 "request.retry"
                             } else {
                                 "request.cmd_error"
@@ -278,14 +334,21 @@ impl<P: PoolUnderTest> Pod<P> {
                         )
                         .req("req", id)
                         .num("conn", conn_id)
-                        .str("error", &e.describe())
-                        .write();
-                    if retrying {
-                        attempt += 1;
-                        s.requests().retries += 1;
-                        continue;
+                        .str("error", &e.describe());
+                    if let (Some(ms), Some(_)) = (again, client) {
+                        ev = ev.num("backoff_ms", ms);
                     }
-                    return Err(e.kind());
+                    ev.write();
+                    match again {
+                        Some(ms) => {
+                            attempt += 1;
+                            s.requests().retries += 1;
+                            if ms > 0 {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
+                        }
+                        None => return Err(e.kind()),
+                    }
                 }
             }
         }
@@ -311,7 +374,23 @@ async fn run_command<P: PoolUnderTest>(
     conn: &mut P::Conn,
     command: Command,
     id: u64,
+    read_timeout: Option<Duration>,
 ) -> Result<(), crate::adapter::CmdError> {
+    // One command, bounded by the client's read timeout: when it fires, the command's future
+    // is dropped with its reply unread, and the caller closes the connection.
+    async fn run1<P: PoolUnderTest>(
+        pool: &P,
+        conn: &mut P::Conn,
+        args: &[&[u8]],
+        read_timeout: Option<Duration>,
+    ) -> Result<Reply, crate::adapter::CmdError> {
+        match read_timeout {
+            None => pool.run(conn, args).await,
+            Some(t) => tokio::time::timeout(t, pool.run(conn, args))
+                .await
+                .unwrap_or(Err(crate::adapter::CmdError::Timeout(t.as_millis() as u64))),
+        }
+    }
     let tag = id.to_string();
     let key = format!("req:{tag}");
     let mismatch = |what: &str, got: &Reply| {
@@ -327,25 +406,29 @@ async fn run_command<P: PoolUnderTest>(
     };
     match command {
         Command::SetGet => {
-            let r = pool
-                .run(conn, &[b"SET", key.as_bytes(), tag.as_bytes()])
-                .await?;
+            let r = run1(
+                pool,
+                conn,
+                &[b"SET", key.as_bytes(), tag.as_bytes()],
+                read_timeout,
+            )
+            .await?;
             if r != Reply::Simple("OK".to_owned()) {
                 mismatch("SET", &r);
             }
-            let r = pool.run(conn, &[b"GET", key.as_bytes()]).await?;
+            let r = run1(pool, conn, &[b"GET", key.as_bytes()], read_timeout).await?;
             if r != Reply::Bulk(Some(tag.clone().into_bytes())) {
                 mismatch(&format!("GET {key} (expected {tag})"), &r);
             }
         }
         Command::Echo => {
-            let r = pool.run(conn, &[b"ECHO", tag.as_bytes()]).await?;
+            let r = run1(pool, conn, &[b"ECHO", tag.as_bytes()], read_timeout).await?;
             if r != Reply::Bulk(Some(tag.clone().into_bytes())) {
                 mismatch(&format!("ECHO {tag}"), &r);
             }
         }
         Command::Ping => {
-            let r = pool.run(conn, &[b"PING"]).await?;
+            let r = run1(pool, conn, &[b"PING"], read_timeout).await?;
             if r != Reply::Simple("PONG".to_owned()) {
                 mismatch("PING", &r);
             }
@@ -453,6 +536,10 @@ pub(crate) fn build_pod<F: PoolFactory>(
         host: host.to_owned(),
         pools,
         next,
+        client: match &t.client {
+            Some(spec) => Some(spec.behaviour()?),
+            None => None,
+        },
         rr: Cell::new(0),
     }))
 }

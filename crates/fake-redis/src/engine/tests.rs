@@ -962,6 +962,31 @@ fn debug_sleep_makes_the_server_busy_and_later_commands_run_after_it() {
 }
 
 #[test]
+fn a_stall_freezes_the_server_without_a_client_asking_and_input_runs_after_it() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect();
+    h.run_until(secs(0.1));
+    h.e.stall(secs(0.1), secs(0.5));
+    assert!(h.e.take_timers_changed(), "a stall re-plans the timer");
+    assert_eq!(h.e.busy_until(), Some(secs(0.6)));
+    assert_eq!(h.e.poll_timeout(), Some(secs(0.6)));
+    // A command sent during the stall is not answered before it ends.
+    assert_eq!(h.send(c, "PING"), "");
+    // A connection is still accepted (the kernel's handshake), and waits like the others.
+    let d = h.connect();
+    assert_eq!(h.send(d, "ECHO x"), "");
+    // A second stall during the first extends it.
+    h.e.stall(secs(0.2), secs(0.1));
+    assert_eq!(h.e.busy_until(), Some(secs(0.7)));
+    h.run_until(secs(0.69));
+    assert_eq!(h.output(c), "");
+    h.run_until(secs(0.7));
+    assert_eq!(h.e.busy_until(), None);
+    assert_eq!(h.output(c), "+PONG\r\n");
+    assert_eq!(h.output(d), "$1\r\nx\r\n");
+}
+
+#[test]
 fn the_cron_is_frozen_during_debug_sleep() {
     let mut h = Harness::new(ServerConfig::default());
     let c = h.connect();
