@@ -933,6 +933,29 @@ impl Scenario {
         self.tiers.iter().find(|t| t.calls.is_none())
     }
 
+    /// The shortest `drain_limit_ms` [`Scenario::validate`] accepts: the longest a
+    /// Redis-facing tier's request may legitimately take (its pool's wait, and with a
+    /// `client`, every try and back-off), over the tiers whose pools can say. `None` when no
+    /// tier bounds it. Tiers whose pool or client is invalid are skipped (validate names them).
+    #[must_use]
+    pub fn min_drain_limit_ms(&self) -> Option<u64> {
+        self.tiers
+            .iter()
+            .filter(|t| t.calls.is_none())
+            .filter_map(|t| {
+                let config = t.pool.config().ok()?;
+                let wait = legit_wait_ms(&config, t.deadline_ms)?;
+                match &t.client {
+                    None => Some(wait),
+                    Some(spec) => {
+                        let b = spec.behaviour().ok()?;
+                        Some(client_legit_ms(&b, wait).unwrap_or(wait))
+                    }
+                }
+            })
+            .max()
+    }
+
     /// Checks what serde cannot: positive times, tiers that exist, no cycles, valid pools.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         if self.name.is_empty() {

@@ -34,6 +34,7 @@
 //! `sims/tests/strategy.rs` is the same example as a test that runs; `docs/fuzzing.md` says
 //! which bounds each built-in fix claims to hold in ([`crate::claims`]).
 
+use crate::client::{ClientOverrides, ClientSpec, RetryOverrides};
 use crate::knobs::{
     CheckHowSpec, CheckWhenSpec, Exhausted, FairnessSpec, Overrides, ReuseSpec, ScopeSpec, Setting,
 };
@@ -149,6 +150,9 @@ pub enum FaultKind {
     /// A [`Event::Latency`] spike: commands take up to [`FaultBounds::spike_latency_ms`] for
     /// up to [`FaultBounds::spike_ms`].
     LatencySpike,
+    /// A [`Event::Stall`]: the server hangs, nothing closed, for up to
+    /// [`FaultBounds::stall_ms`].
+    Stall,
 }
 
 /// Where faults may fall.
@@ -182,6 +186,13 @@ pub struct FaultBounds {
     pub spike_latency_ms: Span,
     /// Length of a spike.
     pub spike_ms: Span,
+    /// Length of a stall.
+    #[serde(default = "default_stall_ms")]
+    pub stall_ms: Span,
+}
+
+fn default_stall_ms() -> Span {
+    Span::new(100, 10_000)
 }
 
 impl FaultBounds {
@@ -196,11 +207,12 @@ impl FaultBounds {
             refuse_ms: Span::new(1, 1),
             spike_latency_ms: Span::exactly(0),
             spike_ms: Span::new(1, 1),
+            stall_ms: Span::new(1, 1),
         }
     }
 
     /// Up to `max` faults of `kinds` in `window`, with moderate sizes (down and refusals up to
-    /// 1 s, spikes to 100 ms for up to 1 s).
+    /// 1 s, spikes to 100 ms for up to 1 s, stalls of 100 ms to 10 s).
     #[must_use]
     pub fn some(kinds: &[FaultKind], max: usize, window: FaultWindow) -> Self {
         Self {
@@ -211,6 +223,7 @@ impl FaultBounds {
             refuse_ms: Span::new(10, 1_000),
             spike_latency_ms: Span::new(1, 100),
             spike_ms: Span::new(10, 1_000),
+            stall_ms: default_stall_ms(),
         }
     }
 }
@@ -572,6 +585,7 @@ fn fault_strategy(f: &FaultBounds) -> BoxedStrategy<(FaultKind, u64, u64)> {
                 FaultKind::Restart => f2.restart_down_ms,
                 FaultKind::RefuseConnections => f2.refuse_ms,
                 FaultKind::LatencySpike => f2.spike_ms,
+                FaultKind::Stall => f2.stall_ms,
                 FaultKind::KillAllClients => Span::exactly(0),
             };
             (
@@ -779,6 +793,10 @@ impl Drawn {
                         duration_ms: Some(size.max(1)),
                     });
                 }
+                FaultKind::Stall => timeline.push(Event::Stall {
+                    at_ms: at,
+                    duration_ms: size.max(1),
+                }),
             }
         }
         timeline.retain(|e| e.at_ms() < s.duration_ms);
@@ -993,7 +1011,7 @@ fn arrivals(max_rate: u64) -> BoxedStrategy<Arrivals> {
 
 /// One timeline event at `permille` of the load (kinds in order of simplicity: idle gap,
 /// kill all clients, restart, refuse connections, CONFIG SET timeout / maxclients, latency,
-/// load change). `Load` events are made to fit the load's kind by [`scenario`].
+/// load change, stall). `Load` events are made to fit the load's kind by [`scenario`].
 fn event() -> BoxedStrategy<(u64, Event)> {
     let permille = 0u64..=1000;
     let kind = prop_oneof![
@@ -1027,8 +1045,44 @@ fn event() -> BoxedStrategy<(u64, Event)> {
             users: Some(u),
             rate_factor: None,
         }),
+        round_ms(10, 3_000, 10).prop_map(|d| Event::Stall {
+            at_ms: 0,
+            duration_ms: d
+        }),
     ];
     (permille, kind).boxed()
+}
+
+/// A client library around the Redis-facing pool: a profile without Sentinel, with a read
+/// timeout of 50 ms to 1 s, 0 to 2 retries and a back-off of at most 200 ms (so that a
+/// handler stays within seconds). Shrinks toward redis-py 5 with a 50 ms timeout, no retry.
+pub fn client_spec() -> BoxedStrategy<ClientSpec> {
+    (
+        proptest::sample::select(vec![
+            "redis-py-5",
+            "redis-py-7",
+            "redis-py-8",
+            "go-redis-v9.21",
+            "go-redis-v9",
+        ]),
+        round_ms(50, 1_000, 10),
+        0u32..=2,
+        0u64..=50,
+        0u64..=150,
+    )
+        .prop_map(|(profile, read_ms, attempts, base, extra)| {
+            ClientSpec::profile(profile).with(ClientOverrides {
+                read_timeout_ms: Some(Setting::Value(read_ms)),
+                retry: RetryOverrides {
+                    attempts: Some(attempts),
+                    backoff_base_ms: Some(base),
+                    backoff_cap_ms: Some(if base == 0 { 0 } else { base + extra }),
+                    ..RetryOverrides::default()
+                },
+                ..ClientOverrides::default()
+            })
+        })
+        .boxed()
 }
 
 /// An arbitrary scenario within `bounds`: 1 to `max_tiers` tiers in a chain (the last one
@@ -1048,8 +1102,9 @@ pub fn scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
         1u32..=2,
         1u32..=2,
         prop_oneof![Just(Retry::None), Just(Retry::OnceOnConnectionError)],
+        prop::option::of(client_spec()),
     )
-        .prop_map(|(n, deadlines, pool, instances, pools, retry)| {
+        .prop_map(|(n, deadlines, pool, instances, pools, retry, client)| {
             (0..n)
                 .map(|i| {
                     let name = format!("t{i}");
@@ -1061,7 +1116,9 @@ pub fn scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
                             pool: pool.clone(),
                             instances,
                             pools_per_instance: pools,
-                            retry,
+                            // A tier with a client retries by the client's policy.
+                            retry: if client.is_some() { Retry::None } else { retry },
+                            client: client.clone(),
                             ..t
                         }
                     }
@@ -1151,6 +1208,11 @@ pub fn scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
                     s.timeline.push(e);
                 }
                 s.timeline.sort_by_key(Event::at_ms);
+                // A client's retries may keep a handler busy longer than the default drain
+                // limit allows: give it what `Scenario::validate` asks for.
+                if let Some(need) = s.min_drain_limit_ms() {
+                    s.drain_limit_ms = s.drain_limit_ms.max(need);
+                }
                 s
             },
         )

@@ -470,20 +470,58 @@ async fn wait_until(rx: &mut watch::Receiver<bool>, value: bool) {
     let _ = rx.wait_for(|v| *v == value).await.is_ok();
 }
 
-/// Sleep until the engine is no longer busy (DEBUG SLEEP).
-async fn wait_not_busy(shared: &Shared) {
+/// Sleep until the engine is no longer busy (DEBUG SLEEP, a stall). With `watch`, also wake
+/// when the connection's task is signalled, and return `false` at once when the engine no
+/// longer has the client (a kill or restart during the stall: the socket must close now, as
+/// the kernel closes a killed process's sockets, not when the stall would have ended).
+async fn wait_not_busy(shared: &Shared, watch: Option<(&Notify, ClientId)>) -> bool {
     loop {
         let at = {
             let st = shared.lock();
+            if let Some((_, id)) = watch {
+                if !st.engine.is_connected(id) {
+                    return false;
+                }
+            }
             let now = st.now();
             st.engine
                 .busy_until()
                 .filter(|t| *t > now)
                 .map(|t| st.instant_at(t))
         };
-        match at {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => return,
+        let Some(at) = at else { return true };
+        match watch {
+            None => tokio::time::sleep_until(at).await,
+            Some((signal, _)) => {
+                tokio::select! {
+                    biased;
+                    () = signal.notified() => {}
+                    () = tokio::time::sleep_until(at) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Sleep until `until`; with `watch`, return `false` as soon as the engine no longer has the
+/// client (the connection is signalled when it is closed).
+async fn sleep_unless_gone(
+    shared: &Shared,
+    watch: Option<(&Notify, ClientId)>,
+    until: Instant,
+) -> bool {
+    let Some((signal, id)) = watch else {
+        tokio::time::sleep_until(until).await;
+        return true;
+    };
+    loop {
+        if !shared.lock().engine.is_connected(id) {
+            return false;
+        }
+        tokio::select! {
+            biased;
+            () = signal.notified() => {}
+            () = tokio::time::sleep_until(until) => return true,
         }
     }
 }
@@ -621,12 +659,24 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         if !out.is_empty() {
+            // While the reply waits (the handshake, a stall, the command latency), a kill or
+            // restart closes the connection at once, nothing written, as Redis frees a killed
+            // client with its pending output. A reply the engine closes after (QUIT) is
+            // written whatever happens meanwhile.
+            let watch = (drain == Drain::Open).then_some((&*signal, id));
             if let Some(t) = handshake_until.take() {
-                tokio::time::sleep_until(t).await;
+                if !sleep_unless_gone(&shared, watch, t).await {
+                    return;
+                }
             }
-            wait_not_busy(&shared).await;
+            if !wait_not_busy(&shared, watch).await {
+                return;
+            }
             if !latency.is_zero() && batch_commands > 0 {
-                tokio::time::sleep(latency * batch_commands).await;
+                let until = Instant::now() + latency * batch_commands;
+                if !sleep_unless_gone(&shared, watch, until).await {
+                    return;
+                }
             }
             batch_commands = 0;
             let written = write_out(&shared, id, &signal, &mut stream, &out).await;
@@ -709,7 +759,9 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 _ = wait_until(&mut paused, false) => {}
             }
         }
-        wait_not_busy(&shared).await;
+        if !wait_not_busy(&shared, Some((&signal, id))).await {
+            return;
+        }
         let mut st = shared.lock();
         let now = st.now();
         if unreported > 0 {

@@ -305,6 +305,43 @@ fn debug_sleep_holds_up_every_client() {
 }
 
 #[test]
+fn a_stall_holds_up_every_client_and_a_kill_during_it_closes_at_once() {
+    let server = FakeRedis::new(ServerConfig::default());
+    let mut sim = sim_with(&server, 10, Duration::from_secs(30));
+    let s = server.clone();
+    sim.client("app", async move {
+        let mut waiting = connect().await?;
+        let mut killed = connect().await?;
+        call(&mut waiting, "PING\r\n", "+PONG\r\n").await?;
+        call(&mut killed, "PING\r\n", "+PONG\r\n").await?;
+        s.stall(Duration::from_secs(5));
+        // A command during the stall is answered when it ends.
+        let t = tokio::time::Instant::now();
+        call(&mut waiting, "ECHO x\r\n", "$1\r\nx\r\n").await?;
+        assert!(
+            t.elapsed() >= Duration::from_millis(4_900),
+            "{:?}",
+            t.elapsed()
+        );
+        // Another stall; a command waits in it, then every client is killed 1 s in: the
+        // waiting connection reads EOF at once, not when the stall would have ended.
+        s.stall(Duration::from_secs(5));
+        killed.write_all(b"PING\r\n").await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t = tokio::time::Instant::now();
+        s.kill_all_clients();
+        assert_eq!(read_to_eof(&mut killed).await?, "");
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
 fn shutdown_closes_clients_and_serve_returns() {
     let server = FakeRedis::new(ServerConfig::default());
     let mut sim = sim_with(&server, 9, Duration::from_secs(30));
