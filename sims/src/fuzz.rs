@@ -182,6 +182,9 @@ pub struct Target {
     pub claim: Claim,
     /// The fix's scenario (the incident's default seed; cases draw their own).
     pub base: Scenario,
+    /// What `poolsim fuzz` is given to fuzz this target again (`INCIDENT/RUN`, or the
+    /// scenario file's path), for the commands a finding prints.
+    pub command: String,
 }
 
 impl Target {
@@ -203,6 +206,7 @@ pub fn targets(which: Option<&str>) -> Result<Vec<Target>, String> {
                     .iter()
                     .find(|s| s.name == claim.run)
                     .map(|s| Target {
+                        command: claim.name(),
                         claim,
                         base: s.clone(),
                     })
@@ -236,6 +240,135 @@ pub fn targets(which: Option<&str>) -> Result<Vec<Target>, String> {
         ));
     }
     Ok(chosen)
+}
+
+/// A scenario of your own as a fuzz target (`poolsim fuzz FILE`): the claim is the file's
+/// own expectation, the environment is drawn around its scenario.
+///
+/// - The scenario must expect `holds` with checks. Each check's upper bound is a claim check
+///   (`max`, and `eq` read as `<=`: a count that must stay 0); a lower bound (`min`, the lower
+///   side of a non-zero `eq`) is left out, because the load and the latencies vary around
+///   the file, and the second value returned names what was left out. No upper bound at all
+///   is an error.
+/// - The bounds are [`crate::strategy::EnvBounds::around`] the scenario, widened to include
+///   its own link and command latencies and `hz`; its timeline is kept (instants remapped
+///   with the load). With `faults`, up to two restarts, kills of every client, latency
+///   spikes or stalls fall anywhere in the load.
+///
+/// `label` names the target (`label/<scenario name>`; the file's stem) and is what a
+/// finding's `poolsim fuzz` command is given (the file's path).
+pub fn file_target(
+    label: &str,
+    s: &Scenario,
+    faults: bool,
+) -> Result<(Target, Vec<String>), String> {
+    use crate::claims::{ClaimCheck, Limit};
+    use crate::scenario::Outcome;
+    use crate::strategy::{EnvBounds, FaultBounds, FaultKind, FaultWindow, Span};
+    s.validate().map_err(|e| e.to_string())?;
+    if s.expect.outcome != Outcome::Holds {
+        return Err(format!(
+            "only a scenario that must hold can be fuzzed (its checks are the claim); \
+             expect.outcome is \"{}\"",
+            match s.expect.outcome {
+                Outcome::Reproduces => "reproduces",
+                Outcome::Either => "either",
+                Outcome::Holds => "holds",
+            }
+        ));
+    }
+    let mut checks = Vec::new();
+    let mut left_out = Vec::new();
+    let show = |v: f64| crate::report::fmt_num(v);
+    for c in &s.expect.checks {
+        if let Some(v) = c.eq {
+            checks.push(ClaimCheck::at_most(&c.metric, Limit::Value(v)));
+            if v != 0.0 {
+                left_out.push(format!(
+                    "{} >= {} (the lower side of eq)",
+                    c.metric,
+                    show(v)
+                ));
+            }
+        }
+        if let Some(v) = c.max {
+            checks.push(ClaimCheck::at_most(&c.metric, Limit::Value(v)));
+        }
+        if let Some(v) = c.min {
+            left_out.push(format!("{} >= {} (a lower bound)", c.metric, show(v)));
+        }
+    }
+    if checks.is_empty() {
+        return Err(
+            "no check with an upper bound (max, or eq) to make a claim of; add one to \
+             [expect], e.g. { metric = \"errors.total\", eq = 0 }"
+                .to_owned(),
+        );
+    }
+    let mut bounds = EnvBounds::around(s);
+    let link = s.link_latency_ms / s.tick_ms.max(1);
+    bounds.link_latency_ticks = Span::new(1, bounds.link_latency_ticks.max.max(link));
+    bounds.hz = Span::new(1, bounds.hz.max.max(u64::from(s.server.hz)));
+    bounds.command_latency_ms = Span::new(
+        0,
+        bounds
+            .command_latency_ms
+            .max
+            .max(s.server.command_latency_ms),
+    );
+    bounds.connect_latency_ms = Span::new(
+        0,
+        bounds
+            .connect_latency_ms
+            .max
+            .max(s.server.connect_latency_ms),
+    );
+    if faults {
+        bounds.faults = FaultBounds::some(
+            &[
+                FaultKind::Restart,
+                FaultKind::KillAllClients,
+                FaultKind::LatencySpike,
+                FaultKind::Stall,
+            ],
+            2,
+            FaultWindow::Anywhere,
+        );
+    }
+    let promise = checks
+        .iter()
+        .map(ClaimCheck::label)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let claim = Claim {
+        incident: label.to_owned(),
+        run: s.name.clone(),
+        promise: format!("the file's checks hold: {promise}"),
+        checks,
+        assumes: format!(
+            "the environment around the file: its load from half to 1.5 times, links of 1 to \
+             {} ticks, hz 1 to {}, command latency 0 to {} ms, connect latency 0 to {} ms, its \
+             timeline remapped{}",
+            bounds.link_latency_ticks.max,
+            bounds.hz.max,
+            bounds.command_latency_ms.max,
+            bounds.connect_latency_ms.max,
+            if faults {
+                ", and up to two restarts, kills, latency spikes or stalls anywhere"
+            } else {
+                ""
+            }
+        ),
+        bounds,
+    };
+    Ok((
+        Target {
+            claim,
+            base: s.clone(),
+            command: label.to_owned(),
+        },
+        left_out,
+    ))
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -458,8 +591,8 @@ fn shrink(
     );
     shrunk.name = format!("fuzz-{}-{}", t.claim.incident, t.claim.run);
     shrunk.summary = format!(
-        "found by poolsim fuzz {name} --seed {} (case {case}), shrunk in {runs} runs: {}",
-        opts.seed, failure.key
+        "found by poolsim fuzz {} --seed {} (case {case}), shrunk in {runs} runs: {}",
+        t.command, opts.seed, failure.key
     );
     shrunk.expect = expectation_for(&t.claim, &shrunk, &failure);
     // What `poolsim run FILE` does: turmoil, to the end, with the trace.
@@ -483,7 +616,7 @@ fn shrink(
             let path = dir.join(format!("{file_stem}.toml"));
             let replay = format!("{} run {}", opts.poolsim, path.display());
             let text = file_text(
-                &t.claim, opts, case, runs, &failure, &replay, &excerpt, &shrunk,
+                &t.command, &t.claim, opts, case, runs, &failure, &replay, &excerpt, &shrunk,
             );
             std::fs::write(&path, text)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -534,6 +667,8 @@ fn excerpt(trace: &[String], f: &CaseFailure) -> Vec<String> {
         .split_whitespace()
         .nth(1)
         .and_then(|m| m.strip_prefix("errors."))
+        // `errors.total` names no kind: any failed request is the one.
+        .filter(|k| crate::report::ErrorKind::from_name(k).is_some())
         .map(|k| format!("\"outcome\":\"{k}\""));
     let at = trace.iter().position(|l| match (&kind, f.class) {
         (_, c) if c != FailureClass::Claim => l.contains("\"run.violation\""),
@@ -548,6 +683,7 @@ fn excerpt(trace: &[String], f: &CaseFailure) -> Vec<String> {
 
 #[allow(clippy::too_many_arguments)]
 fn file_text(
+    command: &str,
     claim: &Claim,
     opts: &Options,
     case: u64,
@@ -560,9 +696,7 @@ fn file_text(
     let mut out = String::new();
     out.push_str(&format!(
         "# Found by `poolsim fuzz {} --seed {} --engine {}`: case {case}, shrunk in {runs} runs.\n",
-        claim.name(),
-        opts.seed,
-        opts.engine
+        command, opts.seed, opts.engine
     ));
     out.push_str(&format!("# Claim: {}\n", claim.promise));
     out.push_str(&format!("# Within: {}\n", claim.assumes));

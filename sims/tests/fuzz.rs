@@ -103,3 +103,43 @@ fn the_result_does_not_depend_on_the_number_of_threads() {
     assert_eq!(a.shrunk.to_toml(), b.shrunk.to_toml());
     assert_eq!(a.shrink_runs, b.shrink_runs);
 }
+
+#[test]
+fn a_file_of_your_own_makes_a_claim_of_its_upper_bounds_and_an_environment_around_it() {
+    use sims::scenario::{Check, Expectation};
+    let mut s = sims::incidents::by_name("cascade")
+        .unwrap()
+        .scenarios(2)
+        .remove(1);
+    s.expect = Expectation::holds(
+        "{errors.total} errors",
+        vec![
+            Check::eq("errors.total", 0.0),
+            Check::max("latency_ms.p99", 250.0),
+            Check::min("requests", 1_000.0),
+        ],
+    );
+    let (t, left_out) = sims::fuzz::file_target("mine", &s, false).unwrap();
+    let labels: Vec<String> = t.claim.checks.iter().map(|c| c.label()).collect();
+    assert_eq!(labels, ["errors.total <= 0", "latency_ms.p99 <= 250"]);
+    assert_eq!(left_out, ["requests >= 1000 (a lower bound)"]);
+    assert_eq!(t.claim.name(), "mine/sized-pool-60");
+    // The file's own 18 ms per command lies within the bounds drawn around it.
+    assert!(t.claim.bounds.command_latency_ms.contains(18));
+    assert!(t.claim.bounds.faults.kinds.is_empty());
+    let (t, _) = sims::fuzz::file_target("mine", &s, true).unwrap();
+    assert_eq!(t.claim.bounds.faults.max, 2);
+    // Only a scenario that must hold, with an upper bound, makes a claim.
+    s.expect = Expectation::holds("x", vec![Check::min("requests", 1.0)]);
+    assert!(
+        sims::fuzz::file_target("mine", &s, false)
+            .unwrap_err()
+            .contains("no check with an upper bound")
+    );
+    s.expect = Expectation::reproduces("x", vec![Check::max("errors.total", 0.0)]);
+    assert!(
+        sims::fuzz::file_target("mine", &s, false)
+            .unwrap_err()
+            .contains("only a scenario that must hold")
+    );
+}

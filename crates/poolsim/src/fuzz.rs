@@ -13,9 +13,15 @@ use std::time::Duration;
 #[derive(clap::Args, Debug)]
 pub(crate) struct FuzzArgs {
     /// A fix (INCIDENT/RUN, e.g. stale-eof/check-on-checkout), an incident's fixes
-    /// (stale-eof), or all (the default).
-    #[arg(value_name = "INCIDENT[/RUN]")]
+    /// (stale-eof), all (the default), or a scenario file of your own (FILE.toml or
+    /// FILE.json, expecting `holds`: its checks' upper bounds are the claim, checked in
+    /// environments drawn around it).
+    #[arg(value_name = "INCIDENT[/RUN]|FILE")]
     pub(crate) target: Option<String>,
+    /// With a FILE: also draw up to two faults per case (restarts, kills of every client,
+    /// latency spikes, stalls) anywhere in the load.
+    #[arg(long)]
+    pub(crate) faults: bool,
     /// Cases per fix (default 100).
     #[arg(long, value_name = "N", conflicts_with = "time", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) cases: Option<u64>,
@@ -65,9 +71,47 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
-    let targets = match fuzz::targets(a.target.as_deref()) {
-        Ok(t) => t,
-        Err(e) => return usage_error(&e),
+    let file = a
+        .target
+        .as_deref()
+        .map(std::path::Path::new)
+        .filter(|p| p.extension().is_some_and(|e| e == "toml" || e == "json") || p.is_file());
+    if a.faults && file.is_none() {
+        return usage_error(
+            "--faults is for a scenario file (a built-in fix's claim states its own faults)",
+        );
+    }
+    let targets = match file {
+        Some(path) => {
+            let s = match crate::replay::read_scenario(path) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&e),
+            };
+            let label = path
+                .file_stem()
+                .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
+            match fuzz::file_target(&label, &s, a.faults) {
+                Ok((mut t, left_out)) => {
+                    t.command = path.display().to_string();
+                    if a.faults {
+                        t.command.push_str(" --faults");
+                    }
+                    if !a.json {
+                        eprintln!("claim: {}", t.claim.promise);
+                        eprintln!("environment: {}", t.claim.assumes);
+                        for l in left_out {
+                            eprintln!("left out of the claim: {l}");
+                        }
+                    }
+                    vec![t]
+                }
+                Err(e) => return usage_error(&format!("{}: {e}", path.display())),
+            }
+        }
+        None => match fuzz::targets(a.target.as_deref()) {
+            Ok(t) => t,
+            Err(e) => return usage_error(&e),
+        },
     };
     let jobs = a.jobs.map_or_else(
         || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),

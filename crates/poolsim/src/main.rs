@@ -16,7 +16,8 @@
 //! - [`audit`]: `poolsim audit FILE`, a deployment's verdict per incident.
 //! - [`size`]: `poolsim size`, pool sizing by seed 002's rule, Erlang C and the real pool.
 //! - [`sweep`]: `poolsim sweep`, seed sweeps over cores, shards and their merge.
-//! - [`fuzz`]: `poolsim fuzz`, environments around each built-in fix, its claim checked,
+//! - [`fuzz`]: `poolsim fuzz`, environments around each built-in fix (or a scenario file of
+//!   one's own), its claim checked,
 //!   failures shrunk to scenario files (docs/fuzzing.md).
 //! - [`scenario`]: `poolsim scenario new|show`, the template and the built-in scenarios as
 //!   files (docs/scenarios.md).
@@ -81,7 +82,7 @@ enum Command {
     /// Run every seed of a range (every run of an incident, or a scenario file) and summarise.
     #[command(after_help = SWEEP_HELP)]
     Sweep(sweep::SweepArgs),
-    /// Fuzz the environment around each built-in fix: does its claim hold everywhere in its bounds?
+    /// Fuzz the environment around each built-in fix, or your own scenario file: does the claim hold everywhere in its bounds?
     #[command(after_help = FUZZ_HELP)]
     Fuzz(fuzz::FuzzArgs),
     /// List the incidents and the pool profiles.
@@ -147,13 +148,17 @@ its replay command); 2 bad command line. docs/sweeps.md.";
 
 const FUZZ_HELP: &str = "Examples:\n  poolsim fuzz stale-eof --cases 200\n  \
 poolsim fuzz stale-eof/check-on-checkout --time 10m --seed 7 --jobs 2\n  \
-poolsim fuzz --cases 50 --json > fuzz.json\n\n\
+poolsim fuzz --cases 50 --json > fuzz.json\n  \
+poolsim fuzz my-deployment.toml --cases 500 --faults   # your own file, expecting `holds`\n\n\
 Each case is the fix's scenario with everything its deployment does not control drawn within \
 the fix's claimed bounds (server timeout, hz, maxclients, latencies, load, idle gaps, faults, \
 seeds); every invariant and the claim are checked. The first failing case of a fix is shrunk \
 and written to --out DIR as a TOML file that `poolsim run FILE` replays (\"reproduced\"). The \
 same --seed gives the same cases and result whatever --jobs. Exit status: 0 nothing failed; 1 \
-a case failed (the file is named on stderr); 2 bad command line. docs/fuzzing.md.";
+a case failed (the file is named on stderr); 2 bad command line. A scenario file of your own \
+(expecting `holds`) is fuzzed the same way: its checks' upper bounds are the claim, the \
+environment is drawn around it (its load from half to 1.5 times, latencies, hz, its timeline; \
+--faults adds restarts, kills, latency spikes and stalls). docs/fuzzing.md.";
 
 const SCENARIO_HELP: &str = "Examples:\n  poolsim scenario new > my-deployment.toml\n  \
 poolsim scenario show stale-eof/radix-v2 > radix.toml\n  poolsim run my-deployment.toml\n\n\

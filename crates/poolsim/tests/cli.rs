@@ -1074,3 +1074,65 @@ fn fuzz_with_a_time_budget_says_how_many_cases_ran() {
     assert_eq!(t["cases"], doc["cases"]);
     assert_eq!(t["stopped_by_time"], true);
 }
+
+fn example(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios")
+        .join(name)
+}
+
+#[test]
+fn fuzz_a_file_of_your_own_checks_its_own_expectation_around_it() {
+    // A fix that holds around its file: its checks are the claim, a lower bound is left out.
+    let held = example("quiet-then-spike-bounded.toml");
+    let out = poolsim()
+        .args(["fuzz", held.to_str().unwrap(), "--cases", "20"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("claim: the file's checks hold: errors.total <= 0, peak_server_clients <= 50, rejected_connections <= 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("left out of the claim: requests >= 1000 (a lower bound)"),
+        "{err}"
+    );
+    assert!(stdout_of(&out).contains("held"), "{}", stdout_of(&out));
+    // The example's peek on checkout does not hold everywhere around it: the same race as
+    // stale-eof/check-on-checkout (docs/fuzzing.md). Seed 1 fails at case 18.
+    let peek = example("idle-timeout-peek.toml");
+    let dir = scratch("fuzz-file", "out");
+    let out = poolsim()
+        .args(["fuzz", peek.to_str().unwrap(), "--cases", "40", "--json"])
+        .args(["--shrink-runs", "40", "--out", dir.to_str().unwrap()])
+        .env("POOLSIM_COMMAND", "poolsim")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let t = &doc["targets"][0];
+    assert_eq!(t["target"], "idle-timeout-peek/idle-timeout-peek");
+    let finding = &t["findings"][0];
+    assert_eq!(finding["failure"]["key"], "claim errors.total <= 0");
+    assert_eq!(finding["reproduced_on_turmoil"], true);
+    let file = finding["file"].as_str().unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "# Found by `poolsim fuzz {} --seed 1 --engine fast`",
+            peek.display()
+        )),
+        "{text}"
+    );
+    // Bad files: one line, exit 2.
+    let e = usage_error(&["fuzz", example("quiet-then-spike.toml").to_str().unwrap()]);
+    assert!(
+        e.contains("only a scenario that must hold can be fuzzed"),
+        "{e}"
+    );
+    let e = usage_error(&["fuzz", "stale-eof", "--faults"]);
+    assert!(e.contains("--faults is for a scenario file"), "{e}");
+    usage_error(&["fuzz", "nosuch.toml"]);
+}
