@@ -475,6 +475,7 @@ async fn wait_until(rx: &mut watch::Receiver<bool>, value: bool) {
 /// longer has the client (a kill or restart during the stall: the socket must close now, as
 /// the kernel closes a killed process's sockets, not when the stall would have ended).
 async fn wait_not_busy(shared: &Shared, watch: Option<(&Notify, ClientId)>) -> bool {
+    let mut woken = false;
     loop {
         let at = {
             let st = shared.lock();
@@ -489,18 +490,29 @@ async fn wait_not_busy(shared: &Shared, watch: Option<(&Notify, ClientId)>) -> b
                 .filter(|t| *t > now)
                 .map(|t| st.instant_at(t))
         };
-        let Some(at) = at else { return true };
+        let Some(at) = at else {
+            return keep_wake(watch, woken);
+        };
         match watch {
             None => tokio::time::sleep_until(at).await,
             Some((signal, _)) => {
                 tokio::select! {
                     biased;
-                    () = signal.notified() => {}
+                    () = signal.notified() => woken = true,
                     () = tokio::time::sleep_until(at) => {}
                 }
             }
         }
     }
+}
+
+/// A wake-up consumed while waiting is given back (`true`): it may announce output (the
+/// end of a stall wakes the client whose input ran), which the task takes after its write.
+fn keep_wake(watch: Option<(&Notify, ClientId)>, woken: bool) -> bool {
+    if let (Some((signal, _)), true) = (watch, woken) {
+        signal.notify_one();
+    }
+    true
 }
 
 /// Sleep until `until`; with `watch`, return `false` as soon as the engine no longer has the
@@ -514,14 +526,15 @@ async fn sleep_unless_gone(
         tokio::time::sleep_until(until).await;
         return true;
     };
+    let mut woken = false;
     loop {
         if !shared.lock().engine.is_connected(id) {
             return false;
         }
         tokio::select! {
             biased;
-            () = signal.notified() => {}
-            () = tokio::time::sleep_until(until) => return true,
+            () = signal.notified() => woken = true,
+            () = tokio::time::sleep_until(until) => return keep_wake(watch, woken),
         }
     }
 }

@@ -18,8 +18,10 @@
 //! - **`go-redis-v9.21-defaults`** (buggy): go-redis v9.0–v9.21's defaults, `ReadTimeout`
 //!   3 s and 3 retries with back-off 8–512 ms on timeouts. Each timeout closes a connection
 //!   and the retry dials another (whose handshake hangs too), so the pool keeps opening
-//!   connections while nothing is served: connects far above the pool size (go-redis #1912,
-//!   #2046), and the callers still time out, because 3 s is three times their deadline.
+//!   connections while nothing is served: twice as many connects as the pool has slots within
+//!   the stall (the churn of go-redis #1912 and #2046, bounded here by the pool's 20 slots and
+//!   the handshake's 5 s bound; their "tens of thousands" took hours of a slow server), and the
+//!   callers still time out, because 3 s is three times their deadline.
 //! - **`read-timeout-below-deadline`** (fixed): redis-py 7 with `socket_timeout` 200 ms, one
 //!   retry after a back-off of at most 100 ms, and a pool wait of 200 ms: every try is
 //!   bounded (200 ms wait + 200 ms read), and both tries plus the back-off (900 ms) fit in

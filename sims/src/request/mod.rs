@@ -274,11 +274,7 @@ impl<P: PoolUnderTest> Pod<P> {
                     ev.write();
                     match again {
                         Some(ms) => {
-                            attempt += 1;
-                            s.requests().retries += 1;
-                            if ms > 0 {
-                                tokio::time::sleep(Duration::from_millis(ms)).await;
-                            }
+                            retry_pause(s, &mut attempt, ms).await;
                             continue;
                         }
                         None => return Err(e.kind()),
@@ -340,18 +336,21 @@ impl<P: PoolUnderTest> Pod<P> {
                     }
                     ev.write();
                     match again {
-                        Some(ms) => {
-                            attempt += 1;
-                            s.requests().retries += 1;
-                            if ms > 0 {
-                                tokio::time::sleep(Duration::from_millis(ms)).await;
-                            }
-                        }
+                        Some(ms) => retry_pause(s, &mut attempt, ms).await,
                         None => return Err(e.kind()),
                     }
                 }
             }
         }
+    }
+}
+
+/// A retry is counted, then its back-off (`ms`, 0: none) is slept.
+async fn retry_pause(s: &Shared, attempt: &mut u32, ms: u64) {
+    *attempt += 1;
+    s.requests().retries += 1;
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 
