@@ -13,7 +13,7 @@
 //! | `requests` | `request.start` |
 //! | `succeeded`, `errors.*` | `request.end`'s `outcome` |
 //! | `latency_ms.*` | `request.end`'s time minus its `request.start`'s time, per request |
-//! | `pool_wait_ms.*`, `waited_fraction` | `wait_us` of `request.conn` and `request.pool_error` (one per checkout) |
+//! | `pool_wait_ms.*`, `waited_fraction` | `wait_us` of `request.conn`, `request.pool_error` and a `request.retry` after a failed checkout (one per checkout) |
 //! | `peak_pool_connections` | running count of `pool.connect` minus `pool.close` and `pool.connect_failed`, at the end of each step (see below) |
 //! | `peak_server_clients` | running count of `server.accept` minus `server.close`, at the end of each step |
 //! | `rejected_connections` | `server.reject` (the server's side), and as many `pool.connect_failed` with Redis's `max number of clients reached` (the clients' side) |
@@ -197,7 +197,18 @@ pub fn derive<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Figures, O
                 }
                 waits.push(w);
             }
-            "request.retry" => f.retries += 1,
+            "request.retry" => {
+                f.retries += 1;
+                // A checkout that failed and is retried (a client retrying its pool's
+                // timeout) is a checkout too: its wait is on the retry line.
+                if v.get("wait_us").is_some() {
+                    let w = field_u64(&v, "wait_us", line)?;
+                    if w > 0 {
+                        waited += 1;
+                    }
+                    waits.push(w);
+                }
+            }
             "pool.connect" => pool_connections += 1,
             "pool.close" => pool_connections -= 1,
             "pool.connect_failed" => {

@@ -36,3 +36,57 @@ fn explosion_agrees_with_the_oracle_over_a_seed_sweep() {
 fn cascade_agrees_with_the_oracle_over_a_seed_sweep() {
     sweep("cascade");
 }
+
+#[test]
+fn hung_server_agrees_with_the_oracle_over_a_seed_sweep() {
+    sweep("hung-server");
+}
+
+/// A client that retries its pool's timeout (go-redis): a failed checkout that is retried is
+/// traced as `request.retry` with its wait, and the oracle counts it as a checkout, on both
+/// engines.
+#[test]
+fn retried_pool_timeouts_are_checkouts_for_the_oracle() {
+    use sims::client::{ClientOverrides, ClientSpec, RetryOverrides};
+    use sims::knobs::{Overrides, Setting};
+    use sims::scenario::{Arrivals, Command, Load, PoolSpec, Server, Tier};
+    let pool = PoolSpec::profile("go-redis-v9").with(Overrides {
+        max_size: Some(Setting::Value(1)),
+        pool_timeout_ms: Some(Setting::Value(20)),
+        ..Overrides::default()
+    });
+    let client = ClientSpec::profile("go-redis-v9").with(ClientOverrides {
+        read_timeout_ms: Some(Setting::Value(500)),
+        retry: RetryOverrides {
+            attempts: Some(2),
+            backoff_base_ms: Some(5),
+            backoff_cap_ms: Some(10),
+            ..RetryOverrides::default()
+        },
+        ..ClientOverrides::default()
+    });
+    let s = Scenario::new(
+        "retried-pool-timeouts",
+        3,
+        1_000,
+        vec![Tier::new("app", pool, 1_000).with_client(client)],
+        Load::open(Arrivals::Poisson {
+            rate_per_sec: 200.0,
+        })
+        .with_command(Command::Echo),
+    )
+    .with_server(Server {
+        command_latency_ms: 15,
+        ..Server::default()
+    });
+    for engine in [Engine::Turmoil, Engine::Fast] {
+        let run = sims::run_on(engine, &s, &sims::RunOptions::default()).unwrap();
+        assert!(
+            run.metrics.get("retries") > 10.0,
+            "{engine:?}: {}",
+            run.report.verdict
+        );
+        assert!(run.report.errors.pool_timeout > 0, "{engine:?}");
+        common::oracle_check(engine, &s);
+    }
+}
