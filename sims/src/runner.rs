@@ -344,6 +344,8 @@ pub(crate) trait ServerControl {
     fn set_connect_latency(&mut self, ms: u64);
     /// The stall fault: the server stops for `ms` from `now_ms`.
     fn stall(&mut self, now_ms: u64, ms: u64);
+    /// `REPLICAOF` from outside ([`fake_redis::Engine::set_role`]).
+    fn set_role(&mut self, role: fake_redis::Role);
 }
 
 impl ServerControl for FakeRedis {
@@ -371,6 +373,9 @@ impl ServerControl for FakeRedis {
     fn stall(&mut self, _now_ms: u64, ms: u64) {
         // The shell reads its own clock, which is the simulated one.
         Self::stall(self, Duration::from_millis(ms));
+    }
+    fn set_role(&mut self, role: fake_redis::Role) {
+        Self::set_role(self, role);
     }
 }
 
@@ -473,6 +478,13 @@ impl Timeline {
                     }
                 }
                 Event::Stall { duration_ms, .. } => server.stall(t_ms, duration_ms),
+                Event::ReplicaOf { master, .. } => {
+                    server.set_role(match crate::scenario::parse_master(&master) {
+                        Ok(Some((host, port))) => fake_redis::Role::Replica { host, port },
+                        // validate() refused anything else.
+                        _ => fake_redis::Role::Master,
+                    });
+                }
                 Event::IdleGap { .. } | Event::Load { .. } => {}
             }
         }

@@ -540,6 +540,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_ms: Option<u64>,
     },
+    /// `REPLICAOF` from outside, as a demotion without Sentinel does (an operator, a
+    /// failover script): with `master = "host:port"` the server becomes a replica (writes
+    /// answer `-READONLY You can't write against a read only replica.` on every connection,
+    /// old and new; reads work; clients blocked in BLPOP get `-UNBLOCKED`); with
+    /// `master = "no one"` it is a master again. No data is replicated.
+    #[serde(rename = "replicaof")]
+    ReplicaOf {
+        /// When.
+        at_ms: u64,
+        /// `host:port` of the new master, or `no one`.
+        master: String,
+    },
     /// The server hangs for `duration_ms` without closing anything: a slow command, a fork
     /// or swap stall, Redis 7's SHUTDOWN pause (`DEBUG SLEEP`'s effect, no client asking).
     /// Commands sent meanwhile are answered when it ends; new connections are still
@@ -566,6 +578,7 @@ impl Event {
             | Self::RefuseConnections { at_ms, .. }
             | Self::ReadOnly { at_ms, .. }
             | Self::Latency { at_ms, .. }
+            | Self::ReplicaOf { at_ms, .. }
             | Self::Stall { at_ms, .. } => at_ms,
         }
     }
@@ -611,8 +624,26 @@ impl Event {
                 label
             }
             Self::Stall { duration_ms, .. } => format!("stall {}", secs_label(*duration_ms)),
+            Self::ReplicaOf { master, .. } => match parse_master(master) {
+                Ok(Some((host, port))) => format!("REPLICAOF {host} {port}"),
+                _ => "REPLICAOF NO ONE".to_owned(),
+            },
         }
     }
+}
+
+/// A `replicaof` event's `master`: `host:port` (`Some`), or `no one` (`None`, any case).
+pub fn parse_master(master: &str) -> Result<Option<(String, u16)>, String> {
+    if master.trim().eq_ignore_ascii_case("no one") {
+        return Ok(None);
+    }
+    let bad = || format!("'{master}' is neither host:port nor \"no one\"");
+    let (host, port) = master.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok(Some((host.to_owned(), port)))
 }
 
 /// `10 s`, `1.5 s`, `250 ms`.
@@ -1117,6 +1148,9 @@ impl Scenario {
                 ));
             }
             match e {
+                Event::ReplicaOf { master, .. } => {
+                    parse_master(master).map_err(|why| invalid(format!("{f}.master"), why))?;
+                }
                 Event::Stall { duration_ms, .. } if *duration_ms == 0 => {
                     return Err(invalid(
                         format!("{f}.duration_ms"),

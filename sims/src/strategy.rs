@@ -817,6 +817,7 @@ fn set_at(e: &mut Event, t: u64) {
         | Event::RefuseConnections { at_ms, .. }
         | Event::ReadOnly { at_ms, .. }
         | Event::Latency { at_ms, .. }
+        | Event::ReplicaOf { at_ms, .. }
         | Event::Stall { at_ms, .. } => *at_ms = t,
     }
 }

@@ -486,3 +486,101 @@ fn a_failed_check_fails_a_run_that_must_hold_and_not_one_that_expects_either() {
     let (run, _) = go(&s, &NO_FAULT);
     assert!(run.report.expectation_met, "{}", run.report.verdict);
 }
+
+// ---- a demotion without Sentinel: REPLICAOF from outside ----
+
+#[test]
+fn a_replicaof_event_makes_writes_fail_with_readonly_until_replicaof_no_one_on_both_engines() {
+    use sims::client::{ClientOverrides, ClientSpec, OnReadonly, RetryOverrides};
+    // SET+GET at 100/s for 3 s; the server is demoted from 1 s to 2 s. Every request in
+    // between fails on its SET with READONLY (an error reply: `other`); before and after, none.
+    // With `on_readonly = "disconnect"` each READONLY also closes the connection, and the
+    // next request reconnects to the same (still demoted) address.
+    for on_readonly in [OnReadonly::ErrorKeep, OnReadonly::Disconnect] {
+        // No retries: redis-py 7 would retry a READONLY that closed the connection (a
+        // connection error to it) after a back-off of up to seconds.
+        let client = ClientSpec::profile("redis-py-7").with(ClientOverrides {
+            on_readonly: Some(on_readonly),
+            retry: RetryOverrides {
+                attempts: Some(0),
+                ..RetryOverrides::default()
+            },
+            ..ClientOverrides::default()
+        });
+        let mut s = scenario(
+            vec![Tier::new("app", PoolSpec::profile("recommended"), 1_000).with_client(client)],
+            constant(100.0),
+        );
+        s.duration_ms = 3_000;
+        s.load.mix = vec![MixEntry {
+            command: Command::SetGet,
+            weight: 1,
+        }];
+        s.timeline = vec![
+            Event::ReplicaOf {
+                at_ms: 1_000,
+                master: "10.0.0.2:6379".into(),
+            },
+            Event::ReplicaOf {
+                at_ms: 2_000,
+                master: "no one".into(),
+            },
+        ];
+        for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+            let run = sims::run_on(
+                engine,
+                &s,
+                &RunOptions {
+                    keep_trace: true,
+                    ..RunOptions::default()
+                },
+            )
+            .unwrap();
+            let r = &run.report;
+            assert!(
+                r.invariant_violations.is_empty(),
+                "{:?}",
+                r.invariant_violations
+            );
+            // About 100 requests in the demoted second (an arrival at its edges may go
+            // either way), all of them READONLY; the rest succeed.
+            assert!(
+                (95..=105).contains(&r.errors.other),
+                "{on_readonly:?} on {engine:?}: {} other errors",
+                r.errors.other
+            );
+            assert_eq!(
+                r.errors.total(),
+                r.errors.other,
+                "{on_readonly:?} on {engine:?}"
+            );
+            assert!(
+                run.trace
+                    .iter()
+                    .any(|l| l.contains("READONLY You can't write against a read only replica.")),
+                "{on_readonly:?} on {engine:?}: the trace shows the reply"
+            );
+            let closes = run
+                .trace
+                .iter()
+                .filter(|l| l.contains("\"pool.close\""))
+                .count();
+            match on_readonly {
+                OnReadonly::ErrorKeep => assert!(closes < 5, "{engine:?}: {closes} closes"),
+                OnReadonly::Disconnect => assert!(closes >= 95, "{engine:?}: {closes} closes"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_replicaof_event_names_a_bad_master() {
+    let mut s = scenario(app(Retry::None), constant(10.0));
+    s.timeline.push(Event::ReplicaOf {
+        at_ms: 10,
+        master: "nowhere".into(),
+    });
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("timeline[0].master"), "{e}");
+    assert!(e.contains("neither host:port nor \"no one\""), "{e}");
+}

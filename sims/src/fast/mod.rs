@@ -216,6 +216,9 @@ impl ServerControl for Server {
         self.engine
             .stall(Duration::from_millis(now_ms), Duration::from_millis(ms));
     }
+    fn set_role(&mut self, role: fake_redis::Role) {
+        self.engine.set_role(role);
+    }
 }
 
 /// The whole simulated system.
