@@ -562,11 +562,7 @@ impl World<'_> {
             .event(
                 self.now,
                 &label,
-                if again.is_some() {
-                    "request.retry"
-                } else {
-                    "request.pool_error"
-                },
+                crate::request::client::failure_event(again, "request.pool_error"),
             )
             .req("req", id)
             .str("error", &e.describe())
@@ -747,11 +743,7 @@ impl World<'_> {
             .event(
                 self.now,
                 &label,
-                if again.is_some() {
-                    "request.retry"
-                } else {
-                    "request.cmd_error"
-                },
+                crate::request::client::failure_event(again, "request.cmd_error"),
             )
             .req("req", id)
             .num("conn", conn.0)

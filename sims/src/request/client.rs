@@ -53,3 +53,13 @@ pub(crate) fn retry_after(
     }
     Some(p.backoff_ms(retries + 1, rng.unit()))
 }
+
+/// The trace event of a request's failure: `request.retry` when it tries again (`again` is
+/// its back-off), else `otherwise` (`request.cmd_error`, `request.pool_error`).
+pub(crate) fn failure_event(again: Option<u64>, otherwise: &'static str) -> &'static str {
+    if again.is_some() {
+        "request.retry"
+    } else {
+        otherwise
+    }
+}

@@ -259,11 +259,7 @@ impl<P: PoolUnderTest> Pod<P> {
                         .event(
                             sim_now_us(),
                             label,
-                            if again.is_some() {
-                                "request.retry"
-                            } else {
-                                "request.pool_error"
-                            },
+                            client::failure_event(again, "request.pool_error"),
                         )
                         .req("req", id)
                         .str("error", &e.describe())
@@ -322,11 +318,7 @@ impl<P: PoolUnderTest> Pod<P> {
                         .event(
                             sim_now_us(),
                             label,
-                            if again.is_some() {
-                                "request.retry"
-                            } else {
-                                "request.cmd_error"
-                            },
+                            client::failure_event(again, "request.cmd_error"),
                         )
                         .req("req", id)
                         .num("conn", conn_id)
