@@ -449,6 +449,9 @@ impl Engine {
         self.run(spec.cmd, id, w, p, out);
         // Counted after the call, as Redis's call() does (INFO does not see itself).
         self.stats.total_commands_processed += 1;
+        if spec.flags & WRITE != 0 {
+            self.stats.write_commands_processed += 1;
+        }
     }
 
     fn run(
@@ -975,6 +978,9 @@ impl Engine {
             let w = c.writer();
             self.run(spec.cmd, id, w, &parser, out);
             self.stats.total_commands_processed += 1;
+            if spec.flags & WRITE != 0 {
+                self.stats.write_commands_processed += 1;
+            }
         }
         self.in_exec = false;
         if let Some(c) = self.clients.get_mut(&id) {

@@ -75,6 +75,10 @@ pub struct ServerStats {
     pub timed_out_clients: u64,
     /// Fake-only: clients closed by CLIENT KILL or the kill-all fault.
     pub killed_clients: u64,
+    /// Fake-only: write commands executed (and so acknowledged), inside EXEC too; a write
+    /// answered `-READONLY` or rejected otherwise is not counted. What a failover's
+    /// split-brain window is measured in.
+    pub write_commands_processed: u64,
     /// Fake-only: accepted clients that are gone, for any reason (the peer closed, QUIT, a
     /// protocol error, the idle timeout, a kill, a restart). Between two resets of the
     /// counters, `total_connections_received == connected clients + closed_connections`.

@@ -21,6 +21,9 @@
 //!   `SENTINEL` commands, `+switch-master` and the other events for subscribers, and the
 //!   monitoring and failover state machine, fed with PING / INFO outcomes by the caller and
 //!   emitting the reconfiguration transactions for the caller to deliver. Pure, like the engine.
+//! - [`sentinel_shell`]: [`FakeSentinel`], the Sentinel served on a turmoil host: its clients
+//!   over simulated TCP, its PINGs, INFOs and reconfiguration transactions sent to the
+//!   instances over simulated TCP, its timer.
 //! - [`config`]: [`ServerConfig`], [`ServerStats`], CONFIG GET/SET parameters, glob matching.
 //! - [`shell`]: [`FakeRedis`], the async server handle: generic over a [`Listener`], with
 //!   adapters for `tokio::net` and `turmoil::net`; fault controls and observation.
@@ -56,6 +59,7 @@ mod keyspace;
 mod replication;
 pub mod resp;
 pub mod sentinel;
+pub mod sentinel_shell;
 pub mod shell;
 
 pub use commands::command_names;
@@ -64,6 +68,7 @@ pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output, Role};
 pub use fault::LATENCY_MS_MAX as FAULT_LATENCY_MS_MAX;
 pub use resp::{ProtocolError, ReplyWriter, RequestParser};
 pub use sentinel::{Sentinel, SentinelConfig, SentinelOutput};
+pub use sentinel_shell::FakeSentinel;
 pub use shell::{ConnEvent, ConnObserver, FakeRedis, Listener};
 
 /// The Redis version the fake reports (HELLO, INFO) and imitates.

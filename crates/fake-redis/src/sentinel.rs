@@ -1140,6 +1140,32 @@ impl Sentinel {
         });
     }
 
+    /// `SENTINEL FAILOVER <name>` from outside (an operator, a scenario's timeline): starts
+    /// a failover of a healthy master as the command does. The error is the command's reply
+    /// text (`ERR No such master with that name`, `INPROG ...`, `NOGOODSLAVE ...`).
+    pub fn failover(&mut self, now: Duration, name: &str) -> Result<(), String> {
+        self.advance(now);
+        if !self.masters.contains_key(name) {
+            return Err("ERR No such master with that name".into());
+        }
+        self.force_failover(now, name)
+    }
+
+    fn force_failover(&mut self, now: Duration, n: &str) -> Result<(), String> {
+        let m = &self.masters[n];
+        if m.failover.is_some() {
+            return Err("INPROG Failover already in progress".into());
+        }
+        if select_replica(m, now, &self.config.timing).is_none() {
+            return Err("NOGOODSLAVE No suitable replica to promote".into());
+        }
+        self.start_failover(n);
+        if let Some(m) = self.masters.get_mut(n) {
+            m.force_failover = true;
+        }
+        Ok(())
+    }
+
     // ---- the client face ----
 
     /// A client connected.
@@ -1540,17 +1566,7 @@ impl Sentinel {
             }
             b"failover" => {
                 let n = named(self)?;
-                let m = &self.masters[&n];
-                if m.failover.is_some() {
-                    return Err("INPROG Failover already in progress".into());
-                }
-                if select_replica(m, now, &self.config.timing).is_none() {
-                    return Err("NOGOODSLAVE No suitable replica to promote".into());
-                }
-                self.start_failover(&n);
-                if let Some(m) = self.masters.get_mut(&n) {
-                    m.force_failover = true;
-                }
+                self.force_failover(now, &n)?;
                 w.ok(out);
             }
             _ => unreachable!("arity table above lists every subcommand"),

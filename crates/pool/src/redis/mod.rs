@@ -169,6 +169,22 @@ impl<S: Transport> RedisConnection<S> {
         }
     }
 
+    /// Reads the next reply without sending anything: a pub/sub message after `SUBSCRIBE`.
+    /// An error reply is `Err(RedisError::Server)`.
+    pub async fn next_message(&mut self) -> Result<Value, RedisError> {
+        if self.is_broken() {
+            return Err(RedisError::Broken);
+        }
+        let reply = self.read_reply().await;
+        if reply.is_err() {
+            self.failed = true;
+        }
+        match reply? {
+            Value::Error(msg) => Err(RedisError::Server(msg)),
+            v => Ok(v),
+        }
+    }
+
     /// `PING`, expecting `PONG`.
     pub async fn ping(&mut self) -> Result<(), RedisError> {
         match self.cmd(&["PING"]).await? {
@@ -321,6 +337,23 @@ impl<S: Transport> RedisManager<S> {
     pub fn ping_on_connect(mut self, ping: bool) -> Self {
         self.ping_on_connect = ping;
         self
+    }
+
+    /// The same manager for another address (a client that found the master elsewhere,
+    /// e.g. through Sentinel).
+    #[must_use]
+    pub fn at(&self, host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            db: self.db,
+            connect_timeout: self.connect_timeout,
+            check_timeout: self.check_timeout,
+            ping_on_connect: self.ping_on_connect,
+            _stream: PhantomData,
+        }
     }
 
     /// Opens one connection outside any pool (connect + handshake, no timeout).
