@@ -13,6 +13,13 @@ fn main() {
                 continue;
             }
             for e in Engine::ALL {
+                if e == Engine::Fast && sims::fast::supports(&s).is_err() {
+                    println!(
+                        "{:<10} {:<28} fast    (turmoil only)",
+                        incident.name, s.name
+                    );
+                    continue;
+                }
                 let t = Instant::now();
                 let r = run_on(e, &s, &RunOptions::default()).unwrap();
                 let ms = t.elapsed().as_secs_f64() * 1000.0;

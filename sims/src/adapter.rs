@@ -89,6 +89,7 @@ impl CmdError {
             Self::Closed(_) => ErrorKind::Eof,
             Self::MaxClients => ErrorKind::MaxClients,
             Self::Timeout(_) => ErrorKind::ReadTimeout,
+            Self::Server(m) if m.starts_with("READONLY") => ErrorKind::Readonly,
             Self::Server(_) | Self::Other(_) => ErrorKind::Other,
         }
     }
@@ -190,6 +191,15 @@ pub trait PoolUnderTest: Observe + 'static {
         let _ = conn;
         None
     }
+
+    /// Whether the pool's client has learned that `conn`'s server is no longer the master
+    /// and its profile drops such connections (`on_address_change`, with a Sentinel
+    /// discovery): the request path then closes it instead of using or keeping it. `false`
+    /// (the default) for pools that cannot tell.
+    fn stale(&self, conn: &Self::Conn) -> bool {
+        let _ = conn;
+        false
+    }
 }
 
 /// Where a pool is built and what it may use.
@@ -211,6 +221,47 @@ pub struct PoolContext {
     pub trace: Trace,
     /// Connections the server refused with `maxclients`, as the clients saw them.
     pub refusals_seen: Arc<AtomicU64>,
+    /// Where the master's address is asked before every connect (a client with a Sentinel
+    /// discovery); `None`: connect to [`PoolContext::server`].
+    pub discovery: Option<SentinelTarget>,
+}
+
+/// A Sentinel to ask for the master's address (`SENTINEL GET-MASTER-ADDR-BY-NAME`), and what
+/// one pool's client knows of the master (each pool has its own, as each redis-py
+/// `SentinelConnectionPool` or go-redis `FailoverClient` does).
+#[derive(Clone, Debug)]
+pub struct SentinelTarget {
+    /// The Sentinel's host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The master's name.
+    pub master_name: String,
+    /// What the client does to connections to an address it no longer takes for the
+    /// master's ([`crate::client::OnAddressChange`]).
+    pub on_address_change: crate::client::OnAddressChange,
+    /// The address the client takes for the master's now: Sentinel's last answer to a
+    /// discovery, or the new address of the last `+switch-master` it was told of.
+    pub known: Arc<std::sync::Mutex<Option<(String, u16)>>>,
+}
+
+impl SentinelTarget {
+    /// The address the client takes for the master's now, if it asked already.
+    #[must_use]
+    pub fn known(&self) -> Option<(String, u16)> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The client learned that the master is at `addr`.
+    pub fn learn(&self, addr: (String, u16)) {
+        *self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(addr);
+    }
 }
 
 impl PoolContext {

@@ -760,11 +760,19 @@ fn search(
                     continue;
                 }
                 if let Ok(h) = hit(with_gap(s, g), g as f64, incident, jobs)? {
-                    searched.push(format!(
-                        "idle gaps from {} up to {} at 1 s steps",
-                        secs(t_ms.saturating_sub(1000) as f64),
-                        secs(g as f64 - 1000.0)
-                    ));
+                    let first = t_ms.saturating_sub(1000).max(1000);
+                    if g > first {
+                        let last = g - 1000;
+                        searched.push(if last == first {
+                            format!("an idle gap of {}", secs(first as f64))
+                        } else {
+                            format!(
+                                "idle gaps from {} up to {} at 1 s steps",
+                                secs(first as f64),
+                                secs(last as f64)
+                            )
+                        });
+                    }
                     return Ok(Some(("idle_gap", "ms", h)));
                 }
             }

@@ -39,6 +39,17 @@ pub(crate) struct ServerView {
     pub(crate) connects: u64,
 }
 
+impl ServerView {
+    /// Adds `o`'s figures (several servers read as one).
+    pub(crate) fn add(&mut self, o: &Self) {
+        self.clients += o.clients;
+        self.commands += o.commands;
+        self.rejected += o.rejected;
+        self.idle_closes += o.idle_closes;
+        self.connects += o.connects;
+    }
+}
+
 /// A counter that survives resets: a value below the last one seen means the counter was
 /// reset (a restart), and counting goes on from it.
 #[derive(Clone, Copy, Debug, Default)]

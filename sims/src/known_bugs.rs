@@ -166,6 +166,7 @@ impl KnownBug {
             password: None,
             trace: trace.clone(),
             refusals_seen: Arc::new(AtomicU64::new(0)),
+            discovery: None,
         };
         let observed: Arc<Mutex<Option<Arc<dyn Observe>>>> = Arc::default();
         let outcome: Rc<RefCell<Option<Result<String, String>>>> = Rc::default();

@@ -54,7 +54,7 @@ fn header_lines(name: &str) -> [String; 2] {
 #[must_use]
 pub fn table(runs: &[(&Scenario, &Report)]) -> String {
     type Cell = fn(&Scenario, &Report) -> String;
-    let rows: [(&str, Cell); 18] = [
+    let rows: [(&str, Cell); 19] = [
         ("expected", |s, _| expected(s.expect.outcome).to_owned()),
         ("requests", |_, r| r.requests.to_string()),
         ("succeeded", |_, r| r.succeeded.to_string()),
@@ -68,6 +68,7 @@ pub fn table(runs: &[(&Scenario, &Report)]) -> String {
             r.errors.deadline_exceeded.to_string()
         }),
         ("  read_timeout", |_, r| r.errors.read_timeout.to_string()),
+        ("  readonly", |_, r| r.errors.readonly.to_string()),
         ("  other", |_, r| r.errors.other.to_string()),
         ("latency p50 ms", |_, r| fmt_num(r.latency_ms.p50)),
         ("latency p99 ms", |_, r| fmt_num(r.latency_ms.p99)),

@@ -97,6 +97,9 @@ pub struct Errors {
     /// `i/o timeout`): only with a tier `client` that has one.
     #[serde(default)]
     pub read_timeout: u64,
+    /// A write answered `-READONLY` (a replica, or a demoted master) and given to the caller.
+    #[serde(default)]
+    pub readonly: u64,
     /// Anything else (a refused or failed connect, a full waiter queue, an error reply).
     pub other: u64,
 }
@@ -112,6 +115,7 @@ impl Errors {
             ("max_clients", self.max_clients),
             ("deadline_exceeded", self.deadline_exceeded),
             ("read_timeout", self.read_timeout),
+            ("readonly", self.readonly),
             ("other", self.other),
         ];
         let parts: Vec<String> = kinds
@@ -135,6 +139,7 @@ impl Errors {
             + self.max_clients
             + self.deadline_exceeded
             + self.read_timeout
+            + self.readonly
             + self.other
     }
 
@@ -147,6 +152,7 @@ impl Errors {
             ErrorKind::MaxClients => self.max_clients += 1,
             ErrorKind::DeadlineExceeded => self.deadline_exceeded += 1,
             ErrorKind::ReadTimeout => self.read_timeout += 1,
+            ErrorKind::Readonly => self.readonly += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -168,6 +174,8 @@ pub enum ErrorKind {
     DeadlineExceeded,
     /// See [`Errors::read_timeout`].
     ReadTimeout,
+    /// See [`Errors::readonly`].
+    Readonly,
     /// See [`Errors::other`].
     Other,
 }
@@ -183,6 +191,7 @@ impl ErrorKind {
             Self::MaxClients => "max_clients",
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::ReadTimeout => "read_timeout",
+            Self::Readonly => "readonly",
             Self::Other => "other",
         }
     }
@@ -197,6 +206,7 @@ impl ErrorKind {
             Self::MaxClients,
             Self::DeadlineExceeded,
             Self::ReadTimeout,
+            Self::Readonly,
             Self::Other,
         ]
         .into_iter()
@@ -335,7 +345,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Every metric name.
-    pub const NAMES: [&'static str; 33] = [
+    pub const NAMES: [&'static str; 37] = [
         "requests",
         "succeeded",
         "errors.total",
@@ -345,6 +355,7 @@ impl Metrics {
         "errors.max_clients",
         "errors.deadline_exceeded",
         "errors.read_timeout",
+        "errors.readonly",
         "errors.other",
         "error_fraction",
         "latency_ms.p50",
@@ -370,6 +381,9 @@ impl Metrics {
         "retries",
         "server_connects",
         "peak_connects_per_sec",
+        "failovers",
+        "first_switch_ms",
+        "split_brain_writes",
     ];
 
     /// Whether `name` is a metric.
@@ -410,6 +424,7 @@ impl Metrics {
         m.set("errors.max_clients", e.max_clients as f64);
         m.set("errors.deadline_exceeded", e.deadline_exceeded as f64);
         m.set("errors.read_timeout", e.read_timeout as f64);
+        m.set("errors.readonly", e.readonly as f64);
         m.set("errors.other", e.other as f64);
         m.set(
             "error_fraction",

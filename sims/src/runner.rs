@@ -192,6 +192,8 @@ fn run_inner<F: PoolFactory>(
         }
     });
 
+    let topology = Topology::build(&mut sim, s);
+
     let shared = Arc::new(Shared {
         scenario: s.clone(),
         trace: Trace::new(opts.keep_trace),
@@ -246,12 +248,41 @@ fn run_inner<F: PoolFactory>(
         }
     }
 
-    trace_server_side(&sim, &server, &shared, &hosts);
+    if topology.sentinel.is_some() {
+        hosts.push(crate::world::SENTINEL_HOST.to_owned());
+    }
+    trace_server_side(&sim, &server, REDIS_HOST, &shared, &hosts);
+    for (host, replica) in &topology.replicas {
+        trace_server_side(&sim, replica, host, &shared, &hosts);
+    }
+    if let Some((sentinel, _)) = &topology.sentinel {
+        let weak = Arc::downgrade(&shared);
+        sentinel.set_event_observer(Some(Arc::new(move |_, channel, message| {
+            if let Some(shared) = weak.upgrade() {
+                shared
+                    .trace
+                    .event(
+                        shared.now_us(),
+                        crate::world::SENTINEL_HOST,
+                        "sentinel.event",
+                    )
+                    .str("channel", channel)
+                    .str("message", message)
+                    .write();
+            }
+        })));
+    }
     let mut stepper = Stepper {
         tally: Tally::new(s, shared, opts),
-        timeline: Timeline::new(s),
+        timeline: Timeline::new(s).with_sentinel(topology.sentinel.clone()),
         server,
         fault,
+        linked_hosts: {
+            let mut h = hosts.clone();
+            h.extend(topology.replicas.iter().map(|(r, _)| r.clone()));
+            h
+        },
+        topology,
     };
     stepper.drive(&mut sim, drain_end_ms);
     let findings = stepper.findings();
@@ -265,6 +296,7 @@ fn run_inner<F: PoolFactory>(
 fn trace_server_side(
     sim: &turmoil::Sim<'_>,
     server: &FakeRedis,
+    server_host: &str,
     shared: &Arc<Shared>,
     hosts: &[String],
 ) {
@@ -273,6 +305,7 @@ fn trace_server_side(
         .map(|h| (sim.lookup(h.as_str()), h.clone()))
         .collect();
     let weak = Arc::downgrade(shared);
+    let server_host = server_host.to_owned();
     server.set_conn_observer(Some(Arc::new(move |ev: &ConnEvent| {
         let Some(shared) = weak.upgrade() else {
             return;
@@ -285,17 +318,17 @@ fn trace_server_side(
         let trace = &shared.trace;
         match ev {
             ConnEvent::Accepted { client, peer } => trace
-                .event(t, REDIS_HOST, "server.accept")
+                .event(t, &server_host, "server.accept")
                 .num("client", *client)
                 .str("addr", &addr(peer))
                 .write(),
             ConnEvent::Rejected { peer } => trace
-                .event(t, REDIS_HOST, "server.reject")
+                .event(t, &server_host, "server.reject")
                 .str("addr", &addr(peer))
                 .str("reason", "max number of clients reached")
                 .write(),
             ConnEvent::Refused { peer } => trace
-                .event(t, REDIS_HOST, "server.refuse")
+                .event(t, &server_host, "server.refuse")
                 .str("addr", &addr(peer))
                 .write(),
             ConnEvent::Closed {
@@ -306,7 +339,7 @@ fn trace_server_side(
                 idle_secs,
             } => {
                 let mut e = trace
-                    .event(t, REDIS_HOST, "server.close")
+                    .event(t, &server_host, "server.close")
                     .num("client", *client)
                     .str("addr", &addr(peer))
                     .str("reason", reason)
@@ -346,6 +379,8 @@ pub(crate) trait ServerControl {
     fn stall(&mut self, now_ms: u64, ms: u64);
     /// `REPLICAOF` from outside ([`fake_redis::Engine::set_role`]).
     fn set_role(&mut self, role: fake_redis::Role);
+    /// Every link to and from the master's host held (`on`) or released.
+    fn hang(&mut self, on: bool);
 }
 
 impl ServerControl for FakeRedis {
@@ -377,6 +412,50 @@ impl ServerControl for FakeRedis {
     fn set_role(&mut self, role: fake_redis::Role) {
         Self::set_role(self, role);
     }
+    fn hang(&mut self, _on: bool) {
+        // The links are the simulation's, not the server's: the stepper applies it
+        // (`Linked`).
+    }
+}
+
+/// The turmoil engine's server as the timeline drives it: the fake's handle, and the
+/// `hang` asked for, which the stepper applies to turmoil's links after the events.
+struct Linked<'a> {
+    server: &'a mut FakeRedis,
+    hang: Option<bool>,
+}
+
+impl ServerControl for Linked<'_> {
+    fn restart(&mut self) {
+        self.server.restart();
+    }
+    fn kill_all_clients(&mut self) {
+        self.server.kill_all_clients();
+    }
+    fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        self.server.config_set(name, value)
+    }
+    fn refuse_connections(&mut self, on: bool) {
+        self.server.refuse_connections(on);
+    }
+    fn set_readonly(&mut self, on: bool) {
+        self.server.set_readonly(on);
+    }
+    fn set_command_latency(&mut self, ms: u64) {
+        ServerControl::set_command_latency(self.server, ms);
+    }
+    fn set_connect_latency(&mut self, ms: u64) {
+        ServerControl::set_connect_latency(self.server, ms);
+    }
+    fn stall(&mut self, now_ms: u64, ms: u64) {
+        ServerControl::stall(self.server, now_ms, ms);
+    }
+    fn set_role(&mut self, role: fake_redis::Role) {
+        self.server.set_role(role);
+    }
+    fn hang(&mut self, on: bool) {
+        self.hang = Some(on);
+    }
 }
 
 /// The scenario's server events not applied yet, and what they changed (both engines).
@@ -385,9 +464,14 @@ pub(crate) struct Timeline {
     events: std::collections::VecDeque<Event>,
     /// When to switch refuse-connections off after a restart's downtime.
     refuse_off_at_ms: Option<u64>,
+    /// When a hang ends.
+    hang_off_at_ms: Option<u64>,
     /// The server's latencies now (latency events change them; a spike restores them).
     command_latency_ms: u64,
     connect_latency_ms: u64,
+    /// The Sentinel `sentinel_failover` events go to, and the master's name (turmoil, with a
+    /// topology; validation refuses the event without one).
+    sentinel: Option<(fake_redis::FakeSentinel, String)>,
 }
 
 impl Timeline {
@@ -398,18 +482,29 @@ impl Timeline {
         Self {
             events: events.into(),
             refuse_off_at_ms: None,
+            hang_off_at_ms: None,
             command_latency_ms: s.server.command_latency_ms,
             connect_latency_ms: s.server.connect_latency_ms,
+            sentinel: None,
         }
+    }
+
+    /// Where `sentinel_failover` events go.
+    fn with_sentinel(mut self, sentinel: Option<(fake_redis::FakeSentinel, String)>) -> Self {
+        self.sentinel = sentinel;
+        self
     }
 
     /// When something is next due (ms), if anything is.
     pub(crate) fn next_due_ms(&self) -> Option<u64> {
-        let e = self.events.front().map(Event::at_ms);
-        match (e, self.refuse_off_at_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.events.front().map(Event::at_ms),
+            self.refuse_off_at_ms,
+            self.hang_off_at_ms,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Applies the events due at `t_ms` (server events; load events are the load
@@ -423,6 +518,10 @@ impl Timeline {
         if self.refuse_off_at_ms.is_some_and(|at| at <= t_ms) {
             self.refuse_off_at_ms = None;
             server.refuse_connections(false);
+        }
+        if self.hang_off_at_ms.is_some_and(|at| at <= t_ms) {
+            self.hang_off_at_ms = None;
+            server.hang(false);
         }
         while self.events.front().is_some_and(|e| e.at_ms() <= t_ms) {
             let Some(e) = self.events.pop_front() else {
@@ -478,12 +577,33 @@ impl Timeline {
                     }
                 }
                 Event::Stall { duration_ms, .. } => server.stall(t_ms, duration_ms),
+                Event::Hang { duration_ms, .. } => {
+                    server.hang(true);
+                    let end = t_ms + duration_ms;
+                    self.hang_off_at_ms = Some(self.hang_off_at_ms.map_or(end, |e| e.max(end)));
+                }
                 Event::ReplicaOf { master, .. } => {
                     server.set_role(match crate::scenario::parse_master(&master) {
                         Ok(Some((host, port))) => fake_redis::Role::Replica { host, port },
                         // validate() refused anything else.
                         _ => fake_redis::Role::Master,
                     });
+                }
+                Event::SentinelFailover { .. } => {
+                    if let Some((sentinel, name)) = &self.sentinel {
+                        if let Err(e) = sentinel.with_engine(|s, now| s.failover(now, name)) {
+                            tally
+                                .shared
+                                .trace
+                                .event(
+                                    t_ms * 1000,
+                                    crate::world::SENTINEL_HOST,
+                                    "sentinel.failover_refused",
+                                )
+                                .str("error", &e)
+                                .write();
+                        }
+                    }
                 }
                 Event::IdleGap { .. } | Event::Load { .. } => {}
             }
@@ -526,6 +646,12 @@ pub(crate) struct Tally {
     pub(crate) finished: bool,
     seed: u64,
     replay: String,
+    /// What the servers other than the master (replicas) read at the last step, summed: the
+    /// report's server figures cover every server, and the master's
+    /// `server.rejected_counted` check does not expect to have counted their refusals.
+    pub(crate) elsewhere: ServerView,
+    /// Metrics only some runs have (a topology's failover figures), set before `finish`.
+    pub(crate) extra_metrics: Vec<(&'static str, f64)>,
 }
 
 impl Tally {
@@ -550,7 +676,16 @@ impl Tally {
             finished: false,
             seed: s.seed,
             replay: opts.replay.replace("{seed}", &s.seed.to_string()),
+            elsewhere: ServerView::default(),
+            extra_metrics: Vec::new(),
         }
+    }
+
+    /// The master's view and the other servers', summed.
+    fn total(&self) -> ServerView {
+        let mut t = self.view;
+        t.add(&self.elsewhere);
+        t
     }
 
     pub(crate) fn violation(&mut self, invariant: &str, detail: String, t_ms: u64) {
@@ -607,8 +742,12 @@ impl Tally {
             }
         }
         self.connecting = connecting;
-        let refusals = self.shared.refusals_seen.load(Ordering::Relaxed);
-        let connects_before = self.view.connects;
+        let refusals = self
+            .shared
+            .refusals_seen
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.elsewhere.rejected);
+        let connects_before = self.total().connects;
         match self.checker.check_engine(server, t_ms, refusals) {
             Ok(view) => self.view = view,
             Err((name, detail)) => self.violation(name, detail, t_ms),
@@ -619,8 +758,8 @@ impl Tally {
         }
         self.peak_connects_per_sec = self
             .peak_connects_per_sec
-            .max(self.view.connects - self.connects_before_second);
-        sample.server_clients = self.view.clients;
+            .max(self.total().connects - self.connects_before_second);
+        sample.server_clients = self.total().clients;
         let e2e = {
             let mut r = self.shared.requests();
             sample.errors = r.errors_so_far();
@@ -633,7 +772,7 @@ impl Tally {
         self.peak_server_clients = self.peak_server_clients.max(sample.server_clients);
         self.peak_waiters = self.peak_waiters.max(sample.waiters);
         if self.commands_at_duration.is_none() && t_ms >= self.shared.scenario.duration_ms {
-            self.commands_at_duration = Some(self.view.commands);
+            self.commands_at_duration = Some(self.total().commands);
         }
         if t_ms >= self.next_sample_ms {
             self.timeline.push(sample);
@@ -698,7 +837,11 @@ impl Tally {
             // in flight: at the end, the server may have counted up to that many more than
             // the clients saw (a pool refilling `min_idle` against a full server). Seeing
             // more than it counted is checked after every step.
-            let seen = self.shared.refusals_seen.load(Ordering::Relaxed);
+            let seen = self
+                .shared
+                .refusals_seen
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.elsewhere.rejected);
             let in_flight = self.connecting.unwrap_or(u64::MAX);
             if self.view.rejected > seen.saturating_add(in_flight) {
                 self.violation(
@@ -724,7 +867,8 @@ impl Tally {
                 h.value_at_quantile(q) as f64 / 1000.0
             }
         };
-        let commands = self.commands_at_duration.unwrap_or(self.view.commands);
+        let total = self.total();
+        let commands = self.commands_at_duration.unwrap_or(total.commands);
         let mut report = Report {
             scenario: s.name.clone(),
             profile: s.redis_tier().map_or_else(String::new, |t| t.pool.label()),
@@ -750,7 +894,7 @@ impl Tally {
             },
             peak_pool_connections: self.peak_pool_connections,
             peak_server_clients: self.peak_server_clients,
-            rejected_connections: self.view.rejected,
+            rejected_connections: total.rejected,
             server_ops_per_sec: commands as f64 * 1000.0 / s.duration_ms as f64,
             invariant_violations: self.violations.clone(),
             expectation_met: false,
@@ -775,10 +919,13 @@ impl Tally {
             "last_error_ms",
             r.last_error_us.map_or(0.0, |t| (t / 1000) as f64),
         );
-        metrics.set("server_idle_closes", self.view.idle_closes as f64);
+        metrics.set("server_idle_closes", total.idle_closes as f64);
         metrics.set("retries", r.retries as f64);
-        metrics.set("server_connects", self.view.connects as f64);
+        metrics.set("server_connects", total.connects as f64);
         metrics.set("peak_connects_per_sec", self.peak_connects_per_sec as f64);
+        for (name, v) in &self.extra_metrics {
+            metrics.set(name, *v);
+        }
         let stopped = r.stopped.clone();
         drop(r);
         let failures: Vec<String> = s
@@ -858,6 +1005,167 @@ struct Stepper {
     server: FakeRedis,
     /// A planted server fault ([`run_with_server_fault`]).
     fault: Option<ServerFault>,
+    /// Replicas and the Sentinel, if the scenario has them.
+    topology: Topology,
+    /// Every host but the master's: the links a `hang` holds.
+    linked_hosts: Vec<String>,
+}
+
+/// The servers beside the master (a scenario's `server.topology`), and what the runner
+/// watches of them after every step.
+#[derive(Default)]
+struct Topology {
+    /// Each replica's host and server.
+    replicas: Vec<(String, FakeRedis)>,
+    /// The Sentinel and the master's name.
+    sentinel: Option<(fake_redis::FakeSentinel, String)>,
+    /// The replicas' invariant checkers.
+    checkers: Vec<Checker>,
+    /// Per server (the master first, then the replicas): writes acknowledged at the last
+    /// step (the counter restarts with a restart), and whether it was a replica then.
+    last: Vec<(u64, bool)>,
+    /// Writes acknowledged by a server that was a master while Sentinel named another.
+    split_brain_writes: u64,
+    /// `+switch-master` events seen, and the first one's instant.
+    switches: u64,
+    first_switch_ms: Option<u64>,
+}
+
+impl Topology {
+    /// Puts the scenario's replicas and Sentinel on hosts of `sim`.
+    fn build(sim: &mut turmoil::Sim<'_>, s: &Scenario) -> Self {
+        let Some(t) = &s.server.topology else {
+            return Self::default();
+        };
+        let mut topo = Self::default();
+        for i in 1..=t.replicas {
+            let host = crate::scenario::Topology::replica_host(i);
+            let server = FakeRedis::new(ServerConfig {
+                timeout_secs: s.server.timeout_secs,
+                maxclients: s.server.maxclients,
+                hz: s.server.hz,
+                requirepass: s.server.requirepass.clone(),
+                ..ServerConfig::default()
+            });
+            server.set_latency(Duration::from_millis(s.server.command_latency_ms));
+            server.set_connect_latency(Duration::from_millis(s.server.connect_latency_ms));
+            server.set_role(fake_redis::Role::Replica {
+                host: REDIS_HOST.to_owned(),
+                port: REDIS_PORT,
+            });
+            let h = server.clone();
+            sim.host(host.as_str(), move || {
+                let server = h.clone();
+                async move {
+                    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", REDIS_PORT)).await?;
+                    server.serve_turmoil(listener).await?;
+                    Ok(())
+                }
+            });
+            topo.checkers.push(Checker::new(s.server.timeout_secs));
+            topo.replicas.push((host, server));
+        }
+        if let Some(sn) = &t.sentinel {
+            use fake_redis::sentinel::{Addr, MonitorConfig};
+            let replicas = topo
+                .replicas
+                .iter()
+                .map(|(h, _)| Addr::new(h.clone(), REDIS_PORT))
+                .collect();
+            let mut monitor = MonitorConfig::new(
+                sn.master_name.clone(),
+                Addr::new(REDIS_HOST, REDIS_PORT),
+                replicas,
+            );
+            monitor.down_after_ms = sn.down_after_ms;
+            monitor.failover_timeout_ms = sn.failover_timeout_ms;
+            let sentinel = fake_redis::FakeSentinel::new(fake_redis::SentinelConfig {
+                masters: vec![monitor],
+                port: crate::world::SENTINEL_PORT,
+                ..fake_redis::SentinelConfig::default()
+            });
+            let h = sentinel.clone();
+            sim.host(crate::world::SENTINEL_HOST, move || {
+                let sentinel = h.clone();
+                async move {
+                    let listener =
+                        turmoil::net::TcpListener::bind(("0.0.0.0", crate::world::SENTINEL_PORT))
+                            .await?;
+                    sentinel.serve_turmoil(listener).await?;
+                    Ok(())
+                }
+            });
+            topo.sentinel = Some((sentinel, sn.master_name.clone()));
+        }
+        topo.last = vec![(0, false); 1 + topo.replicas.len()];
+        topo.last[1..].iter_mut().for_each(|l| l.1 = true);
+        topo
+    }
+
+    /// After a step: the replicas' invariants, writes acknowledged by a replica (the
+    /// `server.replica_write` invariant), split-brain writes, switches.
+    fn observe(&mut self, t_ms: u64, master: &FakeRedis, tally: &mut Tally) {
+        if self.replicas.is_empty() && self.sentinel.is_none() {
+            return;
+        }
+        let named = self
+            .sentinel
+            .as_ref()
+            .and_then(|(sn, name)| sn.master_addr(name))
+            .map(|a| a.host);
+        let mut elsewhere = ServerView::default();
+        let servers = std::iter::once((REDIS_HOST, master))
+            .chain(self.replicas.iter().map(|(h, s)| (h.as_str(), s)));
+        for (i, (host, server)) in servers.enumerate() {
+            let (writes, replica) = server.with_engine(|e| {
+                (
+                    e.stats().write_commands_processed,
+                    e.role() != &fake_redis::Role::Master,
+                )
+            });
+            let (last_writes, was_replica) = self.last[i];
+            let new = if writes >= last_writes {
+                writes - last_writes
+            } else {
+                writes
+            };
+            self.last[i] = (writes, replica);
+            if new > 0 && replica && was_replica {
+                tally.violation(
+                    "server.replica_write",
+                    format!("{host}: a replica acknowledged {new} writes"),
+                    t_ms,
+                );
+            }
+            if new > 0 && !replica && named.as_deref().is_some_and(|n| n != host) {
+                self.split_brain_writes += new;
+            }
+            if i > 0 {
+                let checker = &mut self.checkers[i - 1];
+                let r = server.with_engine(|e| checker.check_engine(e, t_ms, 0));
+                match r {
+                    Ok(view) => elsewhere.add(&view),
+                    Err((name, detail)) => tally.violation(name, format!("{host}: {detail}"), t_ms),
+                }
+            }
+        }
+        tally.elsewhere = elsewhere;
+        if let Some((sn, _)) = &self.sentinel {
+            let switches: Vec<u64> = sn
+                .events()
+                .iter()
+                .filter(|(_, c, _)| c == "+switch-master")
+                .map(|(t, _, _)| t.as_millis() as u64)
+                .collect();
+            self.switches = switches.len() as u64;
+            self.first_switch_ms = switches.first().copied();
+        }
+        tally.extra_metrics = vec![
+            ("failovers", self.switches as f64),
+            ("first_switch_ms", self.first_switch_ms.unwrap_or(0) as f64),
+            ("split_brain_writes", self.split_brain_writes as f64),
+        ];
+    }
 }
 
 impl Stepper {
@@ -876,6 +1184,7 @@ impl Stepper {
         });
         let readings: Vec<(String, PoolReading)> = readings.collect();
         let tally = &mut self.tally;
+        self.topology.observe(t_ms, &self.server, tally);
         self.server
             .with_engine(|e| tally.observe(t_ms, readings, e));
     }
@@ -888,8 +1197,20 @@ impl Stepper {
                 .shared
                 .runner_now_us
                 .store(sim.elapsed().as_micros() as u64, Ordering::Relaxed);
-            self.timeline
-                .apply_due(t_ms, &mut self.server, &mut self.tally);
+            let mut linked = Linked {
+                server: &mut self.server,
+                hang: None,
+            };
+            self.timeline.apply_due(t_ms, &mut linked, &mut self.tally);
+            if let Some(on) = linked.hang {
+                for h in &self.linked_hosts {
+                    if on {
+                        sim.hold(REDIS_HOST, h.as_str());
+                    } else {
+                        sim.release(REDIS_HOST, h.as_str());
+                    }
+                }
+            }
             let finished = match sim.step() {
                 Ok(f) => f,
                 Err(e) => {

@@ -86,6 +86,76 @@ pub struct Server {
     pub command_latency_ms: u64,
     /// Time from accepting a connection to its first reply (a TLS or AUTH handshake).
     pub connect_latency_ms: u64,
+    /// Replicas and a Sentinel beside the master (issue #16); `None`: the master alone. Only
+    /// the turmoil engine simulates them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<Topology>,
+}
+
+/// The servers around the master `redis`: replicas on hosts `redis-replica-1`, ... (same port,
+/// the same server settings, `REPLICAOF redis 6379` from the start) and, optionally, one
+/// Sentinel on host `sentinel` (port 26379) monitoring the master and its replicas. The
+/// timeline's server events act on the master's host `redis` (the master at the start,
+/// whatever its role later).
+///
+/// Data is not replicated: a replica keeps its own keyspace (reads of keys written on the
+/// master miss), which no incident depends on (docs/fake-redis.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Replicas of the master (1 to [`Topology::MAX_REPLICAS`]).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// The Sentinel, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<SentinelSpec>,
+}
+
+impl Topology {
+    /// The most replicas a scenario may have.
+    pub const MAX_REPLICAS: u32 = 4;
+
+    /// The host name of replica `i` (1-based).
+    #[must_use]
+    pub fn replica_host(i: u32) -> String {
+        format!("redis-replica-{i}")
+    }
+}
+
+/// One Redis Sentinel 7.0 (the fake: one Sentinel, quorum 1; fake_redis::sentinel) watching
+/// the master.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelSpec {
+    /// The monitored master's name (`sentinel monitor <name> ...`).
+    #[serde(default = "default_master_name")]
+    pub master_name: String,
+    /// `down-after-milliseconds` (Redis's default 30000).
+    #[serde(default = "default_down_after_ms")]
+    pub down_after_ms: u64,
+    /// `failover-timeout` (Redis's default 180000).
+    #[serde(default = "default_failover_timeout_ms")]
+    pub failover_timeout_ms: u64,
+}
+
+impl Default for SentinelSpec {
+    fn default() -> Self {
+        Self {
+            master_name: default_master_name(),
+            down_after_ms: default_down_after_ms(),
+            failover_timeout_ms: default_failover_timeout_ms(),
+        }
+    }
+}
+
+fn default_master_name() -> String {
+    "mymaster".to_owned()
+}
+fn default_down_after_ms() -> u64 {
+    30_000
+}
+fn default_failover_timeout_ms() -> u64 {
+    180_000
 }
 
 impl Default for Server {
@@ -98,6 +168,7 @@ impl Default for Server {
             requirepass: None,
             command_latency_ms: 0,
             connect_latency_ms: 0,
+            topology: None,
         }
     }
 }
@@ -563,6 +634,27 @@ pub enum Event {
         /// How long (above zero).
         duration_ms: u64,
     },
+    /// The master's host is cut off for `duration_ms` (a partition, a held link, a host that
+    /// died without closing): nothing it sends or receives is delivered, connects to it hang,
+    /// a command in flight waits for the client's read timeout, the Sentinel sees no PONG;
+    /// when it ends, what was held is delivered (TCP retransmits) and the server, which kept
+    /// running, carries on. Turmoil engine only.
+    Hang {
+        /// When.
+        at_ms: u64,
+        /// How long (above zero).
+        duration_ms: u64,
+    },
+    /// A manual failover: `SENTINEL FAILOVER <master_name>` to the scenario's Sentinel
+    /// (`[server.topology.sentinel]`, turmoil only). Sentinel promotes a replica of the
+    /// healthy master and demotes the old one with `SLAVEOF` and `CLIENT KILL` (its
+    /// transaction). Refused as Sentinel refuses it (`-INPROG` during a failover,
+    /// `-NOGOODSLAVE` without a replica to promote): the trace says so
+    /// (`sentinel.failover_refused`).
+    SentinelFailover {
+        /// When.
+        at_ms: u64,
+    },
 }
 
 impl Event {
@@ -579,7 +671,9 @@ impl Event {
             | Self::ReadOnly { at_ms, .. }
             | Self::Latency { at_ms, .. }
             | Self::ReplicaOf { at_ms, .. }
-            | Self::Stall { at_ms, .. } => at_ms,
+            | Self::Stall { at_ms, .. }
+            | Self::Hang { at_ms, .. }
+            | Self::SentinelFailover { at_ms } => at_ms,
         }
     }
 
@@ -628,6 +722,8 @@ impl Event {
                 Ok(Some((host, port))) => format!("REPLICAOF {host} {port}"),
                 _ => "REPLICAOF NO ONE".to_owned(),
             },
+            Self::SentinelFailover { .. } => "SENTINEL FAILOVER".to_owned(),
+            Self::Hang { duration_ms, .. } => format!("hang {}", secs_label(*duration_ms)),
         }
     }
 }
@@ -1016,6 +1112,39 @@ impl Scenario {
         if !(1..=500).contains(&self.server.hz) {
             return Err(invalid("server.hz", "must be between 1 and 500"));
         }
+        if let Some(t) = &self.server.topology {
+            if !(1..=Topology::MAX_REPLICAS).contains(&t.replicas) {
+                return Err(invalid(
+                    "server.topology.replicas",
+                    format!("must be between 1 and {}", Topology::MAX_REPLICAS),
+                ));
+            }
+            if let Some(sn) = &t.sentinel {
+                if sn.master_name.is_empty()
+                    || !sn
+                        .master_name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(invalid(
+                        "server.topology.sentinel.master_name",
+                        "must be a non-empty name of letters, digits, '-', '_' or '.'",
+                    ));
+                }
+                if sn.down_after_ms == 0 {
+                    return Err(invalid(
+                        "server.topology.sentinel.down_after_ms",
+                        "must be greater than zero",
+                    ));
+                }
+                if sn.failover_timeout_ms == 0 {
+                    return Err(invalid(
+                        "server.topology.sentinel.failover_timeout_ms",
+                        "must be greater than zero",
+                    ));
+                }
+            }
+        }
         if self.tiers.is_empty() {
             return Err(invalid("tiers", "at least one tier is needed"));
         }
@@ -1084,10 +1213,15 @@ impl Scenario {
                                     "on_timeout = \"keep\" (a multiplexed connection dropping the late reply) is not simulated yet; use \"close\"",
                                 ));
                             }
-                            if b.discovery != crate::client::Discovery::Fixed {
+                            let sentinel = self
+                                .server
+                                .topology
+                                .as_ref()
+                                .is_some_and(|t| t.sentinel.is_some());
+                            if b.discovery != crate::client::Discovery::Fixed && !sentinel {
                                 return Err(invalid(
                                     f("client"),
-                                    "a Sentinel discovery needs a Sentinel in the scenario, which is not simulated yet (issue #16); use a client profile without Sentinel",
+                                    "a Sentinel discovery needs a Sentinel in the scenario: add [server.topology.sentinel], or use a client profile without Sentinel",
                                 ));
                             }
                             Some(b)
@@ -1151,7 +1285,21 @@ impl Scenario {
                 Event::ReplicaOf { master, .. } => {
                     parse_master(master).map_err(|why| invalid(format!("{f}.master"), why))?;
                 }
-                Event::Stall { duration_ms, .. } if *duration_ms == 0 => {
+                Event::SentinelFailover { .. }
+                    if self
+                        .server
+                        .topology
+                        .as_ref()
+                        .is_none_or(|t| t.sentinel.is_none()) =>
+                {
+                    return Err(invalid(
+                        f,
+                        "a sentinel_failover event needs a Sentinel: add [server.topology.sentinel]",
+                    ));
+                }
+                Event::Stall { duration_ms, .. } | Event::Hang { duration_ms, .. }
+                    if *duration_ms == 0 =>
+                {
                     return Err(invalid(
                         format!("{f}.duration_ms"),
                         "must be greater than zero",

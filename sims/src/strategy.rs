@@ -818,7 +818,9 @@ fn set_at(e: &mut Event, t: u64) {
         | Event::ReadOnly { at_ms, .. }
         | Event::Latency { at_ms, .. }
         | Event::ReplicaOf { at_ms, .. }
-        | Event::Stall { at_ms, .. } => *at_ms = t,
+        | Event::Stall { at_ms, .. }
+        | Event::Hang { at_ms, .. }
+        | Event::SentinelFailover { at_ms } => *at_ms = t,
     }
 }
 
@@ -1191,6 +1193,7 @@ pub fn scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
                     requirepass: None,
                     command_latency_ms: server.3,
                     connect_latency_ms: server.4,
+                    topology: None,
                 })
                 .with_ticks(1, link)
                 .with_sample_ms(250);

@@ -5,6 +5,10 @@
 pub const REDIS_HOST: &str = "redis";
 /// The server's port.
 pub const REDIS_PORT: u16 = 6379;
+/// The Sentinel's host name (a scenario with `[server.topology.sentinel]`).
+pub const SENTINEL_HOST: &str = "sentinel";
+/// The Sentinel's port.
+pub const SENTINEL_PORT: u16 = 26379;
 /// The port pods of called tiers serve on.
 pub const RPC_PORT: u16 = 8000;
 

@@ -165,6 +165,53 @@ fn once_at(at_ms: u64, f: impl FnOnce(&mut fake_redis::Engine, Duration) + 'stat
 }
 
 #[test]
+fn a_replica_that_acknowledges_a_write_violates_replica_write() {
+    // A topology (one replica) turns the check on; the master is demoted at 1 s (REPLICAOF
+    // from outside), and from then on, between steps, a write is executed on it as if it were
+    // still a master: a replica that acknowledged a write.
+    let mut s = base();
+    s.server.topology = Some(sims::scenario::Topology {
+        replicas: 1,
+        sentinel: None,
+    });
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    let mut port = 41_000;
+    let fault: ServerFault = Box::new(move |server, t_ms| {
+        if t_ms < 1_000 {
+            return;
+        }
+        let replica = fake_redis::Role::Replica {
+            host: "redis-replica-1".into(),
+            port: 6379,
+        };
+        server.with_engine(|e| {
+            let now = Duration::from_millis(t_ms);
+            if e.role() == &fake_redis::Role::Master {
+                e.set_role(replica);
+                return;
+            }
+            e.set_role(fake_redis::Role::Master);
+            port += 1;
+            let (peer, local) = addr(port);
+            let fake_redis::engine::Admission::Accepted(id) = e.accept(now, peer, local) else {
+                panic!("accepted");
+            };
+            e.handle_read(now, id, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+            let mut out = Vec::new();
+            let _ = e.take_output(id, &mut out);
+            assert_eq!(out, b"+OK\r\n");
+            e.handle_closed(now, id);
+            while e.poll_output().is_some() {}
+            e.set_role(replica);
+        });
+    });
+    let run = run_with_server_fault(&s, CorePoolFactory, &opts(), fault).unwrap();
+    let v = fired(&run, &s, "server.replica_write");
+    assert!(v.detail.starts_with("redis: a replica acknowledged"), "{v}");
+    assert!(v.t_ms >= 1_000 && v.t_ms <= 1_003, "{v}");
+}
+
+#[test]
 fn a_server_that_admits_one_client_too_many_violates_maxclients() {
     let mut s = base();
     s.server.maxclients = 50;

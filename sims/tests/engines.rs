@@ -13,6 +13,7 @@ fn both_engines(incident: &str) {
     let incident = sims::incidents::by_name(incident).unwrap();
     let mut bad = Vec::new();
     for s in incident.scenarios(incident.default_seed) {
+        assert!(sims::fast::supports(&s).is_ok(), "{}", s.name);
         let (t, f) = both(&s);
         for (e, r) in [("turmoil", &t), ("fast", &f)] {
             if !r.expectation_met {
@@ -51,6 +52,9 @@ fn the_fast_engine_agrees_with_the_oracle() {
     for incident in sims::incidents::ALL {
         for seed in [incident.default_seed, 11] {
             for s in incident.scenarios(seed) {
+                if sims::fast::supports(&s).is_err() {
+                    continue; // a topology: turmoil only (the oracle test covers turmoil)
+                }
                 common::oracle_check(Engine::Fast, &s);
             }
         }
@@ -64,6 +68,9 @@ fn every_built_in_run_holds_its_expectation_on_the_fast_engine_over_20_seeds() {
     for incident in sims::incidents::ALL {
         for seed in 1..=20 {
             for s in incident.scenarios(seed) {
+                if sims::fast::supports(&s).is_err() {
+                    continue; // a topology: turmoil only (tests/incidents.rs sweeps it there)
+                }
                 let r = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
                 if !r.report.expectation_met {
                     failed.push(format!(

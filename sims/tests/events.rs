@@ -136,11 +136,11 @@ fn read_only_makes_writes_fail_with_an_error_reply_and_ends() {
         on: false,
     });
     let r = go(&s);
-    assert!(r.errors.other > 0, "{:?}", r.errors);
+    assert!(r.errors.readonly > 0, "{:?}", r.errors);
     assert_eq!(
         r.errors.total(),
-        r.errors.other,
-        "-READONLY is an error reply"
+        r.errors.readonly,
+        "-READONLY is an error reply, counted as its own kind"
     );
     assert_eq!(r.rejected_connections, 0);
 }

@@ -180,6 +180,36 @@ fn hung_server_hangs_every_caller_without_a_read_timeout_and_the_bounded_client_
 }
 
 #[test]
+fn failover_pinned_clients_write_into_a_split_brain_then_get_readonly_and_discovery_holds() {
+    let inc = incidents::by_name("failover").unwrap();
+    let reports = replay(
+        "failover",
+        seed_for(inc),
+        "failover_pinned_clients_write_into_a_split_brain_then_get_readonly_and_discovery_holds",
+    );
+    // Pinned to the old master's address: READONLY until the end of the run.
+    let pinned = by_name(&reports, "pinned-to-address");
+    assert!(pinned.errors.readonly >= 100, "{:?}", pinned.errors);
+    assert!(pinned.invariant_violations.is_empty());
+    // Discovery through Sentinel: no READONLY, errors only in the detection window.
+    let fixed = by_name(&reports, "sentinel-discovery");
+    assert_eq!(fixed.errors.readonly, 0);
+    assert!(fixed.errors.total() > 0, "the outage still fails requests");
+    assert!(fixed.errors.total() * 4 < pinned.errors.total());
+    // A planned failover: redis-py's Sentinel pool keeps its connections on the old master
+    // (a split brain of seconds); go-redis's FailoverClient drops them at +switch-master.
+    let planned = by_name(&reports, "planned-sentinel-pool");
+    let follow = by_name(&reports, "planned-follow-switch");
+    assert_eq!(planned.errors.readonly + follow.errors.readonly, 0);
+    assert_eq!(follow.errors.total(), 0);
+}
+
+#[test]
+fn seed_sweep_failover() {
+    sweep("failover");
+}
+
+#[test]
 fn seed_sweep_hung_server() {
     sweep("hung-server");
 }

@@ -545,13 +545,13 @@ fn a_replicaof_event_makes_writes_fail_with_readonly_until_replicaof_no_one_on_b
             // About 100 requests in the demoted second (an arrival at its edges may go
             // either way), all of them READONLY; the rest succeed.
             assert!(
-                (95..=105).contains(&r.errors.other),
-                "{on_readonly:?} on {engine:?}: {} other errors",
-                r.errors.other
+                (95..=105).contains(&r.errors.readonly),
+                "{on_readonly:?} on {engine:?}: {} readonly errors",
+                r.errors.readonly
             );
             assert_eq!(
                 r.errors.total(),
-                r.errors.other,
+                r.errors.readonly,
                 "{on_readonly:?} on {engine:?}"
             );
             assert!(

@@ -85,6 +85,11 @@ fn cascade_is_pinned_and_agrees_with_the_oracle() {
 }
 
 #[test]
+fn failover_is_pinned_and_agrees_with_the_oracle() {
+    pin("failover");
+}
+
+#[test]
 fn hung_server_is_pinned_and_agrees_with_the_oracle() {
     pin("hung-server");
 }
@@ -93,5 +98,14 @@ fn hung_server_is_pinned_and_agrees_with_the_oracle() {
 fn every_incident_is_pinned() {
     // A new incident needs its own test above.
     let names: Vec<&str> = sims::incidents::ALL.iter().map(|i| i.name).collect();
-    assert_eq!(names, ["stale-eof", "explosion", "cascade", "hung-server"]);
+    assert_eq!(
+        names,
+        [
+            "stale-eof",
+            "explosion",
+            "cascade",
+            "failover",
+            "hung-server"
+        ]
+    );
 }

@@ -55,6 +55,7 @@ fn report_field_names_are_the_contract() {
             "max_clients",
             "deadline_exceeded",
             "read_timeout",
+            "readonly",
             "other"
         ])
     );

@@ -431,6 +431,7 @@ fn error_kinds(r: &Report) -> String {
         ("max_clients", e.max_clients),
         ("deadline_exceeded", e.deadline_exceeded),
         ("read_timeout", e.read_timeout),
+        ("readonly", e.readonly),
         ("other", e.other),
     ];
     kinds

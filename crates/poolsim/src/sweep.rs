@@ -30,9 +30,10 @@ pub(crate) struct SweepArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// The engine: fast (the default for sweeps: the discrete-event engine, this project's
-    /// pool, ten times faster on stale-eof) or turmoil (full fidelity); docs/architecture.md.
-    #[arg(long, value_name = "ENGINE", value_parser = crate::parse_engine, default_value = "fast")]
-    pub(crate) engine: sims::Engine,
+    /// pool, ten times faster on stale-eof; turmoil when the scenarios need it: a topology
+    /// or a hang) or turmoil (full fidelity); docs/architecture.md.
+    #[arg(long, value_name = "ENGINE", value_parser = crate::parse_engine)]
+    pub(crate) engine: Option<sims::Engine>,
     /// Merge the JSON documents of a sweep's shards instead of running anything.
     #[arg(long, value_name = "FILE.json", num_args = 1.., conflicts_with_all = ["target", "seeds", "shard", "jobs", "engine"])]
     pub(crate) merge: Vec<PathBuf>,
@@ -119,7 +120,18 @@ fn run(a: &SweepArgs) -> Result<Document, String> {
         return Err("give INCIDENT|FILE and --seeds A..B, or --merge FILES".to_owned());
     };
     let (build, replay) = target(t)?;
-    let replay = format!("{replay}{}", a.engine.flag());
+    // The fast engine unless it was asked for otherwise or cannot run these scenarios.
+    let engine = a.engine.unwrap_or_else(|| {
+        if build(seeds.first)
+            .iter()
+            .all(|s| sims::fast::supports(s).is_ok())
+        {
+            sims::Engine::Fast
+        } else {
+            sims::Engine::Turmoil
+        }
+    });
+    let replay = format!("{replay}{}", engine.flag());
     let list = seeds.of_shard(a.shard);
     let jobs = a.jobs.map_or_else(
         || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
@@ -142,7 +154,7 @@ fn run(a: &SweepArgs) -> Result<Document, String> {
         );
         pb
     };
-    let outcomes = sweep::run(&list, &*build, jobs, a.engine, &|o| {
+    let outcomes = sweep::run(&list, &*build, jobs, engine, &|o| {
         pb.inc(1);
         if !o.met {
             pb.set_message(format!("{} seed {} FAILED", o.scenario, o.seed));
@@ -154,7 +166,7 @@ fn run(a: &SweepArgs) -> Result<Document, String> {
         target: t.to_owned(),
         seeds,
         shard: a.shard,
-        engine: a.engine,
+        engine,
         replay,
         outcomes,
         summary,

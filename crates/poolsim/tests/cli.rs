@@ -126,6 +126,7 @@ fn replay_json_has_exactly_the_field_names_of_the_schema() {
                 "pool_timeout",
                 "too_many_connections",
                 "read_timeout",
+                "readonly",
                 "max_clients",
                 "deadline_exceeded",
                 "other"
@@ -355,7 +356,7 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     let e = usage_error(&["replay", "foo"]);
     assert_eq!(
         e,
-        "poolsim: unknown incident 'foo'; valid: stale-eof, explosion, cascade, hung-server, all\n"
+        "poolsim: unknown incident 'foo'; valid: stale-eof, explosion, cascade, failover, hung-server, all\n"
     );
     let e = usage_error(&["replay", "cascade", "--profile", "hikaricp"]);
     assert!(

@@ -45,6 +45,29 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Run, ScenarioError>
     run_with_stats(scenario, opts).map(|(run, _)| run)
 }
 
+/// Whether the fast engine can run `scenario`: everything but a topology (replicas and a
+/// Sentinel) and a `hang` (held links), which the turmoil engine only simulates
+/// (docs/architecture.md). The error names the field.
+pub fn supports(scenario: &Scenario) -> Result<(), ScenarioError> {
+    if scenario.server.topology.is_some() {
+        return Err(ScenarioError::Invalid {
+            field: "server.topology".to_owned(),
+            why: "replicas and a Sentinel are simulated by the turmoil engine only: run it with --engine turmoil (docs/architecture.md)".to_owned(),
+        });
+    }
+    if let Some(i) = scenario
+        .timeline
+        .iter()
+        .position(|e| matches!(e, crate::scenario::Event::Hang { .. }))
+    {
+        return Err(ScenarioError::Invalid {
+            field: format!("timeline[{i}]"),
+            why: "a hang (held links) is simulated by the turmoil engine only: run it with --engine turmoil (docs/architecture.md)".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// What a fast run cost: events handled and steps (instants with events) observed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -60,6 +83,7 @@ pub fn run_with_stats(
     opts: &RunOptions,
 ) -> Result<(Run, Stats), ScenarioError> {
     scenario.validate()?;
+    supports(scenario)?;
     let mut world = World::new(scenario, opts)?;
     world.drive();
     let stats = Stats {
@@ -218,6 +242,9 @@ impl ServerControl for Server {
     }
     fn set_role(&mut self, role: fake_redis::Role) {
         self.engine.set_role(role);
+    }
+    fn hang(&mut self, _on: bool) {
+        // `supports` refuses a scenario with a hang: never called.
     }
 }
 

@@ -4,6 +4,8 @@
 //! - [`stale_eof`]: A, a stale pooled connection after the server's idle `timeout` (seed 003).
 //! - [`explosion`]: B, connection explosion (seeds 001, 000, 004).
 //! - [`cascade`]: C, the pool-timeout cascade (seed 002).
+//! - [`failover`]: D, a Sentinel failover that clients pinned to an address do not follow:
+//!   split-brain writes, then READONLY until restarted (seed 004, issue #16).
 //! - [`hung_server`]: E, a server that stops answering without closing: read timeouts,
 //!   retries and reconnect churn (seed 004, issue #16).
 
@@ -11,6 +13,7 @@ use crate::scenario::Scenario;
 
 pub mod cascade;
 pub mod explosion;
+pub mod failover;
 pub mod hung_server;
 pub mod stale_eof;
 
@@ -76,7 +79,7 @@ impl Incident {
 pub const IN_REPO: &str = "cargo run --release -p poolsim --";
 
 /// Every incident, in the order of `../shared/INCIDENTS.md`.
-pub const ALL: [Incident; 4] = [
+pub const ALL: [Incident; 5] = [
     Incident {
         name: "stale-eof",
         summary: "a pool without checks hands out connections the server closed after its idle timeout: EOF",
@@ -100,6 +103,14 @@ pub const ALL: [Incident; 4] = [
         default_seed: 2,
         build: cascade::scenarios,
         claims: cascade::claims,
+    },
+    Incident {
+        name: "failover",
+        summary: "Sentinel promotes the replica; a client pinned to the old master's address writes into a split brain, then gets READONLY until restarted",
+        writeup: "seed 004 「python redis-py连接实践」 (2022: Sentinel); redis-py #460, #1764 (../shared/FAILOVER-FACTS.md) (docs/incidents.md)",
+        default_seed: 4,
+        build: failover::scenarios,
+        claims: failover::claims,
     },
     Incident {
         name: "hung-server",

@@ -181,6 +181,7 @@ pub struct DialStats {
 #[derive(Clone, Debug)]
 pub struct Dialer {
     server: (String, u16),
+    discovery: Option<crate::adapter::SentinelTarget>,
     password: Option<String>,
     trace: Trace,
     label: String,
@@ -200,6 +201,7 @@ impl Dialer {
     pub fn new(ctx: &PoolContext, label: &str) -> Self {
         Self {
             server: ctx.server.clone(),
+            discovery: ctx.discovery.clone(),
             password: ctx.password.clone(),
             trace: ctx.trace.clone(),
             label: label.to_owned(),
@@ -245,8 +247,11 @@ impl Dialer {
         lock(&self.stats).attempts += 1;
         let refused = Arc::new(AtomicBool::new(false));
         let dial = async {
-            let stream =
-                turmoil::net::TcpStream::connect((self.server.0.as_str(), self.server.1)).await?;
+            let (host, port) = match &self.discovery {
+                None => self.server.clone(),
+                Some(d) => discover_master(d, &self.trace, &self.label).await?,
+            };
+            let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
             let port = stream.local_addr().ok().map(|a| a.port());
             let tap = Tap {
                 inner: stream,
@@ -427,6 +432,9 @@ pub fn cmd_error(e: &redis::RedisError) -> CmdError {
     let text = e.to_string();
     if text.contains("max number of clients reached") {
         CmdError::MaxClients
+    } else if text.contains("You can't write against a read only replica") {
+        // redis-rs names the kind in its own words (`ReadOnly: ...`): the server's text.
+        CmdError::Server("READONLY You can't write against a read only replica.".to_owned())
     } else if e.is_timeout() {
         // redis-rs's response timeout (500 ms by default): the connection stays usable for
         // redis-rs, but the runner releases it as broken, as an application would.
@@ -644,5 +652,106 @@ pub(crate) fn poll_once<F: std::future::Future>(f: F) -> Option<F::Output> {
     match f.as_mut().poll(&mut cx) {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
+    }
+}
+
+/// How long a client waits for Sentinel's answer (redis-py's `Sentinel` default
+/// `socket_timeout` is 0.1 s; go-redis uses its dial and read timeouts): 1 s here.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Asks the Sentinel `d` where its master is (`SENTINEL GET-MASTER-ADDR-BY-NAME`, as go-redis
+/// does; redis-py asks `SENTINEL MASTERS` and refuses a master flagged down, which this does
+/// not model: docs/profiles.md), on a connection of its own, within [`DISCOVERY_TIMEOUT`].
+/// Traced as `client.discover` with the answer or the error.
+pub async fn discover_master(
+    d: &crate::adapter::SentinelTarget,
+    trace: &Trace,
+    label: &str,
+) -> std::io::Result<(String, u16)> {
+    use pool::redis::RedisConnection;
+    use pool::redis::resp::Value;
+    let ask = async {
+        let stream = turmoil::net::TcpStream::connect((d.host.as_str(), d.port)).await?;
+        let mut conn = RedisConnection::new(stream);
+        let reply = conn
+            .cmd(&[
+                "SENTINEL",
+                "GET-MASTER-ADDR-BY-NAME",
+                d.master_name.as_str(),
+            ])
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        match reply {
+            Value::Array(v) => match v.as_slice() {
+                [Value::Bulk(h), Value::Bulk(p)] => {
+                    let host = String::from_utf8_lossy(h).into_owned();
+                    let port = String::from_utf8_lossy(p)
+                        .parse::<u16>()
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    Ok((host, port))
+                }
+                _ => Err(std::io::Error::other("unexpected reply from Sentinel")),
+            },
+            Value::Nil => Err(std::io::Error::other(format!(
+                "Sentinel knows no master named {}",
+                d.master_name
+            ))),
+            other => Err(std::io::Error::other(format!(
+                "unexpected reply from Sentinel: {other:?}"
+            ))),
+        }
+    };
+    let r = match tokio::time::timeout(DISCOVERY_TIMEOUT, ask).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "Sentinel did not answer in time",
+        )),
+    };
+    let e = trace.event(sim_now_us(), label, "client.discover");
+    match &r {
+        Ok((h, p)) => {
+            e.str("master", &format!("{h}:{p}")).write();
+            d.learn((h.clone(), *p));
+        }
+        Err(err) => e.str("error", &err.to_string()).write(),
+    }
+    r
+}
+
+/// go-redis `FailoverClient`'s subscription: `SUBSCRIBE +switch-master` on the Sentinel, and
+/// every switch of `d.master_name` it reads becomes the master address the client knows
+/// (traced as `client.switch_master`). Reconnects after 1 s when the Sentinel connection
+/// fails. Runs until its host stops.
+pub async fn follow_switch_master(d: crate::adapter::SentinelTarget, trace: Trace, label: String) {
+    use pool::redis::RedisConnection;
+    use pool::redis::resp::Value;
+    loop {
+        if let Ok(stream) = turmoil::net::TcpStream::connect((d.host.as_str(), d.port)).await {
+            let mut conn = RedisConnection::new(stream);
+            if conn.cmd(&["SUBSCRIBE", "+switch-master"]).await.is_ok() {
+                while let Ok(msg) = conn.next_message().await {
+                    let Value::Array(parts) = msg else { continue };
+                    let Some(Value::Bulk(payload)) = parts.get(2) else {
+                        continue;
+                    };
+                    // `<name> <old-ip> <old-port> <new-ip> <new-port>`
+                    let text = String::from_utf8_lossy(payload).into_owned();
+                    let f: Vec<&str> = text.split(' ').collect();
+                    if let [name, _, _, host, port] = f.as_slice() {
+                        if *name == d.master_name {
+                            if let Ok(port) = port.parse::<u16>() {
+                                trace
+                                    .event(sim_now_us(), &label, "client.switch_master")
+                                    .str("master", &format!("{host}:{port}"))
+                                    .write();
+                                d.learn(((*host).to_owned(), port));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

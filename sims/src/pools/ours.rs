@@ -22,6 +22,7 @@ pub struct CorePoolFactory;
 #[derive(Debug)]
 pub struct CountingManager {
     inner: TurmoilRedisManager,
+    discovery: Option<crate::adapter::SentinelTarget>,
     refusals_seen: Arc<AtomicU64>,
     trace: Trace,
     label: String,
@@ -32,7 +33,13 @@ impl Manager for CountingManager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        let r = self.inner.connect().await;
+        let r = match &self.discovery {
+            None => self.inner.connect().await,
+            Some(d) => match crate::pools::discover_master(d, &self.trace, &self.label).await {
+                Ok((host, port)) => self.inner.at(host, port).connect().await,
+                Err(e) => Err(RedisError::Io(e)),
+            },
+        };
         if let Err(e) = &r {
             if self.inner.connect_error_kind(e) == ConnectError::MaxClients {
                 self.refusals_seen.fetch_add(1, Ordering::Relaxed);
@@ -103,6 +110,7 @@ impl PoolFactory for CorePoolFactory {
         manager = manager.connect_timeout(std::time::Duration::from_secs(5));
         let manager = CountingManager {
             inner: manager,
+            discovery: ctx.discovery.clone(),
             refusals_seen: Arc::clone(&ctx.refusals_seen),
             trace: ctx.trace.clone(),
             label: label.to_owned(),
@@ -258,5 +266,18 @@ impl PoolUnderTest for CorePool {
 
     fn conn_local_port(&self, conn: &Self::Conn) -> Option<u16> {
         conn.stream().local_addr().ok().map(|a| a.port())
+    }
+
+    fn stale(&self, conn: &Self::Conn) -> bool {
+        let Some(d) = &self.pool.manager().discovery else {
+            return false;
+        };
+        if d.on_address_change == crate::client::OnAddressChange::None {
+            return false;
+        }
+        let (Some((host, port)), Ok(peer)) = (d.known(), conn.stream().peer_addr()) else {
+            return false;
+        };
+        peer.port() != port || peer.ip() != turmoil::lookup(host.as_str())
     }
 }

@@ -241,6 +241,21 @@ impl<P: PoolUnderTest> Pod<P> {
             let asked = Instant::now();
             let got = pool.get(deadline).await;
             let wait_us = asked.elapsed().as_micros() as u64;
+            let got = match got {
+                // A connection to an address the client no longer takes for the master's:
+                // closed, and another asked for (not a failure, not a retry, not a checkout
+                // of its own: the wait counted is the next one's).
+                Ok(c) if pool.stale(&c) => {
+                    s.trace
+                        .event(sim_now_us(), label, "request.drop_stale")
+                        .req("req", id)
+                        .num("conn", pool.conn_id(&c))
+                        .write();
+                    pool.release(c, false);
+                    continue;
+                }
+                other => other,
+            };
             s.requests().record_wait(wait_us);
             let mut conn = match got {
                 Ok(c) => c,
@@ -291,7 +306,10 @@ impl<P: PoolUnderTest> Pod<P> {
                     if !hold.is_zero() {
                         tokio::time::sleep(hold).await;
                     }
-                    pool.release(conn, true);
+                    // Closed on release if the master moved meanwhile (redis-py's
+                    // `owns_connection` false on release).
+                    let healthy = !pool.stale(&conn);
+                    pool.release(conn, healthy);
                     return Ok(());
                 }
                 Err(e) => {
@@ -502,7 +520,30 @@ pub(crate) fn build_pod<F: PoolFactory>(
         }
         None => {
             let config = t.pool.config()?;
+            // A Sentinel discovery: each pool's client asks Sentinel on connect, and follows
+            // `+switch-master` when its profile does (go-redis `FailoverClient`).
+            let sentinel = match (&t.client, &shared.scenario.server.topology) {
+                (Some(spec), Some(topo)) => {
+                    let b = spec.behaviour()?;
+                    match &topo.sentinel {
+                        Some(sn) if b.discovery != crate::client::Discovery::Fixed => {
+                            Some((sn.master_name.clone(), b))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
             for index in 0..t.pools_per_instance {
+                let discovery = sentinel
+                    .as_ref()
+                    .map(|(name, b)| crate::adapter::SentinelTarget {
+                        host: crate::world::SENTINEL_HOST.to_owned(),
+                        port: crate::world::SENTINEL_PORT,
+                        master_name: name.clone(),
+                        on_address_change: b.on_address_change,
+                        known: Arc::default(),
+                    });
                 let ctx = PoolContext {
                     config: config.clone(),
                     tier: t.name.clone(),
@@ -512,8 +553,18 @@ pub(crate) fn build_pod<F: PoolFactory>(
                     password: shared.scenario.server.requirepass.clone(),
                     trace: shared.trace.clone(),
                     refusals_seen: Arc::clone(&shared.refusals_seen),
+                    discovery: discovery.clone(),
                 };
                 let label = ctx.label(t.pools_per_instance);
+                if let (Some(d), Some((_, b))) = (&ctx.discovery, &sentinel) {
+                    if b.discovery == crate::client::Discovery::FollowSwitchMaster {
+                        tokio::task::spawn_local(crate::pools::follow_switch_master(
+                            d.clone(),
+                            shared.trace.clone(),
+                            label.clone(),
+                        ));
+                    }
+                }
                 let pool = Arc::new(factory.build(&ctx, &label)?);
                 lock(&shared.pools).push((label.clone(), Arc::clone(&pool) as Arc<dyn Observe>));
                 pools.push((label, pool));

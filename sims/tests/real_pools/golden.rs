@@ -278,6 +278,7 @@ fn bb8_connect_retries_outlive_connection_timeout_in_simulated_time() {
             password: None,
             trace: sims::trace::Trace::new(false),
             refusals_seen: Arc::new(AtomicU64::new(0)),
+            discovery: None,
         };
         let pool = sims::pools::bb8::Bb8Factory::default().build(&ctx, "probe")?;
         let got = pool

@@ -1,0 +1,239 @@
+//! Replicas and a Sentinel in a scenario (issue #16): a manual failover from the timeline,
+//! the clients that follow it and the one that does not, the topology's validation, and the
+//! fast engine's refusal. The crash failover is the `failover` incident (tests/incidents.rs).
+
+use sims::client::ClientSpec;
+use sims::scenario::{
+    Arrivals, Command, Event, Load, PoolSpec, Scenario, SentinelSpec, Server, Tier, Topology,
+};
+use sims::{CorePoolFactory, Engine, RunOptions, run_on, run_with};
+
+/// One tier of 2 pods with `client`, 50 requests a second of SET+GET for 25 s, a master, one
+/// replica and a Sentinel (down-after 2 s); a manual failover at 3 s.
+fn manual(client: &str) -> Scenario {
+    Scenario::new(
+        "manual-failover",
+        7,
+        25_000,
+        vec![
+            Tier::new("app", PoolSpec::profile("redis-py"), 1_000)
+                .with_instances(2)
+                .with_client(ClientSpec::profile(client)),
+        ],
+        Load::open(Arrivals::Poisson { rate_per_sec: 50.0 }).with_command(Command::SetGet),
+    )
+    .with_server(Server {
+        topology: Some(Topology {
+            replicas: 1,
+            sentinel: Some(SentinelSpec {
+                down_after_ms: 2_000,
+                ..SentinelSpec::default()
+            }),
+        }),
+        ..Server::default()
+    })
+    .with_event(Event::SentinelFailover { at_ms: 3_000 })
+    .with_ticks(10, 10)
+    // go-redis retries 3 times with a 5 s read timeout: the drain covers every try.
+    .with_drain_limit_ms(60_000)
+}
+
+fn run(s: &Scenario) -> sims::Run {
+    let opts = RunOptions {
+        keep_trace: true,
+        ..RunOptions::default()
+    };
+    let run = run_with(s, CorePoolFactory, &opts).unwrap();
+    assert!(
+        run.report.invariant_violations.is_empty(),
+        "{:?}",
+        run.report.invariant_violations
+    );
+    run
+}
+
+#[test]
+fn a_manual_failover_splits_the_brain_then_a_pinned_client_gets_readonly_from_then_on() {
+    let r = run(&manual("redis-py-7"));
+    assert_eq!(r.metrics.get("failovers"), 1.0);
+    // Sentinel promotes the replica at once (no down-after wait: the master is healthy); the
+    // old master, not contacted during the failover, takes the pinned client's writes (the
+    // split brain) until Sentinel converts it 8 s or more later with SLAVEOF + CLIENT KILL;
+    // the client reconnects to the old address and every write from then on is READONLY.
+    let switch = r.metrics.get("first_switch_ms");
+    assert!((3_000.0..5_000.0).contains(&switch), "switch at {switch}");
+    assert!(r.metrics.get("split_brain_writes") > 100.0);
+    assert!(r.report.errors.readonly > 100, "{:?}", r.report.errors);
+    assert!(r.metrics.get("first_error_ms") > switch + 8_000.0);
+    assert!(r.metrics.get("last_error_ms") >= 24_000.0);
+    assert!(
+        r.trace
+            .iter()
+            .any(|l| l.contains("\"sentinel.event\"") && l.contains("+switch-master")),
+        "the trace shows the switch"
+    );
+}
+
+#[test]
+fn a_second_manual_failover_during_the_first_is_refused_and_traced() {
+    let mut s = manual("redis-py-8-sentinel");
+    s.timeline.push(Event::SentinelFailover { at_ms: 3_000 });
+    let r = run(&s);
+    assert_eq!(r.metrics.get("failovers"), 1.0);
+    assert!(
+        r.trace
+            .iter()
+            .any(|l| l.contains("\"sentinel.failover_refused\"") && l.contains("INPROG")),
+        "the second one is refused as Sentinel refuses it"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_with_a_topology() {
+    let s = manual("redis-py-8-sentinel");
+    let a = run(&s).report.trace_hash;
+    let b = run(&s).report.trace_hash;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_topology_is_validated_and_named() {
+    let mut s = manual("redis-py-7");
+    s.server.topology.as_mut().unwrap().replicas = 0;
+    let e = s.validate().unwrap_err().to_string();
+    assert_eq!(e, "server.topology.replicas: must be between 1 and 4");
+
+    let mut s = manual("redis-py-7");
+    s.server.topology.as_mut().unwrap().sentinel = None;
+    let e = s.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("timeline[0]: a sentinel_failover event needs a Sentinel"),
+        "{e}"
+    );
+
+    let mut s = manual("redis-py-8-sentinel");
+    s.timeline.clear();
+    s.server.topology = None;
+    let e = s.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("tiers[0].client: a Sentinel discovery needs a Sentinel"),
+        "{e}"
+    );
+
+    let mut s = manual("redis-py-7");
+    s.server.topology.as_mut().unwrap().sentinel = Some(SentinelSpec {
+        down_after_ms: 0,
+        ..SentinelSpec::default()
+    });
+    let e = s.validate().unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "server.topology.sentinel.down_after_ms: must be greater than zero"
+    );
+}
+
+#[test]
+fn a_topology_round_trips_through_toml() {
+    let s = manual("redis-py-8-sentinel");
+    let text = s.to_toml();
+    assert!(text.contains("[server.topology.sentinel]"), "{text}");
+    assert!(text.contains("event = \"sentinel_failover\""), "{text}");
+    assert_eq!(Scenario::from_toml(&text).unwrap(), s);
+}
+
+#[test]
+fn the_fast_engine_refuses_a_topology_naming_the_field() {
+    let e = run_on(Engine::Fast, &manual("redis-py-7"), &RunOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "server.topology: replicas and a Sentinel are simulated by the turmoil engine only"
+        ),
+        "{e}"
+    );
+}
+
+/// One tier of 2 pods, redis-py 7 with a 200 ms read timeout, 50 requests a second of ECHO
+/// for 8 s; the master's host is cut off from 2 s to 4 s.
+fn hung(client: &str) -> Scenario {
+    Scenario::new(
+        "hang",
+        9,
+        8_000,
+        vec![
+            Tier::new("app", PoolSpec::profile("redis-py"), 1_000)
+                .with_instances(2)
+                .with_client(
+                    ClientSpec::profile(client).with(sims::client::ClientOverrides {
+                        read_timeout_ms: Some(sims::knobs::Setting::Value(200)),
+                        retry: sims::client::RetryOverrides {
+                            attempts: Some(0),
+                            ..sims::client::RetryOverrides::default()
+                        },
+                        ..sims::client::ClientOverrides::default()
+                    }),
+                ),
+        ],
+        Load::open(Arrivals::Poisson { rate_per_sec: 50.0 }).with_command(Command::Echo),
+    )
+    .with_event(Event::Hang {
+        at_ms: 2_000,
+        duration_ms: 2_000,
+    })
+    .with_ticks(10, 10)
+}
+
+#[test]
+fn a_hang_holds_every_link_so_reads_time_out_and_service_resumes_after_it() {
+    let r = run(&hung("redis-py-7"));
+    let e = &r.report.errors;
+    // Requests sent during the hang wait for the read timeout; new connects hang.
+    assert!(e.read_timeout > 0, "{e:?}");
+    assert_eq!(e.eof, 0, "nothing is closed: {e:?}");
+    let last = r.metrics.get("last_error_ms");
+    assert!((2_000.0..=5_500.0).contains(&last), "last error at {last}");
+    assert!(r.metrics.get("succeeded_after_last_error") > 100.0);
+    // The fast engine does not simulate held links, and says so.
+    let err = run_on(Engine::Fast, &hung("redis-py-7"), &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "timeline[0]: a hang (held links) is simulated by the turmoil engine only"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_partitioned_master_is_failed_over_and_takes_pinned_writes_when_the_partition_heals() {
+    // The master is cut off for 5 s: Sentinel (down-after 2 s) promotes the replica; when
+    // the links come back the old master, which kept running and still says role:master,
+    // takes the pinned client's writes until Sentinel converts it.
+    let mut s = hung("redis-py-7");
+    s.duration_ms = 20_000;
+    s.server.topology = Some(Topology {
+        replicas: 1,
+        sentinel: Some(SentinelSpec {
+            down_after_ms: 2_000,
+            ..SentinelSpec::default()
+        }),
+    });
+    s.timeline = vec![Event::Hang {
+        at_ms: 2_000,
+        duration_ms: 5_000,
+    }];
+    s.load.mix[0].command = Command::SetGet;
+    let pinned = run(&s);
+    assert_eq!(pinned.metrics.get("failovers"), 1.0);
+    assert!(pinned.metrics.get("split_brain_writes") > 50.0);
+    // A client that follows +switch-master drops its connections to the old master.
+    s.tiers[0].client = Some(ClientSpec::profile("go-redis-v9-failover"));
+    s.tiers[0].pool = PoolSpec::profile("go-redis-v9");
+    s.drain_limit_ms = 60_000;
+    let follow = run(&s);
+    assert_eq!(follow.metrics.get("failovers"), 1.0);
+    assert!(
+        follow.metrics.get("split_brain_writes") < pinned.metrics.get("split_brain_writes") / 5.0,
+        "{} against {}",
+        follow.metrics.get("split_brain_writes"),
+        pinned.metrics.get("split_brain_writes")
+    );
+}
