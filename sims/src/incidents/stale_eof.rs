@@ -220,6 +220,27 @@ fn env(timeout_secs: Span, faults: FaultBounds) -> EnvBounds {
     }
 }
 
+/// Room on the server for every user (the claims draw 1 to 12 users, each holding at most one
+/// connection): a `CONFIG SET maxclients` is drawn from 12 up. Below that a request fails
+/// with `max number of clients reached`, which is not an EOF but not the deployment either.
+const ROOM: Span = Span::new(12, 10_000);
+
+/// Faults that close nothing the pool holds: connections refused for up to 1 s, `CONFIG SET
+/// timeout` within `timeout_secs` (what the fix assumes of the server's timeout), `CONFIG SET
+/// maxclients` of at least [`ROOM`]; up to two, anywhere.
+fn survivable(timeout_secs: Span) -> FaultBounds {
+    FaultBounds::some(
+        &[
+            FaultKind::RefuseConnections,
+            FaultKind::ConfigSetTimeout,
+            FaultKind::ConfigSetMaxclients,
+        ],
+        2,
+        FaultWindow::Anywhere,
+    )
+    .with_config(timeout_secs, ROOM)
+}
+
 /// What the fixes promise: no request reads EOF (`errors.eof == 0`), each within the server
 /// `timeout`s it is meant for.
 ///
@@ -232,8 +253,12 @@ fn env(timeout_secs: Span, faults: FaultBounds) -> EnvBounds {
 /// - `ping-fix-90s`: one PING per 90 s through a FIFO pool keeping 3 idle connections touches
 ///   each every 270 s: a `timeout` above 270 s.
 ///
+/// Every claim includes connections refused for up to 1 s and `CONFIG SET timeout` /
+/// `maxclients` mid-run ([`survivable`]): a refused connect fails with a connection error, not
+/// an EOF, and the CONFIG SET timeout is drawn within the timeouts the fix assumes (the peek:
+/// 10 to 400 s; the others their own bounds above), maxclients from 12 (every user has room).
 /// The last three do not claim to survive a restart or a kill of all clients (nothing in them
-/// looks at a connection before using it): their bounds have no faults.
+/// looks at a connection before using it): those two faults are left out of their bounds.
 #[must_use]
 pub fn claims() -> Vec<Claim> {
     let claim =
@@ -251,32 +276,39 @@ pub fn claims() -> Vec<Claim> {
             "no request reads EOF: the peek on checkout sees a connection the server closed",
             Span::new(10, 400),
             FaultBounds::some(
-                &[FaultKind::KillAllClients, FaultKind::Restart],
+                &[
+                    FaultKind::KillAllClients,
+                    FaultKind::Restart,
+                    FaultKind::RefuseConnections,
+                    FaultKind::ConfigSetTimeout,
+                    FaultKind::ConfigSetMaxclients,
+                ],
                 2,
                 FaultWindow::DuringIdleGaps,
-            ),
-            "nothing of the server's timing: any timeout, any gap, clients killed or the server restarted while the service idles",
+            )
+            .with_config(Span::new(10, 400), ROOM),
+            "nothing of the server's timing: any timeout, any gap, clients killed, the server restarted, connections refused, CONFIG SET timeout (10 to 400 s) or maxclients (12 and up: room for every user) while the service idles",
         ),
         claim(
             "client-idle-timeout",
             "no request reads EOF: the pool closes connections idle 240 s before the server does",
             Span::new(241, 400),
-            FaultBounds::none(),
-            "the server's timeout stays above the pool's idle timeout of 240 s (or is off); no restart or kill",
+            survivable(Span::new(241, 400)),
+            "the server's timeout stays above the pool's idle timeout of 240 s (or is off), also when CONFIG SET changes it (241 to 400 s); connections refused and CONFIG SET maxclients (12 and up: room for every user) anywhere; no restart or kill",
         ),
         claim(
             "keepalive-every-idle",
             "no request reads EOF: every connection idle 60 s is pinged, so the server never sees it idle for its timeout",
             Span::new(61, 400),
-            FaultBounds::none(),
-            "the server's timeout stays above the keepalive interval of 60 s (or is off); no restart or kill",
+            survivable(Span::new(61, 400)),
+            "the server's timeout stays above the keepalive interval of 60 s (or is off), also when CONFIG SET changes it (61 to 400 s); connections refused and CONFIG SET maxclients (12 and up) anywhere; no restart or kill",
         ),
         claim(
             "ping-fix-90s",
             "no request reads EOF: one PING per 90 s through a FIFO pool of 3 idle connections touches each every 270 s",
             Span::new(271, 400),
-            FaultBounds::none(),
-            "the server's timeout stays above 3 x 90 s = 270 s (or is off); no restart or kill",
+            survivable(Span::new(271, 400)),
+            "the server's timeout stays above 3 x 90 s = 270 s (or is off), also when CONFIG SET changes it (271 to 400 s); connections refused and CONFIG SET maxclients (12 and up) anywhere; no restart or kill",
         ),
     ]
 }
