@@ -13,7 +13,9 @@
 //!   least 1 (`N + 2` up to 45 clients at `hz 10`, as before). The poolsim fuzzer found the old
 //!   fixed `N + 2` firing on a correct server: 163 clients timing out together at `hz 2`
 //!   (`sims/regressions/`, docs/fuzzing.md). For 2 s after `timeout` is changed the check
-//!   waits for a rotation.
+//!   waits for a rotation; during a stall (the server's event loop blocked, `DEBUG SLEEP`:
+//!   no cron runs, as in Redis) and for 2 s after its planned end it does not apply (the
+//!   fuzzer found it firing on a stalled server given `timeout 1` by a CONFIG SET).
 //! - `server.accounting`: accepted connections = open + closed (between counter resets: a
 //!   restart resets both sides).
 //! - `server.rejected_counted`: every `maxclients` refusal a client saw was counted in
@@ -112,6 +114,14 @@ impl Checker {
         if timeout != self.timeout_secs {
             self.timeout_secs = timeout;
             self.idle_grace_until_ms = t_ms + 2_000;
+        }
+        // A stalled server runs no cron (Redis's event loop is blocked): nobody is closed for
+        // idling while the stall lasts, and the cron needs a rotation after it.
+        if let Some(end) = e.busy_until() {
+            let end_ms = u64::try_from(end.as_millis()).unwrap_or(u64::MAX);
+            self.idle_grace_until_ms = self
+                .idle_grace_until_ms
+                .max(end_ms.saturating_add(2_000));
         }
         let view = ServerView {
             clients,

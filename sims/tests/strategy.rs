@@ -293,3 +293,19 @@ fn config_set_faults_shrink_to_one_event_at_the_lower_bound() {
         assert_eq!(value, lowest, "{name}: {}", s.to_toml());
     }
 }
+
+/// Fault bounds written before the CONFIG SET kinds existed still read, with the defaults.
+#[test]
+fn fault_bounds_without_the_config_set_fields_still_parse() {
+    let old = r#"{"kinds":["restart","kill_all_clients"],"max":2,"window":"anywhere",
+        "restart_down_ms":{"min":0,"max":1000},"refuse_ms":{"min":10,"max":1000},
+        "spike_latency_ms":{"min":1,"max":100},"spike_ms":{"min":10,"max":1000}}"#;
+    let f: sims::strategy::FaultBounds = serde_json::from_str(old).unwrap();
+    assert_eq!(f.config_timeout_secs, sims::strategy::Span::new(1, 300));
+    assert_eq!(f.config_maxclients, sims::strategy::Span::new(1, 10_000));
+    let new: sims::strategy::FaultBounds =
+        serde_json::from_str(r#"{"kinds":["config_set_timeout","config_set_maxclients","refuse_connections"],"max":2,"window":"during_idle_gaps","restart_down_ms":{"min":0,"max":1000},"refuse_ms":{"min":10,"max":1000},"spike_latency_ms":{"min":1,"max":100},"spike_ms":{"min":10,"max":1000},"config_timeout_secs":{"min":241,"max":400}}"#)
+            .unwrap();
+    assert_eq!(new.kinds.len(), 3);
+    assert_eq!(new.config_timeout_secs.min, 241);
+}
