@@ -19,6 +19,11 @@
 //! the 3 connections every third interval: with 120 s (3 x 120 = 360 > 300) a connection still
 //! dies between two of its pings and a request reads EOF; with 90 s (270 < 300) it holds.
 //!
+//! Where the peek does not hold (`check-on-checkout-race`, finding 1 of docs/fuzzing.md): the
+//! same pool and peek, the users stopping at 19.5 s and coming back at 320 s, the instant the
+//! server's cron closes the three idle connections (idle 301 whole seconds). The FIN is one
+//! 10 ms link away, the peek sees an open socket, and 3 requests read EOF, as with no check.
+//!
 //! Scale: the write-up's own (pool 3, timeout 300, a gap just over 300 s). turmoil ticks of
 //! 10 ms (links 10 ms one way) keep the 345 s run at about 35,000 steps; nothing here needs a
 //! finer clock (Redis's timeout is in whole seconds).
@@ -36,6 +41,12 @@ const PHASE_MS: u64 = 20_000;
 const GAP_MS: u64 = 305_000;
 /// The server's idle timeout (seed 003).
 const TIMEOUT_SECS: u64 = 300;
+/// `check-on-checkout-race`: the users stop half a second early, so that every connection's
+/// last use falls in second 19 ...
+const RACE_GAP_AT_MS: u64 = PHASE_MS - 500;
+/// ... and come back at 320 s, when the server's cron (every 100 ms at `hz 10`) finds them idle
+/// 320 - 19 = 301 whole seconds, more than its `timeout 300`, and closes them.
+const RACE_GAP_END_MS: u64 = PHASE_MS + TIMEOUT_SECS * 1000;
 
 fn base(name: &str, summary: &str, seed: u64, pool: PoolSpec, outcome: Outcome) -> Scenario {
     let expect = match outcome {
@@ -136,7 +147,8 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
     ];
 
     // Where the peek does not hold (poolsim fuzz, docs/fuzzing.md): a gap that ends as the
-    // server's cron closes the connection, its FIN still on the wire. The verdict says so.
+    // server's cron closes the connection, its FIN still on the wire. The verdict says so, and
+    // `check-on-checkout-race` shows it.
     let mut peek = base(
         "check-on-checkout",
         "the same pool with a peek on every checkout (redis-py can_read, go-redis connCheck)",
@@ -149,8 +161,48 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         Outcome::Holds,
     );
     peek.expect.signature = "{errors.total} errors after 305 s idle ({requests} requests); not \
-        when a gap ends as the server closes: docs/fuzzing.md"
+        when a gap ends as the server closes: check-on-checkout-race, docs/fuzzing.md"
         .to_owned();
+
+    // Finding 1 of docs/fuzzing.md as a run: the gap ends the instant the server's cron
+    // closes the idle connections. The users stop at 19.5 s, so every connection's last use
+    // falls in second 19; at 320.000 s its idle time is 301 whole seconds (> 300) and the cron
+    // closes all three; the users come back at the same instant, the peek finds nothing to
+    // read (the FIN is a 10 ms link away), and each stale connection fails one request with
+    // EOF: as many as without any check.
+    let mut race = base(
+        "check-on-checkout-race",
+        "the same peek on checkout, the gap ending (320 s) as Redis's cron closes the idle connections: their FIN is still on the wire",
+        seed,
+        radix(Overrides {
+            check_on_checkout: Some(CheckWhenSpec::Always),
+            check_how: Some(CheckHowSpec::Peek),
+            ..Overrides::default()
+        }),
+        Outcome::Reproduces,
+    );
+    race.timeline = vec![Event::IdleGap {
+        at_ms: RACE_GAP_AT_MS,
+        duration_ms: RACE_GAP_END_MS - RACE_GAP_AT_MS,
+    }];
+    race.duration_ms = RACE_GAP_END_MS + PHASE_MS;
+    race.expect.signature = "{errors.eof} EOF errors at {first_error_ms} ms although every \
+        checkout peeks: the gap ended as the server's cron closed the {server_idle_closes} idle \
+        connections, their FIN one link away (docs/fuzzing.md, finding 1)"
+        .to_owned();
+    race.expect.checks = vec![
+        // One per idle connection, as without any check (radix-v2).
+        Check::eq("errors.eof", 3.0),
+        Check::eq("errors.total", 3.0),
+        // At the gap's end, within one link latency and the command.
+        Check::between(
+            "first_error_ms",
+            RACE_GAP_END_MS as f64,
+            (RACE_GAP_END_MS + 100) as f64,
+        ),
+        Check::eq("server_idle_closes", 3.0),
+        Check::min("succeeded_after_last_error", 100.0),
+    ];
 
     vec![
         base(
@@ -191,6 +243,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             ping_fix(90_000),
             Outcome::Holds,
         ),
+        race,
     ]
 }
 
