@@ -119,9 +119,7 @@ impl Checker {
         // idling while the stall lasts, and the cron needs a rotation after it.
         if let Some(end) = e.busy_until() {
             let end_ms = u64::try_from(end.as_millis()).unwrap_or(u64::MAX);
-            self.idle_grace_until_ms = self
-                .idle_grace_until_ms
-                .max(end_ms.saturating_add(2_000));
+            self.idle_grace_until_ms = self.idle_grace_until_ms.max(end_ms.saturating_add(2_000));
         }
         let view = ServerView {
             clients,
