@@ -477,7 +477,10 @@ impl Timeline {
                         server.set_connect_latency(ms);
                     }
                 }
-                Event::Stall { duration_ms, .. } => server.stall(t_ms, duration_ms),
+                Event::Stall { duration_ms, .. } => {
+                    server.stall(t_ms, duration_ms);
+                    tally.checker.stalled(t_ms, duration_ms);
+                }
                 Event::ReplicaOf { master, .. } => {
                     server.set_role(match crate::scenario::parse_master(&master) {
                         Ok(Some((host, port))) => fake_redis::Role::Replica { host, port },
