@@ -13,7 +13,10 @@
 //!   least 1 (`N + 2` up to 45 clients at `hz 10`, as before). The poolsim fuzzer found the old
 //!   fixed `N + 2` firing on a correct server: 163 clients timing out together at `hz 2`
 //!   (`sims/regressions/`, docs/fuzzing.md). For 2 s after `timeout` is changed the check
-//!   waits for a rotation.
+//!   waits for a rotation; during a stall of the scenario's timeline (the server's event loop
+//!   blocked: no cron runs, as in Redis) and for 2 s after its planned end it does not apply
+//!   (the fuzzer found it firing on a stalled server given `timeout 1` by a CONFIG SET). A
+//!   cron frozen otherwise (`sims/tests/checkers.rs` plants one) still fires it.
 //! - `server.accounting`: accepted connections = open + closed (between counter resets: a
 //!   restart resets both sides).
 //! - `server.rejected_counted`: every `maxclients` refusal a client saw was counted in
@@ -77,8 +80,10 @@ pub(crate) struct Checker {
     /// The most clients connected at one step so far (bounds the cron's rotation).
     peak_clients: u64,
     timeout_secs: u64,
-    /// Simulated ms until which the idle check waits (after a `timeout` change).
+    /// Simulated ms until which the idle check waits (after a `timeout` change or a stall).
     idle_grace_until_ms: u64,
+    /// The planned end of the scenario's latest stall (ms).
+    stall_end_ms: u64,
     commands: Accumulated,
     rejected: Accumulated,
     idle_closes: Accumulated,
@@ -92,11 +97,26 @@ impl Checker {
             peak_clients: 0,
             timeout_secs,
             idle_grace_until_ms: 0,
+            stall_end_ms: 0,
             commands: Accumulated::default(),
             rejected: Accumulated::default(),
             idle_closes: Accumulated::default(),
             accepted: Accumulated::default(),
         }
+    }
+
+    /// The scenario stalls the server (its timeline's `stall`) at `t_ms`: a stalled
+    /// server runs no cron (Redis's event loop is blocked, as in `DEBUG SLEEP`), so nobody is
+    /// closed for idling while the stall lasts, and the cron needs a rotation after it: the
+    /// idle check waits until 2 s after the stall's planned end. (Only the scenario's own
+    /// stalls: a cron frozen by anything else is what the check is for.)
+    /// A stall during a stall extends it (the fake's `Engine::stall`, as a second `DEBUG
+    /// SLEEP` would).
+    pub(crate) fn stalled(&mut self, t_ms: u64, duration_ms: u64) {
+        self.stall_end_ms = self.stall_end_ms.max(t_ms).saturating_add(duration_ms);
+        self.idle_grace_until_ms = self
+            .idle_grace_until_ms
+            .max(self.stall_end_ms.saturating_add(2_000));
     }
 
     /// Reads the server's engine and checks it at simulated `t_ms`; `refusals_seen` is what the

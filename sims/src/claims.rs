@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub enum Limit {
     /// A number.
     Value(f64),
-    /// The case's `server.maxclients`.
+    /// The case's `server.maxclients`, or the lowest `CONFIG SET maxclients` of its timeline
+    /// if one is lower (the server's clients must stay within every limit it is given).
     ServerMaxclients,
     /// The first tier's `deadline_ms` (what the load's callers wait at most).
     FirstTierDeadlineMs,
@@ -31,7 +32,18 @@ impl Limit {
     pub fn value(&self, s: &Scenario) -> f64 {
         match *self {
             Self::Value(v) => v,
-            Self::ServerMaxclients => s.server.maxclients as f64,
+            Self::ServerMaxclients => s
+                .timeline
+                .iter()
+                .filter_map(|e| match e {
+                    crate::scenario::Event::ConfigSet { name, value, .. }
+                        if name.eq_ignore_ascii_case("maxclients") =>
+                    {
+                        value.trim().parse::<u64>().ok()
+                    }
+                    _ => None,
+                })
+                .fold(s.server.maxclients, u64::min) as f64,
             Self::FirstTierDeadlineMs => s.tiers.first().map_or(0.0, |t| t.deadline_ms as f64),
         }
     }
@@ -226,6 +238,7 @@ pub fn all() -> Vec<Claim> {
 mod tests {
     use super::*;
     use crate::scenario::Outcome;
+    use crate::strategy::FaultKind;
 
     #[test]
     fn every_fix_that_holds_has_exactly_one_claim_and_nothing_else_has_one() {
@@ -273,7 +286,53 @@ mod tests {
                 "{}: command latency",
                 c.name()
             );
+            // A CONFIG SET draws only what the claim assumes of the server.
+            let f = &b.faults;
+            if let (true, Some(t)) = (
+                f.kinds.contains(&FaultKind::ConfigSetTimeout),
+                b.server_timeout_secs,
+            ) {
+                assert!(
+                    t.contains(f.config_timeout_secs.min) && t.contains(f.config_timeout_secs.max),
+                    "{}: CONFIG SET timeout outside the claim's timeouts",
+                    c.name()
+                );
+            }
+            if let (true, Some(m)) = (
+                f.kinds.contains(&FaultKind::ConfigSetMaxclients),
+                b.maxclients,
+            ) {
+                assert!(
+                    f.config_maxclients.min >= m.min,
+                    "{}: CONFIG SET maxclients below the claim's",
+                    c.name()
+                );
+            }
+            if f.kinds.contains(&FaultKind::ConfigSetMaxclients) && b.maxclients.is_none() {
+                assert!(
+                    f.config_maxclients.min <= s.server.maxclients,
+                    "{}: CONFIG SET maxclients above the fix's own server",
+                    c.name()
+                );
+            }
         }
+    }
+
+    #[test]
+    fn the_lowest_maxclients_a_case_sets_is_its_limit() {
+        let mut s = crate::incidents::by_name("explosion").unwrap().scenarios(1)[2].clone();
+        assert_eq!(Limit::ServerMaxclients.value(&s), 300.0);
+        s.timeline.push(crate::scenario::Event::ConfigSet {
+            at_ms: 10,
+            name: "maxclients".to_owned(),
+            value: "250".to_owned(),
+        });
+        s.timeline.push(crate::scenario::Event::ConfigSet {
+            at_ms: 20,
+            name: "maxclients".to_owned(),
+            value: "5000".to_owned(),
+        });
+        assert_eq!(Limit::ServerMaxclients.value(&s), 250.0);
     }
 
     #[test]

@@ -576,7 +576,10 @@ impl Timeline {
                         server.set_connect_latency(ms);
                     }
                 }
-                Event::Stall { duration_ms, .. } => server.stall(t_ms, duration_ms),
+                Event::Stall { duration_ms, .. } => {
+                    server.stall(t_ms, duration_ms);
+                    tally.checker.stalled(t_ms, duration_ms);
+                }
                 Event::Hang { duration_ms, .. } => {
                     server.hang(true);
                     let end = t_ms + duration_ms;

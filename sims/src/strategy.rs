@@ -153,6 +153,14 @@ pub enum FaultKind {
     /// A [`Event::Stall`]: the server hangs, nothing closed, for up to
     /// [`FaultBounds::stall_ms`].
     Stall,
+    /// `CONFIG SET timeout N` ([`Event::ConfigSet`]) mid-run, `N` within
+    /// [`FaultBounds::config_timeout_secs`]: the server's idle timeout changes for every
+    /// client from then on (a connection already idle longer is closed at the next cron).
+    ConfigSetTimeout,
+    /// `CONFIG SET maxclients N` ([`Event::ConfigSet`]) mid-run, `N` within
+    /// [`FaultBounds::config_maxclients`]: later connects beyond `N` are refused with
+    /// `max number of clients reached` (the clients already connected stay, as in Redis).
+    ConfigSetMaxclients,
 }
 
 /// Where faults may fall.
@@ -189,10 +197,27 @@ pub struct FaultBounds {
     /// Length of a stall.
     #[serde(default = "default_stall_ms")]
     pub stall_ms: Span,
+    /// The value of a `CONFIG SET timeout` ([`FaultKind::ConfigSetTimeout`]), seconds. A
+    /// claim that assumes something of the server's timeout draws it within its own
+    /// [`EnvBounds::server_timeout_secs`].
+    #[serde(default = "default_config_timeout_secs")]
+    pub config_timeout_secs: Span,
+    /// The value of a `CONFIG SET maxclients` ([`FaultKind::ConfigSetMaxclients`]). A claim
+    /// that assumes the server has room for its pools draws it within that room.
+    #[serde(default = "default_config_maxclients")]
+    pub config_maxclients: Span,
 }
 
 fn default_stall_ms() -> Span {
     Span::new(100, 10_000)
+}
+
+fn default_config_timeout_secs() -> Span {
+    Span::new(1, 300)
+}
+
+fn default_config_maxclients() -> Span {
+    Span::new(1, 10_000)
 }
 
 impl FaultBounds {
@@ -208,11 +233,15 @@ impl FaultBounds {
             spike_latency_ms: Span::exactly(0),
             spike_ms: Span::new(1, 1),
             stall_ms: Span::new(1, 1),
+            config_timeout_secs: default_config_timeout_secs(),
+            config_maxclients: default_config_maxclients(),
         }
     }
 
     /// Up to `max` faults of `kinds` in `window`, with moderate sizes (down and refusals up to
-    /// 1 s, spikes to 100 ms for up to 1 s, stalls of 100 ms to 10 s).
+    /// 1 s, spikes to 100 ms for up to 1 s, stalls of 100 ms to 10 s, `CONFIG SET timeout` 1
+    /// to 300 s, `CONFIG SET maxclients` 1 to 10,000: a claim narrows the last two to what it
+    /// assumes with [`FaultBounds::with_config`]).
     #[must_use]
     pub fn some(kinds: &[FaultKind], max: usize, window: FaultWindow) -> Self {
         Self {
@@ -224,7 +253,18 @@ impl FaultBounds {
             spike_latency_ms: Span::new(1, 100),
             spike_ms: Span::new(10, 1_000),
             stall_ms: default_stall_ms(),
+            config_timeout_secs: default_config_timeout_secs(),
+            config_maxclients: default_config_maxclients(),
         }
+    }
+
+    /// The same, with `CONFIG SET timeout` drawn within `timeout_secs` and `CONFIG SET
+    /// maxclients` within `maxclients`.
+    #[must_use]
+    pub fn with_config(mut self, timeout_secs: Span, maxclients: Span) -> Self {
+        self.config_timeout_secs = timeout_secs;
+        self.config_maxclients = maxclients;
+        self
     }
 }
 
@@ -586,6 +626,8 @@ fn fault_strategy(f: &FaultBounds) -> BoxedStrategy<(FaultKind, u64, u64)> {
                 FaultKind::RefuseConnections => f2.refuse_ms,
                 FaultKind::LatencySpike => f2.spike_ms,
                 FaultKind::Stall => f2.stall_ms,
+                FaultKind::ConfigSetTimeout => f2.config_timeout_secs,
+                FaultKind::ConfigSetMaxclients => f2.config_maxclients,
                 FaultKind::KillAllClients => Span::exactly(0),
             };
             (
@@ -796,6 +838,16 @@ impl Drawn {
                 FaultKind::Stall => timeline.push(Event::Stall {
                     at_ms: at,
                     duration_ms: size.max(1),
+                }),
+                FaultKind::ConfigSetTimeout => timeline.push(Event::ConfigSet {
+                    at_ms: at,
+                    name: "timeout".to_owned(),
+                    value: size.to_string(),
+                }),
+                FaultKind::ConfigSetMaxclients => timeline.push(Event::ConfigSet {
+                    at_ms: at,
+                    name: "maxclients".to_owned(),
+                    value: size.max(1).to_string(),
                 }),
             }
         }

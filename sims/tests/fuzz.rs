@@ -8,8 +8,8 @@ use sims::Engine;
 use sims::fuzz::{Options, fuzz_target, targets};
 
 /// Failures docs/fuzzing.md explains: (fix, failure key).
-/// (The harness's old `server.idle_timeout` false alarm, finding 3, is fixed: it is not
-/// known any more, and would fail this test.)
+/// (The harness's old `server.idle_timeout` false alarms, findings 3 and 4, are fixed: they
+/// are not known any more, and would fail this test.)
 const KNOWN: [(&str, &str); 2] = [
     // The peek loses the race when the gap ends as the server's cron closes the connection.
     ("stale-eof/check-on-checkout", "claim errors.eof <= 0"),

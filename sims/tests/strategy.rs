@@ -161,3 +161,151 @@ fn proptests_draw_from_a_fixed_seed() {
         ProptestConfig::default().rng_seed
     );
 }
+
+/// The environment of `stale-eof/check-on-checkout` with faults of `kinds` only, two per case,
+/// anywhere, `CONFIG SET timeout` within 10 to 400 s and `maxclients` within 12 to 10,000.
+fn with_faults(kinds: &[sims::strategy::FaultKind]) -> (Scenario, EnvBounds) {
+    use sims::strategy::{FaultBounds, FaultWindow, Span};
+    let t = sims::fuzz::targets(Some("stale-eof/check-on-checkout"))
+        .unwrap()
+        .remove(0);
+    let mut b = t.claim.bounds.clone();
+    b.faults = FaultBounds::some(kinds, 2, FaultWindow::Anywhere)
+        .with_config(Span::new(10, 400), Span::new(12, 10_000));
+    (t.base, b)
+}
+
+/// CONFIG SET timeout / maxclients and refused connections are drawn, land in the timeline as
+/// the events `poolsim run` reads (`config_set` with the value within its bounds,
+/// `refuse_connections` on then off), and every case validates.
+#[test]
+fn config_set_and_refused_connections_are_drawn_into_the_timeline() {
+    use sims::scenario::Event;
+    use sims::strategy::FaultKind;
+    let (base, b) = with_faults(&[
+        FaultKind::ConfigSetTimeout,
+        FaultKind::ConfigSetMaxclients,
+        FaultKind::RefuseConnections,
+    ]);
+    let strategy = environment(&base, &b);
+    let (mut timeouts, mut maxclients, mut refusals) = (0, 0, 0);
+    for i in 0..60 {
+        let s = strategy
+            .new_tree(&mut sims::fuzz::case_runner(1, "config-set", i))
+            .unwrap()
+            .current();
+        assert!(s.validate().is_ok(), "{:?}", s.validate());
+        for e in &s.timeline {
+            match e {
+                Event::ConfigSet { name, value, .. } if name == "timeout" => {
+                    let v: u64 = value.parse().unwrap();
+                    assert!(b.faults.config_timeout_secs.contains(v), "timeout {v}");
+                    timeouts += 1;
+                }
+                Event::ConfigSet { name, value, .. } if name == "maxclients" => {
+                    let v: u64 = value.parse().unwrap();
+                    assert!(b.faults.config_maxclients.contains(v), "maxclients {v}");
+                    maxclients += 1;
+                }
+                Event::ConfigSet { name, .. } => panic!("CONFIG SET {name}"),
+                Event::RefuseConnections { on: true, .. } => refusals += 1,
+                _ => {}
+            }
+        }
+        // The file says the same.
+        assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
+    }
+    assert!(
+        timeouts >= 5 && maxclients >= 5 && refusals >= 5,
+        "{timeouts} timeouts, {maxclients} maxclients, {refusals} refusals in 60 cases"
+    );
+    // And they run: a CONFIG SET reaches the server (its trace names it).
+    let s = (0..60)
+        .map(|i| {
+            strategy
+                .new_tree(&mut sims::fuzz::case_runner(1, "config-set", i))
+                .unwrap()
+                .current()
+        })
+        .find(|s| {
+            s.timeline
+                .iter()
+                .any(|e| matches!(e, Event::ConfigSet { name, .. } if name == "timeout"))
+        })
+        .unwrap();
+    let run = sims::run_on(
+        Engine::Fast,
+        &s,
+        &RunOptions {
+            keep_trace: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        run.trace.iter().any(|l| l.contains("CONFIG SET timeout")),
+        "no CONFIG SET in the trace"
+    );
+}
+
+/// A case that fails whenever a CONFIG SET is in its timeline shrinks to one CONFIG SET with
+/// the lowest value of its bounds (and, with maxclients, to the lowest maxclients).
+#[test]
+fn config_set_faults_shrink_to_one_event_at_the_lower_bound() {
+    use sims::scenario::Event;
+    use sims::strategy::FaultKind;
+    for (kind, name, lowest) in [
+        (FaultKind::ConfigSetTimeout, "timeout", "10"),
+        (FaultKind::ConfigSetMaxclients, "maxclients", "12"),
+    ] {
+        let (base, b) = with_faults(&[kind]);
+        let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+            ProptestConfig {
+                cases: 64,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            },
+            proptest::test_runner::TestRng::from_seed(
+                proptest::test_runner::RngAlgorithm::ChaCha,
+                &[3; 32],
+            ),
+        );
+        let result = runner.run(&environment(&base, &b), |s| {
+            let has = s
+                .timeline
+                .iter()
+                .any(|e| matches!(e, Event::ConfigSet { name: n, .. } if n == name));
+            prop_assert!(!has);
+            Ok(())
+        });
+        let Err(proptest::test_runner::TestError::Fail(_, s)) = result else {
+            panic!("{name}: no case with a CONFIG SET in 64: {result:?}");
+        };
+        let sets: Vec<&Event> = s
+            .timeline
+            .iter()
+            .filter(|e| matches!(e, Event::ConfigSet { .. }))
+            .collect();
+        assert_eq!(sets.len(), 1, "{name}: {}", s.to_toml());
+        let Event::ConfigSet { value, .. } = sets[0] else {
+            unreachable!()
+        };
+        assert_eq!(value, lowest, "{name}: {}", s.to_toml());
+    }
+}
+
+/// Fault bounds written before the CONFIG SET kinds existed still read, with the defaults.
+#[test]
+fn fault_bounds_without_the_config_set_fields_still_parse() {
+    let old = r#"{"kinds":["restart","kill_all_clients"],"max":2,"window":"anywhere",
+        "restart_down_ms":{"min":0,"max":1000},"refuse_ms":{"min":10,"max":1000},
+        "spike_latency_ms":{"min":1,"max":100},"spike_ms":{"min":10,"max":1000}}"#;
+    let f: sims::strategy::FaultBounds = serde_json::from_str(old).unwrap();
+    assert_eq!(f.config_timeout_secs, sims::strategy::Span::new(1, 300));
+    assert_eq!(f.config_maxclients, sims::strategy::Span::new(1, 10_000));
+    let new: sims::strategy::FaultBounds =
+        serde_json::from_str(r#"{"kinds":["config_set_timeout","config_set_maxclients","refuse_connections"],"max":2,"window":"during_idle_gaps","restart_down_ms":{"min":0,"max":1000},"refuse_ms":{"min":10,"max":1000},"spike_latency_ms":{"min":1,"max":100},"spike_ms":{"min":10,"max":1000},"config_timeout_secs":{"min":241,"max":400}}"#)
+            .unwrap();
+    assert_eq!(new.kinds.len(), 3);
+    assert_eq!(new.config_timeout_secs.min, 241);
+}

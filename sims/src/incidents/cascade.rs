@@ -121,7 +121,8 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
 /// a tenth above the sizing's 20 ms), connect
 /// latency up to 20 ms, `hz` 1 to 100, 1 to 6 s of load, an idle gap, and up to two faults
 /// anywhere: a restart (down up to 1 s), a kill of every client, a latency spike (up to
-/// 100 ms for up to 1 s). The pool's 1 s wait, below the deadline, is what keeps the
+/// 100 ms for up to 1 s), connections refused (up to 1 s), a `CONFIG SET timeout` (1 to 300
+/// s) or a `CONFIG SET maxclients` that leaves room for the pool's 60 connections (60 up). The pool's 1 s wait, below the deadline, is what keeps the
 /// deadline even when the pool is overloaded for a moment.
 #[must_use]
 pub fn claims() -> Vec<Claim> {
@@ -162,11 +163,15 @@ pub fn claims() -> Vec<Claim> {
                     FaultKind::Restart,
                     FaultKind::KillAllClients,
                     FaultKind::LatencySpike,
+                    FaultKind::RefuseConnections,
+                    FaultKind::ConfigSetTimeout,
+                    FaultKind::ConfigSetMaxclients,
                 ],
                 2,
                 FaultWindow::Anywhere,
-            ),
+            )
+            .with_config(Span::new(1, 300), Span::new(60, 10_000)),
         },
-        assumes: "at most the sizing's load: 1,500 req/s (bursts to 2x) at a round trip of at most 22 ms (the sizing's 20 ms and a 1 ms link more each way); restarts, kills and latency spikes up to 100 ms anywhere".to_owned(),
+        assumes: "at most the sizing's load: 1,500 req/s (bursts to 2x) at a round trip of at most 22 ms (the sizing's 20 ms and a 1 ms link more each way); room on the server for the pool's 60 connections (a CONFIG SET maxclients from 60 up); restarts, kills, latency spikes up to 100 ms, connections refused (up to 1 s) and CONFIG SET timeout (1 to 300 s) anywhere".to_owned(),
     }]
 }

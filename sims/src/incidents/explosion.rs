@@ -269,15 +269,20 @@ fn env(
 /// refused for `maxclients`).
 ///
 /// - `bounded-wait-4x55`: 4 pools of at most 55 connections are at most 220 clients, so the
-///   claim assumes `maxclients` of at least 220; any load (up to 800 users, twice the
-///   stated 400), a restart or a kill of every client anywhere, an idle gap.
-/// - `bounded-wait-100`: one pool of at most 100: `maxclients` of at least 100; up to 3,000
-///   users (1.5 times the stated 2,000), faults, an idle gap.
+///   claim assumes `maxclients` of at least 220, also when a `CONFIG SET maxclients` changes
+///   it mid-run (drawn from 220 up; the limit checked is the lowest the case sets); any load
+///   (up to 800 users, twice the stated 400), a restart, a kill of every client, connections
+///   refused (up to 1 s) or a `CONFIG SET timeout` (1 to 300 s) anywhere, an idle gap.
+/// - `bounded-wait-100`: one pool of at most 100: `maxclients` of at least 100 (a CONFIG SET
+///   from 100 up); up to 3,000 users (1.5 times the stated 2,000), the same faults, an idle
+///   gap.
 /// - `server-timeout-30`: seed 001's server fix with unbounded pools checking on checkout:
 ///   no request reads EOF either; an unbounded pool holds at most one connection per user,
 ///   so the claim assumes no more users (up to 300) than the server's `maxclients` 300; any
-///   quiet period from 1 to 120 s. No faults (a restart under load fails requests with EOF,
-///   which the fix does not claim to prevent).
+///   quiet period from 1 to 120 s; connections refused and a `CONFIG SET maxclients` from
+///   300 up anywhere. No restart or kill (a restart under load fails requests with EOF,
+///   which the fix does not claim to prevent) and no `CONFIG SET timeout` (the timeout of 30
+///   s is the fix: another value is another fix).
 #[must_use]
 pub fn claims() -> Vec<Claim> {
     let explosion_free = || {
@@ -288,21 +293,37 @@ pub fn claims() -> Vec<Claim> {
             ClaimCheck::none("errors.max_clients"),
         ]
     };
-    let faults = || {
+    // `room`: the least maxclients the fix assumes (a CONFIG SET maxclients is drawn from it).
+    let faults = |room: u64| {
         FaultBounds::some(
-            &[FaultKind::Restart, FaultKind::KillAllClients],
+            &[
+                FaultKind::Restart,
+                FaultKind::KillAllClients,
+                FaultKind::RefuseConnections,
+                FaultKind::ConfigSetTimeout,
+                FaultKind::ConfigSetMaxclients,
+            ],
             2,
             FaultWindow::Anywhere,
         )
+        .with_config(Span::new(1, 300), Span::new(room, 10_000))
     };
     let mut timeout_checks = explosion_free();
     timeout_checks.push(ClaimCheck::none("errors.eof"));
+    // Connections refused and a CONFIG SET maxclients that keeps room for every user; not
+    // a CONFIG SET timeout: `timeout 30` is the fix itself, another value another fix.
+    let quiet_faults = FaultBounds::some(
+        &[FaultKind::RefuseConnections, FaultKind::ConfigSetMaxclients],
+        2,
+        FaultWindow::Anywhere,
+    )
+    .with_config(Span::exactly(30), Span::new(MAXCLIENTS, 10_000));
     let mut quiet = env(
         None,
         Span::new(1, 300),
         Span::new(10, 100),
         Span::new(1_000, 5_000),
-        FaultBounds::none(),
+        quiet_faults,
     );
     quiet.idle_gap_ms = Some(Span::new(1_000, 120_000));
     quiet.add_gap = false;
@@ -317,9 +338,9 @@ pub fn claims() -> Vec<Claim> {
                 Span::new(1, 800),
                 Span::new(10, 100),
                 Span::new(1_000, 5_000),
-                faults(),
+                faults(220),
             ),
-            assumes: "maxclients >= 4 x 55 = 220 (the fleet's bound); up to 800 users; restarts and kills anywhere".to_owned(),
+            assumes: "maxclients >= 4 x 55 = 220 (the fleet's bound), also when CONFIG SET changes it (220 to 10,000); up to 800 users; restarts, kills, connections refused and CONFIG SET timeout (1 to 300 s) anywhere".to_owned(),
         },
         Claim {
             incident: "explosion".to_owned(),
@@ -331,9 +352,9 @@ pub fn claims() -> Vec<Claim> {
                 Span::new(1, 3_000),
                 Span::new(50, 200),
                 Span::new(500, 3_000),
-                faults(),
+                faults(100),
             ),
-            assumes: "maxclients >= 100 (the pool's bound); up to 3,000 users; restarts and kills anywhere".to_owned(),
+            assumes: "maxclients >= 100 (the pool's bound), also when CONFIG SET changes it (100 to 10,000); up to 3,000 users; restarts, kills, connections refused and CONFIG SET timeout (1 to 300 s) anywhere".to_owned(),
         },
         Claim {
             incident: "explosion".to_owned(),
@@ -341,7 +362,7 @@ pub fn claims() -> Vec<Claim> {
             promise: "server timeout 30 brings idle connections back down and the peek on checkout reconnects: no EOF, no refusal, no max clients error".to_owned(),
             checks: timeout_checks,
             bounds: quiet,
-            assumes: "users <= maxclients 300 (an unbounded pool holds one connection per user at most); any quiet period up to 120 s; no faults".to_owned(),
+            assumes: "users <= maxclients 300 (an unbounded pool holds one connection per user at most), also when CONFIG SET changes maxclients (300 to 10,000); any quiet period up to 120 s; connections refused anywhere; no restart or kill (a restart under load fails requests with EOF), no CONFIG SET timeout (timeout 30 is the fix)".to_owned(),
         },
     ]
 }

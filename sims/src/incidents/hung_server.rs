@@ -163,7 +163,9 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
 /// a second (Poisson, constant or bursts of up to twice the rate), command latency up to
 /// 5 ms with links of 1 or 2 ms, connect latency up to 20 ms, `hz` 1 to 100, 4 to 16 s of
 /// load, and up to two more faults anywhere: a restart (down up to 1 s), a kill of every
-/// client, a latency spike, another stall (100 ms to 10 s). The fix bounds every try (a 200 ms pool wait, a 200 ms read
+/// client, a latency spike, another stall (100 ms to 10 s), connections refused (up to 1 s), a
+/// `CONFIG SET timeout` (1 to 300 s) or a `CONFIG SET maxclients` from 50 (the pool's size)
+/// up. The fix bounds every try (a 200 ms pool wait, a 200 ms read
 /// timeout per command, one retry after at most 100 ms), so the bound does not depend on
 /// the load; a SET+GET command mix would double the read time and is not in the claim.
 #[must_use]
@@ -206,11 +208,15 @@ pub fn claims() -> Vec<Claim> {
                     FaultKind::KillAllClients,
                     FaultKind::LatencySpike,
                     FaultKind::Stall,
+                    FaultKind::RefuseConnections,
+                    FaultKind::ConfigSetTimeout,
+                    FaultKind::ConfigSetMaxclients,
                 ],
                 2,
                 FaultWindow::Anywhere,
-            ),
+            )
+            .with_config(Span::new(1, 300), Span::new(50, 10_000)),
         },
-        assumes: "the fix's bounds per try (200 ms pool wait, 200 ms read timeout, one retry after at most 100 ms) with single-command requests; up to 400 req/s, command latency up to 5 ms; restarts, kills, latency spikes and stalls of 100 ms to 10 s anywhere besides the scenario's stall".to_owned(),
+        assumes: "the fix's bounds per try (200 ms pool wait, 200 ms read timeout, one retry after at most 100 ms) with single-command requests; up to 400 req/s, command latency up to 5 ms; room on the server for the pool's 50 connections (a CONFIG SET maxclients from 50 up); restarts, kills, latency spikes, stalls of 100 ms to 10 s, connections refused (up to 1 s) and CONFIG SET timeout (1 to 300 s) anywhere besides the scenario's stall".to_owned(),
     }]
 }

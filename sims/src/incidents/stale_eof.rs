@@ -19,6 +19,11 @@
 //! the 3 connections every third interval: with 120 s (3 x 120 = 360 > 300) a connection still
 //! dies between two of its pings and a request reads EOF; with 90 s (270 < 300) it holds.
 //!
+//! Where the peek does not hold (`check-on-checkout-race`, finding 1 of docs/fuzzing.md): the
+//! same pool and peek, the users stopping at 19.5 s and coming back at 320 s, the instant the
+//! server's cron closes the three idle connections (idle 301 whole seconds). The FIN is one
+//! 10 ms link away, the peek sees an open socket, and 3 requests read EOF, as with no check.
+//!
 //! Scale: the write-up's own (pool 3, timeout 300, a gap just over 300 s). turmoil ticks of
 //! 10 ms (links 10 ms one way) keep the 345 s run at about 35,000 steps; nothing here needs a
 //! finer clock (Redis's timeout is in whole seconds).
@@ -36,6 +41,12 @@ const PHASE_MS: u64 = 20_000;
 const GAP_MS: u64 = 305_000;
 /// The server's idle timeout (seed 003).
 const TIMEOUT_SECS: u64 = 300;
+/// `check-on-checkout-race`: the users stop half a second early, so that every connection's
+/// last use falls in second 19 ...
+const RACE_GAP_AT_MS: u64 = PHASE_MS - 500;
+/// ... and come back at 320 s, when the server's cron (every 100 ms at `hz 10`) finds them idle
+/// 320 - 19 = 301 whole seconds, more than its `timeout 300`, and closes them.
+const RACE_GAP_END_MS: u64 = PHASE_MS + TIMEOUT_SECS * 1000;
 
 fn base(name: &str, summary: &str, seed: u64, pool: PoolSpec, outcome: Outcome) -> Scenario {
     let expect = match outcome {
@@ -136,7 +147,8 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
     ];
 
     // Where the peek does not hold (poolsim fuzz, docs/fuzzing.md): a gap that ends as the
-    // server's cron closes the connection, its FIN still on the wire. The verdict says so.
+    // server's cron closes the connection, its FIN still on the wire. The verdict says so, and
+    // `check-on-checkout-race` shows it.
     let mut peek = base(
         "check-on-checkout",
         "the same pool with a peek on every checkout (redis-py can_read, go-redis connCheck)",
@@ -149,8 +161,48 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         Outcome::Holds,
     );
     peek.expect.signature = "{errors.total} errors after 305 s idle ({requests} requests); not \
-        when a gap ends as the server closes: docs/fuzzing.md"
+        when a gap ends as the server closes: check-on-checkout-race, docs/fuzzing.md"
         .to_owned();
+
+    // Finding 1 of docs/fuzzing.md as a run: the gap ends the instant the server's cron
+    // closes the idle connections. The users stop at 19.5 s, so every connection's last use
+    // falls in second 19; at 320.000 s its idle time is 301 whole seconds (> 300) and the cron
+    // closes all three; the users come back at the same instant, the peek finds nothing to
+    // read (the FIN is a 10 ms link away), and each stale connection fails one request with
+    // EOF: as many as without any check.
+    let mut race = base(
+        "check-on-checkout-race",
+        "the same peek on checkout, the gap ending (320 s) as Redis's cron closes the idle connections: their FIN is still on the wire",
+        seed,
+        radix(Overrides {
+            check_on_checkout: Some(CheckWhenSpec::Always),
+            check_how: Some(CheckHowSpec::Peek),
+            ..Overrides::default()
+        }),
+        Outcome::Reproduces,
+    );
+    race.timeline = vec![Event::IdleGap {
+        at_ms: RACE_GAP_AT_MS,
+        duration_ms: RACE_GAP_END_MS - RACE_GAP_AT_MS,
+    }];
+    race.duration_ms = RACE_GAP_END_MS + PHASE_MS;
+    race.expect.signature = "{errors.eof} EOF errors at {first_error_ms} ms although every \
+        checkout peeks: the gap ended as the server's cron closed the {server_idle_closes} idle \
+        connections, their FIN one link away (docs/fuzzing.md, finding 1)"
+        .to_owned();
+    race.expect.checks = vec![
+        // One per idle connection, as without any check (radix-v2).
+        Check::eq("errors.eof", 3.0),
+        Check::eq("errors.total", 3.0),
+        // At the gap's end, within one link latency and the command.
+        Check::between(
+            "first_error_ms",
+            RACE_GAP_END_MS as f64,
+            (RACE_GAP_END_MS + 100) as f64,
+        ),
+        Check::eq("server_idle_closes", 3.0),
+        Check::min("succeeded_after_last_error", 100.0),
+    ];
 
     vec![
         base(
@@ -191,6 +243,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             ping_fix(90_000),
             Outcome::Holds,
         ),
+        race,
     ]
 }
 
@@ -220,6 +273,27 @@ fn env(timeout_secs: Span, faults: FaultBounds) -> EnvBounds {
     }
 }
 
+/// Room on the server for every user (the claims draw 1 to 12 users, each holding at most one
+/// connection): a `CONFIG SET maxclients` is drawn from 12 up. Below that a request fails
+/// with `max number of clients reached`, which is not an EOF but not the deployment either.
+const ROOM: Span = Span::new(12, 10_000);
+
+/// Faults that close nothing the pool holds: connections refused for up to 1 s, `CONFIG SET
+/// timeout` within `timeout_secs` (what the fix assumes of the server's timeout), `CONFIG SET
+/// maxclients` of at least [`ROOM`]; up to two, anywhere.
+fn survivable(timeout_secs: Span) -> FaultBounds {
+    FaultBounds::some(
+        &[
+            FaultKind::RefuseConnections,
+            FaultKind::ConfigSetTimeout,
+            FaultKind::ConfigSetMaxclients,
+        ],
+        2,
+        FaultWindow::Anywhere,
+    )
+    .with_config(timeout_secs, ROOM)
+}
+
 /// What the fixes promise: no request reads EOF (`errors.eof == 0`), each within the server
 /// `timeout`s it is meant for.
 ///
@@ -232,8 +306,12 @@ fn env(timeout_secs: Span, faults: FaultBounds) -> EnvBounds {
 /// - `ping-fix-90s`: one PING per 90 s through a FIFO pool keeping 3 idle connections touches
 ///   each every 270 s: a `timeout` above 270 s.
 ///
+/// Every claim includes connections refused for up to 1 s and `CONFIG SET timeout` /
+/// `maxclients` mid-run ([`survivable`]): a refused connect fails with a connection error, not
+/// an EOF, and the CONFIG SET timeout is drawn within the timeouts the fix assumes (the peek:
+/// 10 to 400 s; the others their own bounds above), maxclients from 12 (every user has room).
 /// The last three do not claim to survive a restart or a kill of all clients (nothing in them
-/// looks at a connection before using it): their bounds have no faults.
+/// looks at a connection before using it): those two faults are left out of their bounds.
 #[must_use]
 pub fn claims() -> Vec<Claim> {
     let claim =
@@ -251,32 +329,39 @@ pub fn claims() -> Vec<Claim> {
             "no request reads EOF: the peek on checkout sees a connection the server closed",
             Span::new(10, 400),
             FaultBounds::some(
-                &[FaultKind::KillAllClients, FaultKind::Restart],
+                &[
+                    FaultKind::KillAllClients,
+                    FaultKind::Restart,
+                    FaultKind::RefuseConnections,
+                    FaultKind::ConfigSetTimeout,
+                    FaultKind::ConfigSetMaxclients,
+                ],
                 2,
                 FaultWindow::DuringIdleGaps,
-            ),
-            "nothing of the server's timing: any timeout, any gap, clients killed or the server restarted while the service idles",
+            )
+            .with_config(Span::new(10, 400), ROOM),
+            "nothing of the server's timing: any timeout, any gap, clients killed, the server restarted, connections refused, CONFIG SET timeout (10 to 400 s) or maxclients (12 and up: room for every user) while the service idles",
         ),
         claim(
             "client-idle-timeout",
             "no request reads EOF: the pool closes connections idle 240 s before the server does",
             Span::new(241, 400),
-            FaultBounds::none(),
-            "the server's timeout stays above the pool's idle timeout of 240 s (or is off); no restart or kill",
+            survivable(Span::new(241, 400)),
+            "the server's timeout stays above the pool's idle timeout of 240 s (or is off), also when CONFIG SET changes it (241 to 400 s); connections refused and CONFIG SET maxclients (12 and up: room for every user) anywhere; no restart or kill",
         ),
         claim(
             "keepalive-every-idle",
             "no request reads EOF: every connection idle 60 s is pinged, so the server never sees it idle for its timeout",
             Span::new(61, 400),
-            FaultBounds::none(),
-            "the server's timeout stays above the keepalive interval of 60 s (or is off); no restart or kill",
+            survivable(Span::new(61, 400)),
+            "the server's timeout stays above the keepalive interval of 60 s (or is off), also when CONFIG SET changes it (61 to 400 s); connections refused and CONFIG SET maxclients (12 and up) anywhere; no restart or kill",
         ),
         claim(
             "ping-fix-90s",
             "no request reads EOF: one PING per 90 s through a FIFO pool of 3 idle connections touches each every 270 s",
             Span::new(271, 400),
-            FaultBounds::none(),
-            "the server's timeout stays above 3 x 90 s = 270 s (or is off); no restart or kill",
+            survivable(Span::new(271, 400)),
+            "the server's timeout stays above 3 x 90 s = 270 s (or is off), also when CONFIG SET changes it (271 to 400 s); connections refused and CONFIG SET maxclients (12 and up) anywhere; no restart or kill",
         ),
     ]
 }
