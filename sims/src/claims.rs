@@ -243,13 +243,10 @@ mod tests {
     #[test]
     fn every_fix_that_holds_has_exactly_one_claim_and_nothing_else_has_one() {
         for inc in crate::incidents::ALL {
-            // A fix the fast engine cannot run (a topology: replicas and Sentinel are turmoil's
-            // only) has no claim yet: the fuzzer draws its cases on the fast engine.
             let holds: Vec<String> = inc
                 .scenarios(inc.default_seed)
                 .into_iter()
                 .filter(|s| s.expect.outcome == Outcome::Holds)
-                .filter(|s| crate::fast::supports(s).is_ok())
                 .map(|s| s.name)
                 .collect();
             let claimed: Vec<String> = inc.claims().into_iter().map(|c| c.run).collect();

@@ -144,6 +144,10 @@ pub struct TargetResult {
     pub by_key: BTreeMap<String, u64>,
     /// Whether the budget stopped it before `Options::cases`.
     pub stopped_by_time: bool,
+    /// The engine its cases ran on: the run's, or turmoil for a fix the fast engine does not
+    /// simulate (a server topology).
+    #[serde(default)]
+    pub engine: String,
     /// The shrunk failures: the lowest failing case of each key (one at most unless
     /// `keep_going`).
     pub findings: Vec<Finding>,
@@ -467,6 +471,18 @@ pub fn fuzz_target(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TargetResult, String> {
     let started = Instant::now();
+    // A fix the fast engine does not simulate (a topology: the failover incident) is fuzzed
+    // on turmoil.
+    let fallback;
+    let opts = if opts.engine == Engine::Fast && crate::fast::supports(&t.base).is_err() {
+        fallback = Options {
+            engine: Engine::Turmoil,
+            ..opts.clone()
+        };
+        &fallback
+    } else {
+        opts
+    };
     let name = t.claim.name();
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
@@ -540,6 +556,7 @@ pub fn fuzz_target(
         failing_cases: kept.len() as u64,
         by_key,
         stopped_by_time: out_of_time.load(Ordering::Relaxed) && cases < opts.cases,
+        engine: opts.engine.name().to_owned(),
         findings,
         secs: started.elapsed().as_secs_f64(),
     })

@@ -10,7 +10,8 @@
 //!   expectations) with builders and validation that names the bad field.
 //! - [`knobs`]: overrides of pool-core's knobs as scenario files spell them.
 //! - [`client`]: the client above the pool as data (timeouts, READONLY, retries, discovery),
-//!   with profiles of real clients; not yet read by the runner.
+//!   with profiles of real clients; a tier's `client` is applied on the request path
+//!   (`request::client`; Sentinel discovery on turmoil with a server topology).
 //! - [`runner`]: the world: turmoil wiring, hosts, the step loop, events, sampling,
 //!   invariants, the report; [`run`], [`run_with`]. Its engine-independent side (the tally of
 //!   invariants, samples and report; the timeline's server events) is shared with the fast
@@ -31,7 +32,8 @@
 //!   scenario with any of them, knobs mapped or the crate's defaults.
 //! - [`known_bugs`]: known bugs of real pools (bb8 #59, #67, #167, mobc #63, deadpool #92) as
 //!   short scenarios against any pool.
-//! - `check` (private): the server's invariants.
+//! - `check` (private): the server's invariants (every server of a topology: the runner's
+//!   `Topology` also checks `server.replica_write` and counts split-brain writes).
 //! - [`report`]: [`Report`] (the CLI's JSON schema) and the metrics expectations check.
 //! - [`oracle`]: the report's figures re-derived from the trace alone, to check the report.
 //! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
@@ -52,8 +54,9 @@
 //! - [`fuzz`]: the fuzzer of `poolsim fuzz`: cases around each fix, every invariant and the
 //!   claim checked, the first failure shrunk and written as a scenario file.
 //! - [`rng`]: the seeded random streams.
-//! - [`incidents`]: the three incidents of `../shared/INCIDENTS.md`, one module each, their
-//!   buggy and fixed scenarios ([`incidents::ALL`]).
+//! - [`incidents`]: the five incidents of `../shared/INCIDENTS.md` (stale-eof, explosion,
+//!   cascade, failover, hung-server), one module each, their buggy and fixed scenarios
+//!   ([`incidents::ALL`]).
 //!
 //! # Example
 //!

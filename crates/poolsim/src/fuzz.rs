@@ -196,6 +196,12 @@ fn print_human(s: &Summary) {
     ));
     let w = s.targets.iter().map(|t| t.target.len()).max().unwrap_or(0);
     for t in &s.targets {
+        // A fix the fast engine does not simulate ran on turmoil.
+        let on = if t.engine.is_empty() || t.engine == s.engine {
+            String::new()
+        } else {
+            format!(" (on {})", t.engine)
+        };
         let status = match t.findings.first() {
             None => "held".to_owned(),
             Some(f) if t.failing_cases == 1 => {
@@ -213,7 +219,7 @@ fn print_human(s: &Summary) {
             ),
         };
         out.push_str(&format!(
-            "  {:w$}  {:>6} cases  {:>7.1} s  {status}\n",
+            "  {:w$}  {:>6} cases  {:>7.1} s  {status}{on}\n",
             t.target, t.cases, t.secs
         ));
     }

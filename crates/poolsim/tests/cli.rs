@@ -958,13 +958,14 @@ const FUZZ_KEYS: [&str; 9] = [
     "failures",
     "secs",
 ];
-const FUZZ_TARGET_KEYS: [&str; 8] = [
+const FUZZ_TARGET_KEYS: [&str; 9] = [
     "target",
     "claim",
     "cases",
     "failing_cases",
     "by_key",
     "stopped_by_time",
+    "engine",
     "findings",
     "secs",
 ];

@@ -6,31 +6,39 @@
 //! redis-py #460 and #1764: a client pinned to an address keeps writing to a demoted master)
 //! and `../shared/INCIDENTS.md` section D.
 //!
-//! The master (`redis`) dies at 5 s and comes back 10 s later; one replica
-//! (`redis-replica-1`) and one Sentinel (`down-after-milliseconds` 5 s) watch it. Sentinel
-//! sees no PING reply for 5 s, promotes the replica with its `MULTI; SLAVEOF NO ONE; CONFIG
-//! REWRITE; CLIENT KILL ...; EXEC` and publishes `+switch-master`. When the old master comes
-//! back it still says `role:master` (its configuration was not rewritten while it was down),
-//! and Sentinel converts it into a replica of the new master 8 s after it first reports so
-//! (`SENTINEL_PUBLISH_PERIOD * 4`). What the callers see depends on how the client finds the
-//! master (`Tier::client`, [`crate::client`]):
+//! A master (`redis`), one replica (`redis-replica-1`) and one Sentinel
+//! (`down-after-milliseconds` 5 s) on their own hosts. When the master dies, Sentinel sees no
+//! PING reply for 5 s, promotes the replica with its `MULTI; SLAVEOF NO ONE; CONFIG REWRITE;
+//! CLIENT KILL ...; EXEC` and publishes `+switch-master`; an old master that comes back still
+//! says `role:master` and is converted into a replica 8 s or more after it first reports so.
+//! A planned failover (`SENTINEL FAILOVER`) promotes the replica of a healthy master, which
+//! Sentinel does not contact until it converts it the same way. Until then the old master
+//! takes whatever writes reach it: the split brain. What the callers see depends on how the
+//! client finds the master (`Tier::client`, [`crate::client`]):
 //!
 //! - **`pinned-to-address`** (buggy): redis-py 7's plain `Redis(host, port)` pointed at the
-//!   master's address (a DNS name or VIP that nobody moves). While the master is down every
-//!   connect is refused; when it comes back, the writes it accepts until Sentinel converts it
-//!   are the split brain (lost: the new master never sees them); after the conversion every
-//!   `SET` is answered `-READONLY`, and redis-py keeps the connection (`ReadOnlyError`, no
-//!   reconnect), so the errors go on until the application is restarted.
-//! - **`sentinel-discovery`** (fixed): redis-py 8.1 with `Sentinel.master_for`: the master's
-//!   address is asked of Sentinel on every new connection, and READONLY disconnects. Requests
-//!   fail from the crash until the switch (the detection window: `down-after-milliseconds` and
-//!   the promotion), and not after: no write reaches the old master once it is back, and none
-//!   is answered READONLY.
+//!   master's address (a DNS name or VIP that nobody moves). The master dies at 5 s for 10 s:
+//!   every connect is refused while it is down; when it comes back, the writes it accepts
+//!   until Sentinel converts it are the split brain; after the conversion every `SET` is
+//!   answered `-READONLY`, and redis-py keeps the connection, so the errors go on until the
+//!   application is restarted.
+//! - **`planned-sentinel-pool`** (buggy): a planned failover, redis-py 8.1's
+//!   `Sentinel.master_for`. It asks Sentinel only when it opens a connection: a warm pool
+//!   keeps writing to the old master for the ten seconds until Sentinel converts it.
+//! - **`short-outage-sentinel-pool`** (buggy): the same client, the master back 5.2 s after
+//!   the crash, while Sentinel is already failing over: the connections opened before the
+//!   promotion went to the old master and stay there (found by `poolsim fuzz`).
+//! - **`sentinel-discovery`** (fixed): the same client against the 10 s crash. Requests fail
+//!   from the crash until the switch (the detection window) and not after: no write reaches
+//!   the old master when it is back, none is answered READONLY.
+//! - **`planned-follow-switch`** (fixed): a planned failover, go-redis v9's `FailoverClient`:
+//!   it follows `+switch-master` and closes its connections to the old master; only the
+//!   commands in flight when the switch reaches the pods land there.
 //!
 //! Scale: one tier of 4 pods, 100 requests a second (Poisson, `SET` then `GET`), 1 s
-//! deadlines, 45 s at 10 ms ticks. The mechanism does not depend on the scale. Only the turmoil engine
-//! simulates replicas and Sentinel (docs/architecture.md), so the incident has no fuzzer
-//! claim yet.
+//! deadlines, 45 s at 10 ms ticks. The mechanism does not depend on the scale. Only the
+//! turmoil engine simulates replicas and Sentinel (docs/architecture.md); the fuzzer runs the
+//! claims there.
 
 use crate::client::ClientSpec;
 use crate::scenario::{
@@ -46,6 +54,9 @@ pub const RATE: f64 = 100.0;
 pub const CRASH_AT_MS: u64 = 5_000;
 /// How long it stays down.
 pub const DOWN_MS: u64 = 10_000;
+/// How long the master stays down in the short outage: it is back 1 s after Sentinel's
+/// `+sdown` (its last PONG is up to 1 s before the crash), before the promotion completes.
+pub const SHORT_DOWN_MS: u64 = 5_200;
 /// When the planned failover (`SENTINEL FAILOVER`) is asked for.
 pub const PLANNED_AT_MS: u64 = 5_000;
 /// Sentinel's `down-after-milliseconds`.
@@ -58,6 +69,9 @@ pub const DURATION_MS: u64 = 45_000;
 enum Fault {
     /// It dies at [`CRASH_AT_MS`] for [`DOWN_MS`].
     Crash,
+    /// It dies at [`CRASH_AT_MS`] and is back after [`SHORT_DOWN_MS`]: after Sentinel has
+    /// seen it down, before the switch.
+    ShortCrash,
     /// `SENTINEL FAILOVER` at [`PLANNED_AT_MS`]; it stays up.
     Planned,
 }
@@ -74,6 +88,10 @@ fn base(
         Fault::Crash => Event::Restart {
             at_ms: CRASH_AT_MS,
             down_ms: DOWN_MS,
+        },
+        Fault::ShortCrash => Event::Restart {
+            at_ms: CRASH_AT_MS,
+            down_ms: SHORT_DOWN_MS,
         },
         Fault::Planned => Event::SentinelFailover {
             at_ms: PLANNED_AT_MS,
@@ -161,7 +179,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         redis_py("redis-py-8-sentinel"),
         Fault::Crash,
         Expectation::holds(
-            "{errors.total} errors in {requests} requests, from {first_error_ms} ms to {last_error_ms} ms: the detection window (crash at 5000 ms, down-after 5000 ms, switch at {first_switch_ms} ms); {errors.readonly} READONLY, {split_brain_writes} split-brain writes",
+            "{errors.total} errors in {requests} requests, from {first_error_ms} ms to {last_error_ms} ms: the detection window (crash at 5000 ms, down-after 5000 ms, switch at {first_switch_ms} ms); {errors.readonly} READONLY, {split_brain_writes} split-brain writes (not when the master is back before the switch: docs/fuzzing.md)",
             vec![
                 Check::eq("failovers", 1.0),
                 Check::eq("errors.readonly", 0.0),
@@ -196,13 +214,118 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             ],
         ),
     );
-    vec![pinned, planned_pool, discovery, follow]
+    let short = base(
+        "short-outage-sentinel-pool",
+        "the master is back 5.2 s after the crash, while Sentinel is already failing over; app: redis-py 8.1 Sentinel.master_for, as in the fixed crash run",
+        seed,
+        redis_py("redis-py-8-sentinel"),
+        Fault::ShortCrash,
+        Expectation::reproduces(
+            "{failovers} failover at {first_switch_ms} ms although the master was back at 10200 ms: the connections made in between went to it (Sentinel still named it) and stay there, {split_brain_writes} writes lost to the split brain until Sentinel converts it ({errors.total} errors, {errors.readonly} READONLY)",
+            vec![
+                Check::eq("failovers", 1.0),
+                Check::min("split_brain_writes", 1.0),
+            ],
+        ),
+    );
+    vec![pinned, planned_pool, short, discovery, follow]
 }
 
-/// What the fix promises, for the fuzzer: nothing yet. The fuzzer runs on the fast engine,
-/// which does not simulate replicas or Sentinel (docs/architecture.md), so the claim is left
-/// out rather than checked on an engine that cannot run it.
+/// What the fixes promise, for the fuzzer (which runs these on turmoil: the fast engine does
+/// not simulate replicas or Sentinel).
+///
+/// - `sentinel-discovery`: no write is answered READONLY and none is acknowledged by a master
+///   Sentinel no longer names, whatever the crash's instant, the load (20 to 200 requests a
+///   second, Poisson, constant or bursts), the latencies (commands up to 5 ms, links of 1 or
+///   2 ticks), `hz` 1 to 100, 20 to 60 s of load, and up to two more faults anywhere: a
+///   restart (down up to 1 s), a kill of every client, a latency spike, a stall, refused
+///   connections. The errors themselves are not bounded here: they depend on the fault's
+///   timing (the scenario's own check bounds them for its crash). The fuzzer breaks it when
+///   the master is back before the switch (docs/fuzzing.md, finding 5; the run
+///   `short-outage-sentinel-pool`).
+/// - `planned-follow-switch`: no request fails, none is answered READONLY, and at most 20
+///   writes reach the old master after the switch (the commands already sent when the pods
+///   read `+switch-master`), for 20 to 100 requests a second (the scenario's 100 and less),
+///   links of one tick, commands up to 5 ms, `hz` 1 to 100, 20 to 60 s of load, and latency
+///   spikes only (a restart or a kill fails requests whatever the client does).
 #[must_use]
 pub fn claims() -> Vec<crate::claims::Claim> {
-    Vec::new()
+    use crate::claims::{Claim, ClaimCheck, Limit};
+    use crate::strategy::{
+        BurstBounds, EnvBounds, FaultBounds, FaultKind, FaultWindow, Rate, Span,
+    };
+    let env =
+        |rate: Rate, bursts: Option<BurstBounds>, links: Span, faults: FaultBounds| EnvBounds {
+            link_latency_ticks: links,
+            server_timeout_secs: None,
+            server_timeout_off: false,
+            hz: Span::new(1, 100),
+            maxclients: None,
+            command_latency_ms: Span::new(0, 5),
+            connect_latency_ms: Span::new(0, 5),
+            users: None,
+            think_mean_ms: None,
+            rate_per_sec: Some(rate),
+            bursts,
+            hold_mean_ms: None,
+            load_ms: Span::new(20_000, 60_000),
+            idle_gap_ms: None,
+            add_gap: false,
+            after_gap_ms: Span::new(1_000, 1_000),
+            faults,
+        };
+    vec![
+        Claim {
+            incident: "failover".to_owned(),
+            run: "sentinel-discovery".to_owned(),
+            promise: "no write is answered READONLY or acknowledged by a master Sentinel no longer names".to_owned(),
+            checks: vec![
+                ClaimCheck::none("errors.readonly"),
+                ClaimCheck::none("split_brain_writes"),
+            ],
+            bounds: env(
+                Rate {
+                    min: 20.0,
+                    max: 2.0 * RATE,
+                },
+                Some(BurstBounds {
+                    factor_tenths: Span::new(10, 20),
+                    burst_ms: Span::new(50, 500),
+                    every_ms: Span::new(1_000, 4_000),
+                }),
+                Span::new(1, 2),
+                FaultBounds::some(
+                    &[
+                        FaultKind::Restart,
+                        FaultKind::KillAllClients,
+                        FaultKind::LatencySpike,
+                        FaultKind::Stall,
+                        FaultKind::RefuseConnections,
+                    ],
+                    2,
+                    FaultWindow::Anywhere,
+                ),
+            ),
+            assumes: "20 to 200 req/s, commands up to 5 ms, links of 1 or 2 ticks; the scenario's crash (remapped with the load) and up to two more restarts, kills, latency spikes, stalls or refusals anywhere".to_owned(),
+        },
+        Claim {
+            incident: "failover".to_owned(),
+            run: "planned-follow-switch".to_owned(),
+            promise: "no request fails during a planned failover, and at most the commands in flight reach the old master".to_owned(),
+            checks: vec![
+                ClaimCheck::none("errors.total"),
+                ClaimCheck::at_most("split_brain_writes", Limit::Value(20.0)),
+            ],
+            bounds: env(
+                Rate {
+                    min: 20.0,
+                    max: RATE,
+                },
+                None,
+                Span::new(1, 1),
+                FaultBounds::some(&[FaultKind::LatencySpike], 2, FaultWindow::Anywhere),
+            ),
+            assumes: "20 to 100 req/s (the scenario's rate and less), commands up to 5 ms, links of one tick; latency spikes only: a restart or a kill fails requests whatever the client does".to_owned(),
+        },
+    ]
 }
