@@ -173,24 +173,7 @@ fn run_inner<F: PoolFactory>(
         .ephemeral_ports(1024..=65535)
         .build();
 
-    let server = FakeRedis::new(ServerConfig {
-        timeout_secs: s.server.timeout_secs,
-        maxclients: s.server.maxclients,
-        hz: s.server.hz,
-        requirepass: s.server.requirepass.clone(),
-        ..ServerConfig::default()
-    });
-    server.set_latency(Duration::from_millis(s.server.command_latency_ms));
-    server.set_connect_latency(Duration::from_millis(s.server.connect_latency_ms));
-    let host_server = server.clone();
-    sim.host(REDIS_HOST, move || {
-        let server = host_server.clone();
-        async move {
-            let listener = turmoil::net::TcpListener::bind(("0.0.0.0", REDIS_PORT)).await?;
-            server.serve_turmoil(listener).await?;
-            Ok(())
-        }
-    });
+    let server = serve_redis(&mut sim, REDIS_HOST, s, fake_redis::Role::Master);
 
     let topology = Topology::build(&mut sim, s);
 
@@ -287,6 +270,38 @@ fn run_inner<F: PoolFactory>(
     stepper.drive(&mut sim, drain_end_ms);
     let findings = stepper.findings();
     Ok(stepper.tally.finish(findings))
+}
+
+/// A fake Redis with the scenario's server settings and `role`, served on turmoil host `host`
+/// (port 6379): the master, or a replica of a topology.
+fn serve_redis(
+    sim: &mut turmoil::Sim<'_>,
+    host: &str,
+    s: &Scenario,
+    role: fake_redis::Role,
+) -> FakeRedis {
+    let server = FakeRedis::new(ServerConfig {
+        timeout_secs: s.server.timeout_secs,
+        maxclients: s.server.maxclients,
+        hz: s.server.hz,
+        requirepass: s.server.requirepass.clone(),
+        ..ServerConfig::default()
+    });
+    server.set_latency(Duration::from_millis(s.server.command_latency_ms));
+    server.set_connect_latency(Duration::from_millis(s.server.connect_latency_ms));
+    if role != fake_redis::Role::Master {
+        server.set_role(role);
+    }
+    let hosted = server.clone();
+    sim.host(host, move || {
+        let server = hosted.clone();
+        async move {
+            let listener = turmoil::net::TcpListener::bind(("0.0.0.0", REDIS_PORT)).await?;
+            server.serve_turmoil(listener).await?;
+            Ok(())
+        }
+    });
+    server
 }
 
 /// Writes the server's side into the trace: `server.accept`, `server.reject` (maxclients),
@@ -1043,28 +1058,11 @@ impl Topology {
         let mut topo = Self::default();
         for i in 1..=t.replicas {
             let host = crate::scenario::Topology::replica_host(i);
-            let server = FakeRedis::new(ServerConfig {
-                timeout_secs: s.server.timeout_secs,
-                maxclients: s.server.maxclients,
-                hz: s.server.hz,
-                requirepass: s.server.requirepass.clone(),
-                ..ServerConfig::default()
-            });
-            server.set_latency(Duration::from_millis(s.server.command_latency_ms));
-            server.set_connect_latency(Duration::from_millis(s.server.connect_latency_ms));
-            server.set_role(fake_redis::Role::Replica {
+            let replica_of = fake_redis::Role::Replica {
                 host: REDIS_HOST.to_owned(),
                 port: REDIS_PORT,
-            });
-            let h = server.clone();
-            sim.host(host.as_str(), move || {
-                let server = h.clone();
-                async move {
-                    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", REDIS_PORT)).await?;
-                    server.serve_turmoil(listener).await?;
-                    Ok(())
-                }
-            });
+            };
+            let server = serve_redis(sim, &host, s, replica_of);
             topo.checkers.push(Checker::new(s.server.timeout_secs));
             topo.replicas.push((host, server));
         }
