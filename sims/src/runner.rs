@@ -609,7 +609,10 @@ impl Timeline {
                 }
                 Event::SentinelFailover { .. } => {
                     if let Some((sentinel, name)) = &self.sentinel {
-                        if let Err(e) = sentinel.with_engine(|s, now| s.failover(now, name)) {
+                        // The runner's simulated time: this is called between steps, outside
+                        // the Sentinel host's runtime and clock.
+                        let now = Duration::from_millis(t_ms);
+                        if let Err(e) = sentinel.with_engine(|s, _| s.failover(now, name)) {
                             tally
                                 .shared
                                 .trace

@@ -55,6 +55,9 @@ struct State {
     observer: Option<EventObserver>,
     /// Every event published so far.
     events: Vec<(Duration, String, String)>,
+    /// Links created outside the shell's runtime (a caller's `with_engine`): their tasks are
+    /// started by the timer at its next tick.
+    unstarted: Vec<(Addr, mpsc::UnboundedReceiver<Job>)>,
 }
 
 impl State {
@@ -108,13 +111,17 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State) {
                 continue;
             }
         };
-        let tx = st.links.entry(to.clone()).or_insert_with(|| {
+        if !st.links.contains_key(&to) {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(link_task(Arc::clone(shared), to.clone(), rx));
-            tx
-        });
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::spawn(link_task(Arc::clone(shared), to.clone(), rx));
+            } else {
+                st.unstarted.push((to.clone(), rx));
+            }
+            st.links.insert(to.clone(), tx);
+        }
         // The receiver lives as long as the shell's runtime.
-        let _ = tx.send(job);
+        let _ = st.links[&to].send(job);
     }
 }
 
@@ -145,6 +152,7 @@ impl FakeSentinel {
                     clock: None,
                     observer: None,
                     events: Vec::new(),
+                    unstarted: Vec::new(),
                 }),
             }),
         }
@@ -192,8 +200,11 @@ impl FakeSentinel {
         self.shared.lock().observer = observer;
     }
 
-    /// Runs `f` on the engine (a test hook, and `SENTINEL FAILOVER` from outside); its
-    /// outputs are carried out afterwards.
+    /// Runs `f` on the engine (a test hook, and `SENTINEL FAILOVER` from outside), with the
+    /// shell's idea of `now` (a caller outside the simulated host should pass its own
+    /// simulated time to the engine instead); its outputs are carried out afterwards (work
+    /// for a new link waits for the timer's next tick when the caller is outside the shell's
+    /// runtime).
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut Sentinel, Duration) -> R) -> R {
         let mut st = self.shared.lock();
         let now = st.now();
@@ -211,6 +222,9 @@ async fn timer_loop(shared: Arc<Shared>) {
         };
         tokio::time::sleep_until(at).await;
         let mut st = shared.lock();
+        for (to, rx) in std::mem::take(&mut st.unstarted) {
+            tokio::spawn(link_task(Arc::clone(&shared), to, rx));
+        }
         let now = st.now();
         st.engine.handle_timeout(now);
         dispatch(&shared, &mut st);
