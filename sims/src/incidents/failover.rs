@@ -247,7 +247,9 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
 ///   writes reach the old master after the switch (the commands already sent when the pods
 ///   read `+switch-master`), for 20 to 100 requests a second (the scenario's 100 and less),
 ///   links of one tick, commands up to 5 ms, `hz` 1 to 100, 20 to 60 s of load, and latency
-///   spikes only (a restart or a kill fails requests whatever the client does).
+///   spikes only (a restart or a kill fails requests whatever the client does). The fuzzer
+///   breaks the 20 at times (22 in 2 of 2,000 cases): the window is the ~90 ms from the
+///   promotion to the pods reading `+switch-master` (docs/fuzzing.md, finding 6).
 #[must_use]
 pub fn claims() -> Vec<crate::claims::Claim> {
     use crate::claims::{Claim, ClaimCheck, Limit};
