@@ -62,17 +62,12 @@ struct State {
 
 impl State {
     fn now(&self) -> Duration {
-        match self.clock {
-            Some((base, offset)) => offset + Instant::now().saturating_duration_since(base),
-            None => self.engine.now(),
-        }
+        self.clock
+            .map_or_else(|| self.engine.now(), crate::shell::clock_now)
     }
 
     fn instant_at(&self, t: Duration) -> Instant {
-        match self.clock {
-            Some((base, offset)) => base + t.saturating_sub(offset),
-            None => Instant::now(),
-        }
+        crate::shell::clock_instant(self.clock, t)
     }
 }
 

@@ -129,10 +129,7 @@ impl State {
 
     /// The tokio instant for an engine time.
     fn instant_at(&self, t: Duration) -> Instant {
-        match self.clock {
-            Some((base, offset)) => base + t.saturating_sub(offset),
-            None => Instant::now(),
-        }
+        clock_instant(self.clock, t)
     }
 }
 
@@ -588,7 +585,17 @@ async fn write_out<S: AsyncWrite + Unpin>(
 }
 
 /// Engine time from a serve's clock, without the lock.
-fn clock_now((base, offset): (Instant, Duration)) -> Duration {
+/// The tokio instant of engine time `t` on a shell's clock `(tokio instant, engine time)` taken
+/// when it started serving (now, without one). The Sentinel's shell shares it.
+pub(crate) fn clock_instant(clock: Option<(Instant, Duration)>, t: Duration) -> Instant {
+    match clock {
+        Some((base, offset)) => base + t.saturating_sub(offset),
+        None => Instant::now(),
+    }
+}
+
+/// Engine time now on a shell's clock (see [`clock_instant`]).
+pub(crate) fn clock_now((base, offset): (Instant, Duration)) -> Duration {
     offset + Instant::now().saturating_duration_since(base)
 }
 
