@@ -200,7 +200,7 @@ truncated at --max-states; 2 bad command line.";
 /// `poolsim replay`.
 #[derive(Args, Debug)]
 pub(crate) struct ReplayArgs {
-    /// The incident: stale-eof, explosion, cascade, or all.
+    /// The incident: stale-eof, explosion, cascade, failover, hung-server, or all.
     #[arg(value_name = "INCIDENT", value_parser = parse_incident)]
     pub(crate) incident: Which,
     /// The seed (decimal or 0x hex); default: each incident's own.

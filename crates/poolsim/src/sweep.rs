@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// `poolsim sweep`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SweepArgs {
-    /// An incident (stale-eof, explosion, cascade) or a scenario file (TOML or JSON).
+    /// An incident (stale-eof, explosion, cascade, failover, hung-server) or a scenario file (TOML or JSON).
     #[arg(value_name = "INCIDENT|FILE", required_unless_present = "merge")]
     pub(crate) target: Option<String>,
     /// The seeds, A..B (both inclusive).
