@@ -56,13 +56,19 @@ impl ServerView {
 /// A counter that survives resets: a value below the last one seen means the counter was
 /// reset (a restart), and counting goes on from it.
 #[derive(Clone, Copy, Debug, Default)]
-struct Accumulated {
+pub(crate) struct Accumulated {
     last: u64,
     total: u64,
 }
 
 impl Accumulated {
-    fn update(&mut self, v: u64) -> u64 {
+    /// The total counted so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Reads the counter's value `v`; returns the total counted so far.
+    pub(crate) fn update(&mut self, v: u64) -> u64 {
         if v >= self.last {
             self.total += v - self.last;
         } else {

@@ -1044,7 +1044,9 @@ struct Topology {
     checkers: Vec<Checker>,
     /// Per server (the master first, then the replicas): writes acknowledged at the last
     /// step (the counter restarts with a restart), and whether it was a replica then.
-    last: Vec<(u64, bool)>,
+    last: Vec<(crate::check::Accumulated, bool)>,
+    /// Sentinel events read so far.
+    events_read: usize,
     /// Writes acknowledged by a server that was a master while Sentinel named another.
     split_brain_writes: u64,
     /// `+switch-master` events seen, and the first one's instant.
@@ -1101,7 +1103,7 @@ impl Topology {
             });
             topo.sentinel = Some((sentinel, sn.master_name.clone()));
         }
-        topo.last = vec![(0, false); 1 + topo.replicas.len()];
+        topo.last = vec![(crate::check::Accumulated::default(), false); 1 + topo.replicas.len()];
         topo.last[1..].iter_mut().for_each(|l| l.1 = true);
         topo
     }
@@ -1127,13 +1129,11 @@ impl Topology {
                     e.role() != &fake_redis::Role::Master,
                 )
             });
-            let (last_writes, was_replica) = self.last[i];
-            let new = if writes >= last_writes {
-                writes - last_writes
-            } else {
-                writes
-            };
-            self.last[i] = (writes, replica);
+            // The counter starts again at a restart.
+            let (acc, was_replica) = &mut self.last[i];
+            let before = acc.total();
+            let new = acc.update(writes) - before;
+            let was_replica = std::mem::replace(was_replica, replica);
             if new > 0 && replica && was_replica {
                 tally.violation(
                     "server.replica_write",
@@ -1155,14 +1155,14 @@ impl Topology {
         }
         tally.elsewhere = elsewhere;
         if let Some((sn, _)) = &self.sentinel {
-            let switches: Vec<u64> = sn
-                .events()
-                .iter()
-                .filter(|(_, c, _)| c == "+switch-master")
-                .map(|(t, _, _)| t.as_millis() as u64)
-                .collect();
-            self.switches = switches.len() as u64;
-            self.first_switch_ms = switches.first().copied();
+            let new = sn.events_since(self.events_read);
+            self.events_read += new.len();
+            for (t, channel, _) in new {
+                if channel == "+switch-master" {
+                    self.switches += 1;
+                    self.first_switch_ms.get_or_insert(t.as_millis() as u64);
+                }
+            }
         }
         tally.extra_metrics = vec![
             ("failovers", self.switches as f64),

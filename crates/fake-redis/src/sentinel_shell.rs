@@ -190,6 +190,16 @@ impl FakeSentinel {
         self.shared.lock().events.clone()
     }
 
+    /// The events published after the first `from` (a reader that keeps its place).
+    #[must_use]
+    pub fn events_since(&self, from: usize) -> Vec<(Duration, String, String)> {
+        self.shared
+            .lock()
+            .events
+            .get(from..)
+            .map_or_else(Vec::new, <[_]>::to_vec)
+    }
+
     /// Be told of every event the Sentinel publishes, as it happens.
     pub fn set_event_observer(&self, observer: Option<EventObserver>) {
         self.shared.lock().observer = observer;
