@@ -204,7 +204,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         ),
         Fault::Planned,
         Expectation::holds(
-            "{errors.total} errors in {requests} requests; {split_brain_writes} split-brain writes (the commands in flight when +switch-master reached the pods, at {first_switch_ms} ms), {errors.readonly} READONLY",
+            "{errors.total} errors in {requests} requests; {split_brain_writes} split-brain writes (the commands in flight when +switch-master reached the pods, at {first_switch_ms} ms), {errors.readonly} READONLY (not always within 20: the fuzzer found 22, docs/fuzzing.md)",
             vec![
                 Check::eq("failovers", 1.0),
                 Check::eq("errors.total", 0.0),
