@@ -80,7 +80,7 @@ impl Accumulated {
 }
 
 /// Server invariant state carried from step to step.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Checker {
     prev_clients: u64,
     /// The most clients connected at one step so far (bounds the cron's rotation).

@@ -82,6 +82,7 @@ mod check;
 pub mod claims;
 pub mod client;
 pub mod engine;
+pub mod explore;
 pub mod fast;
 pub mod fuzz;
 pub mod incidents;

@@ -178,7 +178,7 @@ fn run_inner<F: PoolFactory>(
     let topology = Topology::build(&mut sim, s);
 
     let shared = Arc::new(Shared {
-        scenario: s.clone(),
+        scenario: Arc::new(s.clone()),
         trace: Trace::new(opts.keep_trace),
         pools: Mutex::new(Vec::new()),
         requests: Mutex::new({
@@ -474,6 +474,7 @@ impl ServerControl for Linked<'_> {
 }
 
 /// The scenario's server events not applied yet, and what they changed (both engines).
+#[derive(Clone)]
 pub(crate) struct Timeline {
     /// Timeline events not applied yet, in time order.
     events: std::collections::VecDeque<Event>,
@@ -508,6 +509,12 @@ impl Timeline {
     fn with_sentinel(mut self, sentinel: Option<(fake_redis::FakeSentinel, String)>) -> Self {
         self.sentinel = sentinel;
         self
+    }
+
+    /// Puts `e` first, to be applied at its instant (the explorer's environment actions,
+    /// at the instant it picks).
+    pub(crate) fn push_front(&mut self, e: Event) {
+        self.events.push_front(e);
     }
 
     /// When something is next due (ms), if anything is.
@@ -644,6 +651,7 @@ pub(crate) struct PoolReading {
 /// The engine-independent side of a run: invariants after every step, samples, peaks,
 /// violations, and the report at the end. The turmoil runner and the fast engine both feed
 /// one.
+#[derive(Clone)]
 pub(crate) struct Tally {
     pub(crate) shared: Arc<Shared>,
     pub(crate) step: u64,
@@ -700,6 +708,11 @@ impl Tally {
             elsewhere: ServerView::default(),
             extra_metrics: Vec::new(),
         }
+    }
+
+    /// The most pool connections and server clients seen at one step so far.
+    pub(crate) fn peaks(&self) -> (u64, u64) {
+        (self.peak_pool_connections, self.peak_server_clients)
     }
 
     /// The master's view and the other servers', summed.

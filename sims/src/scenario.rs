@@ -677,6 +677,24 @@ impl Event {
         }
     }
 
+    /// Moves it to `at` ms.
+    pub fn set_at_ms(&mut self, at: u64) {
+        match self {
+            Self::IdleGap { at_ms, .. }
+            | Self::Load { at_ms, .. }
+            | Self::Restart { at_ms, .. }
+            | Self::KillAllClients { at_ms }
+            | Self::ConfigSet { at_ms, .. }
+            | Self::RefuseConnections { at_ms, .. }
+            | Self::ReadOnly { at_ms, .. }
+            | Self::Latency { at_ms, .. }
+            | Self::ReplicaOf { at_ms, .. }
+            | Self::Stall { at_ms, .. }
+            | Self::Hang { at_ms, .. }
+            | Self::SentinelFailover { at_ms } => *at_ms = at,
+        }
+    }
+
     /// A short label for plots and timelines (`idle gap 305 s`, `restart`).
     #[must_use]
     pub fn label(&self) -> String {

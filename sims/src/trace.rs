@@ -18,7 +18,7 @@ pub struct Trace {
     inner: Arc<Mutex<Lines>>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Lines {
     keep: bool,
     lines: Vec<String>,
@@ -61,6 +61,15 @@ impl Trace {
         let t = Self::default();
         t.lock().keep = keep;
         t
+    }
+
+    /// A copy that shares nothing with this one: what one writes, the other does not see
+    /// (the explorer's fork of a world).
+    #[must_use]
+    pub fn fork(&self) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(self.lock().clone())),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Lines> {

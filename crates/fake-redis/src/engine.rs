@@ -159,7 +159,7 @@ pub struct ReadOutcome {
     pub commands: u32,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Blocked {
     pub(crate) db: usize,
     pub(crate) keys: Vec<Vec<u8>>,
@@ -167,7 +167,7 @@ pub(crate) struct Blocked {
 }
 
 /// A client's MULTI state (Redis's `mstate` plus the `CLIENT_DIRTY_EXEC` flag).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Multi {
     /// The queued commands' arguments, in order.
     pub(crate) queued: Vec<Vec<Vec<u8>>>,
@@ -177,7 +177,7 @@ pub(crate) struct Multi {
     pub(crate) write: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Client {
     pub(crate) id: ClientId,
     pub(crate) addr: String,
@@ -216,7 +216,7 @@ impl Client {
 }
 
 /// The Redis server, minus sockets and clocks. See the module docs for the calling contract.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Engine {
     pub(crate) config: ServerConfig,
     pub(crate) inert: InertSettings,
@@ -288,6 +288,44 @@ impl Engine {
             busy_until: None,
             resume_after_busy: Vec::new(),
         }
+    }
+
+    /// Writes what decides the engine's future, for a model checker's visited set (poolsim's
+    /// exhaustive explorer): the configuration, the clients (with their parsers and pending
+    /// output), the keyspace's non-empty databases, pub/sub and blocking state, the clock and
+    /// cron, the faults, the role and the statistics (the explorer's checkers read them).
+    /// Leaves out only the settings the engine stores without acting on.
+    ///
+    /// # Errors
+    /// Whatever `w` returns.
+    pub fn write_state_key(&self, w: &mut impl std::fmt::Write) -> std::fmt::Result {
+        write!(w, "{:?}|{:?}|{}|", self.config, self.clients, self.next_id)?;
+        for (i, db) in self.dbs.iter().enumerate() {
+            if db.len() > 0 {
+                write!(w, "{i}:{db:?}")?;
+            }
+        }
+        write!(
+            w,
+            "|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
+            self.stats,
+            self.outputs,
+            self.now,
+            self.next_cron,
+            self.cron_cursor,
+            self.channels,
+            self.patterns,
+            self.blocking,
+            self.unblocked,
+            self.readonly,
+            self.role,
+            self.in_exec,
+            self.refuse,
+            self.refuse_until,
+            self.reply_latency,
+            self.busy_until,
+            self.resume_after_busy,
+        )
     }
 
     // ---- getters ----

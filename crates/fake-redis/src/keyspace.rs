@@ -33,7 +33,7 @@ pub(crate) struct Entry {
 }
 
 /// One database (`SELECT n`).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Db {
     keys: BTreeMap<Vec<u8>, Entry>,
     /// Keys that have an expiry, for the active expire cycle.

@@ -79,7 +79,7 @@ enum ReqType {
 /// Memory: the buffer holds only unparsed bytes (consumed bytes are dropped on the next
 /// `feed`), so it is bounded by 64 KiB plus the bulk being read (at most
 /// `proto-max-bulk-len`, or 16 KiB before authentication).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RequestParser {
     buf: Vec<u8>,
     /// Start of unparsed data (`qb_pos`).

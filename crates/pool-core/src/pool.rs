@@ -1450,7 +1450,10 @@ impl Pool {
     /// by rank (creation order), requests by rank among live ones (arrival order when the
     /// caller numbers them increasingly), statistics left out, the back-off failure count
     /// capped where the delay saturates.
-    pub(crate) fn canonical_key(&self, now: Instant, out: &mut Vec<u64>) {
+    ///
+    /// Public for explorers built on top of the pool (poolsim's world explorer hashes it
+    /// with the rest of its state).
+    pub fn canonical_key(&self, now: Instant, out: &mut Vec<u64>) {
         let rel = |t: Instant| t.as_nanos().saturating_sub(now.as_nanos());
         let opt = |t: Option<Instant>| t.map_or(u64::MAX, rel);
         let req_rank = |r: ReqId| self.live.rank(r).map_or(u64::MAX - 1, |i| i as u64);

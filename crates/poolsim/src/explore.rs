@@ -17,17 +17,50 @@ every request ends exactly once, strict FIFO grants when configured, a refused i
 nothing; liveness: healing from every state ends every request";
 
 pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
-    let profiles: Vec<Profile> = if a.profile.is_empty() {
-        Profile::ALL.to_vec()
+    if let Some(target) = &a.target {
+        return world(a, target);
+    }
+    // (name, scaled-down configuration) of each pool to explore.
+    let mut pools: Vec<(String, pool_core::Config)> = Vec::new();
+    if let Some(file) = &a.pool {
+        let s = match crate::replay::read_scenario(file) {
+            Ok(s) => s,
+            Err(e) => return crate::usage_error(&e),
+        };
+        for (t, tier) in s.tiers.iter().enumerate() {
+            if tier.calls.is_some() {
+                continue;
+            }
+            match tier.pool.config() {
+                Ok(c) => pools.push((
+                    format!("{}: {}", tier.name, tier.pool.label()),
+                    scale_down(&c),
+                )),
+                Err(e) => {
+                    return crate::usage_error(&format!(
+                        "{}: tiers[{t}].pool: {e}",
+                        file.display()
+                    ));
+                }
+            }
+        }
     } else {
-        a.profile
-            .iter()
-            // The parser accepted only valid names.
-            .map(|n| Profile::by_name(n).expect("checked by the parser"))
-            .collect()
-    };
+        let profiles: Vec<Profile> = if a.profile.is_empty() {
+            Profile::ALL.to_vec()
+        } else {
+            a.profile
+                .iter()
+                // The parser accepted only valid names.
+                .map(|n| Profile::by_name(n).expect("checked by the parser"))
+                .collect()
+        };
+        for p in profiles {
+            pools.push((p.name().to_owned(), scale_down(&p.config())));
+        }
+    }
+    let requests = a.requests.unwrap_or(4);
     let bounds = Bounds {
-        requests: a.requests,
+        requests,
         stop_at_first: true,
         liveness: true,
         max_states: a.max_states,
@@ -36,18 +69,16 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
     println!(
         "exhaustive exploration: {} request(s), every connect/check outcome, cancels, broken \
          releases, peer closes, deadlines, a shutdown; time moves to every timer",
-        a.requests
+        requests
     );
     println!("invariants checked in every state: {INVARIANTS}");
     println!(
         "{:<20} {:>8} {:>10} {:>12} {:>6} {:>9}",
         "profile", "max_size", "states", "transitions", "depth", "time"
     );
-    let pb = if profiles.len() > 1 {
-        let pb = ProgressBar::with_draw_target(
-            Some(profiles.len() as u64),
-            ProgressDrawTarget::stderr(),
-        );
+    let pb = if pools.len() > 1 {
+        let pb =
+            ProgressBar::with_draw_target(Some(pools.len() as u64), ProgressDrawTarget::stderr());
         pb.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed}] {bar:30} {pos}/{len} profiles  {msg}",
@@ -61,9 +92,9 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
     };
     let started = Instant::now();
     let mut bad = Vec::new();
-    for p in &profiles {
-        pb.set_message(p.name());
-        let mut config = scale_down(&p.config());
+    for (name, config) in &pools {
+        pb.set_message(name.clone());
+        let mut config = config.clone();
         if let Some(n) = a.max_size {
             config.max_size = Some(n);
             config.min_idle = config.min_idle.min(n);
@@ -74,14 +105,14 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
             Ok(r) => r,
             Err(e) => {
                 pb.finish_and_clear();
-                return crate::usage_error(&format!("{}: {e}", p.name()));
+                return crate::usage_error(&format!("{name}: {e}"));
             }
         };
         let size = config.max_size.map_or("-".to_owned(), |n| n.to_string());
         pb.suspend(|| {
             println!(
                 "{:<20} {:>8} {:>10} {:>12} {:>6} {:>8.2}s{}",
-                p.name(),
+                name,
                 size,
                 r.states,
                 r.transitions,
@@ -94,13 +125,12 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
             }
         });
         if !r.violations.is_empty() {
-            bad.push(format!("{}: invariant violated", p.name()));
+            bad.push(format!("{name}: invariant violated"));
         }
         if r.truncated {
             bad.push(format!(
                 "{}: truncated at {} states (raise --max-states)",
-                p.name(),
-                a.max_states
+                name, a.max_states
             ));
         }
         pb.inc(1);
@@ -109,9 +139,190 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
     let secs = started.elapsed().as_secs_f64();
     if bad.is_empty() {
         println!(
-            "verdict: PASS: {} profile(s) explored completely, no invariant violated ({secs:.1}s)",
-            profiles.len()
+            "verdict: PASS: {} pool(s) explored completely, no invariant violated ({secs:.1}s)",
+            pools.len()
         );
+        ExitCode::SUCCESS
+    } else {
+        println!("verdict: FAIL: {} ({secs:.1}s)", bad.join("; "));
+        ExitCode::FAILURE
+    }
+}
+
+/// What the world explorer checks after every transition (docs/invariants.md, "Every
+/// interleaving of pool and server").
+const WORLD_INVARIANTS: &str = "pool-core's invariants, the server's (maxclients, idle \
+timeout, accounting, refusals counted), end to end (every request ends exactly once, every \
+reply reaches the request that sent it), the claim under test; at every end state: no \
+request still live";
+
+/// `poolsim explore INCIDENT/RUN | INCIDENT | all | FILE.toml`: every interleaving of pool
+/// and server for a small instance of each run.
+fn world(a: &ExploreArgs, target: &str) -> ExitCode {
+    let requests = a.requests.unwrap_or(3);
+    // (label, expected outcome if built in, instance)
+    let mut todo: Vec<(
+        String,
+        Option<sims::scenario::Outcome>,
+        Result<sims::explore::Instance, String>,
+    )> = Vec::new();
+    let path = std::path::Path::new(target);
+    if target.ends_with(".toml") || path.is_file() {
+        let s = match crate::replay::read_scenario(path) {
+            Ok(s) => s,
+            Err(e) => return crate::usage_error(&e),
+        };
+        let inst = sims::explore::of_scenario(&s, target, requests).map_err(|e| e.to_string());
+        todo.push((target.to_owned(), None, inst));
+    } else {
+        let (inc, run) = target
+            .split_once('/')
+            .map_or((target, None), |(i, r)| (i, Some(r)));
+        let incidents: Vec<&sims::incidents::Incident> = if inc == "all" {
+            sims::incidents::ALL.iter().collect()
+        } else {
+            match sims::incidents::by_name(inc) {
+                Some(i) => vec![i],
+                None => {
+                    return crate::usage_error(&format!(
+                        "no incident or file {target:?} (incidents: {}, or all)",
+                        sims::incidents::ALL
+                            .iter()
+                            .map(|i| i.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        };
+        for i in incidents {
+            let runs = i.scenarios(i.default_seed);
+            let names: Vec<String> = runs
+                .iter()
+                .map(|s| s.name.rsplit('/').next().unwrap_or(&s.name).to_owned())
+                .collect();
+            if let Some(r) = run {
+                if !names.iter().any(|n| n == r) {
+                    return crate::usage_error(&format!(
+                        "{} has no run {r:?} (runs: {})",
+                        i.name,
+                        names.join(", ")
+                    ));
+                }
+            }
+            for (s, name) in runs.iter().zip(&names) {
+                if run.is_some_and(|r| r != name) {
+                    continue;
+                }
+                let inst =
+                    sims::explore::builtin(i.name, name, requests).map_err(|e| e.to_string());
+                todo.push((format!("{}/{name}", i.name), Some(s.expect.outcome), inst));
+            }
+        }
+    }
+    println!(
+        "every interleaving of pool and server: {requests} request(s); every message delivered \
+         in every order (FIFO per connection and direction), every timer due at once in every \
+         order, the environment's actions at any instant"
+    );
+    println!("checked after every transition: {WORLD_INVARIANTS}");
+    let started = Instant::now();
+    let mut bad = Vec::new();
+    let single = todo.len() == 1;
+    for (label, expected, inst) in todo {
+        let inst = match inst {
+            Ok(i) => i,
+            Err(e) => {
+                println!("{label:<45} not explored: {e}");
+                continue;
+            }
+        };
+        let mut b = sims::explore::default_bounds(&inst, requests, a.max_states);
+        if a.any_delay {
+            b.max_delay_ms = None;
+        } else if let Some(d) = a.max_delay_ms {
+            b.max_delay_ms = Some(d);
+        }
+        if single || a.verbose {
+            println!("instance {label}:");
+            for n in &inst.scaling {
+                println!("  {n}");
+            }
+            println!(
+                "  bounds: {} request(s) and the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states",
+                b.requests,
+                b.start_window_ms,
+                b.horizon_ms,
+                b.max_delay_ms
+                    .map_or_else(|| "unbounded".to_owned(), |d| format!("up to {d} ms")),
+                b.max_states
+            );
+            let claim: Vec<String> = inst
+                .claim
+                .iter()
+                .map(sims::claims::ClaimCheck::label)
+                .collect();
+            println!(
+                "  claim: {}",
+                if claim.is_empty() {
+                    "none (invariants only)".to_owned()
+                } else {
+                    claim.join(", ")
+                }
+            );
+            if !inst.unchecked.is_empty() {
+                println!(
+                    "  not checked in states (needs a whole run): {}",
+                    inst.unchecked.join(", ")
+                );
+            }
+        }
+        let o = match sims::explore::explore(&inst, &b, None) {
+            Ok(o) => o,
+            Err(e) => {
+                println!("{label:<45} not explored: {e}");
+                continue;
+            }
+        };
+        let expect = match expected {
+            Some(sims::scenario::Outcome::Reproduces) => " (buggy run: a counterexample expected)",
+            Some(_) => " (fix)",
+            None => "",
+        };
+        println!(
+            "{label:<45} {:>9} states {:>10} transitions depth {:>3} {:>7.2}s {:>8.0} states/s  {}{}{expect}",
+            o.states,
+            o.transitions,
+            o.depth,
+            o.elapsed.as_secs_f64(),
+            o.states as f64 / o.elapsed.as_secs_f64().max(1e-9),
+            o.verdict().to_uppercase(),
+            o.truncated
+                .as_ref()
+                .map_or_else(String::new, |t| format!(" ({t}: raise --max-states)")),
+        );
+        if let Some(c) = &o.found {
+            println!(
+                "  counterexample ({} moves): {}: {}",
+                c.moves.len(),
+                c.what,
+                c.detail
+            );
+            for m in &c.moves {
+                println!("    {m}");
+            }
+            println!("  trace (poolsim trace's events; explore.move marks each move):");
+            for t in &c.trace {
+                println!("    {t}");
+            }
+            bad.push(format!("{label}: counterexample"));
+        } else if o.truncated.is_some() {
+            bad.push(format!("{label}: truncated"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if bad.is_empty() {
+        println!("verdict: PASS: no counterexample within the bounds ({secs:.1}s)");
         ExitCode::SUCCESS
     } else {
         println!("verdict: FAIL: {} ({secs:.1}s)", bad.join("; "));

@@ -91,7 +91,8 @@ enum Command {
     /// Print a trace written by `replay --trace` as readable lines.
     #[command(after_help = TRACE_HELP)]
     Trace(TraceArgs),
-    /// Explore a pool profile exhaustively (scaled down) and check every invariant in every state.
+    /// Explore every interleaving of pool and server for a small instance of a run or file, or
+    /// a pool profile alone (scaled down), checking every invariant in every state.
     #[command(after_help = EXPLORE_HELP)]
     Explore(ExploreArgs),
 }
@@ -351,15 +352,35 @@ pub(crate) fn parse_secs(s: &str) -> Result<u64, String> {
 /// `poolsim explore`.
 #[derive(Args, Debug)]
 pub(crate) struct ExploreArgs {
-    /// Explore only this profile (repeatable; default: every profile).
+    /// Every interleaving of pool and server for a small instance of a built-in run
+    /// (`stale-eof/radix-v2`), of every run of an incident (`stale-eof`) or of all (`all`), or
+    /// of a scenario file's pool and server (FILE.toml). Without it: pool-core's explorer over
+    /// the profiles (or `--pool FILE.toml`'s pools) alone.
+    #[arg(value_name = "INCIDENT/RUN|INCIDENT|all|FILE.toml")]
+    pub(crate) target: Option<String>,
+    /// pool-core alone: explore the pools of this scenario file (their profiles and knobs).
+    #[arg(long, value_name = "FILE.toml", conflicts_with_all = ["target", "profile"])]
+    pub(crate) pool: Option<std::path::PathBuf>,
+    /// With a target: a message may wait this long before it is delivered (default: the
+    /// scenario's link latency).
+    #[arg(long, value_name = "MS", conflicts_with = "any_delay")]
+    pub(crate) max_delay_ms: Option<u64>,
+    /// With a target: messages may wait any time (an asynchronous network: any reply may come
+    /// after any deadline).
+    #[arg(long)]
+    pub(crate) any_delay: bool,
+    /// With a target: print each instance's scaling and bounds, not only a single one's.
+    #[arg(long)]
+    pub(crate) verbose: bool,
+    /// pool-core alone: explore only this profile (repeatable; default: every profile).
     #[arg(long, value_name = "NAME", value_parser = parse_profile)]
     pub(crate) profile: Vec<String>,
     /// The pool's max_size after scaling down (larger sizes grow the state space steeply).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
     pub(crate) max_size: Option<u32>,
-    /// Most acquires in one input sequence.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=6))]
-    pub(crate) requests: u32,
+    /// Most requests in one sequence (default: 4 for pool-core alone, 3 with a target).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
+    pub(crate) requests: Option<u32>,
     /// Stop after this many distinct states (the exploration is then truncated: exit 1).
     #[arg(long, value_name = "N", default_value_t = pool_core::explore::Bounds::default().max_states)]
     pub(crate) max_states: usize,

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 /// One pod.
+#[derive(Clone, Debug)]
 pub(super) struct Pod {
     pub(super) tier: usize,
     pub(super) host: String,
@@ -48,6 +49,7 @@ impl Pod {
 }
 
 /// A caller pod's connection to a callee pod.
+#[derive(Clone, Debug)]
 struct Link {
     callee: usize,
     state: LinkState,
@@ -57,7 +59,7 @@ struct Link {
     pending: BTreeMap<u64, usize>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LinkState {
     Down,
     Connecting,
@@ -65,6 +67,7 @@ enum LinkState {
 }
 
 /// A closed-loop user.
+#[derive(Clone, Debug)]
 struct User {
     u: u32,
     pod: usize,
@@ -75,6 +78,7 @@ struct User {
 }
 
 /// A first-tier pod's open-loop arrivals.
+#[derive(Clone, Debug)]
 struct Arrival {
     pod: usize,
     rng: Rng,
@@ -87,13 +91,16 @@ struct Arrival {
 }
 
 /// Who waits for a first-tier request.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Owner {
     User(usize),
     Arrivals(usize),
+    /// The exhaustive explorer started it (`fast::explore`).
+    Explorer,
 }
 
 /// A request of the first tier, as its sender sees it.
+#[derive(Clone, Debug)]
 struct Top {
     id: u64,
     pod: usize,
@@ -103,13 +110,13 @@ struct Top {
 }
 
 /// Where a handler's outcome goes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Done {
     Top(usize),
     Rpc(usize),
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum HState {
     Calling(usize),
     Waiting {
@@ -132,6 +139,7 @@ enum HState {
 const NO_POOL: usize = usize::MAX;
 
 /// A request's handler in one tier.
+#[derive(Clone, Debug)]
 struct Handler {
     id: u64,
     pod: usize,
@@ -148,7 +156,7 @@ struct Handler {
 }
 
 /// The request path's state.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct App {
     pub(super) pods: Vec<Pod>,
     links: Vec<Link>,
@@ -418,6 +426,29 @@ impl World<'_> {
 
     // ---- first-tier requests ----
 
+    /// The explorer starts a first-tier request on `pod` (its first pool).
+    pub(super) fn explorer_request(&mut self, pod: usize) {
+        self.start_top(pod, 0, Owner::Explorer);
+    }
+
+    /// Forgets the load generators: the explorer starts the requests.
+    pub(super) fn drop_generators(&mut self) {
+        self.app.users.clear();
+        self.app.arrivals.clear();
+    }
+
+    /// Whether first-tier request `top` has ended.
+    pub(super) fn top_ended(&self, top: usize) -> bool {
+        self.app.tops.get(top).is_none_or(|t| t.ended)
+    }
+
+    /// The first tier's pods.
+    pub(super) fn first_tier_pods(&self) -> Vec<usize> {
+        (0..self.app.pods.len())
+            .filter(|&p| self.app.pods[p].tier == 0)
+            .collect()
+    }
+
     fn start_top(&mut self, pod: usize, pool_index: usize, owner: Owner) {
         let p = &mut self.app.pods[pod];
         let id = req_id(p.global, p.sent);
@@ -458,6 +489,7 @@ impl World<'_> {
         match owner {
             Owner::User(k) => self.user_next(k),
             Owner::Arrivals(a) => self.app.arrivals[a].outstanding -= 1,
+            Owner::Explorer => {}
         }
     }
 

@@ -27,6 +27,7 @@
 //! `docs/architecture.md` lists what this engine models and what only turmoil does.
 
 mod app;
+pub(crate) mod explore;
 mod net;
 mod pools;
 
@@ -94,7 +95,7 @@ pub fn run_with_stats(
 }
 
 /// Something that happens at an instant.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Ev {
     /// Timeline events are due.
     Timeline,
@@ -150,7 +151,7 @@ const LAST: u8 = 3;
 /// The pending events: for each (instant, order class), its events in the order they were
 /// scheduled. A calendar of instants rather than a heap of events: many events share an
 /// instant (a tick, a millisecond), and moving an event costs nothing.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Queue {
     at: BTreeMap<(u64, u8), VecDeque<Ev>>,
     /// Emptied lists, kept for reuse (no allocation per instant).
@@ -191,7 +192,7 @@ impl Queue {
 
 /// Work done at the current instant after the event that caused it (what a spawned task
 /// does when the runtime gets to it).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Soon {
     /// A pool granted `conn` to handler `h`.
     Grant(usize, pool_core::ConnId),
@@ -206,6 +207,7 @@ enum Soon {
 }
 
 /// The server's side: the engine and what the shell adds.
+#[derive(Clone, Debug)]
 struct Server {
     engine: Engine,
     connect_latency_us: u64,
@@ -266,6 +268,8 @@ struct World<'a> {
     pools: Vec<pools::PoolRt>,
     app: app::App,
     shared: Arc<Shared>,
+    /// A bug planted in this world's shells (the explorer's tests; never in a run).
+    plant: Option<explore::Plant>,
 }
 
 impl<'a> World<'a> {
@@ -273,7 +277,7 @@ impl<'a> World<'a> {
         let mut requests = Requests::new();
         requests.stop_on = opts.stop_on_errors.clone();
         let shared = Arc::new(Shared {
-            scenario: s.clone(),
+            scenario: Arc::new(s.clone()),
             trace: Trace::new(opts.keep_trace),
             pools: Mutex::new(Vec::new()),
             requests: Mutex::new(requests),
@@ -309,6 +313,7 @@ impl<'a> World<'a> {
             pools: Vec::new(),
             app: app::App::default(),
             shared,
+            plant: None,
         };
         w.server
             .engine

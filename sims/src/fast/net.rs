@@ -90,7 +90,7 @@ impl Failure {
 }
 
 /// One TCP connection of a pool.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Tcp {
     pub(super) pool: usize,
     pub(super) conn: ConnId,
@@ -216,7 +216,26 @@ impl World<'_> {
         let now = Duration::from_micros(self.now);
         let peer = self.peer_of(c);
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 6379);
-        let admission = self.server.engine.accept(now, peer, local);
+        let planted = self.plant == Some(super::explore::Plant::UncountedRefusal)
+            && self.server.engine.connected_clients() >= self.server.engine.config().maxclients;
+        let admission = if planted {
+            // Planted: a server that forgets to count a refused connection. It takes the
+            // connection past its limit for a moment (counting no refusal) and the shell
+            // answers the refusal's text and closes it, as such a server looks from outside.
+            let n = self.server.engine.config().maxclients;
+            let _ = self
+                .server
+                .engine
+                .config_set("maxclients", &(n + 1).to_string());
+            if let Admission::Accepted(id) = self.server.engine.accept(now, peer, local) {
+                self.server.engine.handle_closed(now, id);
+            }
+            let _ = self.server.engine.config_set("maxclients", &n.to_string());
+            while self.server.engine.poll_output().is_some() {}
+            Admission::Rejected
+        } else {
+            self.server.engine.accept(now, peer, local)
+        };
         let addr = self.addr_of(c);
         let t_us = self.now;
         match admission {
@@ -532,6 +551,14 @@ impl World<'_> {
         self.op_done(c, op, result);
     }
 
+    /// Whether operation `seq` on connection `c` still waits (its bound would act).
+    pub(super) fn op_pending(&self, c: usize, seq: u64) -> bool {
+        self.tcps
+            .get(c)
+            .and_then(Option::as_ref)
+            .is_some_and(|t| t.op_seq == seq && t.cli != CliSide::Closed)
+    }
+
     pub(super) fn op_timeout(&mut self, c: usize, seq: u64) {
         let Some(t) = self.tcp(c) else { return };
         if t.op_seq != seq || t.cli == CliSide::Closed {
@@ -607,6 +634,11 @@ impl World<'_> {
 
     /// A check the pool asked for: a peek answers now, a PING after its round trip.
     pub(super) fn start_check(&mut self, c: usize, how: pool_core::CheckHow) {
+        if self.plant == Some(super::explore::Plant::CheckWithoutLooking) {
+            // Planted: the driver reports every check passed without looking.
+            self.check_finished(c, true);
+            return;
+        }
         match how {
             pool_core::CheckHow::Peek => {
                 let alive = self

@@ -6,6 +6,7 @@ use pool_core::{ConnId, ConnectError, Input, Instant, Output, Pool};
 use std::collections::BTreeMap;
 
 /// One pool of one pod.
+#[derive(Clone, Debug)]
 pub(super) struct PoolRt {
     pub(super) label: String,
     pub(super) pod: usize,
@@ -23,6 +24,25 @@ pub(super) struct PoolRt {
 }
 
 impl PoolRt {
+    /// Writes the driver's state beside the pool's canonical key (the explorer's key).
+    pub(super) fn write_key(&self, w: &mut impl std::fmt::Write) {
+        let _ = write!(
+            w,
+            "{}|{:?}|{:?}|{:?}|{}|{:?}",
+            self.next_req,
+            self.waiting,
+            self.tcp_of,
+            self.timer_at,
+            self.timer_gen,
+            self.last_connect_error
+        );
+    }
+
+    /// The generation of its armed timer (an older timer event is stale).
+    pub(super) fn timer_gen(&self) -> u64 {
+        self.timer_gen
+    }
+
     pub(super) fn new(label: String, pod: usize, pool: Pool) -> Self {
         Self {
             label,

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 /// What every host and the runner share.
 pub(crate) struct Shared {
-    pub(crate) scenario: Scenario,
+    pub(crate) scenario: Arc<Scenario>,
     pub(crate) trace: Trace,
     /// Redis-facing pools, as they are built.
     pub(crate) pools: Mutex<Vec<(String, Arc<dyn Observe>)>>,
@@ -56,6 +56,20 @@ impl Shared {
 }
 
 impl Shared {
+    /// A copy that shares nothing with this one (the explorer's fork of a fast world, which
+    /// has no observed pools: `pools` is empty there).
+    pub(crate) fn fork(&self) -> Self {
+        Self {
+            scenario: self.scenario.clone(),
+            trace: self.trace.fork(),
+            pools: Mutex::new(Vec::new()),
+            requests: Mutex::new(self.requests().clone()),
+            handlers: AtomicU64::new(self.handlers.load(Ordering::Relaxed)),
+            refusals_seen: Arc::new(AtomicU64::new(self.refusals_seen.load(Ordering::Relaxed))),
+            runner_now_us: AtomicU64::new(self.runner_now_us.load(Ordering::Relaxed)),
+        }
+    }
+
     pub(crate) fn requests(&self) -> MutexGuard<'_, Requests> {
         lock(&self.requests)
     }
@@ -67,13 +81,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The books of the run's requests.
+#[derive(Clone)]
 pub(crate) struct Requests {
     pub(crate) live: BTreeMap<u64, u64>,
     pub(crate) started: u64,
     pub(crate) errors: Errors,
     pub(crate) succeeded: u64,
-    pub(crate) latency: Histogram<u64>,
-    pub(crate) wait: Histogram<u64>,
+    /// Shared between forks of a world (the explorer) until one records: cloning stays cheap.
+    pub(crate) latency: Arc<Histogram<u64>>,
+    pub(crate) wait: Arc<Histogram<u64>>,
     pub(crate) gets: u64,
     pub(crate) waited: u64,
     pub(crate) retries: u64,
@@ -96,8 +112,10 @@ impl Requests {
             errors: Errors::default(),
             succeeded: 0,
             // Bounds: 1 µs to one hour, 3 significant digits; values above are clamped.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
-            wait: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            latency: Arc::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            ),
+            wait: Arc::new(Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")),
             gets: 0,
             waited: 0,
             retries: 0,
@@ -130,7 +148,7 @@ impl Requests {
             ));
             return;
         };
-        self.latency.saturating_record(t_us - start);
+        Arc::make_mut(&mut self.latency).saturating_record(t_us - start);
         match outcome {
             Ok(()) => {
                 self.succeeded += 1;
@@ -159,7 +177,7 @@ impl Requests {
         if wait_us > 0 {
             self.waited += 1;
         }
-        self.wait.saturating_record(wait_us);
+        Arc::make_mut(&mut self.wait).saturating_record(wait_us);
     }
 
     pub(crate) fn errors_so_far(&self) -> u64 {

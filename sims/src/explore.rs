@@ -1,0 +1,846 @@
+//! Every interleaving of pool and server: a breadth-first search over the fast engine's
+//! world ([`crate::fast`]'s `explore` module) for a small instance of a scenario.
+//!
+//! - **The world** is the fast engine's: each pool a `pool_core::Pool` with the scenario's
+//!   profile and knobs, the client behaviour of its tier, the `fake_redis::Engine` with its
+//!   cron, both sides of every connection, the request path and its checks. Only the
+//!   scheduler differs (see `fast::explore`): each pending message of each connection may be
+//!   delivered next (FIFO within a connection and direction, and within [`Bounds::max_delay_ms`]
+//!   of being sent), each timer due at the earliest instant may fire next (time moves to it),
+//!   and the environment may start a request (up to [`Bounds::requests`]) or apply one of its
+//!   actions (each once) at any instant up to [`Bounds::start_window_ms`].
+//! - **Every invariant after every transition**: pool-core's, the server's and the end-to-end
+//!   ones (every request ends exactly once, every reply reaches the request that sent it), as
+//!   a run checks them after every step; the claim under test ([`Instance::claim`]) on the
+//!   figures it can bound at any instant (error counts, peaks); and at every end state (no
+//!   message pending, no timer before [`Bounds::horizon_ms`]) that no request is still live.
+//! - **States** are deduplicated by a canonical key (everything that decides the future:
+//!   time, pending events, the server, the connections, the pools, the request path, the
+//!   books' counts, the budgets; not the trace, histograms or samples), hashed to 128 bits.
+//!   The search is breadth-first, so the first counterexample is a shortest one; it is
+//!   replayed with the trace on and printed in `poolsim trace`'s vocabulary.
+//! - **Budgets** are reported, never silent: [`Outcome::truncated`] says which one stopped the
+//!   search.
+//!
+//! [`scale_down`] makes the instance: one pod per tier, one pool per pod, durations divided by
+//! one factor (so sums and ratios keep their order), the cron at `hz 1`, and the regime of the
+//! original run kept: a pool that made requests wait there gets fewer connections than the
+//! explorer's requests, one that never did gets as many; a server whose `maxclients` refused
+//! connections there gets fewer slots than requests. docs/invariants.md has the details and
+//! the results for every built-in run.
+
+use crate::claims::ClaimCheck;
+pub use crate::fast::explore::{Channel, Plant};
+use crate::fast::explore::{Move, Node};
+use crate::knobs::Setting;
+use crate::scenario::{Clients, Dist, Event, Scenario, ScenarioError};
+use crate::strategy::{FaultBounds, FaultKind};
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How far to look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// First-tier requests the environment may start.
+    pub requests: u32,
+    /// Stop after this many distinct states.
+    pub max_states: usize,
+    /// Requests and environment actions may come at any instant up to this (ms).
+    pub start_window_ms: u64,
+    /// Timers after this instant (ms) do not fire: a state with no message pending and no
+    /// timer before it is an end state.
+    pub horizon_ms: u64,
+    /// A message is delivered at most this long after it was sent (ms); `None`: any time
+    /// (an asynchronous network, where any reply may come after any deadline).
+    pub max_delay_ms: Option<u64>,
+    /// At most this many environment actions on one path (of [`Instance::env`], each once).
+    pub max_env_actions: u32,
+    /// Stop at the first counterexample (the shortest).
+    pub stop_at_first: bool,
+}
+
+/// What is explored: the scaled-down scenario, its environment's actions and the claim.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// `incident/run`, or the file's name.
+    pub label: String,
+    /// The small scenario (its timeline is empty: its events are [`Instance::env`]).
+    pub scenario: Scenario,
+    /// What the environment may do, each once, at any instant.
+    pub env: Vec<Event>,
+    /// The environment acts only while no request is live (a claim whose faults fall in the
+    /// service's idle gaps, `FaultWindow::DuringIdleGaps`).
+    pub env_when_idle: bool,
+    /// The figures that must stay within bounds in every state (a fix's claim, or for a
+    /// buggy run the incident's fixes' claims together).
+    pub claim: Vec<ClaimCheck>,
+    /// Claim checks the explorer cannot evaluate in a state (percentiles need a whole run).
+    pub unchecked: Vec<String>,
+    /// How the instance was made from the original (one line per decision).
+    pub scaling: Vec<String>,
+}
+
+/// The shortest sequence that breaks an invariant or the claim.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    /// The invariant (`server.rejected_counted`, ...) or `claim` or `e2e.live_at_end`.
+    pub what: String,
+    /// What was seen.
+    pub detail: String,
+    /// The moves, one line each, with their instants.
+    pub moves: Vec<String>,
+    /// The trace of the replayed sequence (`poolsim trace`'s JSON lines).
+    pub trace: Vec<String>,
+}
+
+/// What a search found and cost.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Distinct states reached.
+    pub states: usize,
+    /// Transitions taken (moves applied).
+    pub transitions: u64,
+    /// The deepest state's distance from the start.
+    pub depth: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Which budget stopped the search, if one did.
+    pub truncated: Option<String>,
+    /// End states reached (no message pending, no timer before the horizon).
+    pub end_states: u64,
+    /// The first counterexample (a shortest one).
+    pub found: Option<Counterexample>,
+}
+
+impl Outcome {
+    /// `proven within the bounds`, `refuted`, or `unknown (budget)`.
+    #[must_use]
+    pub fn verdict(&self) -> &'static str {
+        match (&self.found, &self.truncated) {
+            (Some(_), _) => "refuted",
+            (None, None) => "proven",
+            (None, Some(_)) => "unknown",
+        }
+    }
+}
+
+struct Path {
+    mv: Move,
+    at_us: u64,
+    parent: Option<Rc<Self>>,
+}
+
+fn moves_of(p: Option<&Rc<Path>>) -> Vec<(Move, u64)> {
+    let mut out = Vec::new();
+    let mut cur = p.cloned();
+    while let Some(n) = cur {
+        out.push((n.mv, n.at_us));
+        cur = n.parent.clone();
+    }
+    out.reverse();
+    out
+}
+
+/// The moves a state offers within the bounds.
+fn moves(node: &mut Node<'_>, inst: &Instance, b: &Bounds) -> Vec<Move> {
+    let mut ms = node.network_and_timer_moves();
+    let now = node.now_us();
+    // A timer may fire only before the horizon, and only when no message has waited
+    // longer than the delay bound by then.
+    let timer_ok = node.next_timer_us().is_some_and(|t| {
+        t <= b.horizon_ms * 1000
+            && b.max_delay_ms
+                .is_none_or(|d| node.oldest_message_us().is_none_or(|m| t <= m + d * 1000))
+    });
+    if !timer_ok {
+        ms.retain(|m| !matches!(m, Move::Fire(_)));
+    }
+    if now <= b.start_window_ms * 1000 {
+        if node.started < b.requests {
+            ms.extend(node.first_tier_pods().into_iter().map(Move::Start));
+        }
+        if node.env_used.count_ones() < b.max_env_actions
+            && (!inst.env_when_idle || node.live_requests() == 0)
+        {
+            for k in 0..inst.env.len().min(64) {
+                if node.env_used & (1 << k) == 0 {
+                    ms.push(Move::Env(k));
+                }
+            }
+        }
+    }
+    ms
+}
+
+fn describe(m: Move, at_us: u64, env: &[Event]) -> String {
+    let what = match m {
+        Move::Deliver(Channel::ToServer(c)) => {
+            format!("deliver the next message of conn {c} to the server")
+        }
+        Move::Deliver(Channel::ToClient(c)) => {
+            format!("deliver the next message of conn {c} to the client")
+        }
+        Move::Deliver(Channel::RpcForth(l)) => format!("deliver the next call on tier link {l}"),
+        Move::Deliver(Channel::RpcBack(l)) => format!("deliver the next answer on tier link {l}"),
+        Move::Fire(0) => "fire the next timer".to_owned(),
+        Move::Fire(k) => format!("fire timer #{k} of those due now"),
+        Move::Start(p) => format!("start a request on pod {p}"),
+        Move::Env(k) => format!(
+            "environment: {}",
+            env.get(k).map_or_else(|| "?".to_owned(), Event::label)
+        ),
+    };
+    format!("{:>8.3} s  {what}", at_us as f64 / 1e6)
+}
+
+fn claim_broken(node: &Node<'_>, inst: &Instance) -> Option<String> {
+    if inst.claim.is_empty() {
+        return None;
+    }
+    let m = node.metrics();
+    let broken: Vec<String> = inst
+        .claim
+        .iter()
+        .filter_map(|c| {
+            let v = m.get(&c.metric);
+            (!c.passes(&inst.scenario, v))
+                .then(|| format!("{} (was {})", c.label(), crate::report::fmt_num(v)))
+        })
+        .collect();
+    (!broken.is_empty()).then(|| broken.join("; "))
+}
+
+/// Explores `inst` within `b`, with `plant` planted in the world (tests only).
+///
+/// # Errors
+/// The scenario is invalid or needs the turmoil engine (a topology, a hang).
+pub fn explore(
+    inst: &Instance,
+    b: &Bounds,
+    plant: Option<Plant>,
+) -> Result<Outcome, ScenarioError> {
+    let started = std::time::Instant::now();
+    let root = Node::new(&inst.scenario, false, plant)?;
+    let mut out = Outcome {
+        states: 1,
+        transitions: 0,
+        depth: 0,
+        elapsed: Duration::ZERO,
+        truncated: None,
+        end_states: 0,
+        found: None,
+    };
+    let mut seen = BTreeSet::new();
+    seen.insert(root.key());
+    let mut frontier: VecDeque<(Node<'_>, Option<Rc<Path>>, usize)> = VecDeque::new();
+    frontier.push_back((root, None, 0));
+    let mut first: Option<(String, String, Option<Rc<Path>>)> = None;
+    'search: while let Some((mut node, path, depth)) = frontier.pop_front() {
+        let ms = moves(&mut node, inst, b);
+        if ms.is_empty() {
+            out.end_states += 1;
+            let live = node.live_requests();
+            if live > 0 {
+                first.get_or_insert((
+                    "e2e.live_at_end".to_owned(),
+                    format!(
+                        "{live} request(s) still live with no message pending and no timer before the horizon ({} ms)",
+                        b.horizon_ms
+                    ),
+                    path.clone(),
+                ));
+                if b.stop_at_first {
+                    break 'search;
+                }
+            }
+            continue;
+        }
+        for m in ms {
+            let mut child = node.fork();
+            let at = child.now_us();
+            child.apply(m, &inst.env);
+            out.transitions += 1;
+            let child_path = Some(Rc::new(Path {
+                mv: m,
+                at_us: at.max(child.now_us()),
+                parent: path.clone(),
+            }));
+            let broken = child
+                .violation()
+                .map(|v| (v.invariant.clone(), v.detail.clone()))
+                .or_else(|| claim_broken(&child, inst).map(|d| ("claim".to_owned(), d)));
+            if let Some((what, detail)) = broken {
+                if first.is_none() {
+                    first = Some((what, detail, child_path));
+                }
+                if b.stop_at_first {
+                    break 'search;
+                }
+                continue;
+            }
+            if seen.insert(child.key()) {
+                out.states += 1;
+                out.depth = out.depth.max(depth + 1);
+                if out.states >= b.max_states {
+                    out.truncated = Some(format!("max_states {} reached", b.max_states));
+                    break 'search;
+                }
+                frontier.push_back((child, child_path, depth + 1));
+            }
+        }
+    }
+    if let Some((what, detail, path)) = first {
+        let moves = moves_of(path.as_ref());
+        let trace = replay(inst, &moves, plant)?;
+        out.found = Some(Counterexample {
+            what,
+            detail,
+            moves: moves
+                .iter()
+                .map(|&(m, at)| describe(m, at, &inst.env))
+                .collect(),
+            trace,
+        });
+    }
+    out.elapsed = started.elapsed();
+    Ok(out)
+}
+
+/// Replays `moves` with the trace on; returns the trace, each move marked by an
+/// `explore.move` line.
+fn replay(
+    inst: &Instance,
+    moves: &[(Move, u64)],
+    plant: Option<Plant>,
+) -> Result<Vec<String>, ScenarioError> {
+    let mut node = Node::new(&inst.scenario, true, plant)?;
+    let mut lines = node.take_trace();
+    for (i, &(m, _)) in moves.iter().enumerate() {
+        // As the search did: stale timers dropped before the move is picked.
+        let _ = node.network_and_timer_moves();
+        let at = node.now_us();
+        node.apply(m, &inst.env);
+        let mut l = String::new();
+        let _ = write!(
+            l,
+            "{{\"t_us\":{},\"host\":\"explorer\",\"event\":\"explore.move\",\"n\":{},\"move\":{:?}}}",
+            at.max(node.now_us()),
+            i + 1,
+            describe(m, at.max(node.now_us()), &inst.env).trim()
+        );
+        lines.push(l);
+        lines.extend(node.take_trace());
+    }
+    Ok(lines)
+}
+
+// ---- scaling down ----
+
+/// What the original run showed, which the instance keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regime {
+    /// Requests waited for (or were refused) a connection of a full pool.
+    pub pool_exhausted: bool,
+    /// The server refused connections at `maxclients`.
+    pub maxclients_hit: bool,
+    /// Requests waited for a full pool past their deadline (the cascade): the original's
+    /// queue was long enough for a wait to outlast a caller.
+    pub waits_past_deadline: bool,
+}
+
+impl Regime {
+    /// Reads the regime off a report of the original scenario.
+    #[must_use]
+    pub fn of(r: &crate::Report) -> Self {
+        Self {
+            pool_exhausted: r.waited_fraction > 0.0
+                || r.errors.too_many_connections > 0
+                || r.errors.pool_timeout > 0,
+            maxclients_hit: r.errors.max_clients > 0 || r.rejected_connections > 0,
+            waits_past_deadline: r.waited_fraction > 0.0
+                && (r.errors.deadline_exceeded > 0 || r.errors.pool_timeout > 0),
+        }
+    }
+}
+
+/// The longest duration an instance keeps (ms): the original's longest one that shapes the
+/// incident (server `timeout`, deadlines, the pools' waits, idle timeouts and checks, read
+/// timeouts, holds, stalls) is divided down to it.
+pub const LONGEST_MS: u64 = 8_000;
+
+fn div(ms: u64, by: u64) -> u64 {
+    if ms == 0 { 0 } else { ms.div_ceil(by).max(1) }
+}
+
+/// A small instance of `s` for `requests` requests: see the module docs. `regime` is what
+/// the original run showed (from [`Regime::of`] of its report).
+///
+/// # Errors
+/// The scenario's pools or clients do not resolve.
+pub fn scale_down(
+    s: &Scenario,
+    requests: u32,
+    regime: Regime,
+    faults: &[FaultKind],
+    fault_bounds: Option<&FaultBounds>,
+) -> Result<(Scenario, Vec<Event>, Vec<String>), ScenarioError> {
+    let mut notes = Vec::new();
+    let mut longest = s.server.timeout_secs * 1000;
+    let mut configs = Vec::new();
+    for (t, tier) in s.tiers.iter().enumerate() {
+        longest = longest.max(tier.deadline_ms);
+        let c = tier.pool.config().map_err(|e| ScenarioError::Invalid {
+            field: format!("tiers[{t}].pool"),
+            why: e,
+        })?;
+        if tier.calls.is_none() {
+            if let pool_core::WhenExhausted::Wait { timeout: Some(d) } = c.when_exhausted {
+                longest = longest.max(ms(d));
+            }
+            for d in [c.idle_timeout, c.keepalive.map(|k| k.interval)]
+                .into_iter()
+                .flatten()
+            {
+                longest = longest.max(ms(d));
+            }
+            if let pool_core::CheckWhen::IfIdleFor(d) = c.check_on_checkout.when {
+                longest = longest.max(ms(d));
+            }
+        }
+        if let Some(spec) = &tier.client {
+            let b = spec.behaviour().map_err(|e| ScenarioError::Invalid {
+                field: format!("tiers[{t}].client"),
+                why: e.to_string(),
+            })?;
+            longest = longest.max(b.read_timeout_ms.unwrap_or(0));
+        }
+        configs.push(c);
+    }
+    longest = longest.max(dist_max(&s.load.hold));
+    for e in &s.timeline {
+        if let Event::Stall { duration_ms, .. } = e {
+            longest = longest.max(*duration_ms);
+        }
+    }
+    let by = longest.div_ceil(LONGEST_MS).max(1);
+    notes.push(format!(
+        "durations divided by {by} (the longest that shapes the incident, {} ms, becomes {} ms), each rounded up to a whole ms",
+        longest,
+        div(longest, by)
+    ));
+    let mut x = s.clone();
+    x.name = format!("{} (explorer instance)", s.name);
+    x.seed = s.seed;
+    x.timeline = Vec::new();
+    x.load.clients = Clients::Closed {
+        users: 1,
+        think: Dist::fixed(0),
+    };
+    x.load.hold = scale_dist(&s.load.hold, by);
+    x.server.timeout_secs = if s.server.timeout_secs == 0 {
+        0
+    } else {
+        (s.server.timeout_secs * 1000)
+            .div_ceil(by)
+            .div_ceil(1000)
+            .max(1)
+    };
+    x.server.hz = 1;
+    x.server.command_latency_ms = div(s.server.command_latency_ms, by);
+    x.server.connect_latency_ms = div(s.server.connect_latency_ms, by);
+    notes.push(format!(
+        "server: timeout {} s (from {} s), hz 1 (the cron runs every second), command latency {} ms, connect latency {} ms",
+        x.server.timeout_secs, s.server.timeout_secs, x.server.command_latency_ms, x.server.connect_latency_ms
+    ));
+    let pools_total: u32 = s.tiers.iter().filter(|t| t.calls.is_none()).count() as u32;
+    x.server.maxclients = if regime.maxclients_hit {
+        u64::from(requests.saturating_sub(1).max(1))
+    } else {
+        s.server
+            .maxclients
+            .min(10_000)
+            .max(u64::from(requests * pools_total.max(1) + 1))
+    };
+    notes.push(format!(
+        "server: maxclients {} ({} the original run)",
+        x.server.maxclients,
+        if regime.maxclients_hit {
+            "fewer than the requests: it refused connections in"
+        } else {
+            "more than the requests can use: it refused none in"
+        }
+    ));
+    for (t, tier) in x.tiers.iter_mut().enumerate() {
+        tier.instances = 1;
+        tier.pools_per_instance = 1;
+        tier.deadline_ms = div(tier.deadline_ms, by);
+        if let Some(spec) = &mut tier.client {
+            let b = spec.behaviour().map_err(|e| ScenarioError::Invalid {
+                field: format!("tiers[{t}].client"),
+                why: e.to_string(),
+            })?;
+            let o = &mut spec.overrides;
+            o.read_timeout_ms = Some(
+                b.read_timeout_ms
+                    .map_or(Setting::Off, |v| Setting::Value(div(v, by))),
+            );
+            o.connect_timeout_ms = Some(
+                b.connect_timeout_ms
+                    .map_or(Setting::Off, |v| Setting::Value(div(v, by))),
+            );
+            o.retry.backoff_base_ms = Some(div(b.retry.backoff_base_ms, by));
+            o.retry.backoff_cap_ms = Some(div(b.retry.backoff_cap_ms, by));
+        }
+        if tier.calls.is_some() {
+            continue;
+        }
+        let c = &configs[t];
+        let o = &mut tier.pool.overrides;
+        let size = c.max_size.map(|m| {
+            let cap = if regime.pool_exhausted {
+                requests.saturating_sub(1).max(1)
+            } else {
+                requests
+            };
+            m.min(cap)
+        });
+        o.max_size = Some(size.map_or(Setting::Off, Setting::Value));
+        o.min_idle = Some(c.min_idle.min(1));
+        o.max_idle = Some(
+            c.max_idle
+                .map_or(Setting::Off, |m| Setting::Value(m.min(requests))),
+        );
+        o.max_waiters = Some(
+            c.max_waiters
+                .map_or(Setting::Off, |m| Setting::Value(m.min(requests))),
+        );
+        o.max_concurrent_connects = Some(
+            c.max_concurrent_connects
+                .map_or(Setting::Off, |m| Setting::Value(m.min(requests))),
+        );
+        if let pool_core::WhenExhausted::Wait { timeout } = c.when_exhausted {
+            o.pool_timeout_ms =
+                Some(timeout.map_or(Setting::Off, |d| Setting::Value(div(ms(d), by))));
+        }
+        let dur =
+            |d: Option<Duration>| Some(d.map_or(Setting::Off, |d| Setting::Value(div(ms(d), by))));
+        o.idle_timeout_ms = dur(c.idle_timeout);
+        o.max_lifetime_ms = dur(c.max_lifetime);
+        o.lifetime_jitter_ms = Some(Setting::Off);
+        o.keepalive_interval_ms = dur(c.keepalive.map(|k| k.interval));
+        o.connect_timeout_ms = dur(c.connect_timeout);
+        if let pool_core::CheckWhen::IfIdleFor(d) = c.check_on_checkout.when {
+            o.check_if_idle_for_ms = Some(div(ms(d), by));
+        }
+        match c.connect_backoff {
+            Some(bo) => {
+                o.connect_backoff_initial_ms = Some(Setting::Value(div(ms(bo.initial), by)));
+                o.connect_backoff_max_ms = Some(div(ms(bo.max), by));
+            }
+            None => o.connect_backoff_initial_ms = Some(Setting::Off),
+        }
+        notes.push(format!(
+            "tier {}: 1 pod, 1 pool: {} (max_size {}{})",
+            tier.name,
+            tier.pool.label(),
+            size.map_or_else(|| "unbounded".to_owned(), |m| m.to_string()),
+            if regime.pool_exhausted && c.max_size.is_some() {
+                ": fewer than the requests, as the original pool made requests wait"
+            } else {
+                ""
+            }
+        ));
+    }
+    if regime.waits_past_deadline {
+        // The original queue held hundreds of requests, each a short service time: a wait
+        // outlasted a caller only behind many others. Three requests make no such queue, so
+        // the instance keeps the mechanism instead of the load: one connection, and a service
+        // time of 0.6 deadline per request, so that a request behind another outlasts its
+        // deadline while one alone does not.
+        let redis_tier = x.tiers.iter().position(|t| t.calls.is_none()).unwrap_or(0);
+        let d = x.tiers[redis_tier].deadline_ms;
+        let trips = x
+            .load
+            .mix
+            .iter()
+            .map(|m| m.command.round_trips())
+            .max()
+            .unwrap_or(1);
+        x.server.command_latency_ms = (d * 6 / 10 / u64::from(trips)).max(1);
+        if regime.pool_exhausted {
+            x.tiers[redis_tier].pool.overrides.max_size = Some(Setting::Value(1));
+            x.tiers[redis_tier].pool.overrides.min_idle = Some(0);
+        }
+        notes.push(format!(
+            "cascade kept by its mechanism, not its load: the buggy run's waits outlasted the callers' deadlines behind a long queue, so the instance has {} ms per command ({} round trip(s) = 0.6 x the {} ms deadline){}: a request behind another outlasts its deadline, one alone does not",
+            x.server.command_latency_ms,
+            trips,
+            d,
+            if regime.pool_exhausted { " and 1 connection" } else { "" }
+        ));
+    }
+    let mut env = Vec::new();
+    for e in &s.timeline {
+        let mut e = e.clone();
+        match &mut e {
+            Event::IdleGap { .. } | Event::Load { .. } => continue,
+            Event::Restart { down_ms, .. } => *down_ms = div(*down_ms, by),
+            Event::Stall { duration_ms, .. } => *duration_ms = div(*duration_ms, by),
+            Event::Latency {
+                command_latency_ms,
+                connect_latency_ms,
+                duration_ms,
+                ..
+            } => {
+                *command_latency_ms = command_latency_ms.map(|v| div(v, by));
+                *connect_latency_ms = connect_latency_ms.map(|v| div(v, by));
+                *duration_ms = duration_ms.map(|v| div(v, by));
+            }
+            Event::ConfigSet { name, value, .. } => {
+                if name.eq_ignore_ascii_case("timeout") {
+                    if let Ok(v) = value.trim().parse::<u64>() {
+                        *value = (v * 1000)
+                            .div_ceil(by)
+                            .div_ceil(1000)
+                            .max(u64::from(v > 0))
+                            .to_string();
+                    }
+                } else if name.eq_ignore_ascii_case("maxclients") {
+                    *value = x.server.maxclients.to_string();
+                }
+            }
+            _ => {}
+        }
+        e.set_at_ms(0);
+        env.push(e);
+    }
+    if let Some(fb) = fault_bounds {
+        for kind in faults {
+            let scaled_secs = |v: u64| (v * 1000).div_ceil(by).div_ceil(1000).max(1);
+            match kind {
+                FaultKind::Restart => env.push(Event::Restart {
+                    at_ms: 0,
+                    down_ms: div(fb.restart_down_ms.max, by),
+                }),
+                FaultKind::KillAllClients => env.push(Event::KillAllClients { at_ms: 0 }),
+                FaultKind::RefuseConnections => {
+                    env.push(Event::RefuseConnections { at_ms: 0, on: true });
+                    env.push(Event::RefuseConnections {
+                        at_ms: 0,
+                        on: false,
+                    });
+                }
+                FaultKind::LatencySpike => env.push(Event::Latency {
+                    at_ms: 0,
+                    command_latency_ms: Some(div(fb.spike_latency_ms.max, by)),
+                    connect_latency_ms: None,
+                    duration_ms: Some(div(fb.spike_ms.max, by)),
+                }),
+                FaultKind::Stall => env.push(Event::Stall {
+                    at_ms: 0,
+                    duration_ms: div(fb.stall_ms.max, by),
+                }),
+                FaultKind::ConfigSetTimeout => env.push(Event::ConfigSet {
+                    at_ms: 0,
+                    name: "timeout".to_owned(),
+                    // The tightest timeout the claim allows.
+                    value: scaled_secs(fb.config_timeout_secs.min).to_string(),
+                }),
+                FaultKind::ConfigSetMaxclients => env.push(Event::ConfigSet {
+                    at_ms: 0,
+                    name: "maxclients".to_owned(),
+                    // Room for every request, as the claims give room for every user.
+                    value: (u64::from(requests) * u64::from(pools_total.max(1)) + 1).to_string(),
+                }),
+            }
+        }
+    }
+    if !env.is_empty() {
+        notes.push(format!(
+            "environment: {} (each once, at any instant of the start window)",
+            env.iter().map(Event::label).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    x.duration_ms = 1;
+    x.sample_ms = 1_000_000_000;
+    x.validate()?;
+    Ok((x, env, notes))
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn dist_max(d: &Dist) -> u64 {
+    match *d {
+        Dist::Fixed { ms } => ms,
+        Dist::Uniform { max_ms, .. } => max_ms,
+        Dist::Exponential { mean_ms } => mean_ms,
+    }
+}
+
+fn scale_dist(d: &Dist, by: u64) -> Dist {
+    match *d {
+        Dist::Fixed { ms } => Dist::Fixed { ms: div(ms, by) },
+        Dist::Uniform { min_ms, max_ms } => Dist::Uniform {
+            min_ms: div(min_ms, by),
+            max_ms: div(max_ms, by),
+        },
+        Dist::Exponential { mean_ms } => Dist::Exponential {
+            mean_ms: div(mean_ms, by),
+        },
+    }
+}
+
+/// Default bounds for an instance: requests and environment actions within the start window
+/// (the longest scaled duration plus 1 s: long enough for an idle close between two
+/// requests), the horizon a window later, delays up to the link latency.
+#[must_use]
+pub fn default_bounds(inst: &Instance, requests: u32, max_states: usize) -> Bounds {
+    let s = &inst.scenario;
+    let mut longest = s.server.timeout_secs * 1000 + 1000;
+    for t in &s.tiers {
+        longest = longest.max(t.deadline_ms);
+    }
+    let window = longest + 1000;
+    Bounds {
+        requests,
+        max_states,
+        start_window_ms: window,
+        horizon_ms: window * 2,
+        max_delay_ms: Some(s.link_latency_ms),
+        max_env_actions: 2,
+        stop_at_first: true,
+    }
+}
+
+/// The instance of a built-in run: scaled down after running the original on the fast
+/// engine for its regime; the claim is the run's own (a fix) or every fix's of its incident
+/// (a buggy run, which must break one).
+///
+/// # Errors
+/// The run is unknown, or needs the turmoil engine.
+pub fn builtin(incident: &str, run: &str, requests: u32) -> Result<Instance, ScenarioError> {
+    let inc = crate::incidents::by_name(incident).ok_or_else(|| ScenarioError::Invalid {
+        field: "incident".to_owned(),
+        why: format!("no incident {incident:?}"),
+    })?;
+    let s = inc
+        .scenarios(inc.default_seed)
+        .into_iter()
+        .find(|s| s.name == run || s.name.ends_with(&format!("/{run}")))
+        .ok_or_else(|| ScenarioError::Invalid {
+            field: "run".to_owned(),
+            why: format!("{incident} has no run {run:?}"),
+        })?;
+    let claims = inc.claims();
+    let own: Vec<ClaimCheck> = claims
+        .iter()
+        .filter(|c| c.run == run)
+        .flat_map(|c| c.checks.clone())
+        .collect();
+    // A fix is tried under the faults its claim says it survives (as the fuzzer tries it).
+    let faults = claims
+        .iter()
+        .find(|c| c.run == run)
+        .map(|c| c.bounds.faults.clone());
+    let checks = if own.is_empty() {
+        let mut all: Vec<ClaimCheck> = Vec::new();
+        for c in claims.iter().flat_map(|c| c.checks.clone()) {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+        }
+        all
+    } else {
+        own
+    };
+    // The environment's regime is the incident's: a queue that outlasted the deadlines in
+    // its buggy run is the fix's environment too.
+    let mut env_regime = Regime::default();
+    for other in inc.scenarios(inc.default_seed) {
+        if other.expect.outcome == crate::scenario::Outcome::Reproduces
+            && crate::fast::supports(&other).is_ok()
+        {
+            // A queue, not a stalled or slowed server: the waits of a run whose server
+            // stalls are the stall's (hung-server), kept by its own event.
+            let slowed = other.timeline.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Stall { .. } | Event::Latency { .. } | Event::Hang { .. }
+                )
+            });
+            let r = Regime::of(&crate::fast::run(&other, &crate::RunOptions::default())?.report);
+            env_regime.waits_past_deadline |= r.waits_past_deadline && !slowed;
+        }
+    }
+    instance_with(
+        &s,
+        &format!("{incident}/{run}"),
+        checks,
+        requests,
+        env_regime.waits_past_deadline,
+        faults.as_ref(),
+    )
+}
+
+/// The instance of a user's scenario: its expectation's `max`/`eq 0` checks on error counts
+/// and peaks are its claim.
+///
+/// # Errors
+/// The scenario is invalid or needs the turmoil engine.
+pub fn of_scenario(s: &Scenario, label: &str, requests: u32) -> Result<Instance, ScenarioError> {
+    let checks = s
+        .expect
+        .checks
+        .iter()
+        .filter_map(|c| {
+            let limit = c.max.or(c.eq.filter(|v| *v == 0.0))?;
+            Some(ClaimCheck::at_most(
+                &c.metric,
+                crate::claims::Limit::Value(limit),
+            ))
+        })
+        .collect();
+    instance_with(s, label, checks, requests, false, None)
+}
+
+fn instance_with(
+    s: &Scenario,
+    label: &str,
+    checks: Vec<ClaimCheck>,
+    requests: u32,
+    queue_past_deadline: bool,
+    faults: Option<&FaultBounds>,
+) -> Result<Instance, ScenarioError> {
+    crate::fast::supports(s)?;
+    let original = crate::fast::run(s, &crate::RunOptions::default())?;
+    let mut regime = Regime::of(&original.report);
+    let slowed = s.timeline.iter().any(|e| {
+        matches!(
+            e,
+            Event::Stall { .. } | Event::Latency { .. } | Event::Hang { .. }
+        )
+    });
+    regime.waits_past_deadline = (regime.waits_past_deadline && !slowed) || queue_past_deadline;
+    let kinds = faults.map_or(&[][..], |f| &f.kinds[..]);
+    let (scenario, env, scaling) = scale_down(s, requests, regime, kinds, faults)?;
+    let (claim, unchecked): (Vec<_>, Vec<_>) = checks.into_iter().partition(|c| {
+        c.metric.starts_with("errors.")
+            || c.metric.starts_with("peak_pool")
+            || c.metric.starts_with("peak_server")
+            || c.metric == "retries"
+    });
+    Ok(Instance {
+        label: label.to_owned(),
+        scenario,
+        env,
+        env_when_idle: faults
+            .is_some_and(|f| f.window == crate::strategy::FaultWindow::DuringIdleGaps),
+        claim,
+        unchecked: unchecked.into_iter().map(|c| c.label()).collect(),
+        scaling,
+    })
+}

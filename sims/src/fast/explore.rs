@@ -1,0 +1,447 @@
+//! The fast engine's world as a state machine, for the exhaustive explorer
+//! ([`crate::explore`]).
+//!
+//! The world is the fast engine's own (the pools' `pool_core::Pool`s, the
+//! `fake_redis::Engine`, the connections' client and server sides, the request path, the
+//! tally and its checks); only the scheduler differs. A fast run takes events in time order
+//! with fixed link latencies; here every choice the real system could make is a [`Move`]:
+//!
+//! - **deliver** the next message of any connection, in either direction (each direction is
+//!   a FIFO queue: TCP keeps order within a connection, nothing orders two connections, and a
+//!   message may wait across any number of timers: links have no latency bound);
+//! - **fire** one of the timers due at the earliest pending instant (time moves to it; two
+//!   timers at one instant fire in either order): the server's cron, the pools' timers, the
+//!   manager's bounds on connects and checks, read timeouts, holds, back-offs, deadlines;
+//! - **start** a first-tier request (up to the explorer's bound);
+//! - apply one of the **environment**'s actions (each at most once): a restart, killing
+//!   every client, `CONFIG SET`, refusing connections, ... (scenario timeline events, at the
+//!   instant the explorer picks).
+//!
+//! After every move the tally checks every invariant, as after every step of a run.
+//!
+//! A move is one event and what the world does at once because of it (the driver's and the
+//! shells' immediate reactions, `run_soon`): the granularity of a task step in the async
+//! shells. [`Node::fork`] copies a world so that each branch goes on alone.
+
+use super::{Ev, World};
+use crate::runner::RunOptions;
+use crate::scenario::{Event, Scenario, ScenarioError};
+use std::collections::BTreeSet;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A bug planted in the world's shells, to prove the explorer catches it
+/// (`sims/tests/explore.rs`). Never set in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plant {
+    /// The server forgets to count a connection it refuses at `maxclients` (the client sees
+    /// `max number of clients reached`; `rejected_connections` does not move).
+    UncountedRefusal,
+    /// The pool's driver reports every checkout check passed without looking: a pool that
+    /// hands out a connection the server closed.
+    CheckWithoutLooking,
+}
+
+/// One direction of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Channel {
+    /// Client to server on Redis connection `.0`.
+    ToServer(usize),
+    /// Server to client on Redis connection `.0`.
+    ToClient(usize),
+    /// Caller to callee on tier link `.0`.
+    RpcForth(usize),
+    /// Callee to caller on tier link `.0`.
+    RpcBack(usize),
+}
+
+/// A branch of the state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Move {
+    /// Deliver the next message of a channel.
+    Deliver(Channel),
+    /// Fire the `.0`-th timer due at the earliest pending instant (in scheduling order).
+    Fire(usize),
+    /// Start a first-tier request on pod `.0`.
+    Start(usize),
+    /// Apply environment action `.0`.
+    Env(usize),
+}
+
+fn channel(ev: &Ev) -> Option<Channel> {
+    Some(match *ev {
+        Ev::SynToServer(c) | Ev::DataToServer(c, _) | Ev::FinToServer(c) => Channel::ToServer(c),
+        Ev::SynAckToClient(c) | Ev::DataToClient(c, _) | Ev::FinToClient(c) => Channel::ToClient(c),
+        Ev::RpcSyn(l) | Ev::RpcRequest(l, _) => Channel::RpcForth(l),
+        Ev::RpcSynAck(l) | Ev::RpcAnswer(l, _, _) => Channel::RpcBack(l),
+        _ => return None,
+    })
+}
+
+/// A world the explorer drives, with its budgets.
+pub(crate) struct Node<'a> {
+    world: World<'a>,
+    /// First-tier requests started.
+    pub(crate) started: u32,
+    /// Environment actions used (bit `k`).
+    pub(crate) env_used: u64,
+}
+
+impl<'a> World<'a> {
+    fn fork(&self) -> Self {
+        let shared = Arc::new(self.shared.fork());
+        let mut tally = self.tally.clone();
+        tally.shared = Arc::clone(&shared);
+        Self {
+            s: self.s,
+            tick_us: self.tick_us,
+            link_us: self.link_us,
+            now: self.now,
+            queue: self.queue.clone(),
+            events: self.events,
+            soon: self.soon.clone(),
+            tally,
+            timeline: self.timeline.clone(),
+            server: self.server.clone(),
+            cron_at: self.cron_at,
+            tcps: self.tcps.clone(),
+            pools: self.pools.clone(),
+            app: self.app.clone(),
+            shared,
+            plant: self.plant,
+        }
+    }
+
+    /// A timer event that would do nothing if fired (its request ended, its timer was
+    /// re-armed, its operation finished): dropped rather than explored as a branch.
+    fn stale(&self, ev: &Ev) -> bool {
+        match *ev {
+            Ev::TopDeadline(top) => self.top_ended(top),
+            Ev::PoolTimer(p, generation) => self.pools[p].timer_gen() != generation,
+            Ev::OpTimeout(c, seq) => !self.op_pending(c, seq),
+            _ => false,
+        }
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The world of `s` (already scaled down) at time zero: no load generator (the explorer
+    /// starts requests), the pools' first timers handled (warm connects asked for), the
+    /// server's cron armed.
+    pub(crate) fn new(
+        s: &'a Scenario,
+        keep_trace: bool,
+        plant: Option<Plant>,
+    ) -> Result<Self, ScenarioError> {
+        s.validate()?;
+        super::supports(s)?;
+        let opts = RunOptions {
+            keep_trace,
+            ..RunOptions::default()
+        };
+        let mut world = World::new(s, &opts)?;
+        world.plant = plant;
+        // Messages are not timed: each is delivered when the explorer picks it. Timers keep
+        // whole milliseconds.
+        world.tick_us = 1000;
+        world.link_us = 0;
+        world.drop_generators();
+        world.schedule_cron();
+        for p in 0..world.pools.len() {
+            world.feed(p, pool_core::Input::Timeout);
+        }
+        world.run_soon();
+        world.observe(0);
+        Ok(Self {
+            world,
+            started: 0,
+            env_used: 0,
+        })
+    }
+
+    /// An independent copy.
+    pub(crate) fn fork(&self) -> Self {
+        Self {
+            world: self.world.fork(),
+            started: self.started,
+            env_used: self.env_used,
+        }
+    }
+
+    /// Simulated time, µs.
+    pub(crate) fn now_us(&self) -> u64 {
+        self.world.now
+    }
+
+    /// The first tier's pods.
+    pub(crate) fn first_tier_pods(&self) -> Vec<usize> {
+        self.world.first_tier_pods()
+    }
+
+    /// The pending messages and the earliest timers, as moves (drops stale timers first).
+    /// Starts and environment actions are the explorer's to add.
+    pub(crate) fn network_and_timer_moves(&mut self) -> Vec<Move> {
+        let w = &mut self.world;
+        // Drop stale timers.
+        let keys: Vec<(u64, u8)> = w.queue.at.keys().copied().collect();
+        for key in keys {
+            let Some(list) = w.queue.at.get(&key) else {
+                continue;
+            };
+            let keep: std::collections::VecDeque<Ev> =
+                list.iter().filter(|e| !w.stale(e)).cloned().collect();
+            if keep.is_empty() {
+                w.queue.at.remove(&key);
+            } else if keep.len() != list.len() {
+                w.queue.at.insert(key, keep);
+            }
+        }
+        let mut moves = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut earliest = None;
+        let mut due = 0;
+        for (&(t, _), list) in &w.queue.at {
+            for ev in list {
+                match channel(ev) {
+                    Some(ch) => {
+                        if seen.insert(ch) {
+                            moves.push(Move::Deliver(ch));
+                        }
+                    }
+                    None => match earliest {
+                        None => {
+                            earliest = Some(t);
+                            due = 1;
+                        }
+                        Some(e) if e == t => due += 1,
+                        Some(_) => {}
+                    },
+                }
+            }
+        }
+        moves.extend((0..due).map(Move::Fire));
+        moves
+    }
+
+    /// When the oldest pending message was sent, µs.
+    pub(crate) fn oldest_message_us(&self) -> Option<u64> {
+        self.world
+            .queue
+            .at
+            .iter()
+            .find(|(_, list)| list.iter().any(|e| channel(e).is_some()))
+            .map(|(&(t, _), _)| t)
+    }
+
+    /// The instant of the earliest pending timer, µs.
+    pub(crate) fn next_timer_us(&self) -> Option<u64> {
+        self.world
+            .queue
+            .at
+            .iter()
+            .find(|(_, list)| list.iter().any(|e| channel(e).is_none()))
+            .map(|(&(t, _), _)| t)
+    }
+
+    /// Applies a move (`env` is the environment's action list, for [`Move::Env`]) and checks
+    /// every invariant. Returns whether the move did what it names (a move the state does not
+    /// offer is refused).
+    pub(crate) fn apply(&mut self, m: Move, env: &[Event]) -> bool {
+        let w = &mut self.world;
+        match m {
+            Move::Deliver(ch) => {
+                let found = w.queue.at.iter().find_map(|(&key, list)| {
+                    list.iter()
+                        .position(|e| channel(e) == Some(ch))
+                        .map(|i| (key, i))
+                });
+                let Some((key, i)) = found else { return false };
+                let Some(ev) = take(&mut w.queue, key, i) else {
+                    return false;
+                };
+                w.events += 1;
+                w.handle(ev);
+            }
+            Move::Fire(k) => {
+                let Some(t) = self.next_timer_us() else {
+                    return false;
+                };
+                let w = &mut self.world;
+                let found = w
+                    .queue
+                    .at
+                    .range((t, 0)..=(t, u8::MAX))
+                    .flat_map(|(&key, list)| {
+                        list.iter()
+                            .enumerate()
+                            .filter(|(_, e)| channel(e).is_none())
+                            .map(move |(i, _)| (key, i))
+                    })
+                    .nth(k);
+                let Some((key, i)) = found else { return false };
+                let Some(ev) = take(&mut w.queue, key, i) else {
+                    return false;
+                };
+                w.now = w.now.max(t);
+                w.events += 1;
+                w.handle(ev);
+            }
+            Move::Start(pod) => {
+                self.started += 1;
+                w.explorer_request(pod);
+            }
+            Move::Env(k) => {
+                let Some(e) = env.get(k) else { return false };
+                self.env_used |= 1 << k;
+                let mut e = e.clone();
+                e.set_at_ms(w.now / 1000);
+                w.timeline.push_front(e);
+                w.handle(Ev::Timeline);
+            }
+        }
+        let w = &mut self.world;
+        w.run_soon();
+        w.tally.step += 1;
+        w.observe(w.now / 1000);
+        true
+    }
+
+    /// The first invariant violated so far, if any.
+    pub(crate) fn violation(&self) -> Option<&crate::report::Violation> {
+        self.world.tally.violations.first()
+    }
+
+    /// Requests started and not ended.
+    pub(crate) fn live_requests(&self) -> usize {
+        self.world.shared.requests().live.len()
+    }
+
+    /// The figures a claim can bound at any instant: every error count, requests, successes,
+    /// retries and the peaks (they only grow, so a bound broken once stays broken).
+    pub(crate) fn metrics(&self) -> crate::report::Metrics {
+        let mut m = crate::report::Metrics::default();
+        let r = self.world.shared.requests();
+        let e = &r.errors;
+        m.set("requests", r.started as f64);
+        m.set("succeeded", r.succeeded as f64);
+        m.set("retries", r.retries as f64);
+        m.set("errors.total", e.total() as f64);
+        for (name, v) in [
+            ("errors.eof", e.eof),
+            ("errors.pool_timeout", e.pool_timeout),
+            ("errors.too_many_connections", e.too_many_connections),
+            ("errors.max_clients", e.max_clients),
+            ("errors.deadline_exceeded", e.deadline_exceeded),
+            ("errors.read_timeout", e.read_timeout),
+            ("errors.readonly", e.readonly),
+            ("errors.other", e.other),
+        ] {
+            m.set(name, v as f64);
+        }
+        let (pool, server) = self.world.tally.peaks();
+        m.set("peak_pool_connections", pool as f64);
+        m.set("peak_server_clients", server as f64);
+        m
+    }
+
+    /// The canonical key of the state: everything that decides what can happen next (time,
+    /// pending events, the server, both sides of every connection, the pools, the request
+    /// path, the books' counts and the budgets), and nothing that only records (trace,
+    /// histograms, samples). Two states with one key have the same futures.
+    pub(crate) fn key(&self) -> u128 {
+        use std::fmt::Write as _;
+        let w = &self.world;
+        let r = w.shared.requests();
+        KEY.with_borrow_mut(|h| {
+            h.buf.clear();
+            // The state's Debug text, fed to the hashers as it is written (never held whole).
+            let _ = write!(
+                h,
+                "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|",
+                w.now,
+                self.started,
+                self.env_used,
+                w.queue.at,
+                w.soon,
+                w.server.by_client,
+                w.server.connect_latency_us,
+                w.cron_at,
+            );
+            let _ = w.server.engine.write_state_key(h);
+            let mut words = Vec::new();
+            let now = pool_core::Instant::from_nanos(w.now * 1000);
+            for p in &w.pools {
+                words.clear();
+                p.pool.canonical_key(now, &mut words);
+                let _ = write!(h, "|{words:?}|");
+                p.write_key(h);
+            }
+            let _ = write!(
+                h,
+                "|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
+                w.tcps,
+                w.app,
+                r.live,
+                r.errors,
+                (r.retries, r.succeeded),
+                w.shared.refusals_seen.load(Ordering::Relaxed),
+                w.timeline.next_due_ms(),
+            );
+            h.finish()
+        })
+    }
+
+    /// The trace lines written since the last call (with `keep_trace`).
+    pub(crate) fn take_trace(&self) -> Vec<String> {
+        self.world.shared.trace.take()
+    }
+}
+
+/// The state's text is written into a buffer kept between calls (no allocation per state),
+/// then hashed twice (SipHash-1-3 with fixed keys, and FNV-1a over 8-byte words): 128 bits,
+/// so that two different states share a key with a probability far below anything a search
+/// reaches.
+#[derive(Default)]
+struct KeyHasher {
+    buf: String,
+}
+
+impl KeyHasher {
+    fn finish(&self) -> u128 {
+        let bytes = self.buf.as_bytes();
+        let mut sip = std::collections::hash_map::DefaultHasher::new();
+        sip.write(bytes);
+        let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            fnv = (fnv ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        for &b in chunks.remainder() {
+            fnv = (fnv ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        (u128::from(sip.finish()) << 64) | u128::from(fnv)
+    }
+}
+
+impl std::fmt::Write for KeyHasher {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.buf.push_str(s);
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The key's text buffer, reused from state to state.
+    static KEY: std::cell::RefCell<KeyHasher> = std::cell::RefCell::default();
+}
+
+fn take(q: &mut super::Queue, key: (u64, u8), i: usize) -> Option<Ev> {
+    let list = q.at.get_mut(&key)?;
+    let ev = list.remove(i)?;
+    if list.is_empty() {
+        q.at.remove(&key);
+    }
+    Some(ev)
+}

@@ -1,0 +1,282 @@
+//! Every interleaving of pool and server (`sims::explore`, docs/invariants.md): the verdict
+//! for every built-in run's small instance, the planted bugs the explorer must catch, and the
+//! search's determinism and budgets.
+//!
+//! CI explores each run with 2 requests and at most 1 environment action per path (the
+//! bounded instances, about a minute in all); `POOLSIM_EXPLORE_FULL=1` adds the larger ones
+//! that some verdicts need (3 requests for `stale-eof/retry-once`).
+
+use sims::explore::{Bounds, Instance, Outcome, Plant, builtin, default_bounds, explore};
+
+/// What a run's instance must give within the CI bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    /// A counterexample breaking this claim metric (`claim`) or invariant.
+    Refuted(&'static str),
+    /// No counterexample within the bounds, the search complete.
+    Proven,
+}
+
+fn bounds(inst: &Instance, requests: u32, env: u32) -> Bounds {
+    let mut b = default_bounds(inst, requests, 2_000_000);
+    b.max_env_actions = env;
+    b
+}
+
+fn run(label: &str, requests: u32, env: u32) -> (Instance, Outcome) {
+    let (inc, r) = label.split_once('/').unwrap();
+    let inst = builtin(inc, r, requests).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let o = explore(&inst, &bounds(&inst, requests, env), None).unwrap();
+    (inst, o)
+}
+
+fn check(label: &str, requests: u32, env: u32, want: Want) {
+    let (_, o) = run(label, requests, env);
+    assert!(o.truncated.is_none(), "{label}: {:?}", o.truncated);
+    match (want, &o.found) {
+        (Want::Proven, None) => {}
+        (Want::Refuted(what), Some(c)) => {
+            let named = if what.starts_with("errors.") || what.starts_with("peak_") {
+                c.what == "claim" && c.detail.starts_with(what)
+            } else {
+                c.what == what
+            };
+            assert!(
+                named,
+                "{label}: want {what}, found {}: {}",
+                c.what, c.detail
+            );
+            // A shortest counterexample is replayable: its trace shows the moves and the
+            // request that broke the claim.
+            assert!(c.trace.iter().any(|l| l.contains("\"explore.move\"")));
+            assert_eq!(
+                c.trace
+                    .iter()
+                    .filter(|l| l.contains("\"explore.move\""))
+                    .count(),
+                c.moves.len()
+            );
+        }
+        (want, found) => panic!(
+            "{label}: want {want:?}, got {} after {} states: {:?}",
+            o.verdict(),
+            o.states,
+            found.as_ref().map(|c| (&c.what, &c.detail, &c.moves))
+        ),
+    }
+}
+
+#[test]
+fn stale_eof_runs() {
+    use Want::{Proven, Refuted};
+    for (run, want) in [
+        ("radix-v2", Refuted("errors.eof")),
+        // The peek misses a close whose FIN is still on the wire (docs/invariants.md): a
+        // finding, as in the built-in run check-on-checkout-race.
+        ("check-on-checkout", Refuted("errors.eof")),
+        ("client-idle-timeout", Proven),
+        ("keepalive-every-idle", Proven),
+        // Its bug needs a third request (two stale connections and the one that retries):
+        // `explore_full_instances` finds it with 3.
+        ("retry-once", Proven),
+        // Its bug needs three idle connections and a fourth request: beyond the bounds.
+        ("ping-fix-120s", Proven),
+        ("ping-fix-90s", Proven),
+        ("check-on-checkout-race", Refuted("errors.eof")),
+    ] {
+        check(&format!("stale-eof/{run}"), 2, 1, want);
+    }
+}
+
+#[test]
+fn explosion_runs() {
+    use Want::{Proven, Refuted};
+    for (run, want) in [
+        ("redis-py-unbounded", Refuted("errors.max_clients")),
+        ("aioredis-50", Refuted("errors.too_many_connections")),
+        ("bounded-wait-4x55", Proven),
+        ("bounded-wait-100", Proven),
+        // redis-py's peek again: a finding (docs/invariants.md).
+        ("server-timeout-30", Refuted("errors.eof")),
+        ("server-timeout-30-no-check", Refuted("errors.eof")),
+    ] {
+        check(&format!("explosion/{run}"), 2, 1, want);
+    }
+}
+
+#[test]
+fn cascade_and_hung_server_runs() {
+    use Want::{Proven, Refuted};
+    check(
+        "cascade/go-redis-pool-10",
+        2,
+        1,
+        Refuted("errors.deadline_exceeded"),
+    );
+    check("cascade/sized-pool-60", 2, 1, Proven);
+    check(
+        "hung-server/redis-py-7-no-timeout",
+        2,
+        1,
+        Refuted("errors.deadline_exceeded"),
+    );
+    check(
+        "hung-server/go-redis-v9.21-defaults",
+        2,
+        1,
+        Refuted("errors.deadline_exceeded"),
+    );
+    // With one of its claim's faults anywhere the search passes 3,000,000 states (an
+    // unknown, docs/invariants.md); without faults it is complete.
+    check("hung-server/read-timeout-below-deadline", 2, 0, Proven);
+}
+
+#[test]
+fn failover_runs_say_they_need_turmoil() {
+    for run in [
+        "pinned-to-address",
+        "planned-sentinel-pool",
+        "short-outage-sentinel-pool",
+        "sentinel-discovery",
+        "planned-follow-switch",
+    ] {
+        let e = builtin("failover", run, 2).unwrap_err().to_string();
+        assert!(e.contains("server.topology"), "{run}: {e}");
+    }
+}
+
+#[test]
+fn explore_full_instances() {
+    if std::env::var_os("POOLSIM_EXPLORE_FULL").is_none() {
+        eprintln!("skipped: set POOLSIM_EXPLORE_FULL=1 for the 3-request instances");
+        return;
+    }
+    // About a million states, 30 to 60 s in release.
+    check("stale-eof/retry-once", 3, 0, Want::Refuted("errors.eof"));
+}
+
+#[test]
+fn the_peek_race_counterexample_reads_as_the_race() {
+    // The shortest counterexample against check-on-checkout without faults: a connection idle
+    // past the server's timeout is closed by its cron, and a request checks it out (the peek
+    // passes: the FIN is still on the wire) before the FIN arrives; the command reads EOF.
+    let (_, o) = run("stale-eof/check-on-checkout", 2, 0);
+    let c = o.found.expect("refuted");
+    let events: Vec<&str> = c
+        .trace
+        .iter()
+        .filter_map(|l| {
+            [
+                "server.close",
+                "pool.check",
+                "request.conn",
+                "request.cmd_error",
+            ]
+            .into_iter()
+            .find(|e| l.contains(&format!("\"event\":\"{e}\"")))
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "request.conn",
+            "server.close",
+            "pool.check",
+            "request.conn",
+            "request.cmd_error"
+        ],
+        "{:#?}",
+        c.trace
+    );
+    assert!(
+        c.trace
+            .iter()
+            .any(|l| l.contains("\"reason\":\"idle timeout\"")),
+        "{:#?}",
+        c.trace
+    );
+    assert!(c.trace.iter().any(|l| l.contains("\"error\":\"EOF\"")));
+}
+
+#[test]
+fn a_server_that_forgets_to_count_a_refusal_is_caught() {
+    let inst = builtin("explosion", "redis-py-unbounded", 2).unwrap();
+    let b = bounds(&inst, 2, 0);
+    let clean = explore(&inst, &b, None).unwrap();
+    assert_eq!(clean.found.as_ref().map(|c| c.what.as_str()), Some("claim"));
+    let o = explore(&inst, &b, Some(Plant::UncountedRefusal)).unwrap();
+    let c = o.found.expect("caught");
+    assert_eq!(c.what, "server.rejected_counted", "{}", c.detail);
+    assert_eq!(
+        c.detail,
+        "clients saw 1 maxclients refusals, the server counted 0"
+    );
+}
+
+#[test]
+fn a_pool_that_hands_out_a_closed_connection_without_a_check_is_caught() {
+    // stale-eof with a PING on every checkout: a closed connection fails its PING (EOF), so
+    // no request reads EOF in any interleaving. A driver that reports the check passed
+    // without looking hands the closed connection out.
+    let inc = sims::incidents::by_name("stale-eof").unwrap();
+    let mut s = inc
+        .scenarios(inc.default_seed)
+        .into_iter()
+        .find(|s| s.name.ends_with("check-on-checkout"))
+        .unwrap();
+    s.tiers[0].pool.overrides.check_how = Some(sims::knobs::CheckHowSpec::Ping);
+    s.expect.checks = vec![sims::scenario::Check::eq("errors.eof", 0.0)];
+    let inst = sims::explore::of_scenario(&s, "ping-on-checkout", 2).unwrap();
+    let b = bounds(&inst, 2, 0);
+    let clean = explore(&inst, &b, None).unwrap();
+    assert_eq!(clean.verdict(), "proven", "{:?}", clean.found);
+    let o = explore(&inst, &b, Some(Plant::CheckWithoutLooking)).unwrap();
+    let c = o.found.expect("caught");
+    assert_eq!(c.what, "claim");
+    assert!(
+        c.detail.starts_with("errors.eof <= 0 (was 1)"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn the_search_is_deterministic_and_its_budget_is_reported() {
+    let (_, a) = run("stale-eof/radix-v2", 2, 0);
+    let (_, b) = run("stale-eof/radix-v2", 2, 0);
+    assert_eq!(
+        (a.states, a.transitions, a.depth),
+        (b.states, b.transitions, b.depth)
+    );
+    let (ca, cb) = (a.found.unwrap(), b.found.unwrap());
+    assert_eq!(ca.moves, cb.moves);
+    assert_eq!(ca.trace, cb.trace);
+    assert_eq!(
+        sims::trace::hash_lines(ca.trace.iter().map(String::as_str)),
+        sims::trace::hash_lines(cb.trace.iter().map(String::as_str))
+    );
+
+    let inst = builtin("stale-eof", "keepalive-every-idle", 2).unwrap();
+    let mut b = bounds(&inst, 2, 0);
+    b.max_states = 500;
+    let o = explore(&inst, &b, None).unwrap();
+    assert_eq!(o.verdict(), "unknown");
+    assert_eq!(o.truncated.as_deref(), Some("max_states 500 reached"));
+    assert!(o.found.is_none());
+}
+
+#[test]
+fn an_unbounded_delay_lets_a_reply_miss_its_deadline() {
+    // The fix holds with messages delivered within the link latency; with any delay a reply
+    // can come after the caller's deadline, and the explorer says so.
+    let inst = builtin("cascade", "sized-pool-60", 2).unwrap();
+    let mut b = bounds(&inst, 2, 0);
+    b.max_delay_ms = None;
+    let o = explore(&inst, &b, None).unwrap();
+    let c = o.found.expect("refuted with any delay");
+    assert!(
+        c.detail.starts_with("errors.deadline_exceeded <= 0"),
+        "{}",
+        c.detail
+    );
+}
