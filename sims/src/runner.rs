@@ -918,8 +918,7 @@ impl Tally {
                 track.learned_step = step;
                 track.learned_ms = t_ms;
             }
-            if let Some((host, port)) = track.known.as_ref().filter(|_| step > track.learned_step)
-            {
+            if let Some((host, port)) = track.known.as_ref().filter(|_| step > track.learned_step) {
                 let drop_all = a.rule == crate::client::OnAddressChange::DropAll;
                 let mut stale: BTreeMap<String, (u64, u64)> = BTreeMap::new();
                 for (addr, in_use) in &a.conns {
@@ -1369,7 +1368,10 @@ impl Stepper {
                             conns,
                         })
                     }),
-                    connects: p.connect_limit.zip(pool.connect_counts()).map(|(l, c)| (c, l)),
+                    connects: p
+                        .connect_limit
+                        .zip(pool.connect_counts())
+                        .map(|(l, c)| (c, l)),
                 },
             )
         });

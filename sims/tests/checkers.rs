@@ -686,8 +686,10 @@ fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connecti
     let run = run_with(&s, keeps, &opts()).unwrap();
     let v = fired(&run, &s, "client.stale_connection");
     assert!(
-        v.detail.contains("connections to redis:6379 kept 10 ms after the client learned the \
-             master is at redis-replica-1:6379 (on_address_change drop_all)"),
+        v.detail.contains(
+            "connections to redis:6379 kept 10 ms after the client learned the \
+             master is at redis-replica-1:6379 (on_address_change drop_all)"
+        ),
         "{v}"
     );
     assert!((6_000..7_000).contains(&v.t_ms), "{v}");
@@ -717,6 +719,10 @@ fn a_pool_that_ignores_its_connect_backoff_violates_the_connect_rate() {
     let v = fired(&run, &s, "pool.connect_rate");
     assert!(v.detail.contains("connects failed in second 0"), "{v}");
     // 4 x (1001 / 10 + 2) = 408, plus 5 for each connect that succeeded in the second.
-    assert!(v.detail.contains("its knobs allow (connect back-off, 4 connects"), "{v}");
+    assert!(
+        v.detail
+            .contains("its knobs allow (connect back-off, 4 connects"),
+        "{v}"
+    );
     assert!((500..1_000).contains(&v.t_ms), "{v}");
 }

@@ -67,7 +67,9 @@ impl managed::Manager for DeadpoolRedisManager {
         // asks its manager only here, when an idle object is taken (there is no hook on
         // release): an idle connection stays until it is next taken.
         if self.dialer.refuses(conn) {
-            return Err(RecycleError::message("the master moved: connection dropped"));
+            return Err(RecycleError::message(
+                "the master moved: connection dropped",
+            ));
         }
         self.dialer
             .trace()

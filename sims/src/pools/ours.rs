@@ -158,7 +158,11 @@ impl PoolFactory for CorePoolFactory {
         // A client that drops connections to an old address closes the idle ones at the
         // instant it learns of a change (redis-py's `disconnect(inuse_connections=False)`,
         // go-redis's `Filter`): this task watches what the client knows.
-        if let Some(d) = ctx.discovery.clone().filter(crate::adapter::SentinelTarget::drops) {
+        if let Some(d) = ctx
+            .discovery
+            .clone()
+            .filter(crate::adapter::SentinelTarget::drops)
+        {
             tokio::spawn(evict_on_change(
                 pool.clone(),
                 d,
@@ -298,20 +302,20 @@ impl PoolUnderTest for CorePool {
             }
         }
         r.map_err(|e| match e {
-                PoolError::PoolTimeout => GetError::PoolTimeout,
-                PoolError::TooManyConnections => GetError::TooManyConnections,
-                PoolError::DeadlineExceeded => GetError::DeadlineExceeded,
-                PoolError::QueueFull => GetError::QueueFull,
-                PoolError::ConnectFailed { last_error } => {
-                    let msg = last_error.unwrap_or_default();
-                    if msg.contains("max number of clients reached") {
-                        GetError::MaxClients
-                    } else {
-                        GetError::ConnectFailed(msg)
-                    }
+            PoolError::PoolTimeout => GetError::PoolTimeout,
+            PoolError::TooManyConnections => GetError::TooManyConnections,
+            PoolError::DeadlineExceeded => GetError::DeadlineExceeded,
+            PoolError::QueueFull => GetError::QueueFull,
+            PoolError::ConnectFailed { last_error } => {
+                let msg = last_error.unwrap_or_default();
+                if msg.contains("max number of clients reached") {
+                    GetError::MaxClients
+                } else {
+                    GetError::ConnectFailed(msg)
                 }
-                other => GetError::Other(other.to_string()),
-            })
+            }
+            other => GetError::Other(other.to_string()),
+        })
     }
 
     async fn run<'a>(

@@ -607,16 +607,14 @@ pub(crate) fn build_pod<F: PoolFactory>(
                 _ => None,
             };
             for index in 0..t.pools_per_instance {
-                let discovery = sentinel
-                    .as_ref()
-                    .map(|(name, b)| {
-                        crate::adapter::SentinelTarget::new(
-                            crate::world::SENTINEL_HOST,
-                            crate::world::SENTINEL_PORT,
-                            name,
-                            b.on_address_change,
-                        )
-                    });
+                let discovery = sentinel.as_ref().map(|(name, b)| {
+                    crate::adapter::SentinelTarget::new(
+                        crate::world::SENTINEL_HOST,
+                        crate::world::SENTINEL_PORT,
+                        name,
+                        b.on_address_change,
+                    )
+                });
                 let ctx = PoolContext {
                     config: config.clone(),
                     tier: t.name.clone(),
