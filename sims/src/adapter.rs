@@ -157,6 +157,28 @@ pub trait Observe: Send + Sync {
     fn findings(&self) -> Vec<Finding> {
         Vec::new()
     }
+    /// The server address of every open connection the pool holds, idle or in use (`true`),
+    /// for the runner's `client.stale_connection` invariant; connections being connected or
+    /// checked are left out. `None` (the default): the pool cannot list them, and the
+    /// invariant is not checked on it.
+    fn connection_addrs(&self) -> Option<Vec<(std::net::SocketAddr, bool)>> {
+        None
+    }
+    /// Connects that failed and that succeeded since the pool was built, for the runner's
+    /// `pool.connect_rate` invariant. `None` (the default): the pool cannot say, and the
+    /// invariant is not checked on it.
+    fn connect_counts(&self) -> Option<ConnectCounts> {
+        None
+    }
+}
+
+/// A pool's connects so far ([`Observe::connect_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectCounts {
+    /// Connects that failed (refused, errored or timed out).
+    pub failed: u64,
+    /// Connects that succeeded.
+    pub succeeded: u64,
 }
 
 /// A pool under test, used by the requests of one pod.
@@ -200,6 +222,16 @@ pub trait PoolUnderTest: Observe + 'static {
         let _ = conn;
         false
     }
+
+    /// For a client that closes *every* connection to an old address at the instant it
+    /// learns of a change (`on_address_change = "drop_all"`, go-redis `FailoverClient`): a
+    /// watch on `conn`'s server. The request path races each command, and the load's hold,
+    /// against it: a command in flight when the client learns fails as a connection error,
+    /// and the connection is closed. `None` (the default): the pool's client does not.
+    fn address_watch(&self, conn: &Self::Conn) -> Option<AddressWatch> {
+        let _ = conn;
+        None
+    }
 }
 
 /// Where a pool is built and what it may use.
@@ -241,26 +273,112 @@ pub struct SentinelTarget {
     /// master's ([`crate::client::OnAddressChange`]).
     pub on_address_change: crate::client::OnAddressChange,
     /// The address the client takes for the master's now: Sentinel's last answer to a
-    /// discovery, or the new address of the last `+switch-master` it was told of.
-    pub known: Arc<std::sync::Mutex<Option<(String, u16)>>>,
+    /// discovery, or the new address of the last `+switch-master` it was told of. A watch,
+    /// so that the pool and the commands in flight learn of a change at its instant.
+    known: Arc<tokio::sync::watch::Sender<Option<(String, u16)>>>,
 }
 
 impl SentinelTarget {
+    /// A client of the Sentinel at `host:port` for master `master_name`, knowing nothing yet.
+    #[must_use]
+    pub fn new(
+        host: &str,
+        port: u16,
+        master_name: &str,
+        on_address_change: crate::client::OnAddressChange,
+    ) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            master_name: master_name.to_owned(),
+            on_address_change,
+            known: Arc::new(tokio::sync::watch::Sender::new(None)),
+        }
+    }
+
+    /// The same client (it shares what this one knows) with another rule for connections to
+    /// an old address.
+    #[must_use]
+    pub fn with_on_address_change(mut self, rule: crate::client::OnAddressChange) -> Self {
+        self.on_address_change = rule;
+        self
+    }
+
     /// The address the client takes for the master's now, if it asked already.
     #[must_use]
     pub fn known(&self) -> Option<(String, u16)> {
-        self.known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.known.borrow().clone()
     }
 
-    /// The client learned that the master is at `addr`.
-    pub fn learn(&self, addr: (String, u16)) {
-        *self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(addr);
+    /// The client learned that the master is at `addr`; returns whether that changed what it
+    /// knew (a first answer is a change too). Everything watching the address
+    /// ([`SentinelTarget::subscribe`], [`AddressWatch`]) is woken on a change.
+    pub fn learn(&self, addr: (String, u16)) -> bool {
+        self.known.send_if_modified(|k| {
+            if k.as_ref() == Some(&addr) {
+                false
+            } else {
+                *k = Some(addr);
+                true
+            }
+        })
+    }
+
+    /// A receiver of every change of the known address.
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<(String, u16)>> {
+        self.known.subscribe()
+    }
+
+    /// Whether the client's profile drops connections to an old address at all.
+    #[must_use]
+    pub fn drops(&self) -> bool {
+        self.on_address_change != crate::client::OnAddressChange::None
+    }
+
+    /// Whether a connection to `peer` is to an address the client no longer takes for the
+    /// master's (`false` while it knows none). Inside a simulated host (names are resolved
+    /// with `turmoil::lookup`).
+    #[must_use]
+    pub fn is_stale(&self, peer: std::net::SocketAddr) -> bool {
+        stale(self.known.borrow().as_ref(), peer)
+    }
+
+    /// A watch that resolves when the client learns that `peer` is no longer the master's
+    /// address (at once if it knows already).
+    #[must_use]
+    pub fn watch(&self, peer: std::net::SocketAddr) -> AddressWatch {
+        AddressWatch {
+            rx: self.subscribe(),
+            peer,
+        }
+    }
+}
+
+fn stale(known: Option<&(String, u16)>, peer: std::net::SocketAddr) -> bool {
+    known.is_some_and(|(host, port)| {
+        peer.port() != *port || peer.ip() != turmoil::lookup(host.as_str())
+    })
+}
+
+/// Resolves when a client learns that the server of one connection is no longer the master
+/// (go-redis `FailoverClient`: `onFailover` closes every connection to the old address, in
+/// use or idle, and a command in flight on one fails). See [`PoolUnderTest::address_watch`].
+#[derive(Debug)]
+pub struct AddressWatch {
+    rx: tokio::sync::watch::Receiver<Option<(String, u16)>>,
+    peer: std::net::SocketAddr,
+}
+
+impl AddressWatch {
+    /// Waits until the client knows the master elsewhere than this connection's server.
+    pub async fn moved(&self) {
+        let mut rx = self.rx.clone();
+        let peer = self.peer;
+        if rx.wait_for(|k| stale(k.as_ref(), peer)).await.is_err() {
+            // The client is gone: nothing will ever move.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

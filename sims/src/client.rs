@@ -131,9 +131,14 @@ pub enum OnAddressChange {
     /// Idle connections are closed at once; a connection in use at that moment finishes its
     /// command on the old address and is closed when it is released (redis-py:
     /// `disconnect(inuse_connections=False)`, then `owns_connection` false on `release`).
+    /// Simulated so with this project's pool (`pools::ours`: evicted when the client learns;
+    /// the request path closes one in use on release).
     DropIdle,
     /// Every connection to the old address is closed at once, idle and in use; a command in
-    /// flight on one fails (go-redis `ConnPool.Filter`).
+    /// flight on one fails (go-redis `ConnPool.Filter`). Simulated so with this project's
+    /// pool: idle ones evicted, the request path races each command and the load's hold
+    /// against [`crate::adapter::AddressWatch`] (a command in flight fails as a connection
+    /// error). bb8 and deadpool drop only at checkout (docs/real-pools.md).
     DropAll,
 }
 

@@ -17,7 +17,7 @@
 //! The request path (pods, handlers, load, rpc) is `crate::request`, below this module; the
 //! world's names and clock are [`crate::world`] (re-exported here).
 
-use crate::adapter::{CorePoolFactory, Observe, PoolFactory, PoolSnapshot};
+use crate::adapter::{CorePoolFactory, PoolFactory, PoolSnapshot};
 use crate::check::{Checker, ServerView};
 use crate::pools::{self, Knobs, PoolChoice};
 use crate::report::{Latency, Metrics, Report, Sample, Violation, Wait};
@@ -255,8 +255,13 @@ fn run_inner<F: PoolFactory>(
             }
         })));
     }
+    let mut tally = Tally::new(s, shared, opts);
+    tally.server_names = std::iter::once(REDIS_HOST.to_owned())
+        .chain(topology.replicas.iter().map(|(h, _)| h.clone()))
+        .map(|h| (sim.lookup(h.as_str()), h))
+        .collect();
     let mut stepper = Stepper {
-        tally: Tally::new(s, shared, opts),
+        tally,
         timeline: Timeline::new(s).with_sentinel(topology.sentinel.clone()),
         server,
         fault,
@@ -640,12 +645,90 @@ impl Timeline {
 }
 
 /// One pool as the tally reads it after a step.
+#[derive(Default)]
 pub(crate) struct PoolReading {
     pub(crate) snapshot: PoolSnapshot,
     /// `Some(Err)` when its invariants are violated; `None` when it was not checked (unchanged).
     pub(crate) invariants: Option<Result<(), String>>,
     /// Connects in flight, when the pool can say.
     pub(crate) connecting: Option<u64>,
+    /// For `client.stale_connection`: what the pool's client knows of the master now, the
+    /// rule of its profile, and the server address of every connection the pool holds (in
+    /// use: `true`). `None` when the client drops nothing or the pool cannot list them.
+    pub(crate) addresses: Option<AddressReading>,
+    /// For `pool.connect_rate`: the pool's connects so far and what its knobs allow.
+    pub(crate) connects: Option<(crate::adapter::ConnectCounts, ConnectLimit)>,
+}
+
+/// What `client.stale_connection` reads of one pool.
+pub(crate) struct AddressReading {
+    /// The master's address the client takes for true now.
+    pub(crate) known: Option<(String, u16)>,
+    /// What its profile does to connections to an old address.
+    pub(crate) rule: crate::client::OnAddressChange,
+    /// Every connection's server, and whether it is in use.
+    pub(crate) conns: Vec<(std::net::SocketAddr, bool)>,
+}
+
+/// What a pool's knobs allow of failed connects in one whole second (`pool.connect_rate`,
+/// docs/invariants.md). With a connect back-off whose first delay is `b` ms, at most `c`
+/// connects in flight at once (`max_concurrent_connects`, else `max_size`) and steps of
+/// `tick` ms, a counted second is a window of `W = 1000 + tick` ms, and the connects that
+/// fail in it are at most `c · (⌊W / b⌋ + 2) + (c + 1) · S`, plus `c` more when only
+/// `max_size` bounds them, `S` being the connects that succeeded in it: after a failure no
+/// connect starts for at least `b` unless a success resets the back-off, so the starts come
+/// in at most `⌊W / b⌋ + 1 + S` runs; a run starts at most `c` connects plus one per success
+/// (or per close of an established connection, when only `max_size` bounds them: at most
+/// `max_size` of those established before the window, and `S`); and up to `c` connects were
+/// already in flight when the window began. Without a back-off, or without a bound on
+/// connects in flight, the knobs allow any rate: no check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectLimit {
+    /// Connects in flight at once.
+    pub(crate) c: u64,
+    /// Back-off runs in a counted second: `⌊W / b⌋ + 2`.
+    pub(crate) runs: u64,
+    /// `true` when only `max_size` bounds the connects in flight.
+    pub(crate) size_only: bool,
+}
+
+impl ConnectLimit {
+    /// The bound for `config`, or `None` when its knobs allow any rate.
+    pub(crate) fn of(config: &pool_core::Config, tick_ms: u64) -> Option<Self> {
+        let b = config.connect_backoff?.initial.as_millis().max(1) as u64;
+        let (c, size_only) = match (config.max_concurrent_connects, config.max_size) {
+            (Some(m), _) => (u64::from(m), false),
+            (None, Some(m)) => (u64::from(m), true),
+            (None, None) => return None,
+        };
+        Some(Self {
+            c,
+            runs: (1_000 + tick_ms) / b + 2,
+            size_only,
+        })
+    }
+
+    /// Most failed connects in a counted second in which `succeeded` connects succeeded.
+    pub(crate) fn most_failed(&self, succeeded: u64) -> u64 {
+        let extra = if self.size_only { self.c } else { 0 };
+        self.c
+            .saturating_mul(self.runs)
+            .saturating_add((self.c + 1).saturating_mul(succeeded))
+            .saturating_add(extra)
+    }
+}
+
+/// What the tally remembers of one pool from step to step (the two client invariants).
+#[derive(Default)]
+struct PoolTrack {
+    /// The master's address its client knew at the last step, and since which step and ms.
+    known: Option<(String, u16)>,
+    learned_step: u64,
+    learned_ms: u64,
+    /// The whole second being counted, and the pool's connect counts when it began.
+    second: u64,
+    at_second: crate::adapter::ConnectCounts,
+    last: crate::adapter::ConnectCounts,
 }
 
 /// The engine-independent side of a run: invariants after every step, samples, peaks,
@@ -681,6 +764,11 @@ pub(crate) struct Tally {
     pub(crate) elsewhere: ServerView,
     /// Metrics only some runs have (a topology's failover figures), set before `finish`.
     pub(crate) extra_metrics: Vec<(&'static str, f64)>,
+    /// The servers' addresses by host name (the master and the replicas), to name a
+    /// connection's server in `client.stale_connection`.
+    pub(crate) server_names: BTreeMap<std::net::IpAddr, String>,
+    /// Per pool label, what the client invariants carry from step to step.
+    tracks: BTreeMap<String, PoolTrack>,
 }
 
 impl Tally {
@@ -707,6 +795,8 @@ impl Tally {
             replay: opts.replay.replace("{seed}", &s.seed.to_string()),
             elsewhere: ServerView::default(),
             extra_metrics: Vec::new(),
+            server_names: BTreeMap::new(),
+            tracks: BTreeMap::new(),
         }
     }
 
@@ -771,9 +861,10 @@ impl Tally {
             sample.in_use += r.snapshot.in_use;
             sample.waiters += r.snapshot.waiters;
             connecting = connecting.zip(r.connecting).map(|(a, b)| a + b);
-            if let Some(Err(v)) = r.invariants {
+            if let Some(Err(v)) = &r.invariants {
                 self.violation("pool.invariants", format!("{}: {v}", label.as_ref()), t_ms);
             }
+            self.check_client(label.as_ref(), &r, t_ms);
         }
         self.connecting = connecting;
         let refusals = self
@@ -814,6 +905,92 @@ impl Tally {
             self.next_sample_ms = (t_ms / every + 1) * every;
         }
         self.last = sample;
+    }
+
+    /// The client invariants of one pool after a step (docs/invariants.md, "Client
+    /// invariants"):
+    ///
+    /// - `client.stale_connection`: once the pool's client has learned the master's address
+    ///   (Sentinel's answer to a discovery, or a `+switch-master` it read) at some step, from
+    ///   the next step on the pool holds no connection to another address that its profile
+    ///   drops: with `drop_all` none at all, with `drop_idle` no idle one (one in use is
+    ///   closed when it is released). One step of grace: the close is asked in the step the
+    ///   client learns, and a task holding the connection sees it when it next runs.
+    /// - `pool.connect_rate`: the connects that fail in one whole second stay within
+    ///   [`ConnectLimit::most_failed`].
+    fn check_client(&mut self, label: &str, r: &PoolReading, t_ms: u64) {
+        if r.addresses.is_none() && r.connects.is_none() {
+            return;
+        }
+        let step = self.step;
+        let track = self.tracks.entry(label.to_owned()).or_default();
+        let mut found: Vec<(&'static str, String)> = Vec::new();
+        if let Some(a) = &r.addresses {
+            if track.known != a.known {
+                track.known.clone_from(&a.known);
+                track.learned_step = step;
+                track.learned_ms = t_ms;
+            }
+            if let Some((host, port)) = track.known.as_ref().filter(|_| step > track.learned_step) {
+                let drop_all = a.rule == crate::client::OnAddressChange::DropAll;
+                let mut stale: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+                for (addr, in_use) in &a.conns {
+                    let name = self
+                        .server_names
+                        .get(&addr.ip())
+                        .cloned()
+                        .unwrap_or_else(|| addr.ip().to_string());
+                    if (name.as_str(), addr.port()) == (host.as_str(), *port)
+                        || (*in_use && !drop_all)
+                    {
+                        continue;
+                    }
+                    let e = stale.entry(format!("{name}:{}", addr.port())).or_default();
+                    if *in_use {
+                        e.1 += 1;
+                    } else {
+                        e.0 += 1;
+                    }
+                }
+                if let Some((old, (idle, in_use))) = stale.into_iter().next() {
+                    found.push((
+                        "client.stale_connection",
+                        format!(
+                            "{label}: {idle} idle and {in_use} in-use connections to {old} \
+                             kept {} ms after the client learned the master is at \
+                             {host}:{port} (on_address_change {})",
+                            t_ms - track.learned_ms,
+                            if drop_all { "drop_all" } else { "drop_idle" }
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some((counts, limit)) = r.connects {
+            let second = t_ms / 1_000;
+            if second != track.second {
+                track.second = second;
+                track.at_second = track.last;
+            }
+            track.last = counts;
+            let failed = counts.failed - track.at_second.failed;
+            let succeeded = counts.succeeded - track.at_second.succeeded;
+            let most = limit.most_failed(succeeded);
+            if failed > most {
+                found.push((
+                    "pool.connect_rate",
+                    format!(
+                        "{label}: {failed} connects failed in second {second} ({succeeded} \
+                         succeeded), more than the {most} its knobs allow (connect back-off, \
+                         {} connects in flight at most)",
+                        limit.c
+                    ),
+                ));
+            }
+        }
+        for (name, detail) in found {
+            self.violation(name, detail, t_ms);
+        }
     }
 
     /// Past the drain limit: a liveness violation, or the harness's own when nothing of the
@@ -1188,14 +1365,26 @@ impl Topology {
 impl Stepper {
     /// Reads every pool and the server, samples the timeline, checks the invariants.
     fn observe(&mut self, t_ms: u64) {
-        let pools: Vec<(String, Arc<dyn Observe>)> = lock(&self.tally.shared.pools).clone();
-        let readings = pools.iter().map(|(label, pool)| {
+        let pools: Vec<crate::request::PoolEntry> = lock(&self.tally.shared.pools).clone();
+        let readings = pools.iter().map(|p| {
+            let pool = &p.pool;
             (
-                label.clone(),
+                p.label.clone(),
                 PoolReading {
                     snapshot: pool.snapshot(),
                     invariants: Some(pool.check_invariants()),
                     connecting: pool.connects_in_flight(),
+                    addresses: p.client.as_ref().and_then(|(d, rule)| {
+                        pool.connection_addrs().map(|conns| AddressReading {
+                            known: d.known(),
+                            rule: *rule,
+                            conns,
+                        })
+                    }),
+                    connects: p
+                        .connect_limit
+                        .zip(pool.connect_counts())
+                        .map(|(l, c)| (c, l)),
                 },
             )
         });
@@ -1260,9 +1449,9 @@ impl Stepper {
     /// Every pool's findings, one per code (the first pool's detail), in the order of the
     /// pools and of their findings.
     fn findings(&self) -> Vec<crate::report::Finding> {
-        let pools: Vec<(String, Arc<dyn Observe>)> = lock(&self.tally.shared.pools).clone();
+        let pools: Vec<crate::request::PoolEntry> = lock(&self.tally.shared.pools).clone();
         let mut out: Vec<crate::report::Finding> = Vec::new();
-        for (label, pool) in &pools {
+        for crate::request::PoolEntry { label, pool, .. } in &pools {
             for mut f in pool.findings() {
                 if out.iter().all(|o| o.code != f.code) {
                     f.detail = format!("{label}: {}", f.detail);

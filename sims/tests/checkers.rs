@@ -597,3 +597,132 @@ fn the_servers_hz_paces_its_idle_closes() {
     let fast = close_times(50);
     assert!(fast.iter().any(|t| t % 1_000_000 != 0), "hz 50: {fast:?}");
 }
+
+// ---- client faults: a pool whose client does not do what its profile says ----
+
+/// This project's pool built with another pool context (what the runner checks comes from
+/// the scenario, not from the context the pool was given).
+struct Rebuilt(CorePool);
+
+struct RebuiltFactory(fn(&mut PoolContext));
+
+impl PoolFactory for RebuiltFactory {
+    type Pool = Rebuilt;
+    fn build(&self, ctx: &PoolContext, label: &str) -> Result<Rebuilt, String> {
+        let mut ctx = ctx.clone();
+        (self.0)(&mut ctx);
+        CorePoolFactory.build(&ctx, label).map(Rebuilt)
+    }
+}
+
+impl Observe for Rebuilt {
+    fn snapshot(&self) -> PoolSnapshot {
+        self.0.snapshot()
+    }
+    fn check_invariants(&self) -> Result<(), String> {
+        self.0.check_invariants()
+    }
+    fn connects_in_flight(&self) -> Option<u64> {
+        self.0.connects_in_flight()
+    }
+    fn connection_addrs(&self) -> Option<Vec<(SocketAddr, bool)>> {
+        self.0.connection_addrs()
+    }
+    fn connect_counts(&self) -> Option<sims::adapter::ConnectCounts> {
+        self.0.connect_counts()
+    }
+}
+
+impl PoolUnderTest for Rebuilt {
+    type Conn = <CorePool as PoolUnderTest>::Conn;
+    async fn get(&self, deadline: tokio::time::Instant) -> Result<Self::Conn, GetError> {
+        self.0.get(deadline).await
+    }
+    async fn run<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        args: &'a [&'a [u8]],
+    ) -> Result<Reply, CmdError> {
+        self.0.run(conn, args).await
+    }
+    fn release(&self, conn: Self::Conn, healthy: bool) {
+        self.0.release(conn, healthy);
+    }
+    fn conn_id(&self, conn: &Self::Conn) -> u64 {
+        self.0.conn_id(conn)
+    }
+    fn stale(&self, conn: &Self::Conn) -> bool {
+        self.0.stale(conn)
+    }
+    fn address_watch(&self, conn: &Self::Conn) -> Option<sims::adapter::AddressWatch> {
+        self.0.address_watch(conn)
+    }
+}
+
+#[test]
+fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connection() {
+    // failover/planned-follow-switch cut to 10 s: SENTINEL FAILOVER at 5 s, +switch-master at
+    // about 6.2 s; go-redis's FailoverClient (drop_all) closes every connection to the old
+    // master when it reads the switch.
+    let mut s = sims::incidents::failover::scenarios(4)
+        .into_iter()
+        .find(|s| s.name == "planned-follow-switch")
+        .unwrap();
+    s.duration_ms = 10_000;
+    s.expect = Expectation {
+        outcome: Outcome::Either,
+        checks: vec![],
+        signature: "{errors.total} errors".into(),
+    };
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    // The planted fault: the pools' client learns the switch (the same knowledge) but drops
+    // nothing, while the tier's profile says drop_all.
+    let keeps = RebuiltFactory(|ctx| {
+        ctx.discovery = ctx
+            .discovery
+            .take()
+            .map(|d| d.with_on_address_change(sims::client::OnAddressChange::None));
+    });
+    let run = run_with(&s, keeps, &opts()).unwrap();
+    let v = fired(&run, &s, "client.stale_connection");
+    assert!(
+        v.detail.contains(
+            "connections to redis:6379 kept 10 ms after the client learned the \
+             master is at redis-replica-1:6379 (on_address_change drop_all)"
+        ),
+        "{v}"
+    );
+    assert!((6_000..7_000).contains(&v.t_ms), "{v}");
+}
+
+#[test]
+fn a_pool_that_ignores_its_connect_backoff_violates_the_connect_rate() {
+    // `recommended`: a connect back-off from 10 ms, 4 connects in flight at most. At 0.5 s
+    // every client is killed and new connections are refused for a second: the pools
+    // reconnect for their waiters and fail.
+    let mut s = base();
+    s.timeline = vec![
+        Event::KillAllClients { at_ms: 500 },
+        Event::RefuseConnections {
+            at_ms: 500,
+            on: true,
+        },
+        Event::RefuseConnections {
+            at_ms: 1_500,
+            on: false,
+        },
+    ];
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    // The planted fault: the pools are built without the back-off the scenario gives them.
+    let no_backoff = RebuiltFactory(|ctx| ctx.config.connect_backoff = None);
+    let run = run_with(&s, no_backoff, &opts()).unwrap();
+    let v = fired(&run, &s, "pool.connect_rate");
+    assert!(v.detail.contains("connects failed in second 0"), "{v}");
+    // 4 x (1001 / 10 + 2) = 408, plus 5 for each connect that succeeded in the second.
+    assert!(
+        v.detail
+            .contains("its knobs allow (connect back-off, 4 connects"),
+        "{v}"
+    );
+    assert!((500..1_000).contains(&v.t_ms), "{v}");
+}

@@ -100,6 +100,13 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
     },
+    /// The caller closes an idle connection it no longer wants (a Redis client that learned
+    /// the master moved: the connection's server is not the master any more). Closed with
+    /// [`CloseReason::Evicted`]; like [`Input::PeerClosed`], only for an idle connection.
+    Evict {
+        /// The connection.
+        conn: ConnId,
+    },
     /// The instant returned by [`crate::Pool::poll_timeout`] has come (an early call does nothing).
     Timeout,
     /// The pool is being shut down: waiters are rejected with `Closed`, idle connections closed,
@@ -154,6 +161,8 @@ pub enum CloseReason {
     CheckFailed,
     /// [`Input::PeerClosed`].
     PeerClosed,
+    /// [`Input::Evict`].
+    Evicted,
     /// The connect took longer than `connect_timeout` (the caller must abort it).
     ConnectTimeout,
     /// The pool was shut down.
@@ -162,7 +171,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::IdleTimeout,
         Self::MaxLifetime,
         Self::MaxIdle,
@@ -171,6 +180,7 @@ impl CloseReason {
         Self::PeerClosed,
         Self::ConnectTimeout,
         Self::Shutdown,
+        Self::Evicted,
     ];
 }
 
@@ -273,6 +283,7 @@ impl fmt::Display for Input {
             Self::CheckPassed { conn } => write!(f, "check passed {conn}"),
             Self::CheckFailed { conn } => write!(f, "check failed {conn}"),
             Self::PeerClosed { conn } => write!(f, "peer closed {conn}"),
+            Self::Evict { conn } => write!(f, "evict {conn}"),
             Self::Timeout => write!(f, "timeout"),
             Self::Shutdown => write!(f, "shutdown"),
         }

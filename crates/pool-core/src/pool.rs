@@ -342,7 +342,7 @@ pub struct Stats {
     /// `ConnectFailed` inputs plus connect timeouts.
     pub connects_failed: u64,
     /// `Close` outputs by reason, indexed like [`CloseReason::ALL`] (see [`Stats::closes_for`]).
-    pub closes: [u64; 8],
+    pub closes: [u64; 9],
     /// Checkout checks started.
     pub checks_started: u64,
     /// Keepalive pings started.
@@ -619,6 +619,11 @@ impl Pool {
                 let i = self.conn_index(conn).expect("validated: idle");
                 self.close(i, CloseReason::PeerClosed);
             }
+            Input::Evict { conn } => {
+                self.remove_idle_entry(conn);
+                let i = self.conn_index(conn).expect("validated: idle");
+                self.close(i, CloseReason::Evicted);
+            }
             Input::Timeout => self.on_timeout(),
             Input::Shutdown => self.on_shutdown(),
         }
@@ -670,7 +675,9 @@ impl Pool {
                 |s| matches!(s, ConnState::Checking { .. }),
                 "being checked",
             ),
-            Input::PeerClosed { conn } => conn_in(conn, |s| matches!(s, ConnState::Idle), "idle"),
+            Input::PeerClosed { conn } | Input::Evict { conn } => {
+                conn_in(conn, |s| matches!(s, ConnState::Idle), "idle")
+            }
             Input::Timeout | Input::Shutdown => Ok(0),
         }
     }

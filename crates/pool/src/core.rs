@@ -386,6 +386,16 @@ impl<C> IdleObjects<C> {
     fn len(&self) -> usize {
         self.rest.len() + usize::from(self.last.is_some())
     }
+
+    /// Every object with its id, in id order.
+    fn iter(&self) -> impl Iterator<Item = (u64, &C)> {
+        let mut all: Vec<(u64, &C)> = self.rest.iter().map(|(k, c)| (*k, c)).collect();
+        if let Some((k, c)) = &self.last {
+            all.push((*k, c));
+        }
+        all.sort_by_key(|e| e.0);
+        all.into_iter()
+    }
 }
 
 /// pool-core plus the driver's waiter slots and idle connection objects, behind one mutex.
@@ -882,6 +892,44 @@ impl<C: Send> SyncCore<C> {
     /// The caller saw, outside any check, that the server closed idle connection `conn`.
     pub fn peer_closed(&self, now: Instant, conn: ConnId) -> Actions<C> {
         self.simple(now, Input::PeerClosed { conn })
+    }
+
+    /// Closes, at `now`, every idle connection whose object `evict` says yes to
+    /// ([`Input::Evict`], closed with `CloseReason::Evicted`); returns how many, and the
+    /// actions (the closed objects among them). In-use, connecting and checking connections
+    /// are not looked at.
+    pub fn evict_idle_where(
+        &self,
+        now: Instant,
+        mut evict: impl FnMut(&C) -> bool,
+    ) -> (usize, Actions<C>) {
+        let mut acts = Actions::default();
+        let mut inner = lock(&self.inner);
+        let now = inner.clamp(now);
+        let ids: Vec<u64> = inner
+            .idle
+            .iter()
+            .filter(|(_, c)| evict(c))
+            .map(|(id, _)| id)
+            .collect();
+        for &id in &ids {
+            // Idle under the lock just now: accepted.
+            let _ = inner.pool.handle(now, Input::Evict { conn: ConnId(id) });
+            inner.drain(now, &mut acts);
+        }
+        let out = inner.take_outbox();
+        drop(inner);
+        self.deliver(now, out, &mut acts);
+        (ids.len(), acts)
+    }
+
+    /// Calls `f` with the id and object of every idle connection, in id order, under the core
+    /// lock (keep it quick; do not call the pool from it).
+    pub fn for_each_idle(&self, mut f: impl FnMut(ConnId, &C)) {
+        let inner = lock(&self.inner);
+        for (id, c) in inner.idle.iter() {
+            f(ConnId(id), c);
+        }
     }
 
     /// The timer fired at `now` (early calls are harmless).

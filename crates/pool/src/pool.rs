@@ -132,6 +132,22 @@ impl<M: Manager> Pool<M> {
         self.shared.run(acts);
     }
 
+    /// Closes every idle connection `evict` says yes to, now (pool-core's `Input::Evict`,
+    /// traced as a close with reason `Evicted`), and returns how many. A Redis client that
+    /// learned the master moved closes its idle connections to the old one this way.
+    /// Connections in use are not touched: their holder decides.
+    pub fn evict_idle_where(&self, evict: impl FnMut(&M::Connection) -> bool) -> usize {
+        let (n, acts) = self.shared.core.evict_idle_where(self.shared.now(), evict);
+        self.shared.run(acts);
+        n
+    }
+
+    /// Calls `f` with the id and object of every idle connection, in id order, under the
+    /// pool's lock (keep it quick; do not call the pool from it).
+    pub fn for_each_idle(&self, f: impl FnMut(pool_core::ConnId, &M::Connection)) {
+        self.shared.core.for_each_idle(f);
+    }
+
     /// pool-core's counts (idle, in use, connecting, checking, waiters).
     #[must_use]
     pub fn state(&self) -> PoolState {

@@ -441,6 +441,17 @@ impl<'a> World<'a> {
                     },
                     invariants,
                     connecting: Some(u64::from(st.connecting)),
+                    addresses: None,
+                    connects: p.connect_limit.map(|l| {
+                        let s = p.pool.stats();
+                        (
+                            crate::adapter::ConnectCounts {
+                                failed: s.connects_failed,
+                                succeeded: s.connects_succeeded,
+                            },
+                            l,
+                        )
+                    }),
                 },
             )
         });

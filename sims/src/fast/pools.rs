@@ -21,6 +21,10 @@ pub(super) struct PoolRt {
     pub(super) last_connect_error: Option<ConnectError>,
     /// Fed since the tally last checked its invariants.
     pub(super) dirty: bool,
+    /// What its knobs allow of failed connects (`pool.connect_rate`). Steps are the
+    /// instants of events: nothing changes between them, so a counted second is 1 s (plus
+    /// the millisecond the step's instant is rounded down by).
+    pub(super) connect_limit: Option<crate::runner::ConnectLimit>,
 }
 
 impl PoolRt {
@@ -47,7 +51,6 @@ impl PoolRt {
         Self {
             label,
             pod,
-            pool,
             next_req: 0,
             waiting: BTreeMap::new(),
             tcp_of: BTreeMap::new(),
@@ -55,6 +58,8 @@ impl PoolRt {
             timer_gen: 0,
             last_connect_error: None,
             dirty: true,
+            connect_limit: crate::runner::ConnectLimit::of(pool.config(), 1),
+            pool,
         }
     }
 }

@@ -94,6 +94,14 @@ impl bb8::ManageConnection for Bb8RedisManager {
     }
 
     async fn is_valid(&self, conn: &mut RedisConn) -> Result<(), ConnError> {
+        // A client that drops connections to an old master (the tier's `client`): bb8 asks
+        // its manager on checkout (with `test_on_check_out`, its default) and on release
+        // (`has_broken`), and nowhere else: an idle connection stays until it is next taken.
+        if self.dialer.refuses(conn) {
+            return Err(ConnError::Redis(
+                std::io::Error::other("the master moved: connection dropped").into(),
+            ));
+        }
         let now = sim_now_us();
         lock(&self.watch).saw(conn, now);
         self.dialer
@@ -108,8 +116,10 @@ impl bb8::ManageConnection for Bb8RedisManager {
         })
     }
 
-    fn has_broken(&self, _: &mut RedisConn) -> bool {
-        false
+    fn has_broken(&self, conn: &mut RedisConn) -> bool {
+        // redis-rs's manager says `false` always; a client that drops connections to an old
+        // master refuses one back to the pool once it knows.
+        self.dialer.refuses(conn)
     }
 }
 

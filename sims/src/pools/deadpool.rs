@@ -63,6 +63,14 @@ impl managed::Manager for DeadpoolRedisManager {
     }
 
     async fn recycle(&self, conn: &mut RedisConn, _: &Metrics) -> RecycleResult<ConnError> {
+        // A client that drops connections to an old master (the tier's `client`): deadpool
+        // asks its manager only here, when an idle object is taken (there is no hook on
+        // release): an idle connection stays until it is next taken.
+        if self.dialer.refuses(conn) {
+            return Err(RecycleError::message(
+                "the master moved: connection dropped",
+            ));
+        }
         self.dialer
             .trace()
             .event(sim_now_us(), self.dialer.label(), "pool.check")

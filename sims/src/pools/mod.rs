@@ -231,6 +231,27 @@ impl Dialer {
         &self.trace
     }
 
+    /// Whether the pool's client has learned that `conn`'s server is no longer the master
+    /// and its profile drops such connections (`on_address_change` `drop_idle` or
+    /// `drop_all`): the managers of bb8 and deadpool refuse it when they are asked about it
+    /// (bb8's `is_valid` on checkout and `has_broken` on release, deadpool's `recycle` on
+    /// checkout). Sets the connection's close reason to `address_changed` when it is.
+    #[must_use]
+    pub fn refuses(&self, conn: &mut RedisConn) -> bool {
+        let stale = match (&self.discovery, conn.peer) {
+            (Some(d), Some(peer)) => d.drops() && d.is_stale(peer),
+            _ => false,
+        };
+        if stale {
+            conn.close_reason = "address_changed";
+            self.trace
+                .event(sim_now_us(), &self.label, "client.drop_stale")
+                .num("conn", conn.id)
+                .write();
+        }
+        stale
+    }
+
     /// What it did so far.
     #[must_use]
     pub fn stats(&self) -> DialStats {
@@ -252,6 +273,7 @@ impl Dialer {
                 Some(d) => discover_master(d, &self.trace, &self.label).await?,
             };
             let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+            let peer = stream.peer_addr().ok();
             let port = stream.local_addr().ok().map(|a| a.port());
             let tap = Tap {
                 inner: stream,
@@ -270,7 +292,7 @@ impl Dialer {
             )
             .await?;
             tokio::spawn(driver);
-            Ok::<_, ConnError>((conn, port))
+            Ok::<_, ConnError>((conn, port, peer))
         };
         let r = match self.connection_timeout {
             Some(t) => tokio::time::timeout(t, dial)
@@ -284,7 +306,7 @@ impl Dialer {
         };
         let now = sim_now_us();
         match r {
-            Ok((conn, local_port)) => {
+            Ok((conn, local_port, peer)) => {
                 let mut s = lock(&self.stats);
                 s.failing_since_us = None;
                 s.current_failing_count = 0;
@@ -292,6 +314,7 @@ impl Dialer {
                 Ok(RedisConn {
                     id,
                     local_port,
+                    peer,
                     conn,
                     trace: self.trace.clone(),
                     label: self.label.clone(),
@@ -330,6 +353,8 @@ impl Dialer {
 pub struct RedisConn {
     id: u64,
     local_port: Option<u16>,
+    /// The server's address (for a client that drops connections to an old master).
+    peer: Option<std::net::SocketAddr>,
     conn: MultiplexedConnection,
     trace: Trace,
     label: String,

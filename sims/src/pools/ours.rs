@@ -36,7 +36,21 @@ impl Manager for CountingManager {
         let r = match &self.discovery {
             None => self.inner.connect().await,
             Some(d) => match crate::pools::discover_master(d, &self.trace, &self.label).await {
-                Ok((host, port)) => self.inner.at(host, port).connect().await,
+                Ok((host, port)) => match self.inner.at(host.clone(), port).connect().await {
+                    // The client learned of another master while this connect was under way
+                    // (a `+switch-master`, or another connect's discovery): a client that
+                    // drops connections to an old address does not keep this one either.
+                    // go-redis's `Filter` would miss a dial in flight and use it until it
+                    // fails; poolsim closes it, so that `client.stale_connection` can hold
+                    // without exception (docs/scenarios.md).
+                    Ok(c) if d.drops() && d.known().is_some_and(|k| k != (host.clone(), port)) => {
+                        drop(c);
+                        Err(RedisError::Io(std::io::Error::other(format!(
+                            "the master moved during the connect to {host}:{port}"
+                        ))))
+                    }
+                    other => other,
+                },
                 Err(e) => Err(RedisError::Io(e)),
             },
         };
@@ -76,6 +90,9 @@ impl Manager for CountingManager {
 /// A [`pool::Pool`] in a scenario.
 pub struct CorePool {
     pool: Pool<CountingManager>,
+    /// The server address of each connection in use (by pool id), for
+    /// [`Observe::connection_addrs`].
+    in_use: std::sync::Mutex<std::collections::BTreeMap<u64, std::net::SocketAddr>>,
     /// The core generation last checked clean: pool-core is pure, so a state that has not been
     /// fed an input since is the same state and need not be checked again.
     checked: AtomicU64,
@@ -138,10 +155,50 @@ impl PoolFactory for CorePoolFactory {
                 .num("conn", conn)
                 .write();
         }
+        // A client that drops connections to an old address closes the idle ones at the
+        // instant it learns of a change (redis-py's `disconnect(inuse_connections=False)`,
+        // go-redis's `Filter`): this task watches what the client knows.
+        if let Some(d) = ctx
+            .discovery
+            .clone()
+            .filter(crate::adapter::SentinelTarget::drops)
+        {
+            tokio::spawn(evict_on_change(
+                pool.clone(),
+                d,
+                ctx.trace.clone(),
+                label.to_owned(),
+            ));
+        }
         Ok(CorePool {
             pool,
+            in_use: std::sync::Mutex::default(),
             checked: AtomicU64::new(u64::MAX),
         })
+    }
+}
+
+/// Closes `pool`'s idle connections to an address the client `d` no longer takes for the
+/// master's, at each change of what it knows (traced as `client.evict` when it closed some;
+/// each close is a `pool.close` with reason `Evicted`). Runs until the client is gone.
+async fn evict_on_change(
+    pool: Pool<CountingManager>,
+    d: crate::adapter::SentinelTarget,
+    trace: Trace,
+    label: String,
+) {
+    let mut rx = d.subscribe();
+    while rx.changed().await.is_ok() {
+        let known = rx.borrow_and_update().clone();
+        let Some((host, port)) = known else { continue };
+        let n = pool.evict_idle_where(|c| c.stream().peer_addr().is_ok_and(|a| d.is_stale(a)));
+        if n > 0 {
+            trace
+                .event(crate::world::sim_now_us(), &label, "client.evict")
+                .str("master", &format!("{host}:{port}"))
+                .num("conns", n as u64)
+                .write();
+        }
     }
 }
 
@@ -193,6 +250,31 @@ impl Observe for CorePool {
         Some(u64::from(self.pool.state().connecting))
     }
 
+    fn connection_addrs(&self) -> Option<Vec<(std::net::SocketAddr, bool)>> {
+        let mut out: Vec<(std::net::SocketAddr, bool)> = Vec::new();
+        self.pool.for_each_idle(|_, c| {
+            if let Ok(a) = c.stream().peer_addr() {
+                out.push((a, false));
+            }
+        });
+        out.extend(
+            self.in_use
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values()
+                .map(|a| (*a, true)),
+        );
+        Some(out)
+    }
+
+    fn connect_counts(&self) -> Option<crate::adapter::ConnectCounts> {
+        let s = self.pool.stats();
+        Some(crate::adapter::ConnectCounts {
+            failed: s.connects_failed,
+            succeeded: s.connects_succeeded,
+        })
+    }
+
     fn check_invariants(&self) -> Result<(), String> {
         let generation = self.pool.core_generation();
         if self.checked.load(Ordering::Relaxed) == generation {
@@ -210,24 +292,30 @@ impl PoolUnderTest for CorePool {
     type Conn = Pooled<<CountingManager as Manager>::Connection>;
 
     async fn get(&self, deadline: tokio::time::Instant) -> Result<Self::Conn, GetError> {
-        self.pool
-            .get_with_deadline(deadline)
-            .await
-            .map_err(|e| match e {
-                PoolError::PoolTimeout => GetError::PoolTimeout,
-                PoolError::TooManyConnections => GetError::TooManyConnections,
-                PoolError::DeadlineExceeded => GetError::DeadlineExceeded,
-                PoolError::QueueFull => GetError::QueueFull,
-                PoolError::ConnectFailed { last_error } => {
-                    let msg = last_error.unwrap_or_default();
-                    if msg.contains("max number of clients reached") {
-                        GetError::MaxClients
-                    } else {
-                        GetError::ConnectFailed(msg)
-                    }
+        let r = self.pool.get_with_deadline(deadline).await;
+        if let Ok(c) = &r {
+            if let Ok(a) = c.stream().peer_addr() {
+                self.in_use
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(c.conn_id().0, a);
+            }
+        }
+        r.map_err(|e| match e {
+            PoolError::PoolTimeout => GetError::PoolTimeout,
+            PoolError::TooManyConnections => GetError::TooManyConnections,
+            PoolError::DeadlineExceeded => GetError::DeadlineExceeded,
+            PoolError::QueueFull => GetError::QueueFull,
+            PoolError::ConnectFailed { last_error } => {
+                let msg = last_error.unwrap_or_default();
+                if msg.contains("max number of clients reached") {
+                    GetError::MaxClients
+                } else {
+                    GetError::ConnectFailed(msg)
                 }
-                other => GetError::Other(other.to_string()),
-            })
+            }
+            other => GetError::Other(other.to_string()),
+        })
     }
 
     async fn run<'a>(
@@ -254,6 +342,10 @@ impl PoolUnderTest for CorePool {
     }
 
     fn release(&self, mut conn: Self::Conn, healthy: bool) {
+        self.in_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&conn.conn_id().0);
         if !healthy {
             conn.mark_broken();
         }
@@ -269,15 +361,17 @@ impl PoolUnderTest for CorePool {
     }
 
     fn stale(&self, conn: &Self::Conn) -> bool {
-        let Some(d) = &self.pool.manager().discovery else {
+        let Some(d) = self.pool.manager().discovery.as_ref().filter(|d| d.drops()) else {
             return false;
         };
-        if d.on_address_change == crate::client::OnAddressChange::None {
-            return false;
+        conn.stream().peer_addr().is_ok_and(|a| d.is_stale(a))
+    }
+
+    fn address_watch(&self, conn: &Self::Conn) -> Option<crate::adapter::AddressWatch> {
+        let d = self.pool.manager().discovery.as_ref()?;
+        if d.on_address_change != crate::client::OnAddressChange::DropAll {
+            return None;
         }
-        let (Some((host, port)), Ok(peer)) = (d.known(), conn.stream().peer_addr()) else {
-            return false;
-        };
-        peer.port() != port || peer.ip() != turmoil::lookup(host.as_str())
+        conn.stream().peer_addr().ok().map(|a| d.watch(a))
     }
 }

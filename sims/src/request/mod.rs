@@ -35,7 +35,7 @@ pub(crate) struct Shared {
     pub(crate) scenario: Arc<Scenario>,
     pub(crate) trace: Trace,
     /// Redis-facing pools, as they are built.
-    pub(crate) pools: Mutex<Vec<(String, Arc<dyn Observe>)>>,
+    pub(crate) pools: Mutex<Vec<PoolEntry>>,
     pub(crate) requests: Mutex<Requests>,
     /// Handlers running, at every tier.
     pub(crate) handlers: AtomicU64,
@@ -78,6 +78,22 @@ impl Shared {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in a host is reported by turmoil; the books stay readable.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A Redis-facing pool as the runner reads it after every step.
+#[derive(Clone)]
+pub(crate) struct PoolEntry {
+    pub(crate) label: String,
+    pub(crate) pool: Arc<dyn Observe>,
+    /// The pool's client, when it finds the master through Sentinel and its profile drops
+    /// connections to an old address (the tier's `client`, not what the pool was built
+    /// with), for `client.stale_connection`.
+    pub(crate) client: Option<(
+        crate::adapter::SentinelTarget,
+        crate::client::OnAddressChange,
+    )>,
+    /// What the tier's pool knobs allow of failed connects, for `pool.connect_rate`.
+    pub(crate) connect_limit: Option<crate::runner::ConnectLimit>,
 }
 
 /// The books of the run's requests.
@@ -319,10 +335,45 @@ impl<P: PoolUnderTest> Pod<P> {
                 e = e.str("addr", &format!("{}:{port}", self.host));
             }
             e.num("wait_us", wait_us).write();
-            match run_command(s, pool.as_ref(), &mut conn, command, id, read_timeout).await {
+            // A client that closes every connection to an old address at the instant it
+            // learns of a change (drop_all): the commands and the hold race against it.
+            let watch = pool.address_watch(&conn);
+            let run = run_command(
+                s,
+                pool.as_ref(),
+                &mut conn,
+                command,
+                id,
+                read_timeout,
+                watch.as_ref(),
+            );
+            match run.await {
                 Ok(()) => {
                     if !hold.is_zero() {
-                        tokio::time::sleep(hold).await;
+                        let until = Instant::now() + hold;
+                        let moved = match &watch {
+                            Some(w) => tokio::select! {
+                                biased;
+                                () = tokio::time::sleep_until(until) => false,
+                                () = w.moved() => true,
+                            },
+                            None => {
+                                tokio::time::sleep_until(until).await;
+                                false
+                            }
+                        };
+                        if moved {
+                            // Closed under the holder, who finishes its work without it.
+                            s.trace
+                                .event(sim_now_us(), label, "request.drop_stale")
+                                .req("req", id)
+                                .num("conn", pool.conn_id(&conn))
+                                .str("at", "hold")
+                                .write();
+                            pool.release(conn, false);
+                            tokio::time::sleep_until(until).await;
+                            return Ok(());
+                        }
                     }
                     // Closed on release if the master moved meanwhile (redis-py's
                     // `owns_connection` false on release).
@@ -348,7 +399,10 @@ impl<P: PoolUnderTest> Pod<P> {
                             (again, e.breaks_connection())
                         }
                     };
-                    pool.release(conn, !closes);
+                    // A connection the client no longer takes for the master's is closed
+                    // whatever the error did (redis-py's `owns_connection` on release).
+                    let keep = !closes && !pool.stale(&conn);
+                    pool.release(conn, keep);
                     let mut ev = s
                         .trace
                         .event(
@@ -394,6 +448,9 @@ pub(crate) fn pick_command(s: &Scenario, rng: &mut Rng) -> Command {
     s.load.mix[0].command
 }
 
+/// Why a command in flight fails when its client closes the connection under it.
+pub(crate) const MOVED_ERROR: &str = "closed by the client: the master moved";
+
 /// Runs a request's command(s) and checks each reply is the one this request asked for.
 async fn run_command<P: PoolUnderTest>(
     s: &Shared,
@@ -402,20 +459,34 @@ async fn run_command<P: PoolUnderTest>(
     command: Command,
     id: u64,
     read_timeout: Option<Duration>,
+    watch: Option<&crate::adapter::AddressWatch>,
 ) -> Result<(), crate::adapter::CmdError> {
     // One command, bounded by the client's read timeout: when it fires, the command's future
-    // is dropped with its reply unread, and the caller closes the connection.
+    // is dropped with its reply unread, and the caller closes the connection. With a `watch`
+    // (drop_all), the client closing the connection because the master moved fails it too,
+    // as a connection error (go-redis: the read on a connection `Filter` closed fails).
     async fn run1<P: PoolUnderTest>(
         pool: &P,
         conn: &mut P::Conn,
         args: &[&[u8]],
         read_timeout: Option<Duration>,
+        watch: Option<&crate::adapter::AddressWatch>,
     ) -> Result<Reply, crate::adapter::CmdError> {
-        match read_timeout {
-            None => pool.run(conn, args).await,
-            Some(t) => tokio::time::timeout(t, pool.run(conn, args))
-                .await
-                .unwrap_or(Err(crate::adapter::CmdError::Timeout(t.as_millis() as u64))),
+        let cmd = async {
+            match read_timeout {
+                None => pool.run(conn, args).await,
+                Some(t) => tokio::time::timeout(t, pool.run(conn, args))
+                    .await
+                    .unwrap_or(Err(crate::adapter::CmdError::Timeout(t.as_millis() as u64))),
+            }
+        };
+        match watch {
+            None => cmd.await,
+            Some(w) => tokio::select! {
+                biased;
+                r = cmd => r,
+                () = w.moved() => Err(crate::adapter::CmdError::Closed(MOVED_ERROR.to_owned())),
+            },
         }
     }
     let tag = id.to_string();
@@ -438,24 +509,25 @@ async fn run_command<P: PoolUnderTest>(
                 conn,
                 &[b"SET", key.as_bytes(), tag.as_bytes()],
                 read_timeout,
+                watch,
             )
             .await?;
             if r != Reply::Simple("OK".to_owned()) {
                 mismatch("SET", &r);
             }
-            let r = run1(pool, conn, &[b"GET", key.as_bytes()], read_timeout).await?;
+            let r = run1(pool, conn, &[b"GET", key.as_bytes()], read_timeout, watch).await?;
             if r != Reply::Bulk(Some(tag.clone().into_bytes())) {
                 mismatch(&format!("GET {key} (expected {tag})"), &r);
             }
         }
         Command::Echo => {
-            let r = run1(pool, conn, &[b"ECHO", tag.as_bytes()], read_timeout).await?;
+            let r = run1(pool, conn, &[b"ECHO", tag.as_bytes()], read_timeout, watch).await?;
             if r != Reply::Bulk(Some(tag.clone().into_bytes())) {
                 mismatch(&format!("ECHO {tag}"), &r);
             }
         }
         Command::Ping => {
-            let r = run1(pool, conn, &[b"PING"], read_timeout).await?;
+            let r = run1(pool, conn, &[b"PING"], read_timeout, watch).await?;
             if r != Reply::Simple("PONG".to_owned()) {
                 mismatch("PING", &r);
             }
@@ -553,15 +625,14 @@ pub(crate) fn build_pod<F: PoolFactory>(
                 _ => None,
             };
             for index in 0..t.pools_per_instance {
-                let discovery = sentinel
-                    .as_ref()
-                    .map(|(name, b)| crate::adapter::SentinelTarget {
-                        host: crate::world::SENTINEL_HOST.to_owned(),
-                        port: crate::world::SENTINEL_PORT,
-                        master_name: name.clone(),
-                        on_address_change: b.on_address_change,
-                        known: Arc::default(),
-                    });
+                let discovery = sentinel.as_ref().map(|(name, b)| {
+                    crate::adapter::SentinelTarget::new(
+                        crate::world::SENTINEL_HOST,
+                        crate::world::SENTINEL_PORT,
+                        name,
+                        b.on_address_change,
+                    )
+                });
                 let ctx = PoolContext {
                     config: config.clone(),
                     tier: t.name.clone(),
@@ -584,7 +655,20 @@ pub(crate) fn build_pod<F: PoolFactory>(
                     }
                 }
                 let pool = Arc::new(factory.build(&ctx, &label)?);
-                lock(&shared.pools).push((label.clone(), Arc::clone(&pool) as Arc<dyn Observe>));
+                lock(&shared.pools).push(PoolEntry {
+                    label: label.clone(),
+                    pool: Arc::clone(&pool) as Arc<dyn Observe>,
+                    client: discovery
+                        .filter(crate::adapter::SentinelTarget::drops)
+                        .map(|d| {
+                            let rule = d.on_address_change;
+                            (d, rule)
+                        }),
+                    connect_limit: crate::runner::ConnectLimit::of(
+                        &config,
+                        shared.scenario.tick_ms,
+                    ),
+                });
                 pools.push((label, pool));
             }
             None
