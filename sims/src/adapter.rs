@@ -275,7 +275,56 @@ pub struct SentinelTarget {
     /// The address the client takes for the master's now: Sentinel's last answer to a
     /// discovery, or the new address of the last `+switch-master` it was told of. A watch,
     /// so that the pool and the commands in flight learn of a change at its instant.
-    known: Arc<tokio::sync::watch::Sender<Option<(String, u16)>>>,
+    known: Arc<Known>,
+}
+
+/// What a client knows of the master's address, with a wake-up for whoever watches it.
+///
+/// Not `tokio::sync::watch`: its receivers wait on one of several notifiers picked at random
+/// (to spread contention), so two tasks woken by one change ran in an order that differed
+/// from process to process, and the trace hash with it. `Notify::notify_waiters` wakes its
+/// waiters in the order they registered, which the simulation makes deterministic.
+#[derive(Debug, Default)]
+struct Known {
+    /// (changes so far, the address known).
+    state: std::sync::Mutex<(u64, Option<(String, u16)>)>,
+    changed: tokio::sync::Notify,
+}
+
+impl Known {
+    fn get(&self) -> (u64, Option<(String, u16)>) {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Every change of what a client knows of the master's address
+/// ([`SentinelTarget::subscribe`]).
+#[derive(Debug)]
+pub struct KnownChanges {
+    known: Arc<Known>,
+    seen: u64,
+}
+
+impl KnownChanges {
+    /// Waits for a change after the last one this receiver saw; returns the address known
+    /// then.
+    pub async fn changed(&mut self) -> Option<(String, u16)> {
+        loop {
+            let notified = self.known.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the state is read: a change in between still wakes it.
+            notified.as_mut().enable();
+            let (version, addr) = self.known.get();
+            if version != self.seen {
+                self.seen = version;
+                return addr;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl SentinelTarget {
@@ -292,7 +341,7 @@ impl SentinelTarget {
             port,
             master_name: master_name.to_owned(),
             on_address_change,
-            known: Arc::new(tokio::sync::watch::Sender::new(None)),
+            known: Arc::new(Known::default()),
         }
     }
 
@@ -307,27 +356,36 @@ impl SentinelTarget {
     /// The address the client takes for the master's now, if it asked already.
     #[must_use]
     pub fn known(&self) -> Option<(String, u16)> {
-        self.known.borrow().clone()
+        self.known.get().1
     }
 
     /// The client learned that the master is at `addr`; returns whether that changed what it
     /// knew (a first answer is a change too). Everything watching the address
     /// ([`SentinelTarget::subscribe`], [`AddressWatch`]) is woken on a change.
     pub fn learn(&self, addr: (String, u16)) -> bool {
-        self.known.send_if_modified(|k| {
-            if k.as_ref() == Some(&addr) {
-                false
-            } else {
-                *k = Some(addr);
-                true
+        {
+            let mut st = self
+                .known
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if st.1.as_ref() == Some(&addr) {
+                return false;
             }
-        })
+            st.0 += 1;
+            st.1 = Some(addr);
+        }
+        self.known.changed.notify_waiters();
+        true
     }
 
     /// A receiver of every change of the known address.
     #[must_use]
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<(String, u16)>> {
-        self.known.subscribe()
+    pub fn subscribe(&self) -> KnownChanges {
+        KnownChanges {
+            known: Arc::clone(&self.known),
+            seen: self.known.get().0,
+        }
     }
 
     /// Whether the client's profile drops connections to an old address at all.
@@ -341,7 +399,7 @@ impl SentinelTarget {
     /// with `turmoil::lookup`).
     #[must_use]
     pub fn is_stale(&self, peer: std::net::SocketAddr) -> bool {
-        stale(self.known.borrow().as_ref(), peer)
+        stale(self.known.get().1.as_ref(), peer)
     }
 
     /// A watch that resolves when the client learns that `peer` is no longer the master's
@@ -349,7 +407,7 @@ impl SentinelTarget {
     #[must_use]
     pub fn watch(&self, peer: std::net::SocketAddr) -> AddressWatch {
         AddressWatch {
-            rx: self.subscribe(),
+            known: Arc::clone(&self.known),
             peer,
         }
     }
@@ -366,18 +424,21 @@ fn stale(known: Option<&(String, u16)>, peer: std::net::SocketAddr) -> bool {
 /// use or idle, and a command in flight on one fails). See [`PoolUnderTest::address_watch`].
 #[derive(Debug)]
 pub struct AddressWatch {
-    rx: tokio::sync::watch::Receiver<Option<(String, u16)>>,
+    known: Arc<Known>,
     peer: std::net::SocketAddr,
 }
 
 impl AddressWatch {
     /// Waits until the client knows the master elsewhere than this connection's server.
     pub async fn moved(&self) {
-        let mut rx = self.rx.clone();
-        let peer = self.peer;
-        if rx.wait_for(|k| stale(k.as_ref(), peer)).await.is_err() {
-            // The client is gone: nothing will ever move.
-            std::future::pending::<()>().await;
+        loop {
+            let notified = self.known.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if stale(self.known.get().1.as_ref(), self.peer) {
+                return;
+            }
+            notified.await;
         }
     }
 }

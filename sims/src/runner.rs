@@ -719,7 +719,7 @@ impl ConnectLimit {
 }
 
 /// What the tally remembers of one pool from step to step (the two client invariants).
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct PoolTrack {
     /// The master's address its client knew at the last step, and since which step and ms.
     known: Option<(String, u16)>,
@@ -797,6 +797,23 @@ impl Tally {
             extra_metrics: Vec::new(),
             server_names: BTreeMap::new(),
             tracks: BTreeMap::new(),
+        }
+    }
+
+    /// Writes what of the tally decides a later check (the explorer's state key): per pool,
+    /// the address its client knows, whether it learned it at this step, the second being
+    /// counted and the connects counted in it. Peaks and samples only record.
+    pub(crate) fn write_key(&self, w: &mut impl std::fmt::Write) {
+        for (label, t) in &self.tracks {
+            let _ = write!(
+                w,
+                "{label}:{:?}:{}:{}:{}:{}|",
+                t.known,
+                self.step > t.learned_step,
+                t.second,
+                t.last.failed - t.at_second.failed,
+                t.last.succeeded - t.at_second.succeeded
+            );
         }
     }
 

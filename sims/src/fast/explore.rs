@@ -369,6 +369,7 @@ impl<'a> Node<'a> {
                 w.cron_at,
             );
             let _ = w.server.engine.write_state_key(h);
+            w.tally.write_key(h);
             let mut words = Vec::new();
             let now = pool_core::Instant::from_nanos(w.now * 1000);
             for p in &w.pools {

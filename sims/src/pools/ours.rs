@@ -180,17 +180,18 @@ impl PoolFactory for CorePoolFactory {
 
 /// Closes `pool`'s idle connections to an address the client `d` no longer takes for the
 /// master's, at each change of what it knows (traced as `client.evict` when it closed some;
-/// each close is a `pool.close` with reason `Evicted`). Runs until the client is gone.
+/// each close is a `pool.close` with reason `Evicted`). Runs as long as its host.
 async fn evict_on_change(
     pool: Pool<CountingManager>,
     d: crate::adapter::SentinelTarget,
     trace: Trace,
     label: String,
 ) {
-    let mut rx = d.subscribe();
-    while rx.changed().await.is_ok() {
-        let known = rx.borrow_and_update().clone();
-        let Some((host, port)) = known else { continue };
+    let mut changes = d.subscribe();
+    loop {
+        let Some((host, port)) = changes.changed().await else {
+            continue;
+        };
         let n = pool.evict_idle_where(|c| c.stream().peer_addr().is_ok_and(|a| d.is_stale(a)));
         if n > 0 {
             trace
