@@ -47,6 +47,8 @@ pub struct Bounds {
     pub requests: u32,
     /// Stop after this many distinct states.
     pub max_states: usize,
+    /// Stop after this much wall time (checked every 1,024 states; `None`: no limit).
+    pub max_time: Option<Duration>,
     /// Requests and environment actions may come at any instant up to this (ms).
     pub start_window_ms: u64,
     /// Timers after this instant (ms) do not fire: a state with no message pending and no
@@ -286,6 +288,15 @@ pub fn explore(
                 if out.states >= b.max_states {
                     out.truncated = Some(format!("max_states {} reached", b.max_states));
                     break 'search;
+                }
+                if let Some(limit) = b.max_time {
+                    if out.states % 1024 == 0 && started.elapsed() >= limit {
+                        out.truncated = Some(format!(
+                            "time budget of {:.0} s reached",
+                            limit.as_secs_f64()
+                        ));
+                        break 'search;
+                    }
                 }
                 frontier.push_back((child, child_path, depth + 1));
             }
@@ -708,6 +719,7 @@ pub fn default_bounds(inst: &Instance, requests: u32, max_states: usize) -> Boun
     Bounds {
         requests,
         max_states,
+        max_time: None,
         start_window_ms: window,
         horizon_ms: window * 2,
         max_delay_ms: Some(s.link_latency_ms),

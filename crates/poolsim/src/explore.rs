@@ -238,6 +238,8 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             }
         };
         let mut b = sims::explore::default_bounds(&inst, requests, a.max_states);
+        b.max_env_actions = a.faults;
+        b.max_time = a.max_seconds.map(std::time::Duration::from_secs);
         if a.any_delay {
             b.max_delay_ms = None;
         } else if let Some(d) = a.max_delay_ms {
@@ -249,8 +251,9 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 println!("  {n}");
             }
             println!(
-                "  bounds: {} request(s) and the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states",
+                "  bounds: {} request(s) and at most {} of the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states",
                 b.requests,
+                b.max_env_actions,
                 b.start_window_ms,
                 b.horizon_ms,
                 b.max_delay_ms

@@ -190,13 +190,24 @@ Each line: simulated time in seconds, host, event, then the event's fields. A `r
 line opens each run of the file and is always printed. --grep keeps lines containing WORD \
 (as printed); --from/--to keep lines in [FROM, TO] seconds of each run.";
 
-const EXPLORE_HELP: &str = "Examples:\n  poolsim explore --profile radix-v2\n  \
-poolsim explore --profile recommended --max-size 3 --requests 4\n\n\
-Every profile is scaled down (sizes at most 2, durations of a few seconds) unless --max-size \
-is given. states = distinct reachable states; transitions = inputs fed; depth = longest \
-shortest input sequence to a state. Exit status: 0 clean and complete; 1 an invariant was \
-violated (the counterexample is printed as numbered inputs) or the exploration was \
-truncated at --max-states; 2 bad command line.";
+const EXPLORE_HELP: &str = "Examples:\n  poolsim explore stale-eof/check-on-checkout\n  \
+poolsim explore all --requests 2\n  \
+poolsim explore examples/scenarios/idle-timeout-peek.toml --faults 0\n  \
+poolsim explore --profile radix-v2\n  \
+poolsim explore --pool examples/scenarios/idle-timeout-peek.toml\n\n\
+With a target (INCIDENT/RUN, INCIDENT, all, FILE.toml): the run or file is scaled down (one \
+pod and pool per tier, durations divided by one factor, the original's regime kept; the \
+instance is printed) and every interleaving of pool, connections, server and environment is \
+explored: every message delivered in every order, every timer due at once in every order, \
+requests and faults at any instant. Every invariant is checked after every transition, with \
+the run's claim (a fix's own, or every fix's of the incident for a buggy run; a file's \
+expectation). Exit status: 0 no counterexample within the bounds; 1 a counterexample (the \
+shortest, printed as moves and as a trace) or a search stopped by --max-states or \
+--max-seconds; 2 bad command line. docs/invariants.md has the results for every run.\n\n\
+Without a target: pool-core's explorer over the profiles (or --pool FILE's pools), scaled \
+down (sizes at most 2, durations of a few seconds) unless --max-size is given. \
+states = distinct reachable states; transitions = inputs fed; depth = longest shortest input \
+sequence to a state.";
 
 /// `poolsim replay`.
 #[derive(Args, Debug)]
@@ -369,6 +380,14 @@ pub(crate) struct ExploreArgs {
     /// after any deadline).
     #[arg(long)]
     pub(crate) any_delay: bool,
+    /// With a target: at most this many environment actions (faults) on one path
+    /// (default 1; each action of the instance's environment once).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) faults: u32,
+    /// With a target: stop each search after this many seconds (it is then reported as
+    /// truncated: exit 1).
+    #[arg(long, value_name = "S")]
+    pub(crate) max_seconds: Option<u64>,
     /// With a target: print each instance's scaling and bounds, not only a single one's.
     #[arg(long)]
     pub(crate) verbose: bool,

@@ -1138,3 +1138,97 @@ fn fuzz_a_file_of_your_own_checks_its_own_expectation_around_it() {
     assert!(e.contains("--faults is for a scenario file"), "{e}");
     usage_error(&["fuzz", "nosuch.toml"]);
 }
+
+#[test]
+fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
+    let out = poolsim()
+        .args([
+            "explore",
+            "stale-eof/check-on-checkout",
+            "--requests",
+            "2",
+            "--faults",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("instance stale-eof/check-on-checkout:"),
+        "{text}"
+    );
+    assert!(text.contains("REFUTED (fix)"), "{text}");
+    assert!(
+        text.contains("counterexample (21 moves): claim: errors.eof <= 0 (was 1)"),
+        "{text}"
+    );
+    assert!(text.contains("\"reason\":\"idle timeout\""), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("verdict: FAIL"),
+        "{text}"
+    );
+
+    // A fix proven within the bounds exits 0.
+    let out = poolsim()
+        .args([
+            "explore",
+            "cascade/sized-pool-60",
+            "--requests",
+            "2",
+            "--faults",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    assert!(stdout_of(&out).contains("PROVEN (fix)"));
+
+    // A search stopped by its budget says so and is not a pass.
+    let out = poolsim()
+        .args([
+            "explore",
+            "stale-eof/keepalive-every-idle",
+            "--requests",
+            "2",
+            "--max-states",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout_of(&out).contains("UNKNOWN (max_states 100 reached: raise --max-states)"),
+        "{}",
+        stdout_of(&out)
+    );
+
+    // A user's file, and a file's pools with pool-core alone.
+    let file = "../../examples/scenarios/idle-timeout-peek.toml";
+    let out = poolsim()
+        .args(["explore", file, "--requests", "2", "--faults", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        stdout_of(&out)
+    );
+    assert!(
+        stdout_of(&out).contains("instance ../../examples"),
+        "{}",
+        stdout_of(&out)
+    );
+    let out = poolsim()
+        .args(["explore", "--pool", file, "--requests", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    assert!(stdout_of(&out).contains("verdict: PASS: 1 pool(s)"));
+
+    // Bad targets: one line, exit 2.
+    let e = usage_error(&["explore", "stale-eof/nope"]);
+    assert!(e.contains("stale-eof has no run \"nope\""), "{e}");
+    let e = usage_error(&["explore", "nope"]);
+    assert!(e.contains("no incident or file \"nope\""), "{e}");
+}
