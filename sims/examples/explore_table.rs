@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! cargo run --release -p sims --example explore_table            # the CI bounds
-//! cargo run --release -p sims --example explore_table -- grow 60 # + the largest within 60 s
+//! cargo run --release -p sims --example explore_table -- grow 60 [RUN...]
+//!     # per run (or only the runs named, `incident/run`), instances of growing size until one
+//!     # takes 60 s: the largest explored within it
 //! ```
 
 use sims::explore::{builtin, default_bounds, explore};
@@ -17,10 +19,14 @@ fn main() {
         "| run | outcome | requests | faults | states | transitions | depth | time | states/s | verdict |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let only: Vec<&String> = args.iter().skip(3).collect();
     for inc in sims::incidents::ALL {
         for s in inc.scenarios(inc.default_seed) {
             let run = s.name.rsplit('/').next().unwrap_or(&s.name).to_owned();
             let label = format!("{}/{run}", inc.name);
+            if !only.is_empty() && !only.iter().any(|o| **o == label) {
+                continue;
+            }
             let outcome = format!("{:?}", s.expect.outcome).to_lowercase();
             // The CI bounds (sims/tests/explore.rs).
             let env = u32::from(label != "hung-server/read-timeout-below-deadline");

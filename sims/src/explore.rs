@@ -49,6 +49,11 @@ pub struct Bounds {
     pub max_states: usize,
     /// Stop after this much wall time (checked every 1,024 states; `None`: no limit).
     pub max_time: Option<Duration>,
+    /// Stop when the process's resident memory passes this many MiB (read from
+    /// `/proc/self/status` every 1,024 states, where there is one; `None`: no limit). Each
+    /// state waiting in the breadth-first frontier is a whole world: 20 to 40 KiB at 3
+    /// requests (docs/performance.md), so a search of millions of states needs tens of GiB.
+    pub max_memory_mib: Option<u64>,
     /// Requests and environment actions may come at any instant up to this (ms).
     pub start_window_ms: u64,
     /// Timers after this instant (ms) do not fire: a state with no message pending and no
@@ -289,13 +294,21 @@ pub fn explore(
                     out.truncated = Some(format!("max_states {} reached", b.max_states));
                     break 'search;
                 }
-                if let Some(limit) = b.max_time {
-                    if out.states % 1024 == 0 && started.elapsed() >= limit {
-                        out.truncated = Some(format!(
-                            "time budget of {:.0} s reached",
-                            limit.as_secs_f64()
-                        ));
-                        break 'search;
+                if out.states % 1024 == 0 {
+                    if let Some(limit) = b.max_time {
+                        if started.elapsed() >= limit {
+                            out.truncated = Some(format!(
+                                "time budget of {:.0} s reached",
+                                limit.as_secs_f64()
+                            ));
+                            break 'search;
+                        }
+                    }
+                    if let Some(limit) = b.max_memory_mib {
+                        if resident_mib().is_some_and(|m| m >= limit) {
+                            out.truncated = Some(format!("memory budget of {limit} MiB reached"));
+                            break 'search;
+                        }
                     }
                 }
                 frontier.push_back((child, child_path, depth + 1));
@@ -705,6 +718,24 @@ fn scale_dist(d: &Dist, by: u64) -> Dist {
     }
 }
 
+/// The default memory budget (MiB): a third of this 24 GiB machine's memory, so that a search
+/// stops with a report instead of being killed.
+pub const DEFAULT_MAX_MEMORY_MIB: u64 = 8 * 1024;
+
+/// The process's resident memory (MiB), where `/proc/self/status` says it.
+fn resident_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
+}
+
 /// Default bounds for an instance: requests and environment actions within the start window
 /// (the longest scaled duration plus 1 s: long enough for an idle close between two
 /// requests), the horizon a window later, delays up to the link latency.
@@ -720,6 +751,7 @@ pub fn default_bounds(inst: &Instance, requests: u32, max_states: usize) -> Boun
         requests,
         max_states,
         max_time: None,
+        max_memory_mib: Some(DEFAULT_MAX_MEMORY_MIB),
         start_window_ms: window,
         horizon_ms: window * 2,
         max_delay_ms: Some(s.link_latency_ms),

@@ -151,7 +151,7 @@ fn explore_full_instances() {
         eprintln!("skipped: set POOLSIM_EXPLORE_FULL=1 for the 3-request instances");
         return;
     }
-    // About a million states, 30 to 60 s in release.
+    // 655,984 states, about 50 s in release (docs/invariants.md).
     check("stale-eof/retry-once", 3, 0, Want::Refuted("errors.eof"));
 }
 

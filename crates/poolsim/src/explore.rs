@@ -240,6 +240,7 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
         let mut b = sims::explore::default_bounds(&inst, requests, a.max_states);
         b.max_env_actions = a.faults;
         b.max_time = a.max_seconds.map(std::time::Duration::from_secs);
+        b.max_memory_mib = Some(a.max_memory_mib);
         if a.any_delay {
             b.max_delay_ms = None;
         } else if let Some(d) = a.max_delay_ms {
@@ -251,14 +252,15 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 println!("  {n}");
             }
             println!(
-                "  bounds: {} request(s) and at most {} of the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states",
+                "  bounds: {} request(s) and at most {} of the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states and {} MiB",
                 b.requests,
                 b.max_env_actions,
                 b.start_window_ms,
                 b.horizon_ms,
                 b.max_delay_ms
                     .map_or_else(|| "unbounded".to_owned(), |d| format!("up to {d} ms")),
-                b.max_states
+                b.max_states,
+                a.max_memory_mib
             );
             let claim: Vec<String> = inst
                 .claim
@@ -300,9 +302,16 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             o.elapsed.as_secs_f64(),
             o.states as f64 / o.elapsed.as_secs_f64().max(1e-9),
             o.verdict().to_uppercase(),
-            o.truncated
-                .as_ref()
-                .map_or_else(String::new, |t| format!(" ({t}: raise --max-states)")),
+            o.truncated.as_ref().map_or_else(String::new, |t| {
+                let flag = if t.starts_with("time") {
+                    "--max-seconds"
+                } else if t.starts_with("memory") {
+                    "--max-memory-mib"
+                } else {
+                    "--max-states"
+                };
+                format!(" ({t}: raise {flag})")
+            }),
         );
         if let Some(c) = &o.found {
             println!(

@@ -388,6 +388,10 @@ pub(crate) struct ExploreArgs {
     /// truncated: exit 1).
     #[arg(long, value_name = "S")]
     pub(crate) max_seconds: Option<u64>,
+    /// With a target: stop each search when the process's resident memory passes this many
+    /// MiB (each state waiting in the frontier is a whole world, 20 to 40 KiB).
+    #[arg(long, value_name = "MIB", default_value_t = sims::explore::DEFAULT_MAX_MEMORY_MIB)]
+    pub(crate) max_memory_mib: u64,
     /// With a target: print each instance's scaling and bounds, not only a single one's.
     #[arg(long)]
     pub(crate) verbose: bool,
