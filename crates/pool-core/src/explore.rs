@@ -3,7 +3,7 @@
 //! A breadth-first search over every input sequence the environment could feed a small pool:
 //! up to [`Bounds::requests`] acquires (with and without a deadline), cancels of live
 //! requests, healthy and broken releases, every connect outcome, every check outcome, peer
-//! closes of idle connections, a shutdown, and time advanced to the next pending timer
+//! closes and evictions of idle connections, a shutdown, and time advanced to the next pending timer
 //! (`Input::Timeout` at `poll_timeout`). Every input is fed through an
 //! [`invariants::Checker`](crate::invariants::Checker), so every invariant, including the
 //! history ones, is checked after every transition.
@@ -49,6 +49,9 @@ pub struct Bounds {
     pub check_failures: bool,
     /// Try `PeerClosed` on idle connections.
     pub peer_closes: bool,
+    /// Try `Evict` on idle connections (the caller closing one it no longer wants, as a
+    /// Redis client that learned the master moved).
+    pub evictions: bool,
     /// Try one `Shutdown`.
     pub shutdown: bool,
     /// Also let time pass by this much without any input (only when no timer falls in that
@@ -77,6 +80,7 @@ impl Default for Bounds {
             connect_failures: true,
             check_failures: true,
             peer_closes: true,
+            evictions: true,
             shutdown: true,
             tick: None,
             max_states: 2_000_000,
@@ -87,7 +91,7 @@ impl Default for Bounds {
 }
 
 impl Bounds {
-    /// Fewer kinds of input (no deadlines, broken releases, peer closes or shutdown), for
+    /// Fewer kinds of input (no deadlines, broken releases, peer closes, evictions or shutdown), for
     /// quick runs in debug builds.
     #[must_use]
     pub fn quick(requests: u32) -> Self {
@@ -96,6 +100,7 @@ impl Bounds {
             deadlines: false,
             broken_releases: false,
             peer_closes: false,
+            evictions: false,
             shutdown: false,
             ..Self::default()
         }
@@ -406,6 +411,9 @@ impl Node {
                 ConnPhase::Idle => {
                     if b.peer_closes {
                         out.push((now, Input::PeerClosed { conn }));
+                    }
+                    if b.evictions {
+                        out.push((now, Input::Evict { conn }));
                     }
                 }
             }
