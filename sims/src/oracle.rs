@@ -1,7 +1,7 @@
 //! An independent oracle: the report's figures re-derived from the JSON-lines trace alone.
 //!
 //! The runner computes a [`Report`] from its own books (counters and histograms fed by the
-//! request tasks, pool snapshots read between steps). [`derive`] recomputes the same figures
+//! request tasks, pool snapshots read between steps). [`derive()`] recomputes the same figures
 //! from the trace's events, with its own code: two computations from different data, so a
 //! bug in either (a lost count, a percentile read at the wrong rank, an error kind lost on
 //! the way up the tiers) shows up as a disagreement ([`disagreements`]).

@@ -307,7 +307,7 @@ fn survivable(timeout_secs: Span) -> FaultBounds {
 ///   each every 270 s: a `timeout` above 270 s.
 ///
 /// Every claim includes connections refused for up to 1 s and `CONFIG SET timeout` /
-/// `maxclients` mid-run ([`survivable`]): a refused connect fails with a connection error, not
+/// `maxclients` mid-run (`survivable`): a refused connect fails with a connection error, not
 /// an EOF, and the CONFIG SET timeout is drawn within the timeouts the fix assumes (the peek:
 /// 10 to 400 s; the others their own bounds above), maxclients from 12 (every user has room).
 /// The last three do not claim to survive a restart or a kill of all clients (nothing in them
