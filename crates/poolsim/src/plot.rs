@@ -4,7 +4,8 @@
 //! sharing the time axis: connections (the pools' connections, those in use, the server's
 //! clients), waiters queued in the pools, the latency of the requests ending, and errors so
 //! far. Vertical dashed markers show the scenario's timeline events (idle gap, restart, load
-//! change, ...), labelled in the top chart. A [`Window`] (`--from`/`--to`) zooms every chart
+//! change, ...) and, with a Sentinel, its `+sdown`, `+switch-master` and `+convert-to-slave`
+//! (read from the run's trace), labelled in the top chart. A [`Window`] (`--from`/`--to`) zooms every chart
 //! to a span of simulated time.
 
 use crate::replay::Replayed;
@@ -29,6 +30,8 @@ const SERVER: RGBColor = RGBColor(214, 39, 40);
 const WAITERS: RGBColor = RGBColor(255, 127, 14);
 const ERRORS: RGBColor = RGBColor(40, 40, 40);
 const MARKER: RGBColor = RGBColor(120, 120, 120);
+/// Labels of the Sentinel's events (their lines are dashed like the scenario's).
+const SENTINEL: RGBColor = RGBColor(150, 60, 150);
 const LATENCY: RGBColor = RGBColor(148, 103, 189);
 const LATENCY_P50: RGBColor = RGBColor(190, 170, 220);
 
@@ -207,6 +210,7 @@ fn chart<'a, 'b>(
 
 fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run, window: Window) -> DrawResult {
     let r = &run.report;
+    let sentinel = sentinel_events(&run.trace);
     let area = area.margin(4, 4, 6, 6);
     let (head, body) = area.split_vertically(84);
     head.draw_text(
@@ -318,7 +322,7 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run, window: Window) -> 
             color.stroke_width(2),
         ))?;
     }
-    markers(&mut c, s, ymax, true)?;
+    markers(&mut c, s, &sentinel, ymax, true)?;
 
     // Waiters.
     let wmax = samples.iter().map(|x| x.waiters).max().unwrap_or(0).max(1) as f64 * 1.15;
@@ -331,7 +335,7 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run, window: Window) -> 
         )
         .border_style(WAITERS.stroke_width(2)),
     )?;
-    markers(&mut c, s, wmax, false)?;
+    markers(&mut c, s, &sentinel, wmax, false)?;
 
     // Latency of the requests ending in each interval, with the first tier's deadline.
     let lat: Vec<(f64, f64, f64)> = latency_by_interval(&run.trace, s.sample_ms)
@@ -385,7 +389,7 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run, window: Window) -> 
             }
         }
     }
-    markers(&mut c, s, lmax, false)?;
+    markers(&mut c, s, &sentinel, lmax, false)?;
 
     // Errors so far.
     let emax = samples.iter().map(|x| x.errors).max().unwrap_or(0).max(1) as f64 * 1.2;
@@ -394,7 +398,7 @@ fn run_panel(area: &Area<'_>, s: &Scenario, run: &sims::Run, window: Window) -> 
         samples.iter().map(|p| (t(p.t_ms), p.errors as f64)),
         ERRORS.stroke_width(2),
     ))?;
-    markers(&mut c, s, emax, false)?;
+    markers(&mut c, s, &sentinel, emax, false)?;
     let first = run.metrics.get("first_error_ms") / 1000.0;
     if r.errors.total() > 0 && (x0..=x1).contains(&first) {
         let span = x1 - x0;
@@ -459,8 +463,37 @@ fn dashed(c: &mut Chart<'_, '_>, x: f64, ymax: f64) -> DrawResult {
     Ok(())
 }
 
-/// Dashed vertical lines at the scenario's timeline events, labelled when `labels`.
-fn markers(c: &mut Chart<'_, '_>, s: &Scenario, ymax: f64, labels: bool) -> DrawResult {
+/// The Sentinel's events that change who the master is, from a run's trace
+/// (`sentinel.event` lines): the master seen down (`+sdown`), the switch (`+switch-master`)
+/// and the old master converted to a replica (`+convert-to-slave`), as (seconds, label).
+fn sentinel_events(trace: &[String]) -> Vec<(f64, String)> {
+    trace
+        .iter()
+        .filter(|l| l.contains("\"sentinel.event\""))
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let channel = v.get("channel")?.as_str()?;
+            let message = v.get("message")?.as_str().unwrap_or("");
+            let keep = match channel {
+                "+sdown" => message.starts_with("master "),
+                "+switch-master" | "+convert-to-slave" => true,
+                _ => false,
+            };
+            let t = v.get("t_us")?.as_u64()? as f64 / 1e6;
+            keep.then(|| (t, format!("sentinel {channel}")))
+        })
+        .collect()
+}
+
+/// Dashed vertical lines at the scenario's timeline events and the Sentinel's (`sentinel`,
+/// labelled lower so that both labels can be read), labelled when `labels`.
+fn markers(
+    c: &mut Chart<'_, '_>,
+    s: &Scenario,
+    sentinel: &[(f64, String)],
+    ymax: f64,
+    labels: bool,
+) -> DrawResult {
     let range = c.x_range();
     let (lo, hi) = (range.start, range.end);
     for e in &s.timeline {
@@ -500,6 +533,21 @@ fn markers(c: &mut Chart<'_, '_>, s: &Scenario, ymax: f64, labels: bool) -> Draw
                 format!(" {}", e.label()),
                 (x, ymax * 0.97),
                 ("sans-serif", 10).into_font().color(&MARKER),
+            )))?;
+        }
+    }
+    for (i, (x, label)) in sentinel.iter().enumerate() {
+        if !inside(*x) {
+            continue;
+        }
+        dashed(c, *x, ymax)?;
+        if labels {
+            // Staggered: +sdown and +switch-master come about a second apart.
+            let y = ymax * (0.88 - 0.08 * (i % 3) as f64);
+            c.draw_series(std::iter::once(Text::new(
+                format!(" {label}"),
+                (*x, y),
+                ("sans-serif", 10).into_font().color(&SENTINEL),
             )))?;
         }
     }

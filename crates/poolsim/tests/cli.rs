@@ -1232,3 +1232,37 @@ fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
     let e = usage_error(&["explore", "nope"]);
     assert!(e.contains("no incident or file \"nope\""), "{e}");
 }
+
+#[test]
+fn the_failover_plot_marks_the_sentinels_events() {
+    let plot = scratch("sentinel-plot", "failover.svg");
+    let out = poolsim()
+        .args(["replay", "failover", "--plot"])
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    // Read off each run's trace: the crash runs see the master down, every run the switch
+    // and the old master's conversion.
+    for label in [
+        "sentinel +sdown",
+        "sentinel +switch-master",
+        "sentinel +convert-to-slave",
+    ] {
+        assert!(svg.contains(label), "{label} missing from the plot");
+    }
+    // A run without a Sentinel has none.
+    let plot = scratch("sentinel-plot", "cascade.svg");
+    let out = poolsim()
+        .args(["replay", "cascade", "--plot"])
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !std::fs::read_to_string(&plot)
+            .unwrap()
+            .contains("sentinel +")
+    );
+}
