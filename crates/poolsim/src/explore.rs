@@ -323,6 +323,15 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             for m in &c.moves {
                 println!("    {m}");
             }
+            println!(
+                "  replay: {} explore {label} --requests {requests} --faults {} {}",
+                crate::invocation(),
+                b.max_env_actions,
+                b.max_delay_ms.map_or_else(
+                    || "--any-delay".to_owned(),
+                    |d| format!("--max-delay-ms {d}")
+                ),
+            );
             println!("  trace (poolsim trace's events; explore.move marks each move):");
             for t in &c.trace {
                 println!("    {t}");

@@ -192,9 +192,9 @@ line opens each run of the file and is always printed. --grep keeps lines contai
 
 const EXPLORE_HELP: &str = "Examples:\n  poolsim explore stale-eof/check-on-checkout\n  \
 poolsim explore all --requests 2\n  \
-poolsim explore examples/scenarios/idle-timeout-peek.toml --faults 0\n  \
+poolsim explore my-deployment.toml --faults 0\n  \
 poolsim explore --profile radix-v2\n  \
-poolsim explore --pool examples/scenarios/idle-timeout-peek.toml\n\n\
+poolsim explore --pool my-deployment.toml\n\n\
 With a target (INCIDENT/RUN, INCIDENT, all, FILE.toml): the run or file is scaled down (one \
 pod and pool per tier, durations divided by one factor, the original's regime kept; the \
 instance is printed) and every interleaving of pool, connections, server and environment is \

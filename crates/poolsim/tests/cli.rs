@@ -1165,6 +1165,12 @@ fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
     );
     assert!(text.contains("\"reason\":\"idle timeout\""), "{text}");
     assert!(
+        text.contains(
+            "explore stale-eof/check-on-checkout --requests 2 --faults 0 --max-delay-ms 10"
+        ),
+        "{text}"
+    );
+    assert!(
         text.lines().last().unwrap().starts_with("verdict: FAIL"),
         "{text}"
     );
