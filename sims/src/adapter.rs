@@ -232,6 +232,43 @@ pub trait PoolUnderTest: Observe + 'static {
         let _ = conn;
         None
     }
+
+    /// Gives back a connection to an address the pool's client no longer takes for the
+    /// master's ([`PoolUnderTest::stale`]) after it was used: closed. Returns whether its
+    /// slot was lost with it (a client whose profile has `address_change_leaks_slots`,
+    /// redis-py 6.0 to 8.0.1's `ConnectionPool.release`, #4187: the slot stays counted as
+    /// taken for the rest of the run). The default closes it as
+    /// [`PoolUnderTest::release`]`(conn, false)` does and loses nothing.
+    fn release_unowned(&self, conn: Self::Conn) -> bool {
+        self.release(conn, false);
+        false
+    }
+
+    /// Whether [`PoolUnderTest::reconnect_in_place`] works for this pool: a checked-out
+    /// connection can be dialed again to the address it had, keeping its pool slot (redis-py's
+    /// `Connection` object, which a command retry reconnects; `false` by default).
+    fn can_reconnect_in_place(&self) -> bool {
+        false
+    }
+
+    /// Dials `conn`'s server again, to the address it had, keeping the pool slot: what a
+    /// redis-py command retry does before trying the command again, without asking Sentinel
+    /// (`retry_reconnects_to_old_address`, redis-py #3874). Bounded by `connect_timeout`
+    /// (the client's). Returns that address as `host:port` (the server's host name where the
+    /// pool knows it), or the connect's error; on an error `conn` keeps its broken
+    /// connection. Only called when [`PoolUnderTest::can_reconnect_in_place`].
+    fn reconnect_in_place<'a>(
+        &'a self,
+        conn: &'a mut Self::Conn,
+        connect_timeout: Option<std::time::Duration>,
+    ) -> impl Future<Output = Result<String, CmdError>> + 'a {
+        let _ = (conn, connect_timeout);
+        async {
+            Err(CmdError::Other(
+                "this pool cannot reconnect a connection in place".to_owned(),
+            ))
+        }
+    }
 }
 
 /// Where a pool is built and what it may use.
@@ -272,6 +309,9 @@ pub struct SentinelTarget {
     /// What the client does to connections to an address it no longer takes for the
     /// master's ([`crate::client::OnAddressChange`]).
     pub on_address_change: crate::client::OnAddressChange,
+    /// Whether a connection to an old address, closed when it is given back, keeps its pool
+    /// slot ([`crate::client::ClientBehaviour::address_change_leaks_slots`], redis-py #4187).
+    pub leaks_slots: bool,
     /// The address the client takes for the master's now: Sentinel's last answer to a
     /// discovery, or the new address of the last `+switch-master` it was told of. A watch,
     /// so that the pool and the commands in flight learn of a change at its instant.
@@ -341,8 +381,16 @@ impl SentinelTarget {
             port,
             master_name: master_name.to_owned(),
             on_address_change,
+            leaks_slots: false,
             known: Arc::new(Known::default()),
         }
+    }
+
+    /// The same client with `address_change_leaks_slots` set to `leaks`.
+    #[must_use]
+    pub fn with_leaks_slots(mut self, leaks: bool) -> Self {
+        self.leaks_slots = leaks;
+        self
     }
 
     /// The same client (it shares what this one knows) with another rule for connections to

@@ -345,7 +345,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Every metric name.
-    pub const NAMES: [&'static str; 37] = [
+    pub const NAMES: [&'static str; 39] = [
         "requests",
         "succeeded",
         "errors.total",
@@ -384,6 +384,8 @@ impl Metrics {
         "failovers",
         "first_switch_ms",
         "split_brain_writes",
+        "retries_to_old_master",
+        "leaked_slots",
     ];
 
     /// Whether `name` is a metric.

@@ -1149,6 +1149,8 @@ impl Tally {
         );
         metrics.set("server_idle_closes", total.idle_closes as f64);
         metrics.set("retries", r.retries as f64);
+        metrics.set("retries_to_old_master", r.retries_to_old_master as f64);
+        metrics.set("leaked_slots", r.leaked_slots as f64);
         metrics.set("server_connects", total.connects as f64);
         metrics.set("peak_connects_per_sec", self.peak_connects_per_sec as f64);
         for (name, v) in &self.extra_metrics {

@@ -139,6 +139,10 @@ fn failover_runs_say_they_need_turmoil() {
         "short-outage-sentinel-pool",
         "sentinel-discovery",
         "planned-follow-switch",
+        "retry-to-old-master",
+        "retry-asks-sentinel",
+        "slot-leak-8.0",
+        "slot-leak-fixed-8.1",
     ] {
         let e = builtin("failover", run, 2).unwrap_err().to_string();
         assert!(e.contains("server.topology"), "{run}: {e}");

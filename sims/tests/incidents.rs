@@ -211,6 +211,26 @@ fn failover_pinned_clients_write_into_a_split_brain_then_get_readonly_and_discov
     // (asserted by the run's expectation); no READONLY either.
     let short = by_name(&reports, "short-outage-sentinel-pool");
     assert_eq!(short.errors.readonly, 0);
+    // A hung master and a user's retry: the same requests, the same errors; the retries that
+    // dial the old address (#3874) add the split-brain writes (the runs' checks count them).
+    let old = by_name(&reports, "retry-to-old-master");
+    let asks = by_name(&reports, "retry-asks-sentinel");
+    assert_eq!(old.requests, asks.requests);
+    assert!(old.expectation_met && asks.expectation_met);
+    // The slot leak (#4187): the same failovers and load; only 8.0 refuses.
+    let leak = by_name(&reports, "slot-leak-8.0");
+    let leak_fixed = by_name(&reports, "slot-leak-fixed-8.1");
+    assert_eq!(leak.requests, leak_fixed.requests);
+    assert!(leak.errors.too_many_connections > 0);
+    assert_eq!(leak_fixed.errors.too_many_connections, 0);
+    for r in [old, asks, leak, leak_fixed] {
+        assert!(
+            r.invariant_violations.is_empty(),
+            "{}: {:?}",
+            r.scenario,
+            r.invariant_violations
+        );
+    }
 }
 
 #[test]

@@ -28,15 +28,30 @@
 //! - **`short-outage-sentinel-pool`** (buggy): the same client, the master back 5.2 s after
 //!   the crash, while Sentinel is already failing over: the connections opened before the
 //!   promotion went to the old master and stay there (found by `poolsim fuzz`).
+//! - **`retry-to-old-master`** (buggy): the master hangs (a partition) at 5 s for 15 s;
+//!   redis-py 8.1's Sentinel pool with the user's `Retry(ExponentialBackoff(), 3)`. The
+//!   commands stuck on it time out, and each retry dials the connection's old address again
+//!   without asking Sentinel (redis-py #3874), after the switch too: when the partition heals
+//!   their writes land on the old master.
+//! - **`slot-leak-8.0`** (buggy): five planned failovers 20 s apart; redis-py 8.0.0's Sentinel
+//!   pool with `max_connections = 20`: every connection checked out when a pool learns the
+//!   new master is closed on release and its slot never given back (#4187), until the pool
+//!   refuses with "Too many connections".
 //! - **`sentinel-discovery`** (fixed): the same client against the 10 s crash. Requests fail
 //!   from the crash until the switch (the detection window) and not after: no write reaches
 //!   the old master when it is back, none is answered READONLY.
 //! - **`planned-follow-switch`** (fixed): a planned failover, go-redis v9's `FailoverClient`:
 //!   it follows `+switch-master` and closes its connections to the old master; only the
 //!   commands in flight when the switch reaches the pods land there.
+//! - **`retry-asks-sentinel`** (fixed): the hang, the same client with its retries' reconnects
+//!   asking Sentinel (the workaround of #3874): no retry reaches the old master; the writes
+//!   sent before the hang still land there when it heals (TCP delivers them late).
+//! - **`slot-leak-fixed-8.1`** (fixed): the failovers of the leak, redis-py 8.1 (PR #4193):
+//!   no slot lost.
 //!
 //! Scale: one tier of 4 pods, 100 requests a second (Poisson, `SET` then `GET`), 1 s
-//! deadlines, 45 s at 10 ms ticks. The mechanism does not depend on the scale. Only the
+//! deadlines, 45 s at 10 ms ticks (the slot-leak runs: 110 s, each request holding its
+//! connection 100 ms). The mechanism does not depend on the scale. Only the
 //! turmoil engine simulates replicas and Sentinel (docs/architecture.md); the fuzzer runs the
 //! claims there.
 
@@ -63,6 +78,21 @@ pub const PLANNED_AT_MS: u64 = 5_000;
 pub const DOWN_AFTER_MS: u64 = 5_000;
 /// The run's length.
 pub const DURATION_MS: u64 = 45_000;
+/// How long the master hangs (a partition: no reply, no FIN) in the retry runs.
+pub const HANG_MS: u64 = 15_000;
+/// The planned failovers of the slot-leak runs: one every this many ms from
+/// [`PLANNED_AT_MS`], [`LEAK_FAILOVERS`] of them.
+pub const LEAK_EVERY_MS: u64 = 20_000;
+/// How many planned failovers the slot-leak runs have.
+pub const LEAK_FAILOVERS: u64 = 5;
+/// The slot-leak runs' length: the last failover, its conversion, and 15 s after.
+pub const LEAK_DURATION_MS: u64 = 110_000;
+/// The slot-leak runs' `max_connections` (the user's; redis-py 8.0's default is 100, which
+/// takes more switches to exhaust, not fewer).
+pub const LEAK_MAX_CONNECTIONS: u32 = 20;
+/// What each request of the slot-leak runs holds its connection for (the application's
+/// work between its commands), so that connections are checked out when the pool learns.
+pub const LEAK_HOLD_MS: u64 = 100;
 
 /// What happens to the master.
 #[derive(Clone, Copy)]
@@ -74,6 +104,11 @@ enum Fault {
     ShortCrash,
     /// `SENTINEL FAILOVER` at [`PLANNED_AT_MS`]; it stays up.
     Planned,
+    /// It hangs at [`CRASH_AT_MS`] for [`HANG_MS`] (a partition): commands in flight wait
+    /// for the read timeout, connects to it for the connect timeout.
+    Hang,
+    /// [`LEAK_FAILOVERS`] planned failovers, [`LEAK_EVERY_MS`] apart from [`PLANNED_AT_MS`].
+    PlannedRepeated,
 }
 
 fn base(
@@ -84,20 +119,29 @@ fn base(
     fault: Fault,
     expect: Expectation,
 ) -> Scenario {
-    let event = match fault {
-        Fault::Crash => Event::Restart {
+    let events = match fault {
+        Fault::Crash => vec![Event::Restart {
             at_ms: CRASH_AT_MS,
             down_ms: DOWN_MS,
-        },
-        Fault::ShortCrash => Event::Restart {
+        }],
+        Fault::ShortCrash => vec![Event::Restart {
             at_ms: CRASH_AT_MS,
             down_ms: SHORT_DOWN_MS,
-        },
-        Fault::Planned => Event::SentinelFailover {
+        }],
+        Fault::Planned => vec![Event::SentinelFailover {
             at_ms: PLANNED_AT_MS,
-        },
+        }],
+        Fault::Hang => vec![Event::Hang {
+            at_ms: CRASH_AT_MS,
+            duration_ms: HANG_MS,
+        }],
+        Fault::PlannedRepeated => (0..LEAK_FAILOVERS)
+            .map(|i| Event::SentinelFailover {
+                at_ms: PLANNED_AT_MS + i * LEAK_EVERY_MS,
+            })
+            .collect(),
     };
-    Scenario::new(
+    let mut sc = Scenario::new(
         name,
         seed,
         DURATION_MS,
@@ -121,14 +165,56 @@ fn base(
         }),
         ..Server::default()
     })
-    .with_event(event)
     // 10 ms ticks (and links): Sentinel's periods are 100 ms to 10 s, and 45 s at 1 ms
     // ticks would cost 45,000 steps a run for nothing the incident depends on.
     .with_ticks(10, 10)
     // go-redis's tries (4 x a 5 s read timeout) are within it.
     .with_drain_limit_ms(60_000)
     .with_expect(expect)
-    .with_sample_ms(1_000)
+    .with_sample_ms(1_000);
+    for e in events {
+        sc = sc.with_event(e);
+    }
+    if matches!(fault, Fault::PlannedRepeated) {
+        sc.duration_ms = LEAK_DURATION_MS;
+        sc.load.hold = crate::scenario::Dist::Fixed { ms: LEAK_HOLD_MS };
+    }
+    sc
+}
+
+/// redis-py's Sentinel pool with a user's `retry=Retry(ExponentialBackoff(), 3)` (3 retries,
+/// back-off 8 ms doubling to 512 ms, on connection and timeout errors, as redis-py's `Retry`
+/// does by default); `asks_sentinel`: the retry's reconnect asks Sentinel for the master (the
+/// workaround of redis-py #3874, PR #3875) instead of dialing the old address.
+fn redis_py_sentinel_with_retry(asks_sentinel: bool) -> (PoolSpec, ClientSpec) {
+    use crate::client::{ClientOverrides, ErrorClass, Jitter, RetryOverrides};
+    (
+        PoolSpec::profile("redis-py"),
+        ClientSpec::profile("redis-py-8-sentinel").with(ClientOverrides {
+            retry: RetryOverrides {
+                attempts: Some(3),
+                backoff_base_ms: Some(8),
+                backoff_cap_ms: Some(512),
+                jitter: Some(Jitter::None),
+                on: Some([ErrorClass::Connection, ErrorClass::Timeout].into()),
+            },
+            retry_reconnects_to_old_address: asks_sentinel.then_some(false),
+            ..ClientOverrides::default()
+        }),
+    )
+}
+
+/// redis-py's Sentinel pool `profile` with the user's `max_connections`
+/// ([`LEAK_MAX_CONNECTIONS`]).
+fn redis_py_bounded(profile: &str) -> (PoolSpec, ClientSpec) {
+    use crate::knobs::{Overrides, Setting};
+    (
+        PoolSpec::profile("redis-py").with(Overrides {
+            max_size: Some(Setting::Value(LEAK_MAX_CONNECTIONS)),
+            ..Overrides::default()
+        }),
+        ClientSpec::profile(profile),
+    )
 }
 
 /// redis-py's own pool (`Redis(host, port)` and `Sentinel.master_for` both use a
@@ -228,11 +314,98 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             ],
         ),
     );
-    vec![pinned, planned_pool, short, discovery, follow]
+    let retry_old = base(
+        "retry-to-old-master",
+        "the master hangs at 5 s for 15 s (a partition); app: redis-py 8.1 Sentinel.master_for with retry=Retry(ExponentialBackoff(), 3): a command retry reconnects to the address the connection had, without asking Sentinel (redis-py #3874)",
+        seed,
+        redis_py_sentinel_with_retry(false),
+        Fault::Hang,
+        Expectation::reproduces(
+            "{failovers} failover at {first_switch_ms} ms; the commands stuck on the hung master time out and their retries dial it again: {retries_to_old_master} retries reconnected to the old master after Sentinel had named another, and {split_brain_writes} writes landed there when the partition healed (split brain); {errors.total} errors in {requests} requests",
+            vec![
+                Check::eq("failovers", 1.0),
+                Check::min("retries_to_old_master", 1.0),
+                Check::min("split_brain_writes", 1.0),
+            ],
+        ),
+    );
+    let retry_asks = base(
+        "retry-asks-sentinel",
+        "the hang of the previous run; app: the same client, its retries' reconnects asking Sentinel for the master (the workaround of redis-py #3874, PR #3875)",
+        seed,
+        redis_py_sentinel_with_retry(true),
+        Fault::Hang,
+        Expectation::holds(
+            "{failovers} failover at {first_switch_ms} ms; {retries_to_old_master} retries reached the old master; {split_brain_writes} split-brain writes, all sent before the master hung and delivered when the partition healed (a read timeout does not take a write back; not always within 40: one per connection open then, docs/fuzzing.md finding 7); {errors.total} errors in {requests} requests, the last at {last_error_ms} ms",
+            vec![
+                Check::eq("failovers", 1.0),
+                Check::eq("retries_to_old_master", 0.0),
+                // Not 0: the writes in flight on the pools' connections when the master hung
+                // are held by the partition and applied when it heals, whatever the client
+                // did meanwhile (docs/incidents.md, section D). At most one per connection
+                // the pools had then (4 pods, 6 to 10 each at this load).
+                Check::max("split_brain_writes", 40.0),
+            ],
+        ),
+    );
+    let leak = base(
+        "slot-leak-8.0",
+        "three planned failovers, 30 s apart; app: redis-py 8.0.0 Sentinel.master_for, max_connections 20, requests holding their connection 100 ms: a connection checked out when the pool learns the new master is closed on release and its slot is never given back (redis-py #4187)",
+        seed,
+        redis_py_bounded("redis-py-8.0-sentinel"),
+        Fault::PlannedRepeated,
+        Expectation::reproduces(
+            "{failovers} failovers; {leaked_slots} of the pools' 80 slots lost with the connections checked out when a pool learned a new master: {errors.too_many_connections} \"Too many connections\" in {requests} requests, more after each switch, the last at {last_error_ms} ms ({split_brain_writes} split-brain writes between each switch and the conversion, as in planned-sentinel-pool)",
+            vec![
+                Check::eq("failovers", LEAK_FAILOVERS as f64),
+                // Over seeds 1 to 40: 28 to 63 slots lost, 25 to 2,479 refusals (the fixed
+                // run: none of either).
+                Check::min("leaked_slots", 20.0),
+                Check::min("errors.too_many_connections", 20.0),
+                Check::min("last_error_ms", (LEAK_DURATION_MS - 2_000) as f64),
+            ],
+        ),
+    );
+    let leak_fixed = base(
+        "slot-leak-fixed-8.1",
+        "the failovers and load of the previous run; app: redis-py 8.1 Sentinel.master_for, whose release gives the slot back (PR #4193)",
+        seed,
+        redis_py_bounded("redis-py-8-sentinel"),
+        Fault::PlannedRepeated,
+        Expectation::holds(
+            "{failovers} failovers; {leaked_slots} slots lost; {errors.too_many_connections} \"Too many connections\", {errors.total} errors in {requests} requests ({split_brain_writes} split-brain writes: the planned failover's own, as in planned-sentinel-pool; a clump of arrivals can still exceed the pool's 20: docs/fuzzing.md finding 8)",
+            vec![
+                Check::eq("failovers", LEAK_FAILOVERS as f64),
+                Check::eq("leaked_slots", 0.0),
+                Check::max("errors.too_many_connections", 0.0),
+            ],
+        ),
+    );
+    vec![
+        pinned,
+        planned_pool,
+        short,
+        retry_old,
+        leak,
+        discovery,
+        follow,
+        retry_asks,
+        leak_fixed,
+    ]
 }
 
 /// What the fixes promise, for the fuzzer (which runs these on turmoil: the fast engine does
-/// not simulate replicas or Sentinel).
+/// not simulate replicas or Sentinel). The two claims after the first two:
+///
+/// - `retry-asks-sentinel`: no retry dials the old master, and at most 40 writes land on it
+///   when the partition heals (20 to 100 requests a second, links of 1 or 2 ticks, the hang
+///   remapped with the load, up to two latency spikes or stalls). The 40 is broken when a
+///   stall before the hang grows the pools: the writes are one per connection open to the
+///   master when it hung (docs/fuzzing.md, finding 7).
+/// - `slot-leak-fixed-8.1`: no slot lost and no "Too many connections" over the five
+///   failovers (20 to 100 requests a second holding their connection 100 ms, 60 to 110 s of
+///   load, no other fault). The fuzzer found one refusal in 1,000 cases, from a clump of
+///   arrivals, not a lost slot (docs/fuzzing.md, finding 8).
 ///
 /// - `sentinel-discovery`: no write is answered READONLY and none is acknowledged by a master
 ///   Sentinel no longer names, whatever the crash's instant, the load (20 to 200 requests a
@@ -328,6 +501,51 @@ pub fn claims() -> Vec<crate::claims::Claim> {
                 FaultBounds::some(&[FaultKind::LatencySpike], 2, FaultWindow::Anywhere),
             ),
             assumes: "20 to 100 req/s (the scenario's rate and less), commands up to 5 ms, links of one tick; latency spikes only: a restart or a kill fails requests whatever the client does".to_owned(),
+        },
+        Claim {
+            incident: "failover".to_owned(),
+            run: "retry-asks-sentinel".to_owned(),
+            promise: "no command retry dials a master Sentinel no longer names; only the writes sent before the master hung land on it when the partition heals".to_owned(),
+            checks: vec![
+                ClaimCheck::none("retries_to_old_master"),
+                ClaimCheck::at_most("split_brain_writes", Limit::Value(40.0)),
+            ],
+            bounds: env(
+                Rate {
+                    min: 20.0,
+                    max: RATE,
+                },
+                None,
+                Span::new(1, 2),
+                FaultBounds::some(
+                    &[FaultKind::LatencySpike, FaultKind::Stall],
+                    2,
+                    FaultWindow::Anywhere,
+                ),
+            ),
+            assumes: "20 to 100 req/s (the scenario's rate and less), commands up to 5 ms, links of 1 or 2 ticks; the scenario's hang (remapped with the load) and up to two latency spikes or stalls anywhere".to_owned(),
+        },
+        Claim {
+            incident: "failover".to_owned(),
+            run: "slot-leak-fixed-8.1".to_owned(),
+            promise: "no pool slot is lost over repeated failovers, and no request is refused with \"Too many connections\"".to_owned(),
+            checks: vec![
+                ClaimCheck::none("leaked_slots"),
+                ClaimCheck::none("errors.too_many_connections"),
+            ],
+            bounds: crate::strategy::EnvBounds {
+                load_ms: Span::new(60_000, LEAK_DURATION_MS),
+                ..env(
+                    Rate {
+                        min: 20.0,
+                        max: RATE,
+                    },
+                    None,
+                    Span::new(1, 1),
+                    FaultBounds::none(),
+                )
+            },
+            assumes: "20 to 100 req/s (the scenario's rate and less) holding each connection 100 ms, commands up to 5 ms, links of one tick, 60 to 110 s of load; the scenario's five failovers (remapped with the load), no other fault: a latency spike raises the concurrency past the pool's 20 whatever the client does".to_owned(),
         },
     ]
 }

@@ -93,6 +93,10 @@ pub struct CorePool {
     /// The server address of each connection in use (by pool id), for
     /// [`Observe::connection_addrs`].
     in_use: std::sync::Mutex<std::collections::BTreeMap<u64, std::net::SocketAddr>>,
+    /// Connections whose slot was lost with them ([`PoolUnderTest::release_unowned`] with
+    /// `address_change_leaks_slots`): closed, and never given back, so that the pool counts
+    /// them as taken for the rest of the run, as redis-py's `_created_connections` does.
+    leaked: std::sync::Mutex<Vec<<Self as PoolUnderTest>::Conn>>,
     /// The core generation last checked clean: pool-core is pure, so a state that has not been
     /// fed an input since is the same state and need not be checked again.
     checked: AtomicU64,
@@ -107,6 +111,17 @@ impl std::fmt::Debug for CorePool {
 }
 
 impl CorePool {
+    /// The server address of `conn`: the one recorded when it was checked out, else its
+    /// stream's peer.
+    fn peer_of(&self, conn: &<Self as PoolUnderTest>::Conn) -> Option<std::net::SocketAddr> {
+        self.in_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&conn.conn_id().0)
+            .copied()
+            .or_else(|| conn.stream().peer_addr().ok())
+    }
+
     /// The pool itself (a handle: `pool::Pool` is shared by clones).
     #[must_use]
     pub fn pool_handle(&self) -> Pool<CountingManager> {
@@ -173,6 +188,7 @@ impl PoolFactory for CorePoolFactory {
         Ok(CorePool {
             pool,
             in_use: std::sync::Mutex::default(),
+            leaked: std::sync::Mutex::default(),
             checked: AtomicU64::new(u64::MAX),
         })
     }
@@ -365,7 +381,71 @@ impl PoolUnderTest for CorePool {
         let Some(d) = self.pool.manager().discovery.as_ref().filter(|d| d.drops()) else {
             return false;
         };
-        conn.stream().peer_addr().is_ok_and(|a| d.is_stale(a))
+        // The address recorded at checkout: a broken stream may no longer report its peer.
+        self.peer_of(conn).is_some_and(|a| d.is_stale(a))
+    }
+
+    fn release_unowned(&self, mut conn: Self::Conn) -> bool {
+        let leaks = self
+            .pool
+            .manager()
+            .discovery
+            .as_ref()
+            .is_some_and(|d| d.leaks_slots);
+        if !leaks {
+            self.release(conn, false);
+            return false;
+        }
+        self.in_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&conn.conn_id().0);
+        // Closed (a FIN; turmoil's shutdown completes at once, so one poll does it), and kept
+        // checked out for good: the pool's slot is lost with it.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ =
+            tokio::io::AsyncWrite::poll_shutdown(std::pin::Pin::new(conn.stream_mut()), &mut cx);
+        self.leaked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(conn);
+        true
+    }
+
+    fn can_reconnect_in_place(&self) -> bool {
+        true
+    }
+
+    async fn reconnect_in_place(
+        &self,
+        conn: &mut Self::Conn,
+        connect_timeout: Option<std::time::Duration>,
+    ) -> Result<String, CmdError> {
+        let addr = self
+            .peer_of(conn)
+            .ok_or_else(|| CmdError::Other("the connection's address is unknown".to_owned()))?;
+        let host = turmoil::reverse_lookup(addr.ip()).unwrap_or_else(|| addr.ip().to_string());
+        let name = format!("{host}:{}", addr.port());
+        let manager = self.pool.manager().inner.at(host, addr.port());
+        // The manager's own bound (5 s) applies too.
+        let r = match connect_timeout {
+            None => manager.connect().await,
+            Some(t) => tokio::time::timeout(t, manager.connect())
+                .await
+                .unwrap_or(Err(RedisError::TimedOut(t))),
+        };
+        match r {
+            Ok(c) => {
+                // The same pooled connection (redis-py's `Connection` object), a new socket.
+                **conn = c;
+                Ok(name)
+            }
+            Err(RedisError::TimedOut(t)) => Err(CmdError::Timeout(t.as_millis() as u64)),
+            Err(e) if manager.connect_error_kind(&e) == ConnectError::MaxClients => {
+                Err(CmdError::MaxClients)
+            }
+            Err(e) => Err(CmdError::Other(format!("connect to {name} failed: {e}"))),
+        }
     }
 
     fn address_watch(&self, conn: &Self::Conn) -> Option<crate::adapter::AddressWatch> {

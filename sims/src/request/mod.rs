@@ -109,6 +109,11 @@ pub(crate) struct Requests {
     pub(crate) gets: u64,
     pub(crate) waited: u64,
     pub(crate) retries: u64,
+    /// Retries whose reconnect in place reached an address the client no longer took for
+    /// the master's (redis-py #3874).
+    pub(crate) retries_to_old_master: u64,
+    /// Pool slots lost with a connection to an old address (redis-py #4187).
+    pub(crate) leaked_slots: u64,
     pub(crate) first_error_us: Option<u64>,
     pub(crate) last_error_us: Option<u64>,
     pub(crate) succeeded_after_last_error: u64,
@@ -135,6 +140,8 @@ impl Requests {
             gets: 0,
             waited: 0,
             retries: 0,
+            retries_to_old_master: 0,
+            leaked_slots: 0,
             first_error_us: None,
             last_error_us: None,
             succeeded_after_last_error: 0,
@@ -271,70 +278,89 @@ impl<P: PoolUnderTest> Pod<P> {
             .map(Duration::from_millis);
         let mut backoff_rng = Rng::stream(s.scenario.seed, BACKOFF_STREAM | id);
         let mut attempt = 0;
+        // A redis-py command retry's connection: kept checked out across the retry and dialed
+        // again, to the address it had (`retry_reconnects_to_old_address`, redis-py #3874).
+        let mut held: Option<P::Conn> = None;
         loop {
-            let asked = Instant::now();
-            let got = pool.get(deadline).await;
-            let wait_us = asked.elapsed().as_micros() as u64;
-            let got = match got {
-                // A connection to an address the client no longer takes for the master's:
-                // closed, and another asked for (not a failure, not a retry, not a checkout
-                // of its own: the wait counted is the next one's).
-                Ok(c) if pool.stale(&c) => {
-                    s.trace
-                        .event(sim_now_us(), label, "request.drop_stale")
-                        .req("req", id)
-                        .num("conn", pool.conn_id(&c))
-                        .write();
-                    pool.release(c, false);
-                    continue;
-                }
-                other => other,
-            };
-            s.requests().record_wait(wait_us);
-            let mut conn = match got {
-                Ok(c) => c,
-                Err(e) => {
-                    let again = client.and_then(|b| {
-                        client::retry_after(
-                            b,
-                            client::class_of_get(&e),
-                            false,
-                            attempt,
-                            &mut backoff_rng,
-                        )
-                    });
-                    let mut ev = s
-                        .trace
-                        .event(
-                            sim_now_us(),
-                            label,
-                            client::failure_event(again, "request.pool_error"),
-                        )
-                        .req("req", id)
-                        .str("error", &e.describe())
-                        .num("wait_us", wait_us);
-                    if let Some(ms) = again {
-                        ev = ev.num("backoff_ms", ms);
+            let mut conn = if let Some(c) = held.take() {
+                match self
+                    .reconnect(id, label, pool, c, attempt, &mut backoff_rng)
+                    .await
+                {
+                    Reconnect::Ready(c) => c,
+                    Reconnect::Retry(c, ms) => {
+                        held = Some(c);
+                        retry_pause(s, &mut attempt, ms).await;
+                        continue;
                     }
-                    ev.write();
-                    match again {
-                        Some(ms) => {
-                            retry_pause(s, &mut attempt, ms).await;
-                            continue;
+                    Reconnect::Failed(kind) => return Err(kind),
+                }
+            } else {
+                let asked = Instant::now();
+                let got = pool.get(deadline).await;
+                let wait_us = asked.elapsed().as_micros() as u64;
+                let got = match got {
+                    // A connection to an address the client no longer takes for the master's:
+                    // closed, and another asked for (not a failure, not a retry, not a checkout
+                    // of its own: the wait counted is the next one's).
+                    Ok(c) if pool.stale(&c) => {
+                        s.trace
+                            .event(sim_now_us(), label, "request.drop_stale")
+                            .req("req", id)
+                            .num("conn", pool.conn_id(&c))
+                            .write();
+                        pool.release(c, false);
+                        continue;
+                    }
+                    other => other,
+                };
+                s.requests().record_wait(wait_us);
+                let conn = match got {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let again = client.and_then(|b| {
+                            client::retry_after(
+                                b,
+                                client::class_of_get(&e),
+                                false,
+                                attempt,
+                                &mut backoff_rng,
+                            )
+                        });
+                        let mut ev = s
+                            .trace
+                            .event(
+                                sim_now_us(),
+                                label,
+                                client::failure_event(again, "request.pool_error"),
+                            )
+                            .req("req", id)
+                            .str("error", &e.describe())
+                            .num("wait_us", wait_us);
+                        if let Some(ms) = again {
+                            ev = ev.num("backoff_ms", ms);
                         }
-                        None => return Err(e.kind()),
+                        ev.write();
+                        match again {
+                            Some(ms) => {
+                                retry_pause(s, &mut attempt, ms).await;
+                                continue;
+                            }
+                            None => return Err(e.kind()),
+                        }
                     }
+                };
+                let mut e = s
+                    .trace
+                    .event(sim_now_us(), label, "request.conn")
+                    .req("req", id)
+                    .num("conn", pool.conn_id(&conn));
+                if let Some(port) = pool.conn_local_port(&conn) {
+                    e = e.str("addr", &format!("{}:{port}", self.host));
                 }
+                e.num("wait_us", wait_us).write();
+                conn
             };
-            let mut e = s
-                .trace
-                .event(sim_now_us(), label, "request.conn")
-                .req("req", id)
-                .num("conn", pool.conn_id(&conn));
-            if let Some(port) = pool.conn_local_port(&conn) {
-                e = e.str("addr", &format!("{}:{port}", self.host));
-            }
-            e.num("wait_us", wait_us).write();
             // A client that closes every connection to an old address at the instant it
             // learns of a change (drop_all): the commands and the hold race against it.
             let watch = pool.address_watch(&conn);
@@ -377,8 +403,7 @@ impl<P: PoolUnderTest> Pod<P> {
                     }
                     // Closed on release if the master moved meanwhile (redis-py's
                     // `owns_connection` false on release).
-                    let healthy = !pool.stale(&conn);
-                    pool.release(conn, healthy);
+                    self.give_back(id, label, pool, conn, true);
                     return Ok(());
                 }
                 Err(e) => {
@@ -399,10 +424,19 @@ impl<P: PoolUnderTest> Pod<P> {
                             (again, e.breaks_connection())
                         }
                     };
-                    // A connection the client no longer takes for the master's is closed
-                    // whatever the error did (redis-py's `owns_connection` on release).
-                    let keep = !closes && !pool.stale(&conn);
-                    pool.release(conn, keep);
+                    // redis-py's retry keeps the connection and dials it again to the same
+                    // address; otherwise the connection goes back (one the client no longer
+                    // takes for the master's is closed whatever the error did: redis-py's
+                    // `owns_connection` on release).
+                    let in_place = again.is_some()
+                        && closes
+                        && client.is_some_and(|b| b.retry_reconnects_to_old_address)
+                        && pool.can_reconnect_in_place();
+                    if in_place {
+                        held = Some(conn);
+                    } else {
+                        self.give_back(id, label, pool, conn, !closes);
+                    }
                     let mut ev = s
                         .trace
                         .event(
@@ -425,6 +459,115 @@ impl<P: PoolUnderTest> Pod<P> {
             }
         }
     }
+}
+
+impl<P: PoolUnderTest> Pod<P> {
+    /// Gives a used connection back: `keep` false closes it. One the pool's client no longer
+    /// takes for the master's is closed whatever `keep` says ([`PoolUnderTest::release_unowned`]),
+    /// and a lost slot is counted and traced (`client.leak_slot`).
+    fn give_back(&self, id: u64, label: &str, pool: &P, conn: P::Conn, keep: bool) {
+        if !pool.stale(&conn) {
+            pool.release(conn, keep);
+            return;
+        }
+        let conn_id = pool.conn_id(&conn);
+        if pool.release_unowned(conn) {
+            let s = &self.shared;
+            s.requests().leaked_slots += 1;
+            s.trace
+                .event(sim_now_us(), label, "client.leak_slot")
+                .req("req", id)
+                .num("conn", conn_id)
+                .write();
+        }
+    }
+
+    /// A retry's reconnect in place of `conn` (held across the retry).
+    async fn reconnect(
+        &self,
+        id: u64,
+        label: &str,
+        pool: &P,
+        mut conn: P::Conn,
+        attempt: u32,
+        backoff_rng: &mut Rng,
+    ) -> Reconnect<P::Conn> {
+        let s = &self.shared;
+        let client = self.client.as_ref();
+        let timeout = client
+            .and_then(|b| b.connect_timeout_ms)
+            .map(Duration::from_millis);
+        let conn_id = pool.conn_id(&conn);
+        match pool.reconnect_in_place(&mut conn, timeout).await {
+            Ok(addr) => {
+                let old = pool.stale(&conn);
+                if old {
+                    s.requests().retries_to_old_master += 1;
+                }
+                s.trace
+                    .event(sim_now_us(), label, "request.reconnect")
+                    .req("req", id)
+                    .num("conn", conn_id)
+                    .str("addr", &addr)
+                    .str("old_master", if old { "yes" } else { "no" })
+                    .write();
+                Reconnect::Ready(conn)
+            }
+            Err(e) => {
+                // A failed connect is a connection error to the retry policy.
+                let again = client.and_then(|b| {
+                    client::retry_after(
+                        b,
+                        Some(crate::client::ErrorClass::Connection),
+                        true,
+                        attempt,
+                        backoff_rng,
+                    )
+                });
+                let mut ev = s
+                    .trace
+                    .event(
+                        sim_now_us(),
+                        label,
+                        client::failure_event(again, "request.cmd_error"),
+                    )
+                    .req("req", id)
+                    .num("conn", conn_id)
+                    .str(
+                        "error",
+                        &match &e {
+                            crate::adapter::CmdError::Timeout(ms) => {
+                                format!("connect timed out after {ms} ms")
+                            }
+                            other => other.describe(),
+                        },
+                    )
+                    .str("at", "reconnect");
+                if let Some(ms) = again {
+                    ev = ev.num("backoff_ms", ms);
+                }
+                ev.write();
+                match again {
+                    Some(ms) => Reconnect::Retry(conn, ms),
+                    None => {
+                        self.give_back(id, label, pool, conn, false);
+                        Reconnect::Failed(e.kind())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What became of a retry's reconnect in place ([`Pod::reconnect`]).
+enum Reconnect<C> {
+    /// The connection, dialed again to the address it had.
+    Ready(C),
+    /// The connect failed and the policy retries after this back-off (ms), the connection
+    /// still held.
+    Retry(C, u64),
+    /// The connect failed and the request fails with this kind (the connection given back).
+    Failed(ErrorKind),
 }
 
 /// A retry is counted, then its back-off (`ms`, 0: none) is slept.
@@ -632,6 +775,7 @@ pub(crate) fn build_pod<F: PoolFactory>(
                         name,
                         b.on_address_change,
                     )
+                    .with_leaks_slots(b.address_change_leaks_slots)
                 });
                 let ctx = PoolContext {
                     config: config.clone(),
