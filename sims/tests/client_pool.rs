@@ -23,6 +23,7 @@ const OTHER: &str = "other";
 /// idle connections to an old address and leaks slots when `leaks`. Returns what `probe`
 /// returned.
 fn with_pool<T: 'static>(
+    seed: u64,
     password: Option<&str>,
     maxclients: u64,
     max_size: u32,
@@ -30,6 +31,7 @@ fn with_pool<T: 'static>(
     probe: impl AsyncFnOnce(sims::pools::ours::CorePool, SentinelTarget) -> T + 'static,
 ) -> T {
     let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
         .tick_duration(Duration::from_millis(1))
         .simulation_duration(Duration::from_secs(30))
         .build();
@@ -108,7 +110,7 @@ fn soon() -> tokio::time::Instant {
 
 #[test]
 fn a_reconnect_in_place_dials_the_same_address_and_keeps_the_slot() {
-    let (addr, id_kept, answers, stale) = with_pool(None, 10, 1, false, async |pool, _| {
+    let (addr, id_kept, answers, stale) = with_pool(1, None, 10, 1, false, async |pool, _| {
         assert!(pool.can_reconnect_in_place());
         let mut c = pool.get(soon()).await.expect("a connection");
         let id = pool.conn_id(&c);
@@ -127,35 +129,57 @@ fn a_reconnect_in_place_dials_the_same_address_and_keeps_the_slot() {
 fn a_reconnect_in_place_refused_by_maxclients_is_a_maxclients_error() {
     // `maxclients` set to the clients connected (the Sentinel's and the one held): the
     // reconnect's new dial is one too many.
-    // With a password, so that the dial reads the server's refusal in its handshake (`AUTH`).
-    let r = with_pool(Some("pw"), 10, 1, false, async |pool, _| {
-        let mut c = pool.get(soon()).await.expect("a connection");
-        let info = pool.run(&mut c, &[b"INFO", b"clients"]).await;
-        let Ok(sims::adapter::Reply::Bulk(Some(text))) = info else {
-            panic!("INFO clients: {info:?}");
-        };
-        let text = String::from_utf8(text).unwrap();
-        let n = text
-            .lines()
-            .find_map(|l| l.strip_prefix("connected_clients:"))
-            .expect("connected_clients")
-            .trim()
-            .to_owned();
-        let set = pool
-            .run(&mut c, &[b"CONFIG", b"SET", b"maxclients", n.as_bytes()])
-            .await;
-        assert!(set.is_ok(), "{set:?}");
-        let r = pool.reconnect_in_place(&mut c, None).await;
-        pool.release(c, false);
-        r
-    });
-    assert_eq!(r, Err(CmdError::MaxClients));
+    // With a password, so that the dial reads the server's refusal in its handshake (`AUTH`);
+    // eight turmoil seeds.
+    let outcomes: Vec<String> = (1..=8)
+        .map(|seed| {
+            let r = with_pool(seed, Some("pw"), 10, 1, false, async |pool, _| {
+                let mut c = pool.get(soon()).await.expect("a connection");
+                let info = pool.run(&mut c, &[b"INFO", b"clients"]).await;
+                let Ok(sims::adapter::Reply::Bulk(Some(text))) = info else {
+                    panic!("INFO clients: {info:?}");
+                };
+                let text = String::from_utf8(text).unwrap();
+                let n = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("connected_clients:"))
+                    .expect("connected_clients")
+                    .trim()
+                    .to_owned();
+                let set = pool
+                    .run(&mut c, &[b"CONFIG", b"SET", b"maxclients", n.as_bytes()])
+                    .await;
+                assert!(set.is_ok(), "{set:?}");
+                let r = pool.reconnect_in_place(&mut c, None).await;
+                pool.release(c, false);
+                r
+            });
+            format!("{seed}: {r:?}")
+        })
+        .collect();
+    // The refusal is read in the handshake (`AUTH` answered "max number of clients
+    // reached"), unless the server's close overtakes the reply: at seed 6 the dial reads a
+    // reset, as a real client can when its `AUTH` reaches a socket the server already closed.
+    // Pinned per seed: the turmoil schedule is the seed's.
+    let want: Vec<String> = (1..=8)
+        .map(|seed| {
+            let r: Result<String, CmdError> = if seed == 6 {
+                Err(CmdError::Other(
+                    "connect to redis:6379 failed: I/O error: Connection reset".to_owned(),
+                ))
+            } else {
+                Err(CmdError::MaxClients)
+            };
+            format!("{seed}: {r:?}")
+        })
+        .collect();
+    assert_eq!(outcomes, want);
 }
 
 #[test]
 fn a_connection_to_an_old_address_loses_its_slot_only_when_the_client_leaks() {
     for leaks in [true, false] {
-        let (stale, leaked, next) = with_pool(None, 10, 1, leaks, async |pool, target| {
+        let (stale, leaked, next) = with_pool(1, None, 10, 1, leaks, async |pool, target| {
             let c = pool.get(soon()).await.expect("a connection");
             assert!(!pool.stale(&c));
             // The client learns another master while the connection is checked out.
