@@ -7,6 +7,7 @@ use fake_redis::{FakeRedis, ServerConfig};
 
 fn sim(server: &FakeRedis) -> turmoil::Sim<'static> {
     let mut sim = turmoil::Builder::new()
+        .rng_seed(1)
         .simulation_duration(Duration::from_secs(30))
         .build();
     let s = server.clone();

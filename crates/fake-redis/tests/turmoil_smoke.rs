@@ -26,7 +26,7 @@ fn basic_commands_over_turmoil() {
         requirepass: Some("pw".into()),
         ..ServerConfig::default()
     });
-    let mut sim = turmoil::Builder::new().build();
+    let mut sim = turmoil::Builder::new().rng_seed(1).build();
     let s = server.clone();
     sim.host("redis", move || {
         let s = s.clone();
