@@ -584,3 +584,46 @@ fn a_replicaof_event_names_a_bad_master() {
     assert!(e.contains("timeline[0].master"), "{e}");
     assert!(e.contains("neither host:port nor \"no one\""), "{e}");
 }
+
+// ---- a tier spreads its calls over the next tier's pods ----
+
+#[test]
+fn a_tier_calls_the_next_tiers_pods_in_turn_on_both_engines() {
+    let s = scenario(
+        vec![
+            Tier::new("a", PoolSpec::default(), 1_000).calling("b"),
+            Tier::new("b", PoolSpec::profile("recommended"), 1_000).with_instances(3),
+        ],
+        constant(300.0),
+    );
+    for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+        let run = sims::run_on(
+            engine,
+            &s,
+            &RunOptions {
+                keep_trace: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(run.report.errors.total(), 0, "{engine:?}");
+        // Checkouts in each pod of `b` (a request from another tier starts in `a-0` only).
+        let mut per_pod: BTreeMap<String, u64> = BTreeMap::new();
+        for line in &run.trace {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let host = v["host"].as_str().unwrap_or_default();
+            if v["event"] == "request.conn" && host.starts_with("b-") {
+                *per_pod.entry(host.to_owned()).or_default() += 1;
+            }
+        }
+        let counts: Vec<u64> = per_pod.values().copied().collect();
+        assert_eq!(counts.len(), 3, "{engine:?}: {per_pod:?}");
+        let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(hi - lo <= 1, "{engine:?}: round robin, {per_pod:?}");
+        assert_eq!(
+            counts.iter().sum::<u64>(),
+            run.report.requests,
+            "{engine:?}"
+        );
+    }
+}

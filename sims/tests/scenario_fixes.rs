@@ -139,6 +139,15 @@ fn knob_values_a_file_gets_wrong_are_explained() {
     assert!(err.contains("max_size = \"unbounded\""), "{err}");
     assert!(!err.contains("None"), "{err}");
 
+    // A value of another type (a boolean, a list) gets serde's "expected ..." line, which
+    // the knob's reader writes.
+    let boolean = with("max_size = true");
+    let err = Scenario::from_toml(&boolean).unwrap_err().to_string();
+    assert!(
+        err.contains("expected a whole number (0 or more) or \"off\""),
+        "{err}"
+    );
+
     let unbounded = with("max_size = \"unbounded\"");
     Scenario::from_toml(&unbounded).unwrap();
 }
