@@ -437,20 +437,7 @@ impl<P: PoolUnderTest> Pod<P> {
                     } else {
                         self.give_back(id, label, pool, conn, !closes);
                     }
-                    let mut ev = s
-                        .trace
-                        .event(
-                            sim_now_us(),
-                            label,
-                            client::failure_event(again, "request.cmd_error"),
-                        )
-                        .req("req", id)
-                        .num("conn", conn_id)
-                        .str("error", &e.describe());
-                    if let (Some(ms), Some(_)) = (again, client) {
-                        ev = ev.num("backoff_ms", ms);
-                    }
-                    ev.write();
+                    self.trace_cmd_failure(label, id, again, conn_id, &e.describe(), None);
                     match again {
                         Some(ms) => retry_pause(s, &mut attempt, ms).await,
                         None => return Err(e.kind()),
@@ -480,6 +467,38 @@ impl<P: PoolUnderTest> Pod<P> {
                 .num("conn", conn_id)
                 .write();
         }
+    }
+
+    /// Traces a failed command (`at`: where, when not the command itself): `request.retry`
+    /// with its back-off when the client tries again (`again`), else `request.cmd_error`.
+    fn trace_cmd_failure(
+        &self,
+        label: &str,
+        id: u64,
+        again: Option<u64>,
+        conn_id: u64,
+        error: &str,
+        at: Option<&str>,
+    ) {
+        let mut ev = self
+            .shared
+            .trace
+            .event(
+                sim_now_us(),
+                label,
+                client::failure_event(again, "request.cmd_error"),
+            )
+            .req("req", id)
+            .num("conn", conn_id)
+            .str("error", error);
+        if let Some(at) = at {
+            ev = ev.str("at", at);
+        }
+        // The scenario's own retry (no client) traces no back-off.
+        if let (Some(ms), Some(_)) = (again, &self.client) {
+            ev = ev.num("backoff_ms", ms);
+        }
+        ev.write();
     }
 
     /// A retry's reconnect in place of `conn` (held across the retry).
@@ -524,29 +543,13 @@ impl<P: PoolUnderTest> Pod<P> {
                         backoff_rng,
                     )
                 });
-                let mut ev = s
-                    .trace
-                    .event(
-                        sim_now_us(),
-                        label,
-                        client::failure_event(again, "request.cmd_error"),
-                    )
-                    .req("req", id)
-                    .num("conn", conn_id)
-                    .str(
-                        "error",
-                        &match &e {
-                            crate::adapter::CmdError::Timeout(ms) => {
-                                format!("connect timed out after {ms} ms")
-                            }
-                            other => other.describe(),
-                        },
-                    )
-                    .str("at", "reconnect");
-                if let Some(ms) = again {
-                    ev = ev.num("backoff_ms", ms);
-                }
-                ev.write();
+                let error = match &e {
+                    crate::adapter::CmdError::Timeout(ms) => {
+                        format!("connect timed out after {ms} ms")
+                    }
+                    other => other.describe(),
+                };
+                self.trace_cmd_failure(label, id, again, conn_id, &error, Some("reconnect"));
                 match again {
                     Some(ms) => Reconnect::Retry(conn, ms),
                     None => {
