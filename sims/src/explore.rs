@@ -26,8 +26,10 @@
 //! one factor (so sums and ratios keep their order), the cron at `hz 1`, and the regime of the
 //! original run kept: a pool that made requests wait there gets fewer connections than the
 //! explorer's requests, one that never did gets as many; a server whose `maxclients` refused
-//! connections there gets fewer slots than requests. docs/invariants.md has the details and
-//! the results for every built-in run.
+//! connections there gets fewer slots than requests. A keepalive of one PING per interval
+//! keeps its period per connection rather than its connection count, with one request left
+//! to come back after the gap. docs/invariants.md has the details and the results for every
+//! built-in run.
 
 use crate::claims::ClaimCheck;
 pub use crate::fast::explore::{Channel, Plant};
@@ -372,6 +374,10 @@ pub struct Regime {
     /// Requests waited for a full pool past their deadline (the cascade): the original's
     /// queue was long enough for a wait to outlast a caller.
     pub waits_past_deadline: bool,
+    /// Most connections one Redis-facing pool held at one time (the report's peak over all
+    /// pools, divided by their number, rounded up): what a one-PING-per-interval keepalive
+    /// rotates over.
+    pub pool_connections: u64,
 }
 
 impl Regime {
@@ -385,6 +391,7 @@ impl Regime {
             maxclients_hit: r.errors.max_clients > 0 || r.rejected_connections > 0,
             waits_past_deadline: r.waited_fraction > 0.0
                 && (r.errors.deadline_exceeded > 0 || r.errors.pool_timeout > 0),
+            pool_connections: r.peak_pool_connections,
         }
     }
 }
@@ -522,8 +529,18 @@ pub fn scale_down(
         }
         let c = &configs[t];
         let o = &mut tier.pool.overrides;
+        // One PING per interval through the pool, in reuse order (seed 003's fix): each of n
+        // idle connections is pinged every n x interval, and that period against the server's
+        // `timeout` decides whether one dies between its pings. A connection opened by each
+        // request leaves no request to come back after the gap (ping-fix-120s needs 3 idle
+        // connections and a 4th request), so the instance keeps the period, not the count:
+        // one request fewer connections than requests, each pinged every n x interval
+        // (scaled) as in the original.
+        let rotation = c
+            .keepalive
+            .filter(|k| k.scope == pool_core::KeepaliveScope::OnePerInterval);
         let size = c.max_size.map(|m| {
-            let cap = if regime.pool_exhausted {
+            let cap = if regime.pool_exhausted || rotation.is_some() {
                 requests.saturating_sub(1).max(1)
             } else {
                 requests
@@ -532,10 +549,13 @@ pub fn scale_down(
         });
         o.max_size = Some(size.map_or(Setting::Off, Setting::Value));
         o.min_idle = Some(c.min_idle.min(1));
-        o.max_idle = Some(
-            c.max_idle
-                .map_or(Setting::Off, |m| Setting::Value(m.min(requests))),
-        );
+        let idle_cap = if rotation.is_some() {
+            requests.saturating_sub(1).max(1)
+        } else {
+            requests
+        };
+        let max_idle = c.max_idle.map(|m| m.min(idle_cap));
+        o.max_idle = Some(max_idle.map_or(Setting::Off, Setting::Value));
         o.max_waiters = Some(
             c.max_waiters
                 .map_or(Setting::Off, |m| Setting::Value(m.min(requests))),
@@ -554,6 +574,24 @@ pub fn scale_down(
         o.max_lifetime_ms = dur(c.max_lifetime);
         o.lifetime_jitter_ms = Some(Setting::Off);
         o.keepalive_interval_ms = dur(c.keepalive.map(|k| k.interval));
+        if let Some(k) = rotation {
+            // Idle connections: at most max_size, and at most max_idle of them kept.
+            let idle_most = |size: Option<u32>, idle: Option<u32>| {
+                u64::from(size.unwrap_or(u32::MAX).min(idle.unwrap_or(u32::MAX)))
+            };
+            let original = regime
+                .pool_connections
+                .clamp(1, idle_most(c.max_size, c.max_idle).max(1));
+            let now = idle_most(size, max_idle).clamp(1, u64::from(requests.max(1)));
+            let period = ms(k.interval).saturating_mul(original);
+            let interval = div(period.div_ceil(now), by);
+            o.keepalive_interval_ms = Some(Setting::Value(interval));
+            notes.push(format!(
+                "tier {}: one PING per interval over {original} idle connection(s): each pinged every {period} ms in the original ({:.2} x the server's timeout); kept with {now} connection(s) and one request to come back: interval {interval} ms",
+                tier.name,
+                period as f64 / (s.server.timeout_secs.max(1) * 1000) as f64,
+            ));
+        }
         o.connect_timeout_ms = dur(c.connect_timeout);
         if let pool_core::CheckWhen::IfIdleFor(d) = c.check_on_checkout.when {
             o.check_if_idle_for_ms = Some(div(ms(d), by));
@@ -862,6 +900,13 @@ fn instance_with(
     crate::fast::supports(s)?;
     let original = crate::fast::run(s, &crate::RunOptions::default())?;
     let mut regime = Regime::of(&original.report);
+    let redis_pools: u64 = s
+        .tiers
+        .iter()
+        .filter(|t| t.calls.is_none())
+        .map(|t| u64::from(t.instances) * u64::from(t.pools_per_instance))
+        .sum();
+    regime.pool_connections = regime.pool_connections.div_ceil(redis_pools.max(1));
     let slowed = s.timeline.iter().any(|e| {
         matches!(
             e,
