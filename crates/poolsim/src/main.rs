@@ -290,12 +290,12 @@ fn parse_incident(s: &str) -> Result<Which, String> {
         .ok_or_else(|| format!("unknown incident '{s}'; valid: {}, all", incident_names()))
 }
 
-/// A seed: decimal, or hex with `0x`.
 /// `--engine turmoil|fast`.
 pub(crate) fn parse_engine(s: &str) -> Result<sims::Engine, String> {
     sims::Engine::parse(s)
 }
 
+/// A seed: decimal, or hex with `0x`.
 pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
     let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
