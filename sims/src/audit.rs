@@ -135,6 +135,7 @@ fn offered_rps(s: &Scenario, hold_ms: f64) -> f64 {
                 to_per_sec,
                 ..
             } => from_per_sec.max(to_per_sec),
+            crate::scenario::Arrivals::At { .. } => arrivals.mean_rate(s.duration_ms),
         },
         Clients::Closed { users, think } => {
             let most = s.timeline.iter().fold(*users, |m, e| match e {

@@ -457,6 +457,47 @@ pub enum Arrivals {
         /// Ramp length.
         over_ms: u64,
     },
+    /// A script: one request at each instant, dealt to the first tier's pods in turn (the
+    /// first instant to pod 0, the second to pod 1, ...). The instants are exact: neither a
+    /// load event's rate factor nor an idle gap moves or drops them. An explored
+    /// counterexample is written with one (`poolsim explore --write`).
+    At {
+        /// The instants (ms), in order; each before `duration_ms`.
+        at_ms: Vec<u64>,
+    },
+}
+
+impl Arrivals {
+    /// Requests per second over a run of `duration_ms`, on average: the rate for a process,
+    /// the script's requests over the run for [`Arrivals::At`].
+    #[must_use]
+    pub fn mean_rate(&self, duration_ms: u64) -> f64 {
+        match self {
+            Self::At { at_ms } => at_ms.len() as f64 * 1000.0 / duration_ms.max(1) as f64,
+            Self::Constant { rate_per_sec } | Self::Poisson { rate_per_sec } => *rate_per_sec,
+            Self::Bursts {
+                base_per_sec,
+                burst_per_sec,
+                burst_ms,
+                every_ms,
+            } => {
+                let f = *burst_ms as f64 / (*every_ms).max(1) as f64;
+                base_per_sec + (burst_per_sec - base_per_sec) * f
+            }
+            Self::Ramp {
+                from_per_sec,
+                to_per_sec,
+                over_ms,
+            } => {
+                // The ramp's part of the run at its mean, the rest at the end rate.
+                let d = duration_ms.max(1) as f64;
+                let ramp = (*over_ms as f64).min(d);
+                let reached =
+                    from_per_sec + (to_per_sec - from_per_sec) * (ramp / (*over_ms).max(1) as f64);
+                (ramp * (from_per_sec + reached) / 2.0 + (d - ramp) * to_per_sec) / d
+            }
+        }
+    }
 }
 
 /// A distribution of durations.
@@ -1279,7 +1320,7 @@ impl Scenario {
                 }
                 check_dist(think, "load.clients.think")?;
             }
-            Clients::Open { arrivals } => check_arrivals(arrivals)?,
+            Clients::Open { arrivals } => check_arrivals(arrivals, self.duration_ms)?,
         }
         if self.load.mix.is_empty() || self.load.mix.iter().all(|m| m.weight == 0) {
             return Err(invalid("load.mix", "needs an entry with a weight above 0"));
@@ -1440,7 +1481,7 @@ fn check_dist(d: &Dist, field: &str) -> Result<(), ScenarioError> {
     }
 }
 
-fn check_arrivals(a: &Arrivals) -> Result<(), ScenarioError> {
+fn check_arrivals(a: &Arrivals, duration_ms: u64) -> Result<(), ScenarioError> {
     let rate = |r: f64, f: &str| {
         if r.is_finite() && r >= 0.0 {
             Ok(())
@@ -1478,6 +1519,26 @@ fn check_arrivals(a: &Arrivals) -> Result<(), ScenarioError> {
         } => {
             rate(from_per_sec, "from_per_sec")?;
             rate(to_per_sec, "to_per_sec")
+        }
+        Arrivals::At { ref at_ms } => {
+            for (i, w) in at_ms.windows(2).enumerate() {
+                if w[1] < w[0] {
+                    return Err(invalid(
+                        format!("load.clients.arrivals.at_ms[{}]", i + 1),
+                        format!(
+                            "must not be before the instant ahead of it ({} < {})",
+                            w[1], w[0]
+                        ),
+                    ));
+                }
+            }
+            match at_ms.iter().position(|&t| t >= duration_ms) {
+                Some(i) => Err(invalid(
+                    format!("load.clients.arrivals.at_ms[{i}]"),
+                    format!("must be before duration_ms ({duration_ms})"),
+                )),
+                None => Ok(()),
+            }
         }
     }
 }

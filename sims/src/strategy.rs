@@ -344,7 +344,7 @@ impl EnvBounds {
                 None,
             ),
             Clients::Open { arrivals } => {
-                let r = open_rate(arrivals);
+                let r = open_rate(arrivals, s.duration_ms);
                 (
                     None,
                     None,
@@ -382,11 +382,14 @@ impl EnvBounds {
     }
 }
 
-fn open_rate(a: &Arrivals) -> f64 {
+/// The rate the fuzzer varies around: a process's base or final rate, a script's requests
+/// over the run.
+fn open_rate(a: &Arrivals, duration_ms: u64) -> f64 {
     match *a {
         Arrivals::Constant { rate_per_sec } | Arrivals::Poisson { rate_per_sec } => rate_per_sec,
         Arrivals::Bursts { base_per_sec, .. } => base_per_sec,
         Arrivals::Ramp { to_per_sec, .. } => to_per_sec,
+        Arrivals::At { .. } => a.mean_rate(duration_ms),
     }
 }
 

@@ -627,3 +627,70 @@ fn a_tier_calls_the_next_tiers_pods_in_turn_on_both_engines() {
         );
     }
 }
+
+/// A script of arrivals (`kind = "at"`) sends one request at each instant, dealt to the first
+/// tier's pods in turn, on both engines; a load event's rate factor and an idle gap leave it
+/// as written.
+#[test]
+fn scripted_arrivals_send_exactly_their_instants_on_both_engines() {
+    let mut s = scenario(
+        vec![Tier::new("a", PoolSpec::profile("recommended"), 1_000).with_instances(2)],
+        Clients::Open {
+            arrivals: Arrivals::At {
+                at_ms: vec![0, 5, 5, 700, 1_999],
+            },
+        },
+    );
+    s.timeline = vec![
+        Event::Load {
+            at_ms: 0,
+            rate_factor: Some(3.0),
+            users: None,
+        },
+        Event::IdleGap {
+            at_ms: 600,
+            duration_ms: 200,
+        },
+    ];
+    s.validate().unwrap();
+    for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+        let run = sims::run_on(
+            engine,
+            &s,
+            &RunOptions {
+                keep_trace: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(run.report.requests, 5, "{engine:?}");
+        assert_eq!(run.report.errors.total(), 0, "{engine:?}");
+        let starts: Vec<(u64, String)> = run
+            .trace
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["event"] == "request.start")
+            .map(|v| {
+                (
+                    v["t_us"].as_u64().unwrap() / 1000,
+                    v["host"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(u64, String)> = [
+            (0, "a-0"),
+            (5, "a-1"),
+            (5, "a-0"),
+            (700, "a-1"),
+            (1_999, "a-0"),
+        ]
+        .iter()
+        .map(|&(t, h)| (t, h.to_owned()))
+        .collect();
+        let mut got = starts.clone();
+        got.sort();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        assert_eq!(got, want_sorted, "{engine:?}: {starts:?}");
+    }
+}

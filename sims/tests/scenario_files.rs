@@ -33,6 +33,31 @@ fn a_misspelt_field_is_named_with_its_line() {
     assert!(err.contains("line"), "{err}");
 }
 
+/// A script of arrivals reads from TOML as the template writes it.
+#[test]
+fn a_script_of_arrivals_reads_from_toml() {
+    let text = stale_eof_toml();
+    let start = text.find("[load.clients]").expect("a [load.clients] table");
+    // The table and its sub-tables (`[load.clients.think]`).
+    let end = text[start..]
+        .match_indices("\n[")
+        .map(|(i, _)| start + i)
+        .find(|&i| !text[i + 1..].starts_with("[load.clients"))
+        .unwrap_or(text.len());
+    let script =
+        "[load.clients]\nkind = \"open\"\narrivals = { kind = \"at\", at_ms = [0, 5, 9000] }\n";
+    let text = format!("{}{script}{}", &text[..start], &text[end..]);
+    let s = Scenario::from_toml(&text).unwrap();
+    assert_eq!(
+        s.load.clients,
+        sims::scenario::Clients::Open {
+            arrivals: sims::scenario::Arrivals::At {
+                at_ms: vec![0, 5, 9_000]
+            }
+        }
+    );
+}
+
 #[test]
 fn a_bad_value_is_named_with_its_line() {
     let text = stale_eof_toml().replace("profile = \"radix-v2\"", "profile = 3");
@@ -74,6 +99,27 @@ fn nonsense_that_parses_is_refused_naming_the_field() {
                 s.tiers[0].pool.overrides.max_size = Some(sims::knobs::Setting::Value(0));
             }),
             "tiers[0].pool: overrides.max_size: must be at least 1 (got 0); write max_size = \"unbounded\"",
+        ),
+        (
+            Box::new(|s| {
+                s.load.clients = sims::scenario::Clients::Open {
+                    arrivals: sims::scenario::Arrivals::At {
+                        at_ms: vec![0, 10, 5],
+                    },
+                };
+            }),
+            "load.clients.arrivals.at_ms[2]: must not be before the instant ahead of it (5 < 10)",
+        ),
+        (
+            Box::new(|s| {
+                let end = s.duration_ms;
+                s.load.clients = sims::scenario::Clients::Open {
+                    arrivals: sims::scenario::Arrivals::At {
+                        at_ms: vec![0, end],
+                    },
+                };
+            }),
+            "load.clients.arrivals.at_ms[1]: must be before duration_ms",
         ),
     ];
     for (change, want) in cases {

@@ -71,6 +71,7 @@ fn every_variant() -> Vec<Scenario> {
             to_per_sec: 2.0,
             over_ms: 1,
         },
+        Arrivals::At { at_ms: vec![0] },
     ] {
         let mut s = base.clone();
         s.load.clients = Clients::Open { arrivals: a };

@@ -8,13 +8,10 @@ use super::{Ev, LAST, TIMER, World};
 use crate::adapter::{CmdError, GetError, Reply};
 use crate::client::ClientBehaviour;
 use crate::report::ErrorKind;
-use crate::request::load::{
-    POD_STREAM, USER_STREAM, factor_at, gap_end, max_factor, max_rate, next_load_change, rate_at,
-    users_at,
-};
+use crate::request::load::{OpenArrivals, USER_STREAM, gap_end, next_load_change, users_at};
 use crate::request::{BACKOFF_STREAM, outcome_name, pick_command, req_id, req_label};
 use crate::rng::Rng;
-use crate::scenario::{Arrivals, Clients, Command, Retry, ScenarioError};
+use crate::scenario::{Clients, Command, Retry, ScenarioError};
 use pool::redis::resp::Value;
 use pool_core::{ConnId, ConnectError, RejectReason};
 use std::collections::BTreeMap;
@@ -81,11 +78,8 @@ struct User {
 #[derive(Clone, Debug)]
 struct Arrival {
     pod: usize,
-    rng: Rng,
-    t_us: u64,
+    times: OpenArrivals,
     pool_rr: usize,
-    highest: f64,
-    constant: bool,
     generating: bool,
     outstanding: u64,
 }
@@ -274,16 +268,12 @@ impl World<'_> {
                 }
             }
             Clients::Open { arrivals } => {
-                let highest = max_rate(arrivals) * max_factor(s) / f64::from(pods);
                 for index in 0..pods {
                     let global = self.app.pods[index as usize].global;
                     self.app.arrivals.push(Arrival {
                         pod: index as usize,
-                        rng: Rng::stream(s.seed, POD_STREAM | u64::from(global)),
-                        t_us: 0,
+                        times: OpenArrivals::new(s, arrivals, global, index, 0),
                         pool_rr: 0,
-                        highest,
-                        constant: matches!(arrivals, Arrivals::Constant { .. }),
                         generating: true,
                         outstanding: 0,
                     });
@@ -364,46 +354,7 @@ impl World<'_> {
         let Clients::Open { arrivals } = &s.load.clients else {
             return;
         };
-        let pods = f64::from(s.tiers[0].instances);
-        let g = &mut self.app.arrivals[a];
-        let found = loop {
-            let t_ms = g.t_us / 1000;
-            if g.constant {
-                let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
-                if rate <= 0.0 {
-                    match next_load_change(s, t_ms) {
-                        Some(at) => g.t_us = at * 1000,
-                        None => break None,
-                    }
-                    continue;
-                }
-                g.t_us += (1e6 / rate).round().max(1.0) as u64;
-            } else {
-                if g.highest <= 0.0 {
-                    break None;
-                }
-                g.t_us += (g.rng.exponential(1.0 / g.highest) * 1e6).round().max(1.0) as u64;
-                let t_ms = g.t_us / 1000;
-                // Past the end, even a candidate thinning would drop ends the process (see
-                // `request::load`: a rate of zero to the end would otherwise never end).
-                if t_ms >= s.duration_ms {
-                    break None;
-                }
-                let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
-                if g.rng.unit() * g.highest >= rate {
-                    continue;
-                }
-            }
-            let t_ms = g.t_us / 1000;
-            if t_ms >= s.duration_ms {
-                break None;
-            }
-            if let Some(end) = gap_end(s, t_ms) {
-                g.t_us = end * 1000;
-                continue;
-            }
-            break Some(g.t_us);
-        };
+        let found = self.app.arrivals[a].times.next(s, arrivals);
         match found {
             Some(t_us) => {
                 let t = self.ceil_ms(t_us).max(self.now);

@@ -4,8 +4,9 @@
 //! `(u / pods) % pools_per_instance`; it sends a request, waits for its outcome (at most the
 //! tier's deadline), thinks, and goes again; a `load` event changes how many users are active
 //! (users `0..n`). Open loop: each pod draws arrivals at `rate / pods` (times the current
-//! `rate_factor`) and sends each as its own task, whatever the system does. An `idle_gap`
-//! stops both. Everything random comes from the scenario's seed ([`crate::rng`]).
+//! `rate_factor`, [`OpenArrivals`]) and sends each as its own task, whatever the system does;
+//! a script's instants are dealt to the pods in turn. An `idle_gap` stops both (but not a
+//! script). Everything random comes from the scenario's seed ([`crate::rng`]).
 
 use super::{Pod, req_id, request};
 use crate::adapter::PoolUnderTest;
@@ -105,6 +106,8 @@ pub(crate) fn rate_at(a: &Arrivals, t_ms: u64) -> f64 {
             };
             from_per_sec + (to_per_sec - from_per_sec) * f
         }
+        // A script has instants, not a rate (`OpenArrivals` deals them).
+        Arrivals::At { .. } => 0.0,
     }
 }
 
@@ -122,6 +125,7 @@ pub(crate) fn max_rate(a: &Arrivals) -> f64 {
             to_per_sec,
             ..
         } => from_per_sec.max(to_per_sec),
+        Arrivals::At { .. } => 0.0,
     }
 }
 
@@ -215,53 +219,10 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
             }
         }
         Clients::Open { ref arrivals } => {
-            let mut rng = Rng::stream(s.seed, POD_STREAM | u64::from(global));
             let outstanding = Rc::new(Cell::new(0u64));
-            let constant = matches!(arrivals, Arrivals::Constant { .. });
-            // Poisson arrivals with a rate that changes over time, by thinning: candidates at
-            // the highest rate, each kept with probability rate(t) / highest.
-            let highest = max_rate(arrivals) * max_factor(&s) / f64::from(pods);
-            // Arrival times in µs, accumulated exactly.
-            let mut t_us = sim_now_us();
+            let mut times = OpenArrivals::new(&s, arrivals, global, index, sim_now_us());
             let mut pool_rr = 0usize;
-            loop {
-                let t_ms = t_us / 1000;
-                let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
-                if constant {
-                    if rate <= 0.0 {
-                        // Nothing arrives until the next load change.
-                        match next_load_change(&s, t_ms) {
-                            Some(at) => t_us = at * 1000,
-                            None => break,
-                        }
-                        continue;
-                    }
-                    t_us += (1e6 / rate).round().max(1.0) as u64;
-                } else {
-                    if highest <= 0.0 {
-                        break;
-                    }
-                    t_us += (rng.exponential(1.0 / highest) * 1e6).round().max(1.0) as u64;
-                    let t_ms = t_us / 1000;
-                    // A candidate past the end ends the process even when it would be
-                    // thinned away: with a rate of zero to the end (a load event with
-                    // `rate_factor = 0`), every candidate is, and the loop would never end.
-                    if t_ms >= s.duration_ms {
-                        break;
-                    }
-                    let rate = rate_at(arrivals, t_ms) * factor_at(&s, t_ms) / f64::from(pods);
-                    if rng.unit() * highest >= rate {
-                        continue;
-                    }
-                }
-                let t_ms = t_us / 1000;
-                if t_ms >= s.duration_ms {
-                    break;
-                }
-                if let Some(end) = gap_end(&s, t_ms) {
-                    t_us = end * 1000;
-                    continue;
-                }
+            while let Some(t_us) = times.next(&s, arrivals) {
                 sleep_until_us(t_us).await;
                 let id = next_id();
                 let pool_index = pool_rr % pools;
@@ -281,6 +242,103 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
     }
 }
 
+/// One pod's open-loop arrivals: the instants of its requests, drawn from its own stream.
+/// Both engines draw them here, so that they send the same requests at the same instants.
+///
+/// A process (constant, Poisson, bursts, ramp) gives this pod `rate / pods` times the current
+/// `rate_factor`; Poisson rates that change over time are drawn by thinning (candidates at
+/// the highest rate, each kept with probability rate(t) / highest), and an idle gap skips to
+/// its end. A script ([`Arrivals::At`]) deals its instants to the pods in turn, exactly.
+#[derive(Clone, Debug)]
+pub(crate) struct OpenArrivals {
+    /// The last instant drawn (µs), accumulated exactly.
+    t_us: u64,
+    rng: Rng,
+    /// The highest rate this pod reaches (the thinning's candidate rate).
+    highest: f64,
+    constant: bool,
+    /// This pod's index in the first tier, and the tier's pods.
+    index: u32,
+    pods: u32,
+    /// A script's instants dealt to this pod so far.
+    scripted: usize,
+}
+
+impl OpenArrivals {
+    /// The arrivals of the first tier's pod `index` (`global` over every tier's pods), from
+    /// `start_us`.
+    pub(crate) fn new(
+        s: &Scenario,
+        arrivals: &Arrivals,
+        global: u32,
+        index: u32,
+        start_us: u64,
+    ) -> Self {
+        let pods = s.tiers[0].instances.max(1);
+        Self {
+            t_us: start_us,
+            rng: Rng::stream(s.seed, POD_STREAM | u64::from(global)),
+            highest: max_rate(arrivals) * max_factor(s) / f64::from(pods),
+            constant: matches!(arrivals, Arrivals::Constant { .. }),
+            index,
+            pods,
+            scripted: 0,
+        }
+    }
+
+    /// The instant (µs) of this pod's next request; `None` once it sends no more (past
+    /// `duration_ms`, a rate of zero to the end, the script's end).
+    pub(crate) fn next(&mut self, s: &Scenario, arrivals: &Arrivals) -> Option<u64> {
+        if let Arrivals::At { at_ms } = arrivals {
+            let i = self.scripted * self.pods as usize + self.index as usize;
+            let t_ms = *at_ms.get(i)?;
+            self.scripted += 1;
+            self.t_us = t_ms * 1000;
+            return (t_ms < s.duration_ms).then_some(self.t_us);
+        }
+        let pods = f64::from(self.pods);
+        loop {
+            let t_ms = self.t_us / 1000;
+            if self.constant {
+                let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
+                if rate <= 0.0 {
+                    // Nothing arrives until the next load change.
+                    self.t_us = next_load_change(s, t_ms)? * 1000;
+                    continue;
+                }
+                self.t_us += (1e6 / rate).round().max(1.0) as u64;
+            } else {
+                if self.highest <= 0.0 {
+                    return None;
+                }
+                self.t_us += (self.rng.exponential(1.0 / self.highest) * 1e6)
+                    .round()
+                    .max(1.0) as u64;
+                let t_ms = self.t_us / 1000;
+                // A candidate past the end ends the process even when it would be thinned
+                // away: with a rate of zero to the end (a load event with `rate_factor = 0`),
+                // every candidate is, and the loop would never end.
+                if t_ms >= s.duration_ms {
+                    return None;
+                }
+                let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
+                if self.rng.unit() * self.highest >= rate {
+                    continue;
+                }
+            }
+            let t_ms = self.t_us / 1000;
+            if t_ms >= s.duration_ms {
+                return None;
+            }
+            if let Some(end) = gap_end(s, t_ms) {
+                self.t_us = end * 1000;
+                continue;
+            }
+            return Some(self.t_us);
+        }
+    }
+}
+
 async fn sleep_until_us(t_us: u64) {
     let now = sim_now_us();
     if t_us > now {
@@ -291,6 +349,34 @@ async fn sleep_until_us(t_us: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_rates_are_requests_per_second_over_the_run() {
+        let at = Arrivals::At {
+            at_ms: vec![0, 1, 2, 3],
+        };
+        assert_eq!(at.mean_rate(2_000), 2.0);
+        assert_eq!(at.mean_rate(0), 4_000.0);
+        assert_eq!(Arrivals::Poisson { rate_per_sec: 7.0 }.mean_rate(1), 7.0);
+        let b = Arrivals::Bursts {
+            base_per_sec: 10.0,
+            burst_per_sec: 110.0,
+            burst_ms: 250,
+            every_ms: 1_000,
+        };
+        assert_eq!(b.mean_rate(5_000), 35.0);
+        let r = Arrivals::Ramp {
+            from_per_sec: 1.0,
+            to_per_sec: 9.0,
+            over_ms: 10,
+        };
+        // 10 ms at 5 on average, 4,990 ms at 9.
+        assert!((r.mean_rate(5_000) - (10.0 * 5.0 + 4_990.0 * 9.0) / 5_000.0).abs() < 1e-9);
+        // Half the ramp: from 1 to 5, 3 on average.
+        assert!((r.mean_rate(5) - 3.0).abs() < 1e-9);
+        assert_eq!(rate_at(&at, 0), 0.0);
+        assert_eq!(max_rate(&at), 0.0);
+    }
 
     #[test]
     fn rates_follow_bursts_and_ramps() {
