@@ -102,6 +102,57 @@ pub struct Counterexample {
     pub moves: Vec<String>,
     /// The trace of the replayed sequence (`poolsim trace`'s JSON lines).
     pub trace: Vec<String>,
+    /// The counterexample as a scenario file, and what the fast engine made of it.
+    pub file: CounterexampleFile,
+}
+
+/// A counterexample as a scenario ([`Counterexample::file`]): the instance, its requests as
+/// a script of arrivals at the instants of its moves (`kind = "at"`), the environment's
+/// actions in its timeline at theirs, and an expectation that the same claim breaks
+/// (`outcome = "reproduces"`; none for an invariant, which a run reports by itself).
+///
+/// The fast engine runs it on its own schedule: fixed link latencies and one order within an
+/// instant, where the explorer chose each delivery. Where that schedule takes the same turn,
+/// the file replays the violation and can be kept as a regression test; where the
+/// counterexample needs an order the schedule does not take (a message overtaken by a timer
+/// of the same instant, say), it does not, and [`CounterexampleFile::reproduces`] says so.
+#[derive(Clone, Debug)]
+pub struct CounterexampleFile {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Whether the fast engine's run of it shows the same violation: the claim's checks met
+    /// (`expectation_met`), or the same invariant reported.
+    pub reproduces: bool,
+    /// The fast engine's run in one line: its verdict, or the invariant it reported.
+    pub fast_run: String,
+    /// Where the fast engine replays it: whether turmoil (`poolsim run`'s default engine,
+    /// with its own schedule) does too, and its run in one line.
+    pub turmoil: Option<(bool, String)>,
+}
+
+impl CounterexampleFile {
+    /// The file's text: a header (how it was found, what it breaks, the moves) and the
+    /// scenario's TOML. `command` is the explorer's command line that finds it.
+    #[must_use]
+    pub fn text(&self, command: &str, c: &Counterexample) -> String {
+        let mut out = format!(
+            "# Found by `{command}`: the shortest counterexample ({} moves).\n# Failure ({}): {}\n# On the fast engine (--engine fast): {}\n",
+            c.moves.len(),
+            c.what,
+            c.detail,
+            self.fast_run
+        );
+        if let Some((_, t)) = &self.turmoil {
+            out.push_str(&format!("# On turmoil: {t}\n"));
+        }
+        out.push_str("# The moves:\n");
+        for m in &c.moves {
+            out.push_str(&format!("#   {}\n", m.trim()));
+        }
+        out.push('\n');
+        out.push_str(&self.scenario.to_toml());
+        out
+    }
 }
 
 /// What a search found and cost.
@@ -134,6 +185,10 @@ impl Outcome {
         }
     }
 }
+
+/// The first violation a search meets: the invariant (or `claim`), what was seen, the
+/// claim's checks broken, and the path to it.
+type Found = (String, String, Vec<ClaimCheck>, Option<Rc<Path>>);
 
 struct Path {
     mv: Move,
@@ -204,21 +259,150 @@ fn describe(m: Move, at_us: u64, env: &[Event]) -> String {
     format!("{:>8.3} s  {what}", at_us as f64 / 1e6)
 }
 
-fn claim_broken(node: &Node<'_>, inst: &Instance) -> Option<String> {
+/// The claim's checks a state breaks: what was seen, and the checks.
+fn claim_broken(node: &Node<'_>, inst: &Instance) -> Option<(String, Vec<ClaimCheck>)> {
     if inst.claim.is_empty() {
         return None;
     }
     let m = node.metrics();
-    let broken: Vec<String> = inst
+    let (seen, broken): (Vec<String>, Vec<ClaimCheck>) = inst
         .claim
         .iter()
         .filter_map(|c| {
             let v = m.get(&c.metric);
-            (!c.passes(&inst.scenario, v))
-                .then(|| format!("{} (was {})", c.label(), crate::report::fmt_num(v)))
+            (!c.passes(&inst.scenario, v)).then(|| {
+                (
+                    format!("{} (was {})", c.label(), crate::report::fmt_num(v)),
+                    c.clone(),
+                )
+            })
+        })
+        .unzip();
+    (!broken.is_empty()).then(|| (seen.join("; "), broken))
+}
+
+/// Whether a run of a counterexample's file shows its violation (`what`: an invariant, or
+/// `claim` for the file's expectation), and the run in one line.
+fn same_violation(r: &crate::Report, what: &str) -> (bool, String) {
+    if what == "claim" {
+        return (r.expectation_met, r.verdict.clone());
+    }
+    match r.invariant_violations.iter().find(|i| i.invariant == what) {
+        Some(i) => (true, format!("{}: {}", i.invariant, i.detail)),
+        None => (
+            false,
+            format!(
+                "{what} not reported ({})",
+                r.invariant_violations
+                    .first()
+                    .map_or_else(|| r.verdict.clone(), |i| i.invariant.clone())
+            ),
+        ),
+    }
+}
+
+/// The counterexample `moves` of `inst` as a scenario file, run once on the fast engine
+/// ([`CounterexampleFile`]). `what` is the invariant broken, or `claim` with `checks`.
+fn counterexample_file(
+    inst: &Instance,
+    moves: &[(Move, u64)],
+    what: &str,
+    checks: &[ClaimCheck],
+) -> CounterexampleFile {
+    let mut s = inst.scenario.clone();
+    s.name = format!("{}-explored", inst.label.replace(['/', ' '], "-"));
+    let starts: Vec<u64> = moves
+        .iter()
+        .filter(|(m, _)| matches!(m, Move::Start(_)))
+        .map(|&(_, at)| at / 1000)
+        .collect();
+    s.timeline = moves
+        .iter()
+        .filter_map(|&(m, at)| match m {
+            Move::Env(k) => inst.env.get(k).map(|e| {
+                let mut e = e.clone();
+                e.set_at_ms(at / 1000);
+                e
+            }),
+            _ => None,
         })
         .collect();
-    (!broken.is_empty()).then(|| broken.join("; "))
+    s.summary = format!(
+        "the explorer's shortest counterexample for {}: {} request(s) at the instants of its moves{}",
+        inst.label,
+        starts.len(),
+        if s.timeline.is_empty() {
+            String::new()
+        } else {
+            ", the environment's actions at theirs".to_owned()
+        }
+    );
+    let last = starts
+        .iter()
+        .copied()
+        .chain(s.timeline.iter().map(Event::at_ms))
+        .max()
+        .unwrap_or(0);
+    s.duration_ms = last + 1;
+    s.sample_ms = 100;
+    s.load.clients = Clients::Open {
+        arrivals: crate::scenario::Arrivals::At { at_ms: starts },
+    };
+    s.expect = if what == "claim" {
+        crate::scenario::Expectation::reproduces(
+            &format!(
+                "the explorer's counterexample: {}",
+                checks
+                    .iter()
+                    .map(|c| format!("{} = {{{}}}", c.metric, c.metric))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            checks.iter().map(|c| c.broken_check(&s)).collect(),
+        )
+    } else {
+        crate::scenario::Expectation::default()
+    };
+    // The instance's own link latency first; then the shortest the fast engine has (1 ms
+    // ticks and links), nearer the explorer's clock, where a message takes no time unless the
+    // search delays it.
+    let mut first = None;
+    for (tick_ms, link_latency_ms) in [(s.tick_ms, s.link_latency_ms), (1, 1)] {
+        let mut v = s.clone();
+        v.tick_ms = tick_ms;
+        v.link_latency_ms = link_latency_ms;
+        let run = match v
+            .validate()
+            .and_then(|()| crate::fast::run(&v, &crate::RunOptions::default()))
+        {
+            Ok(run) => run,
+            Err(e) => {
+                first.get_or_insert(CounterexampleFile {
+                    scenario: v,
+                    reproduces: false,
+                    fast_run: format!("not runnable: {e}"),
+                    turmoil: None,
+                });
+                continue;
+            }
+        };
+        let (reproduces, fast_run) = same_violation(&run.report, what);
+        let mut file = CounterexampleFile {
+            scenario: v,
+            reproduces,
+            fast_run,
+            turmoil: None,
+        };
+        if reproduces {
+            file.turmoil = Some(crate::runner::run(&file.scenario).map_or_else(
+                |e| (false, format!("not runnable: {e}")),
+                |run| same_violation(&run.report, what),
+            ));
+            return file;
+        }
+        first.get_or_insert(file);
+    }
+    first.expect("one schedule tried")
 }
 
 /// Explores `inst` within `b`, with `plant` planted in the world (tests only).
@@ -245,7 +429,7 @@ pub fn explore(
     seen.insert(root.key());
     let mut frontier: VecDeque<(Node<'_>, Option<Rc<Path>>, usize)> = VecDeque::new();
     frontier.push_back((root, None, 0));
-    let mut first: Option<(String, String, Option<Rc<Path>>)> = None;
+    let mut first: Option<Found> = None;
     'search: while let Some((mut node, path, depth)) = frontier.pop_front() {
         let ms = moves(&mut node, inst, b);
         if ms.is_empty() {
@@ -258,6 +442,7 @@ pub fn explore(
                         "{live} request(s) still live with no message pending and no timer before the horizon ({} ms)",
                         b.horizon_ms
                     ),
+                    Vec::new(),
                     path.clone(),
                 ));
                 if b.stop_at_first {
@@ -278,11 +463,11 @@ pub fn explore(
             }));
             let broken = child
                 .violation()
-                .map(|v| (v.invariant.clone(), v.detail.clone()))
-                .or_else(|| claim_broken(&child, inst).map(|d| ("claim".to_owned(), d)));
-            if let Some((what, detail)) = broken {
+                .map(|v| (v.invariant.clone(), v.detail.clone(), Vec::new()))
+                .or_else(|| claim_broken(&child, inst).map(|(d, c)| ("claim".to_owned(), d, c)));
+            if let Some((what, detail, checks)) = broken {
                 if first.is_none() {
-                    first = Some((what, detail, child_path));
+                    first = Some((what, detail, checks, child_path));
                 }
                 if b.stop_at_first {
                     break 'search;
@@ -317,9 +502,10 @@ pub fn explore(
             }
         }
     }
-    if let Some((what, detail, path)) = first {
+    if let Some((what, detail, checks, path)) = first {
         let moves = moves_of(path.as_ref());
         let trace = replay(inst, &moves, plant)?;
+        let file = counterexample_file(inst, &moves, &what, &checks);
         out.found = Some(Counterexample {
             what,
             detail,
@@ -328,6 +514,7 @@ pub fn explore(
                 .map(|&(m, at)| describe(m, at, &inst.env))
                 .collect(),
             trace,
+            file,
         });
     }
     out.elapsed = started.elapsed();

@@ -220,6 +220,13 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             }
         }
     }
+    let single = todo.len() == 1;
+    if a.write.is_some() && !single {
+        return crate::usage_error(&format!(
+            "--write takes one run or file; {target} has {} runs",
+            todo.len()
+        ));
+    }
     println!(
         "every interleaving of pool and server: {requests} request(s); every message delivered \
          in every order (FIFO per connection and direction), every timer due at once in every \
@@ -228,7 +235,6 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
     println!("checked after every transition: {WORLD_INVARIANTS}");
     let started = Instant::now();
     let mut bad = Vec::new();
-    let single = todo.len() == 1;
     for (label, expected, inst) in todo {
         let inst = match inst {
             Ok(i) => i,
@@ -323,8 +329,8 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             for m in &c.moves {
                 println!("    {m}");
             }
-            println!(
-                "  replay: {} explore {label} --requests {requests} --faults {} {}",
+            let command = format!(
+                "{} explore {label} --requests {requests} --faults {} {}",
                 crate::invocation(),
                 b.max_env_actions,
                 b.max_delay_ms.map_or_else(
@@ -332,6 +338,38 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                     |d| format!("--max-delay-ms {d}")
                 ),
             );
+            println!("  replay: {command}");
+            let f = &c.file;
+            println!(
+                "  as a scenario file: {} ({})",
+                if f.reproduces {
+                    "the fast engine replays it to the same violation"
+                } else {
+                    "the fast engine's schedule (fixed link latencies, one order within an instant) does not replay it"
+                },
+                f.fast_run
+            );
+            if let Some(path) = &a.write {
+                if f.reproduces {
+                    if let Err(e) = std::fs::write(path, f.text(&command, c)) {
+                        return crate::usage_error(&format!("{}: {e}", path.display()));
+                    }
+                    println!(
+                        "  written: {} (`{} run {} --engine fast` replays it{})",
+                        path.display(),
+                        crate::invocation(),
+                        path.display(),
+                        match &f.turmoil {
+                            Some((true, _)) => "; turmoil, the default engine, too".to_owned(),
+                            Some((false, t)) =>
+                                format!("; turmoil, the default engine, does not: {t}"),
+                            None => String::new(),
+                        }
+                    );
+                } else {
+                    println!("  not written: {}", path.display());
+                }
+            }
             println!("  trace (poolsim trace's events; explore.move marks each move):");
             for t in &c.trace {
                 println!("    {t}");

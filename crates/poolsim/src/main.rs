@@ -392,6 +392,11 @@ pub(crate) struct ExploreArgs {
     /// MiB (each state waiting in the frontier is a whole world, 20 to 40 KiB).
     #[arg(long, value_name = "MIB", default_value_t = sims::explore::DEFAULT_MAX_MEMORY_MIB)]
     pub(crate) max_memory_mib: u64,
+    /// With one run or file: write its counterexample as a scenario file here (its requests
+    /// as a script of arrivals, its faults in the timeline, the broken claim as the
+    /// expectation), if the fast engine replays it to the same violation.
+    #[arg(long, value_name = "FILE.toml", requires = "target")]
+    pub(crate) write: Option<std::path::PathBuf>,
     /// With a target: print each instance's scaling and bounds, not only a single one's.
     #[arg(long)]
     pub(crate) verbose: bool,

@@ -1152,6 +1152,52 @@ fn fuzz_a_file_of_your_own_checks_its_own_expectation_around_it() {
     usage_error(&["fuzz", "nosuch.toml"]);
 }
 
+/// `explore RUN --write FILE` writes the counterexample as a scenario file that `run`
+/// replays to the same violation; `--write` takes one run.
+#[test]
+fn explore_writes_a_counterexample_that_run_replays() {
+    let f = scratch("explore-write", "radix.toml");
+    let out = poolsim()
+        .args([
+            "explore",
+            "stale-eof/radix-v2",
+            "--requests",
+            "2",
+            "--write",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("as a scenario file: the fast engine replays it to the same violation"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("written: {}", f.display())),
+        "{text}"
+    );
+    let file = std::fs::read_to_string(&f).unwrap();
+    assert!(file.contains("kind = \"at\""), "{file}");
+    for engine in ["fast", "turmoil"] {
+        let out = poolsim()
+            .arg("run")
+            .arg(&f)
+            .args(["--engine", engine])
+            .output()
+            .unwrap();
+        let text = stdout_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{engine}: {text}");
+        assert!(
+            text.contains("reproduced: the explorer's counterexample: errors.eof = 1"),
+            "{engine}: {text}"
+        );
+    }
+    let err = usage_error(&["explore", "stale-eof", "--write", "x.toml"]);
+    assert!(err.contains("--write takes one run or file"), "{err}");
+}
+
 #[test]
 fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
     let out = poolsim()
