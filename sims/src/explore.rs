@@ -138,8 +138,17 @@ impl CounterexampleFile {
         let mut out = format!(
             "# Found by `{command}`: the shortest counterexample ({} moves).\n# Failure ({}): {}\n# On the fast engine (--engine fast): {}\n",
             c.moves.len(),
-            c.what,
-            c.detail,
+            // As `poolsim fuzz` writes it, so that `sims/regressions/` reads both.
+            match c.what.as_str() {
+                "claim" => "claim",
+                "e2e.live_at_end" => "liveness",
+                _ => "safety",
+            },
+            if c.what == "claim" {
+                c.detail.clone()
+            } else {
+                format!("{} ({})", c.what, c.detail)
+            },
             self.fast_run
         );
         if let Some((_, t)) = &self.turmoil {

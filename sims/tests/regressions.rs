@@ -1,4 +1,5 @@
-//! Every file of `sims/regressions/` (failures `poolsim fuzz` found, shrunk and kept) replayed
+//! Every file of `sims/regressions/` (failures `poolsim fuzz` found, shrunk and kept, and the
+//! counterexamples `poolsim explore --write` wrote, `explore-*.toml`) replayed
 //! on turmoil as `poolsim run FILE` does, with its expected outcome: a claim failure's file
 //! must say "reproduced" (its `expect` is the broken claim); an invariant failure's file must
 //! violate the invariant its `# Failure (...)` line names; a harness false alarm since fixed
