@@ -518,6 +518,11 @@ mod tests {
         assert_eq!(parse_secs("300ms"), Ok(300_000));
         assert!(parse_secs("soon").is_err());
         assert!(parse_secs("-1").is_err());
+        // Zero is a time (the start of a run); infinity and NaN are not.
+        assert_eq!(parse_secs("0"), Ok(0));
+        assert_eq!(parse_secs("0ms"), Ok(0));
+        assert!(parse_secs("inf").is_err());
+        assert!(parse_secs("NaN").is_err());
     }
 
     #[test]
