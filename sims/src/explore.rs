@@ -114,8 +114,8 @@ pub struct Counterexample {
 /// The fast engine runs it on its own schedule: fixed link latencies and one order within an
 /// instant, where the explorer chose each delivery. Where that schedule takes the same turn,
 /// the file replays the violation and can be kept as a regression test; where the
-/// counterexample needs an order the schedule does not take (a message overtaken by a timer
-/// of the same instant, say), it does not, and [`CounterexampleFile::reproduces`] says so.
+/// counterexample needs a turn the schedule does not take (a request that completes in no
+/// time, say), it does not, and [`CounterexampleFile::reproduces`] says so.
 #[derive(Clone, Debug)]
 pub struct CounterexampleFile {
     /// The scenario.
@@ -147,7 +147,7 @@ impl CounterexampleFile {
             if c.what == "claim" {
                 c.detail.clone()
             } else {
-                format!("{} ({})", c.what, c.detail)
+                format!("{} ({})", run_invariant(&c.what), c.detail)
             },
             self.fast_run
         );
@@ -290,12 +290,23 @@ fn claim_broken(node: &Node<'_>, inst: &Instance) -> Option<(String, Vec<ClaimCh
     (!broken.is_empty()).then(|| (seen.join("; "), broken))
 }
 
+/// The name a run gives the explorer's invariant `what`: a request still live in an end
+/// state is, at a run's end, one that never ended (`e2e.ends_once`).
+fn run_invariant(what: &str) -> &str {
+    if what == "e2e.live_at_end" {
+        "e2e.ends_once"
+    } else {
+        what
+    }
+}
+
 /// Whether a run of a counterexample's file shows its violation (`what`: an invariant, or
 /// `claim` for the file's expectation), and the run in one line.
 fn same_violation(r: &crate::Report, what: &str) -> (bool, String) {
     if what == "claim" {
         return (r.expectation_met, r.verdict.clone());
     }
+    let what = run_invariant(what);
     match r.invariant_violations.iter().find(|i| i.invariant == what) {
         Some(i) => (true, format!("{}: {}", i.invariant, i.detail)),
         None => (
