@@ -122,20 +122,10 @@ fn secs(ms: f64) -> String {
 /// over their cycle, estimated with the think time and the round trip).
 fn offered_rps(s: &Scenario, hold_ms: f64) -> f64 {
     match &s.load.clients {
-        Clients::Open { arrivals } => match *arrivals {
-            crate::scenario::Arrivals::Constant { rate_per_sec }
-            | crate::scenario::Arrivals::Poisson { rate_per_sec } => rate_per_sec,
-            crate::scenario::Arrivals::Bursts {
-                base_per_sec,
-                burst_per_sec,
-                ..
-            } => base_per_sec.max(burst_per_sec),
-            crate::scenario::Arrivals::Ramp {
-                from_per_sec,
-                to_per_sec,
-                ..
-            } => from_per_sec.max(to_per_sec),
+        // A process's highest rate; a script's requests over the run.
+        Clients::Open { arrivals } => match arrivals {
             crate::scenario::Arrivals::At { .. } => arrivals.mean_rate(s.duration_ms),
+            _ => crate::request::load::max_rate(arrivals),
         },
         Clients::Closed { users, think } => {
             let most = s.timeline.iter().fold(*users, |m, e| match e {
