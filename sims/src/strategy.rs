@@ -730,6 +730,8 @@ impl Drawn {
                                 over_ms,
                             }
                         }
+                        // Poisson stays Poisson; a script (`at`) becomes Poisson at the drawn
+                        // rate: the fuzzer varies the load around a script's mean.
                         (None, _) => Arrivals::Poisson { rate_per_sec: r },
                     };
                 }
