@@ -412,4 +412,34 @@ mod tests {
             Err(OracleError::EndWithoutStart { line: 1, .. })
         ));
     }
+
+    /// A retried checkout is a checkout: its wait is on the `request.retry` line, and waited
+    /// only if it is above zero (a refusal retried at once did not wait). A command's retry
+    /// has no wait.
+    #[test]
+    fn a_retried_checkout_counts_its_wait_and_a_zero_wait_is_not_waiting() {
+        let lines = [
+            r#"{"t_us":0,"host":"app-0","event":"request.start","req":"p0/0"}"#,
+            r#"{"t_us":0,"host":"app-0","event":"request.retry","req":"p0/0","error":"Too many connections","wait_us":0}"#,
+            r#"{"t_us":2000,"host":"app-0","event":"request.retry","req":"p0/0","error":"pool timeout","wait_us":2000}"#,
+            r#"{"t_us":2000,"host":"app-0","event":"request.conn","req":"p0/0","conn":1,"wait_us":0}"#,
+            r#"{"t_us":2100,"host":"app-0","event":"request.retry","req":"p0/0","error":"EOF"}"#,
+            r#"{"t_us":2200,"host":"app-0","event":"request.end","req":"p0/0","outcome":"ok","latency_us":2200}"#,
+        ];
+        let f = derive(lines).unwrap();
+        assert_eq!(f.retries, 3);
+        assert!(
+            (f.waited_fraction - 1.0 / 3.0).abs() < 1e-9,
+            "{}",
+            f.waited_fraction
+        );
+        assert_eq!(f.pool_wait_ms.max, 2.0);
+        assert_eq!(f.pool_wait_ms.p50, 0.0);
+        let bad =
+            derive([r#"{"t_us":1,"host":"a","event":"request.end","req":"x","outcome":"ok"}"#]);
+        assert!(matches!(
+            bad,
+            Err(OracleError::EndWithoutStart { line: 1, .. })
+        ));
+    }
 }
