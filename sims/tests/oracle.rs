@@ -90,3 +90,53 @@ fn retried_pool_timeouts_are_checkouts_for_the_oracle() {
         common::oracle_check(engine, &s);
     }
 }
+
+/// The comparison itself can fire: a report that differs from its trace in any one figure
+/// is named for that figure (a `disagreements` that always said "agree" would pass every
+/// sweep above).
+#[test]
+fn each_figure_that_differs_is_named() {
+    use sims::RunOptions;
+    use sims::oracle::{derive, disagreements};
+    let s = sims::incidents::by_name("stale-eof")
+        .unwrap()
+        .scenarios(3)
+        .remove(0);
+    let run = sims::run_on(
+        Engine::Fast,
+        &s,
+        &RunOptions {
+            keep_trace: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let figures = derive(run.trace.iter().map(String::as_str)).unwrap();
+    let retries = run.metrics.get("retries") as u64;
+    assert_eq!(
+        disagreements(&run.report, retries, &figures),
+        Vec::<String>::new()
+    );
+    type Change = fn(&mut sims::Report);
+    let changes: [(&str, Change); 9] = [
+        ("requests", |r| r.requests += 1),
+        ("succeeded", |r| r.succeeded -= 1),
+        ("errors", |r| r.errors.eof += 1),
+        ("latency_ms", |r| r.latency_ms.p99 += 0.001),
+        ("pool_wait_ms", |r| r.pool_wait_ms.max += 1.0),
+        ("waited_fraction", |r| r.waited_fraction += 0.001),
+        ("rejected_connections", |r| r.rejected_connections += 1),
+        ("peak_pool_connections", |r| r.peak_pool_connections += 1),
+        ("peak_server_clients", |r| r.peak_server_clients -= 1),
+    ];
+    for (name, change) in changes {
+        let mut r = run.report.clone();
+        change(&mut r);
+        let bad = disagreements(&r, retries, &figures);
+        assert!(!bad.is_empty(), "{name}: not named");
+        assert!(bad.iter().all(|l| l.starts_with(name)), "{name}: {bad:?}");
+    }
+    let bad = disagreements(&run.report, retries + 1, &figures);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].starts_with("retries: report"), "{bad:?}");
+}
