@@ -1194,6 +1194,31 @@ fn explore_writes_a_counterexample_that_run_replays() {
             "{engine}: {text}"
         );
     }
+    // check-on-checkout's shortest counterexample with one fault happens in no time, which
+    // no fixed latency replays: nothing is written, and the output says why.
+    let g = scratch("explore-write", "coc.toml");
+    let out = poolsim()
+        .args([
+            "explore",
+            "stale-eof/check-on-checkout",
+            "--requests",
+            "2",
+            "--write",
+        ])
+        .arg(&g)
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("does not replay it (NOT reproduced"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("not written: {}", g.display())),
+        "{text}"
+    );
+    assert!(!g.exists());
     let err = usage_error(&["explore", "stale-eof", "--write", "x.toml"]);
     assert!(err.contains("--write takes one run or file"), "{err}");
 }
