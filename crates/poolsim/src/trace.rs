@@ -116,4 +116,18 @@ mod tests {
         assert!(render("not json").is_none());
         assert!(render(r#"{"host":"x"}"#).is_none());
     }
+
+    /// A string that is empty or has spaces is quoted, so that the line still splits into
+    /// its fields; others are printed bare.
+    #[test]
+    fn empty_and_spaced_strings_are_quoted() {
+        let (_, text) = render(
+            r#"{"t_us":1,"host":"app-0","event":"pool.connect_failed","error":"max number of clients reached","name":"","conn":3}"#,
+        )
+        .unwrap();
+        assert!(
+            text.ends_with(r#" error="max number of clients reached" name="" conn=3"#),
+            "{text}"
+        );
+    }
 }
