@@ -66,7 +66,7 @@ pub(crate) fn main() -> ExitCode {
     }
     println!();
     println!(
-        "client profiles (docs/profiles.md \"Client profiles\"; data only, not yet used by runs):"
+        "client profiles (a tier's client = {{ profile = NAME }}; docs/profiles.md \"Client profiles\"):"
     );
     for c in sims::client::ClientProfile::ALL {
         println!("  {:<27} {}", c.name(), c.behaviour().describe());

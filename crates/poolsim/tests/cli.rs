@@ -301,6 +301,15 @@ fn list_names_every_incident_and_every_profile() {
     for c in sims::client::ClientProfile::ALL {
         assert!(text.contains(c.name()), "{}", c.name());
     }
+    // A profile's knobs in one line: durations in whole seconds or in ms.
+    for line in [
+        "  radix-v2           max_size unbounded, fail fast, idle_timeout -, check never, FIFO, strict FIFO, deadlines ignored",
+        "  go-redis-v9        max_size 20, wait 6 s, idle_timeout 1800 s, check peek, LIFO, barging, deadlines honoured",
+        "  hikari             max_size 10, wait 30 s, idle_timeout -, check ping if idle 500 ms, LIFO, barging, deadlines ignored",
+        "client profiles (a tier's client = { profile = NAME }; docs/profiles.md \"Client profiles\"):",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
+    }
 }
 
 #[test]
