@@ -55,6 +55,19 @@ fn app(retry: Retry) -> Vec<Tier> {
     vec![Tier::new("app", PoolSpec::profile("recommended"), 1_000).with_retry(retry)]
 }
 
+/// A run of `s` on `engine` with its trace.
+fn traced(engine: sims::Engine, s: &Scenario) -> Run {
+    sims::run_on(
+        engine,
+        s,
+        &RunOptions {
+            keep_trace: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 fn constant(rate_per_sec: f64) -> Clients {
     Clients::Open {
         arrivals: Arrivals::Constant { rate_per_sec },
@@ -527,15 +540,7 @@ fn a_replicaof_event_makes_writes_fail_with_readonly_until_replicaof_no_one_on_b
             },
         ];
         for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
-            let run = sims::run_on(
-                engine,
-                &s,
-                &RunOptions {
-                    keep_trace: true,
-                    ..RunOptions::default()
-                },
-            )
-            .unwrap();
+            let run = traced(engine, &s);
             let r = &run.report;
             assert!(
                 r.invariant_violations.is_empty(),
@@ -597,15 +602,7 @@ fn a_tier_calls_the_next_tiers_pods_in_turn_on_both_engines() {
         constant(300.0),
     );
     for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
-        let run = sims::run_on(
-            engine,
-            &s,
-            &RunOptions {
-                keep_trace: true,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
+        let run = traced(engine, &s);
         assert_eq!(run.report.errors.total(), 0, "{engine:?}");
         // Checkouts in each pod of `b` (a request from another tier starts in `a-0` only).
         let mut per_pod: BTreeMap<String, u64> = BTreeMap::new();
@@ -654,15 +651,7 @@ fn scripted_arrivals_send_exactly_their_instants_on_both_engines() {
     ];
     s.validate().unwrap();
     for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
-        let run = sims::run_on(
-            engine,
-            &s,
-            &RunOptions {
-                keep_trace: true,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
+        let run = traced(engine, &s);
         assert_eq!(run.report.requests, 5, "{engine:?}");
         assert_eq!(run.report.errors.total(), 0, "{engine:?}");
         let starts: Vec<(u64, String)> = run

@@ -1165,20 +1165,19 @@ fn fuzz_a_file_of_your_own_checks_its_own_expectation_around_it() {
 /// replays to the same violation; `--write` takes one run.
 #[test]
 fn explore_writes_a_counterexample_that_run_replays() {
+    // `explore RUN --requests 2 --write PATH`: its output, after its exit status 1.
+    let explore_write = |run: &str, path: &std::path::Path| {
+        let out = poolsim()
+            .args(["explore", run, "--requests", "2", "--write"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let text = stdout_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        text
+    };
     let f = scratch("explore-write", "radix.toml");
-    let out = poolsim()
-        .args([
-            "explore",
-            "stale-eof/radix-v2",
-            "--requests",
-            "2",
-            "--write",
-        ])
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let text = explore_write("stale-eof/radix-v2", &f);
     assert!(
         text.contains("as a scenario file: the fast engine replays it to the same violation"),
         "{text}"
@@ -1206,19 +1205,7 @@ fn explore_writes_a_counterexample_that_run_replays() {
     // check-on-checkout's shortest counterexample with one fault happens in no time, which
     // no fixed latency replays: nothing is written, and the output says why.
     let g = scratch("explore-write", "coc.toml");
-    let out = poolsim()
-        .args([
-            "explore",
-            "stale-eof/check-on-checkout",
-            "--requests",
-            "2",
-            "--write",
-        ])
-        .arg(&g)
-        .output()
-        .unwrap();
-    let text = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let text = explore_write("stale-eof/check-on-checkout", &g);
     assert!(
         text.contains("does not replay it (NOT reproduced"),
         "{text}"
