@@ -91,6 +91,18 @@ pub struct Instance {
     pub scaling: Vec<String>,
 }
 
+impl Instance {
+    /// The same instance with only its environment's action `k` (`poolsim explore
+    /// --each-fault`): with at most one action on a path, the searches of every action alone
+    /// together cover the one-fault search.
+    #[must_use]
+    pub fn with_env_action(&self, k: usize) -> Self {
+        let mut one = self.clone();
+        one.env = self.env.get(k).cloned().into_iter().collect();
+        one
+    }
+}
+
 /// The shortest sequence that breaks an invariant or the claim.
 #[derive(Clone, Debug)]
 pub struct Counterexample {

@@ -282,6 +282,28 @@ fn counterexamples_are_written_as_scenario_files_that_replay() {
     );
 }
 
+/// Each action alone (`--each-fault`): the instance keeps only that action, and the
+/// one-fault counterexample of check-on-checkout (every client killed as a request starts)
+/// is found by the kill's own search, with the same moves, and by no other action's search
+/// in fewer.
+#[test]
+fn each_action_alone_finds_what_the_one_fault_search_finds() {
+    let (inst, whole) = run("stale-eof/check-on-checkout", 2, 1);
+    let whole = whole.found.expect("refuted");
+    let mut shortest = usize::MAX;
+    for k in 0..inst.env.len() {
+        let one = inst.with_env_action(k);
+        assert_eq!(one.env, vec![inst.env[k].clone()]);
+        let o = explore(&one, &bounds(&one, 2, 1), None).unwrap();
+        let c = o.found.expect("the fault-free race refutes every one");
+        shortest = shortest.min(c.moves.len());
+        if matches!(inst.env[k], sims::scenario::Event::KillAllClients { .. }) {
+            assert_eq!(c.moves, whole.moves);
+        }
+    }
+    assert_eq!(shortest, whole.moves.len());
+}
+
 #[test]
 fn a_server_that_forgets_to_count_a_refusal_is_caught() {
     let inst = builtin("explosion", "redis-py-unbounded", 2).unwrap();

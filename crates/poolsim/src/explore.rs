@@ -159,6 +159,10 @@ request still live";
 /// `poolsim explore INCIDENT/RUN | INCIDENT | all | FILE.toml`: every interleaving of pool
 /// and server for a small instance of each run.
 fn world(a: &ExploreArgs, target: &str) -> ExitCode {
+    if a.each_fault && a.faults != 1 {
+        // Two actions on one path are in no single-action search.
+        return crate::usage_error("--each-fault splits a one-fault search: give --faults 1");
+    }
     let requests = a.requests.unwrap_or(3);
     // (label, expected outcome if built in, instance)
     let mut todo: Vec<(
@@ -220,10 +224,30 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             }
         }
     }
+    if a.each_fault {
+        // One search per environment action, each alone: with at most one action on a path,
+        // their union is the whole one-fault search, and each needs less memory.
+        todo = todo
+            .into_iter()
+            .flat_map(|(label, expected, inst)| match inst {
+                Ok(i) if !i.env.is_empty() => (0..i.env.len())
+                    .map(|k| {
+                        let one = i.with_env_action(k);
+                        (
+                            format!("{label} [{}]", one.env[0].label()),
+                            expected,
+                            Ok(one),
+                        )
+                    })
+                    .collect(),
+                other => vec![(label, expected, other)],
+            })
+            .collect();
+    }
     let single = todo.len() == 1;
     if a.write.is_some() && !single {
         return crate::usage_error(&format!(
-            "--write takes one run or file; {target} has {} runs",
+            "--write takes one search; {target} makes {}",
             todo.len()
         ));
     }

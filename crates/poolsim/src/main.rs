@@ -392,6 +392,11 @@ pub(crate) struct ExploreArgs {
     /// MiB (each state waiting in the frontier is a whole world, 20 to 40 KiB).
     #[arg(long, value_name = "MIB", default_value_t = sims::explore::DEFAULT_MAX_MEMORY_MIB)]
     pub(crate) max_memory_mib: u64,
+    /// With a target and --faults 1: one search per action of the environment, each alone
+    /// (together they cover the one-fault search, each with less memory), and a verdict per
+    /// action.
+    #[arg(long, requires = "target")]
+    pub(crate) each_fault: bool,
     /// With one run or file: write its counterexample as a scenario file here (its requests
     /// as a script of arrivals, its faults in the timeline, the broken claim as the
     /// expectation), if the fast engine replays it to the same violation.

@@ -1216,7 +1216,18 @@ fn explore_writes_a_counterexample_that_run_replays() {
     );
     assert!(!g.exists());
     let err = usage_error(&["explore", "stale-eof", "--write", "x.toml"]);
-    assert!(err.contains("--write takes one run or file"), "{err}");
+    assert!(err.contains("--write takes one search"), "{err}");
+    let err = usage_error(&[
+        "explore",
+        "stale-eof/radix-v2",
+        "--each-fault",
+        "--faults",
+        "2",
+    ]);
+    assert!(
+        err.contains("--each-fault splits a one-fault search"),
+        "{err}"
+    );
 }
 
 #[test]
