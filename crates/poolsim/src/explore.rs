@@ -69,7 +69,7 @@ pub(crate) fn main(a: &ExploreArgs) -> ExitCode {
     println!(
         "exhaustive exploration: {} request(s), every connect/check outcome, cancels, broken \
          releases, peer closes, deadlines, a shutdown; time moves to every timer",
-        requests
+        bounds.requests
     );
     // Said from the bounds the search runs with, not from a constant.
     println!(

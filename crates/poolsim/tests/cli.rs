@@ -325,6 +325,10 @@ fn explore_is_clean_for_a_profile_and_exits_1_when_truncated() {
         "{text}"
     );
     assert!(
+        text.contains("exhaustive exploration: 2 request(s)"),
+        "{text}"
+    );
+    assert!(
         text.contains("; liveness: healing from every state ends every request"),
         "{text}"
     );
