@@ -193,6 +193,8 @@ line opens each run of the file and is always printed. --grep keeps lines contai
 const EXPLORE_HELP: &str = "Examples:\n  poolsim explore stale-eof/check-on-checkout\n  \
 poolsim explore all --requests 2\n  \
 poolsim explore my-deployment.toml --faults 0\n  \
+poolsim explore stale-eof/radix-v2 --write radix-eof.toml\n  \
+poolsim explore hung-server/read-timeout-below-deadline --each-fault\n  \
 poolsim explore --profile radix-v2\n  \
 poolsim explore --pool my-deployment.toml\n\n\
 With a target (INCIDENT/RUN, INCIDENT, all, FILE.toml): the run or file is scaled down (one \
