@@ -361,14 +361,17 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             for m in &c.moves {
                 println!("    {m}");
             }
+            // The target without the `[action]` that --each-fault adds to the label.
+            let target_label = label.split(" [").next().unwrap_or(&label);
             let command = format!(
-                "{} explore {label} --requests {requests} --faults {} {}",
+                "{} explore {target_label} --requests {requests} --faults {} {}{}",
                 crate::invocation(),
                 b.max_env_actions,
                 b.max_delay_ms.map_or_else(
                     || "--any-delay".to_owned(),
                     |d| format!("--max-delay-ms {d}")
                 ),
+                if a.each_fault { " --each-fault" } else { "" },
             );
             println!("  replay: {command}");
             let f = &c.file;

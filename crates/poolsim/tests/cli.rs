@@ -1236,6 +1236,29 @@ fn explore_writes_a_counterexample_that_run_replays() {
         err.contains("--each-fault splits a one-fault search"),
         "{err}"
     );
+    // One search per action, each labelled with it; the replay names the whole command.
+    let out = poolsim()
+        .args([
+            "explore",
+            "stale-eof/check-on-checkout",
+            "--requests",
+            "2",
+            "--each-fault",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("stale-eof/check-on-checkout [kill all clients]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "explore stale-eof/check-on-checkout --requests 2 --faults 1 --max-delay-ms 10 --each-fault"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
