@@ -96,21 +96,12 @@ fn retried_pool_timeouts_are_checkouts_for_the_oracle() {
 /// sweep above).
 #[test]
 fn each_figure_that_differs_is_named() {
-    use sims::RunOptions;
     use sims::oracle::{derive, disagreements};
     let s = sims::incidents::by_name("stale-eof")
         .unwrap()
         .scenarios(3)
         .remove(0);
-    let run = sims::run_on(
-        Engine::Fast,
-        &s,
-        &RunOptions {
-            keep_trace: true,
-            ..RunOptions::default()
-        },
-    )
-    .unwrap();
+    let run = common::traced(Engine::Fast, &s);
     let figures = derive(run.trace.iter().map(String::as_str)).unwrap();
     let retries = run.metrics.get("retries") as u64;
     assert_eq!(

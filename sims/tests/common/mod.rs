@@ -55,12 +55,17 @@ pub(crate) fn both(s: &Scenario) -> (Report, Report) {
 
 /// Runs `s` on `engine` keeping its trace and requires every figure the oracle re-derives
 /// from the trace alone to equal the report's.
-pub(crate) fn oracle_check(engine: Engine, s: &Scenario) {
+/// A run of `s` on `engine` with its trace.
+pub(crate) fn traced(engine: Engine, s: &Scenario) -> sims::Run {
     let opts = RunOptions {
         keep_trace: true,
         ..RunOptions::default()
     };
-    let run = run_on(engine, s, &opts).unwrap();
+    run_on(engine, s, &opts).unwrap()
+}
+
+pub(crate) fn oracle_check(engine: Engine, s: &Scenario) {
+    let run = traced(engine, s);
     let figures = derive(run.trace.iter().map(String::as_str))
         .unwrap_or_else(|e| panic!("{} seed {} ({engine}): {e}", s.name, s.seed));
     let retries = run.metrics.get("retries") as u64;
