@@ -56,6 +56,14 @@ pub struct Bounds {
     /// state waiting in the breadth-first frontier is a whole world: 20 to 40 KiB at 3
     /// requests (docs/performance.md), so a search of millions of states needs tens of GiB.
     pub max_memory_mib: Option<u64>,
+    /// Once the process's resident memory passes this many MiB (read as for
+    /// [`Bounds::max_memory_mib`]), a state added to the frontier is kept as its path alone
+    /// (a few dozen bytes) instead of its whole world, and rebuilt, when its turn comes, by
+    /// replaying that path from the initial state: the search goes on in less memory and
+    /// more time ([`Outcome::rebuilt`] counts them). `Some(0)`: from the first state;
+    /// `None`: never. The order of the search,
+    /// its states and its answer are the same either way.
+    pub spill_above_mib: Option<u64>,
     /// Requests and environment actions may come at any instant up to this (ms).
     pub start_window_ms: u64,
     /// Timers after this instant (ms) do not fire: a state with no message pending and no
@@ -191,6 +199,9 @@ pub struct Outcome {
     pub truncated: Option<String>,
     /// End states reached (no message pending, no timer before the horizon).
     pub end_states: u64,
+    /// States that waited in the frontier as their path alone and were rebuilt by replaying
+    /// it ([`Bounds::spill_above_mib`]).
+    pub rebuilt: u64,
     /// The first counterexample (a shortest one).
     pub found: Option<Counterexample>,
 }
@@ -455,14 +466,24 @@ pub fn explore(
         elapsed: Duration::ZERO,
         truncated: None,
         end_states: 0,
+        rebuilt: 0,
         found: None,
     };
     let mut seen = BTreeSet::new();
     seen.insert(root.key());
-    let mut frontier: VecDeque<(Node<'_>, Option<Rc<Path>>, usize)> = VecDeque::new();
-    frontier.push_back((root, None, 0));
+    // A frontier entry is its world, or (past `spill_above_mib`) its path and key alone.
+    let mut frontier: VecDeque<(Result<Node<'_>, u128>, Option<Rc<Path>>, usize)> = VecDeque::new();
+    frontier.push_back((Ok(root), None, 0));
+    let mut spilling = b.spill_above_mib == Some(0);
     let mut first: Option<Found> = None;
-    'search: while let Some((mut node, path, depth)) = frontier.pop_front() {
+    'search: while let Some((node, path, depth)) = frontier.pop_front() {
+        let mut node = match node {
+            Ok(n) => n,
+            Err(key) => {
+                out.rebuilt += 1;
+                rebuild(inst, path.as_ref(), plant, key)?
+            }
+        };
         let ms = moves(&mut node, inst, b);
         if ms.is_empty() {
             out.end_states += 1;
@@ -523,14 +544,23 @@ pub fn explore(
                             break 'search;
                         }
                     }
+                    let resident = resident_mib();
                     if let Some(limit) = b.max_memory_mib {
-                        if resident_mib().is_some_and(|m| m >= limit) {
+                        if resident.is_some_and(|m| m >= limit) {
                             out.truncated = Some(format!("memory budget of {limit} MiB reached"));
                             break 'search;
                         }
                     }
+                    spilling |= b
+                        .spill_above_mib
+                        .is_some_and(|l| resident.is_some_and(|m| m >= l));
                 }
-                frontier.push_back((child, child_path, depth + 1));
+                let entry = if spilling {
+                    Err(child.key())
+                } else {
+                    Ok(child)
+                };
+                frontier.push_back((entry, child_path, depth + 1));
             }
         }
     }
@@ -551,6 +581,29 @@ pub fn explore(
     }
     out.elapsed = started.elapsed();
     Ok(out)
+}
+
+/// The world at the end of `path`, replayed from the initial state as the search made it
+/// (stale timers dropped before each move), for a frontier entry kept as its path alone.
+/// `key` is the state's key when it entered the frontier: a replay that reaches another
+/// state is a bug in the engine's determinism, and panics saying so.
+fn rebuild<'a>(
+    inst: &'a Instance,
+    path: Option<&Rc<Path>>,
+    plant: Option<Plant>,
+    key: u128,
+) -> Result<Node<'a>, ScenarioError> {
+    let mut node = Node::new(&inst.scenario, false, plant)?;
+    for (m, _) in moves_of(path) {
+        let _ = node.network_and_timer_moves();
+        node.apply(m, &inst.env);
+    }
+    assert_eq!(
+        node.key(),
+        key,
+        "explorer: replaying a state's path from the initial state reached another state (the world is not deterministic)"
+    );
+    Ok(node)
 }
 
 /// Replays `moves` with the trace on; returns the trace, each move marked by an
@@ -1009,6 +1062,7 @@ pub fn default_bounds(inst: &Instance, requests: u32, max_states: usize) -> Boun
         max_states,
         max_time: None,
         max_memory_mib: Some(DEFAULT_MAX_MEMORY_MIB),
+        spill_above_mib: Some(DEFAULT_MAX_MEMORY_MIB / 2),
         start_window_ms: window,
         horizon_ms: window * 2,
         max_delay_ms: Some(s.link_latency_ms),

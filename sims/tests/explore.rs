@@ -381,6 +381,59 @@ fn the_search_is_deterministic_and_its_budget_is_reported() {
 }
 
 #[test]
+fn a_frontier_kept_as_paths_gives_the_same_search() {
+    // Past `spill_above_mib` a frontier state is kept as its path and rebuilt by replaying it;
+    // `Some(0)` does that from the first state. The search must be the same one: the same
+    // states in the same order, the same answer, the same shortest counterexample.
+    for (label, requests, env) in [
+        ("hung-server/read-timeout-below-deadline", 2, 0),
+        ("stale-eof/ping-fix-120s", 2, 1),
+    ] {
+        let (inc, r) = label.split_once('/').unwrap();
+        let inst = builtin(inc, r, requests).unwrap();
+        let mut b = bounds(&inst, requests, env);
+        b.spill_above_mib = None;
+        let whole = explore(&inst, &b, None).unwrap();
+        b.spill_above_mib = Some(0);
+        let spilled = explore(&inst, &b, None).unwrap();
+        assert_eq!(whole.rebuilt, 0, "{label}");
+        assert!(spilled.rebuilt > 0, "{label}");
+        assert_eq!(
+            (
+                whole.states,
+                whole.transitions,
+                whole.depth,
+                whole.end_states,
+                whole.verdict()
+            ),
+            (
+                spilled.states,
+                spilled.transitions,
+                spilled.depth,
+                spilled.end_states,
+                spilled.verdict()
+            ),
+            "{label}"
+        );
+        match (&whole.found, &spilled.found) {
+            (None, None) => {
+                // A complete search pops every state it reached; all but the first were
+                // kept as paths.
+                assert_eq!(spilled.rebuilt, spilled.states as u64 - 1, "{label}");
+            }
+            (Some(a), Some(b)) => {
+                assert_eq!(
+                    (&a.what, &a.detail, &a.moves),
+                    (&b.what, &b.detail, &b.moves)
+                );
+                assert_eq!(a.trace, b.trace, "{label}");
+            }
+            (a, b) => panic!("{label}: {:?} against {:?}", a.is_some(), b.is_some()),
+        }
+    }
+}
+
+#[test]
 fn an_unbounded_delay_lets_a_reply_miss_its_deadline() {
     // The fix holds with messages delivered within the link latency; with any delay a reply
     // can come after the caller's deadline, and the explorer says so.

@@ -279,6 +279,7 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
         b.max_env_actions = a.faults;
         b.max_time = a.max_seconds.map(std::time::Duration::from_secs);
         b.max_memory_mib = Some(a.max_memory_mib);
+        b.spill_above_mib = Some(a.max_memory_mib / 2);
         if a.any_delay {
             b.max_delay_ms = None;
         } else if let Some(d) = a.max_delay_ms {
@@ -351,6 +352,13 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 format!(" ({t}: raise {flag})")
             }),
         );
+        if o.rebuilt > 0 {
+            println!(
+                "  {} frontier states were kept as their paths past {} MiB and rebuilt by replaying them",
+                o.rebuilt,
+                a.max_memory_mib / 2
+            );
+        }
         if let Some(c) = &o.found {
             println!(
                 "  counterexample ({} moves): {}: {}",

@@ -391,7 +391,9 @@ pub(crate) struct ExploreArgs {
     #[arg(long, value_name = "S")]
     pub(crate) max_seconds: Option<u64>,
     /// With a target: stop each search when the process's resident memory passes this many
-    /// MiB (each state waiting in the frontier is a whole world, 20 to 40 KiB).
+    /// MiB. Each state waiting in the frontier is a whole world (20 to 40 KiB) until half of
+    /// this is reached; after that, new ones are kept as their paths and rebuilt by replaying
+    /// them (the same search, slower, in far less memory).
     #[arg(long, value_name = "MIB", default_value_t = sims::explore::DEFAULT_MAX_MEMORY_MIB)]
     pub(crate) max_memory_mib: u64,
     /// With a target and --faults 1: one search per action of the environment, each alone
