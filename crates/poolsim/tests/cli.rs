@@ -1312,6 +1312,34 @@ fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
     assert!(stdout_of(&out).contains("PROVEN (fix)"));
 
+    // Past half the memory budget (here at once: half of 1 MiB is 0) the frontier keeps
+    // paths and rebuilds their states by replay: the same answer, and the output says so.
+    let out = poolsim()
+        .args([
+            "explore",
+            "explosion/redis-py-unbounded",
+            "--requests",
+            "2",
+            "--faults",
+            "0",
+            "--max-memory-mib",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(
+            "frontier states were kept as their paths past 0 MiB and rebuilt by replaying them"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("counterexample (6 moves): claim: errors.max_clients <= 0"),
+        "{text}"
+    );
+
     // A search stopped by its budget says so and is not a pass.
     let out = poolsim()
         .args([
