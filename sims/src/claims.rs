@@ -141,7 +141,17 @@ fn is_count(metric: &str) -> bool {
         || metric.starts_with("final_")
         || matches!(
             metric,
-            "requests" | "succeeded" | "rejected_connections" | "retries" | "server_idle_closes"
+            "requests"
+                | "succeeded"
+                | "rejected_connections"
+                | "retries"
+                | "server_idle_closes"
+                | "server_connects"
+                | "succeeded_after_last_error"
+                | "failovers"
+                | "split_brain_writes"
+                | "retries_to_old_master"
+                | "leaked_slots"
         )
 }
 
@@ -341,6 +351,46 @@ mod tests {
         assert_eq!(c.stop_on_errors(), vec![ErrorKind::Eof]);
         let cascade = all().into_iter().find(|c| c.incident == "cascade").unwrap();
         assert_eq!(cascade.stop_on_errors(), vec![ErrorKind::DeadlineExceeded]);
+    }
+
+    #[test]
+    fn a_broken_bound_reproduces_with_the_next_count_or_just_above_a_figure() {
+        // A count bounded by `<=` breaks at the next whole number; any other figure just
+        // above the limit; a strict bound at the limit itself.
+        let s = crate::incidents::by_name("cascade").unwrap().scenarios(1)[1].clone();
+        for count in [
+            "errors.eof",
+            "peak_server_clients",
+            "final_server_clients",
+            "requests",
+            "succeeded",
+            "rejected_connections",
+            "retries",
+            "server_idle_closes",
+            "server_connects",
+            "succeeded_after_last_error",
+            "failovers",
+            "split_brain_writes",
+            "retries_to_old_master",
+            "leaked_slots",
+        ] {
+            assert!(is_count(count), "{count}");
+            let c = ClaimCheck::at_most(count, Limit::Value(2.5)).broken_check(&s);
+            assert_eq!(c.min, Some(3.0), "{count}");
+        }
+        for figure in [
+            "latency_ms.p99",
+            "waited_fraction",
+            "server_ops_per_sec",
+            "error_fraction",
+            "first_switch_ms",
+        ] {
+            assert!(!is_count(figure), "{figure}");
+            let c = ClaimCheck::at_most(figure, Limit::Value(2.5)).broken_check(&s);
+            assert_eq!(c.min, Some(2.501), "{figure}");
+            let c = ClaimCheck::below(figure, Limit::Value(2.5)).broken_check(&s);
+            assert_eq!(c.min, Some(2.5), "{figure}");
+        }
     }
 
     #[test]
