@@ -406,5 +406,10 @@ mod tests {
         let broken = claim.check(&s, &m);
         assert_eq!(broken.len(), 1, "{broken:?}");
         assert_eq!(broken[0].check, "latency_ms.p99 < tiers[0].deadline_ms");
+        // What the fuzzer prints and writes in a regression file's header.
+        assert_eq!(
+            broken[0].to_string(),
+            "claim latency_ms.p99 < tiers[0].deadline_ms broken: 3000 (limit 3000)"
+        );
     }
 }
