@@ -475,13 +475,15 @@ pub fn explore(
     let mut frontier: VecDeque<(Result<Node<'_>, u128>, Option<Rc<Path>>, usize)> = VecDeque::new();
     frontier.push_back((Ok(root), None, 0));
     let mut spilling = b.spill_above_mib == Some(0);
+    // The parent of the last state rebuilt: its siblings follow it in the frontier.
+    let mut parent: Option<(Rc<Path>, Node<'_>)> = None;
     let mut first: Option<Found> = None;
     'search: while let Some((node, path, depth)) = frontier.pop_front() {
         let mut node = match node {
             Ok(n) => n,
             Err(key) => {
                 out.rebuilt += 1;
-                rebuild(inst, path.as_ref(), plant, key)?
+                rebuild(inst, path.as_ref(), plant, key, &mut parent)?
             }
         };
         let ms = moves(&mut node, inst, b);
@@ -583,25 +585,40 @@ pub fn explore(
     Ok(out)
 }
 
-/// The world at the end of `path`, replayed from the initial state as the search made it
-/// (stale timers dropped before each move), for a frontier entry kept as its path alone.
-/// `key` is the state's key when it entered the frontier: a replay that reaches another
-/// state is a bug in the engine's determinism, and panics saying so.
+/// The world at the end of `path`, for a frontier entry kept as its path alone: its parent's
+/// world (the last one rebuilt, when it is the same parent: siblings follow one another in
+/// the frontier; otherwise replayed from the initial state as the search made it, stale
+/// timers dropped before each move) with the last move applied. `key` is the state's key
+/// when it entered the frontier: a rebuild that reaches another state is a bug in the
+/// engine's determinism, and panics saying so.
 fn rebuild<'a>(
     inst: &'a Instance,
     path: Option<&Rc<Path>>,
     plant: Option<Plant>,
     key: u128,
+    parent: &mut Option<(Rc<Path>, Node<'a>)>,
 ) -> Result<Node<'a>, ScenarioError> {
-    let mut node = Node::new(&inst.scenario, false, plant)?;
-    for (m, _) in moves_of(path) {
-        let _ = node.network_and_timer_moves();
-        node.apply(m, &inst.env);
-    }
+    let p = path.expect("the initial state is never kept as a path");
+    let mut node = match (&p.parent, parent.as_ref()) {
+        (Some(pp), Some((cached, n))) if Rc::ptr_eq(pp, cached) => n.fork(),
+        (pp, _) => {
+            let mut n = Node::new(&inst.scenario, false, plant)?;
+            for (m, _) in moves_of(pp.as_ref()) {
+                let _ = n.network_and_timer_moves();
+                n.apply(m, &inst.env);
+            }
+            if let Some(pp) = pp {
+                *parent = Some((pp.clone(), n.fork()));
+            }
+            n
+        }
+    };
+    let _ = node.network_and_timer_moves();
+    node.apply(p.mv, &inst.env);
     assert_eq!(
         node.key(),
         key,
-        "explorer: replaying a state's path from the initial state reached another state (the world is not deterministic)"
+        "explorer: rebuilding a state from its path reached another state (the world is not deterministic)"
     );
     Ok(node)
 }
