@@ -351,6 +351,18 @@ mod tests {
         assert_eq!(c.stop_on_errors(), vec![ErrorKind::Eof]);
         let cascade = all().into_iter().find(|c| c.incident == "cascade").unwrap();
         assert_eq!(cascade.stop_on_errors(), vec![ErrorKind::DeadlineExceeded]);
+        // Only `errors.X <= 0` breaks at the first error: not a limit above 0, not a strict
+        // bound (`< 0` never holds, `< 1` holds after one), not a figure.
+        let mut c = c;
+        c.checks = vec![
+            ClaimCheck::at_most("errors.eof", Limit::Value(2.0)),
+            ClaimCheck::below("errors.read_timeout", Limit::Value(1.0)),
+            ClaimCheck::below("errors.readonly", Limit::Value(0.0)),
+            ClaimCheck::none("latency_ms.p99"),
+            ClaimCheck::none("errors.max_clients"),
+            ClaimCheck::none("errors.max_clients"),
+        ];
+        assert_eq!(c.stop_on_errors(), vec![ErrorKind::MaxClients]);
     }
 
     #[test]
