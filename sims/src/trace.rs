@@ -235,6 +235,32 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_starts_where_its_trace_was_and_then_goes_its_own_way() {
+        let t = Trace::new(true);
+        assert!(t.is_empty());
+        t.event(1, "h", "a").write();
+        t.event(2, "h", "b").write();
+        assert_eq!((t.len(), t.is_empty()), (2, false));
+        // The explorer forks a world with its trace: the fork has the lines, count and hash
+        // written so far, and what either writes next the other does not see.
+        let f = t.fork();
+        assert_eq!((f.len(), f.hash()), (2, t.hash()));
+        f.event(3, "h", "c").write();
+        assert_eq!((t.len(), f.len()), (2, 3));
+        assert_ne!(t.hash(), f.hash());
+        let (tl, fl) = (t.take(), f.take());
+        assert_eq!(tl.len(), 2);
+        assert_eq!(fl[..2], tl[..]);
+        assert_eq!(f.hash(), hash_lines(fl.iter().map(String::as_str)));
+        // A trace that only hashes keeps nothing, in a fork too.
+        let h = Trace::new(false);
+        h.event(1, "h", "a").write();
+        let hf = h.fork();
+        hf.event(2, "h", "b").write();
+        assert_eq!((hf.len(), hf.take().len()), (2, 0));
+    }
+
+    #[test]
     fn numbers_and_plain_strings_are_written_as_format_would() {
         for v in [0, 7, 10, 1_000_000, u64::MAX] {
             let mut s = String::new();
