@@ -471,8 +471,7 @@ pub fn explore(
     };
     let mut seen = BTreeSet::new();
     seen.insert(root.key());
-    // A frontier entry is its world, or (past `spill_above_mib`) its path and key alone.
-    let mut frontier: VecDeque<(Result<Node<'_>, u128>, Option<Rc<Path>>, usize)> = VecDeque::new();
+    let mut frontier: VecDeque<(Entry<'_>, Option<Rc<Path>>, usize)> = VecDeque::new();
     frontier.push_back((Ok(root), None, 0));
     let mut spilling = b.spill_above_mib == Some(0);
     // The parent of the last state rebuilt: its siblings follow it in the frontier.
@@ -584,6 +583,10 @@ pub fn explore(
     out.elapsed = started.elapsed();
     Ok(out)
 }
+
+/// A frontier entry's state: its world, or (past [`Bounds::spill_above_mib`]) its key alone,
+/// its path beside it.
+type Entry<'a> = Result<Node<'a>, u128>;
 
 /// The world at the end of `path`, for a frontier entry kept as its path alone: its parent's
 /// world (the last one rebuilt, when it is the same parent: siblings follow one another in
