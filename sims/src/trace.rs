@@ -234,11 +234,16 @@ mod tests {
         assert_ne!(hash_lines(["a"]), hash_lines(["b"]));
         // Control characters alone (no quote, no backslash, no space) are escaped too.
         let t = Trace::new(true);
-        t.event(0, "h", "e").str("detail", "two\nlines\tand\u{1}").write();
+        t.event(0, "h", "e")
+            .str("detail", "two\nlines\tand\u{1}")
+            .write();
         let line = t.take().remove(0);
         assert!(line.contains(r#""two\nlines\tand\u0001""#), "{line}");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["detail"], "two\nlines\tand\u{1}");
+        let t = Trace::new(true);
+        t.event(0, "h", "e").str("detail", "\n").write();
+        assert!(t.take()[0].ends_with(r#""detail":"\n"}"#));
     }
 
     #[test]
