@@ -58,11 +58,11 @@ pub struct Bounds {
     pub max_memory_mib: Option<u64>,
     /// Once the process's resident memory passes this many MiB (read as for
     /// [`Bounds::max_memory_mib`]), a state added to the frontier is kept as its path alone
-    /// (a few dozen bytes) instead of its whole world, and rebuilt, when its turn comes, by
-    /// replaying that path from the initial state: the search goes on in less memory and
-    /// more time ([`Outcome::rebuilt`] counts them). `Some(0)`: from the first state;
-    /// `None`: never. The order of the search,
-    /// its states and its answer are the same either way.
+    /// (a few dozen bytes) instead of its whole world, and rebuilt when its turn comes (from
+    /// its parent's world when its sibling was rebuilt just before, otherwise by replaying
+    /// the path from the initial state): the search goes on in less memory and more time
+    /// ([`Outcome::rebuilt`] counts them). `Some(0)`: from the first state; `None`: never.
+    /// The order of the search, its states and its answer are the same either way.
     pub spill_above_mib: Option<u64>,
     /// Requests and environment actions may come at any instant up to this (ms).
     pub start_window_ms: u64,
