@@ -472,14 +472,14 @@ pub fn explore(
     let mut seen = BTreeSet::new();
     seen.insert(root.key());
     let mut frontier: VecDeque<(Entry<'_>, Option<Rc<Path>>, usize)> = VecDeque::new();
-    frontier.push_back((Ok(root), None, 0));
+    frontier.push_back((Ok(Box::new(root)), None, 0));
     let mut spilling = b.spill_above_mib == Some(0);
     // The parent of the last state rebuilt: its siblings follow it in the frontier.
     let mut parent: Option<(Rc<Path>, Node<'_>)> = None;
     let mut first: Option<Found> = None;
     'search: while let Some((node, path, depth)) = frontier.pop_front() {
         let mut node = match node {
-            Ok(n) => n,
+            Ok(n) => *n,
             Err(key) => {
                 out.rebuilt += 1;
                 rebuild(inst, path.as_ref(), plant, key, &mut parent)?
@@ -559,7 +559,7 @@ pub fn explore(
                 let entry = if spilling {
                     Err(child.key())
                 } else {
-                    Ok(child)
+                    Ok(Box::new(child))
                 };
                 frontier.push_back((entry, child_path, depth + 1));
             }
@@ -585,8 +585,9 @@ pub fn explore(
 }
 
 /// A frontier entry's state: its world, or (past [`Bounds::spill_above_mib`]) its key alone,
-/// its path beside it.
-type Entry<'a> = Result<Node<'a>, u128>;
+/// its path beside it. The world is boxed: inline, it would make every entry, a kept path's
+/// too, 1,624 bytes (the size of a `Node`).
+type Entry<'a> = Result<Box<Node<'a>>, u128>;
 
 /// The world at the end of `path`, for a frontier entry kept as its path alone: its parent's
 /// world (the last one rebuilt, when it is the same parent: siblings follow one another in
