@@ -81,7 +81,7 @@ impl std::fmt::Display for Finding {
 }
 
 /// Failed requests by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct Errors {
     /// The connection was closed under the request (EOF, reset, broken pipe).
     pub eof: u64,
@@ -159,7 +159,7 @@ impl Errors {
 }
 
 /// How a request failed (the report's error kinds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// See [`Errors::eof`].

@@ -8,7 +8,7 @@ use crate::scenario::Dist;
 use std::time::Duration;
 
 /// A SplitMix64 generator.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Rng(u64);
 
 impl Rng {

@@ -800,20 +800,19 @@ impl Tally {
         }
     }
 
-    /// Writes what of the tally decides a later check (the explorer's state key): per pool,
+    /// Hashes what of the tally decides a later check (the explorer's state key): per pool,
     /// the address its client knows, whether it learned it at this step, the second being
     /// counted and the connects counted in it. Peaks and samples only record.
-    pub(crate) fn write_key(&self, w: &mut impl std::fmt::Write) {
+    pub(crate) fn hash_key(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash as _;
+        self.tracks.len().hash(h);
         for (label, t) in &self.tracks {
-            let _ = write!(
-                w,
-                "{label}:{:?}:{}:{}:{}:{}|",
-                t.known,
-                self.step > t.learned_step,
-                t.second,
-                t.last.failed - t.at_second.failed,
-                t.last.succeeded - t.at_second.succeeded
-            );
+            label.hash(h);
+            t.known.hash(h);
+            (self.step > t.learned_step).hash(h);
+            t.second.hash(h);
+            (t.last.failed - t.at_second.failed).hash(h);
+            (t.last.succeeded - t.at_second.succeeded).hash(h);
         }
     }
 

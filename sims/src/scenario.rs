@@ -553,7 +553,7 @@ pub struct MixEntry {
 
 /// What a request runs on its connection. Every reply is checked against the request that
 /// sent it (the end-to-end invariant "every reply reaches the request that sent it").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     /// `SET req:<id> <id>` then `GET req:<id>`, which must answer `<id>`.

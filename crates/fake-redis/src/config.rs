@@ -5,7 +5,7 @@
 /// Defaults match Redis 7.0: `timeout 0`, `maxclients 10000`, no `requirepass`, `hz 10`,
 /// bind `127.0.0.1` (Redis binds `* -::*`; the fake is loopback-only unless told otherwise),
 /// port 6379, 16 databases.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct ServerConfig {
     /// Close clients idle for more than this many seconds (0 = never). `timeout`.
     pub timeout_secs: u64,
@@ -50,7 +50,7 @@ impl Default for ServerConfig {
 }
 
 /// Counters as in INFO's `# Stats` section, plus a few the fake adds for tests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ServerStats {
     /// Connections accepted (rejected ones by maxclients are not counted).

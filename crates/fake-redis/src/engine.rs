@@ -41,7 +41,7 @@ pub const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 /// keyspace and keeps its own; it only behaves as a replica towards its clients (writes
 /// answered `-READONLY`, reads served from the data it has, `ROLE` and `INFO` as a replica
 /// that has not reached its master yet). See `docs/fake-redis.md`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Role {
     /// A master (the default).
     #[default]
@@ -81,7 +81,7 @@ pub enum Admission {
 }
 
 /// Why the engine dropped a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
     /// Idle for more than `timeout` seconds.
@@ -120,7 +120,7 @@ impl std::fmt::Display for CloseReason {
 }
 
 /// Effects the shell must carry out, drained with [`Engine::poll_output`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Output {
     /// The client has output to write (or input to resume) although it did not send
     /// anything just now (pub/sub message, BLPOP served or timed out).
@@ -159,7 +159,7 @@ pub struct ReadOutcome {
     pub commands: u32,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Blocked {
     pub(crate) db: usize,
     pub(crate) keys: Vec<Vec<u8>>,
@@ -167,7 +167,7 @@ pub(crate) struct Blocked {
 }
 
 /// A client's MULTI state (Redis's `mstate` plus the `CLIENT_DIRTY_EXEC` flag).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub(crate) struct Multi {
     /// The queued commands' arguments, in order.
     pub(crate) queued: Vec<Vec<Vec<u8>>>,
@@ -177,7 +177,7 @@ pub(crate) struct Multi {
     pub(crate) write: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Client {
     pub(crate) id: ClientId,
     pub(crate) addr: String,
@@ -290,42 +290,45 @@ impl Engine {
         }
     }
 
-    /// Writes what decides the engine's future, for a model checker's visited set (poolsim's
+    /// Hashes what decides the engine's future, for a model checker's visited set (poolsim's
     /// exhaustive explorer): the configuration, the clients (with their parsers and pending
     /// output), the keyspace's non-empty databases, pub/sub and blocking state, the clock and
     /// cron, the faults, the role and the statistics (the explorer's checkers read them).
-    /// Leaves out only the settings the engine stores without acting on.
+    /// Leaves out only the settings the engine stores without acting on, and the
+    /// `timers_changed` flag its shell clears at once.
     ///
-    /// # Errors
-    /// Whatever `w` returns.
-    pub fn write_state_key(&self, w: &mut impl std::fmt::Write) -> std::fmt::Result {
-        write!(w, "{:?}|{:?}|{}|", self.config, self.clients, self.next_id)?;
+    /// Two engines that feed `h` the same words have the same future; with a wide enough
+    /// hash, two that do not are told apart.
+    pub fn hash_state_key(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash as _;
+        self.config.hash(h);
+        self.clients.hash(h);
+        self.next_id.hash(h);
         for (i, db) in self.dbs.iter().enumerate() {
             if db.len() > 0 {
-                write!(w, "{i}:{db:?}")?;
+                i.hash(h);
+                db.hash(h);
             }
         }
-        write!(
-            w,
-            "|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
-            self.stats,
-            self.outputs,
-            self.now,
-            self.next_cron,
-            self.cron_cursor,
-            self.channels,
-            self.patterns,
-            self.blocking,
-            self.unblocked,
-            self.readonly,
-            self.role,
-            self.in_exec,
-            self.refuse,
-            self.refuse_until,
-            self.reply_latency,
-            self.busy_until,
-            self.resume_after_busy,
-        )
+        // The databases' end: no database index is `usize::MAX`.
+        usize::MAX.hash(h);
+        self.stats.hash(h);
+        self.outputs.hash(h);
+        self.now.hash(h);
+        self.next_cron.hash(h);
+        self.cron_cursor.hash(h);
+        self.channels.hash(h);
+        self.patterns.hash(h);
+        self.blocking.hash(h);
+        self.unblocked.hash(h);
+        self.readonly.hash(h);
+        self.role.hash(h);
+        self.in_exec.hash(h);
+        self.refuse.hash(h);
+        self.refuse_until.hash(h);
+        self.reply_latency.hash(h);
+        self.busy_until.hash(h);
+        self.resume_after_busy.hash(h);
     }
 
     // ---- getters ----

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// A stored value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Value {
     /// A string (also integers, as in Redis).
     Str(Vec<u8>),
@@ -26,14 +26,14 @@ impl Value {
 }
 
 /// A key's value and its absolute expiry time on the engine clock.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct Entry {
     pub(crate) value: Value,
     pub(crate) expire_at: Option<Duration>,
 }
 
 /// One database (`SELECT n`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub(crate) struct Db {
     keys: BTreeMap<Vec<u8>, Entry>,
     /// Keys that have an expiry, for the active expire cycle.

@@ -61,7 +61,7 @@ impl ProtocolError {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 enum ReqType {
     #[default]
     Unknown,
@@ -79,7 +79,7 @@ enum ReqType {
 /// Memory: the buffer holds only unparsed bytes (consumed bytes are dropped on the next
 /// `feed`), so it is bounded by 64 KiB plus the bulk being read (at most
 /// `proto-max-bulk-len`, or 16 KiB before authentication).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct RequestParser {
     buf: Vec<u8>,
     /// Start of unparsed data (`qb_pos`).

@@ -35,7 +35,7 @@ pub enum ReleaseOutcome {
 }
 
 /// Why a connect failed (for statistics and back-off; the pool treats all alike).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConnectError {
     /// TCP refused or unreachable.
     Refused,

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 /// One pod.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Pod {
     pub(super) tier: usize,
     pub(super) host: String,
@@ -46,7 +46,7 @@ impl Pod {
 }
 
 /// A caller pod's connection to a callee pod.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Link {
     callee: usize,
     state: LinkState,
@@ -56,7 +56,7 @@ struct Link {
     pending: BTreeMap<u64, usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum LinkState {
     Down,
     Connecting,
@@ -64,7 +64,7 @@ enum LinkState {
 }
 
 /// A closed-loop user.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct User {
     u: u32,
     pod: usize,
@@ -75,7 +75,7 @@ struct User {
 }
 
 /// A first-tier pod's open-loop arrivals.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Arrival {
     pod: usize,
     times: OpenArrivals,
@@ -85,7 +85,7 @@ struct Arrival {
 }
 
 /// Who waits for a first-tier request.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 enum Owner {
     User(usize),
     Arrivals(usize),
@@ -94,7 +94,7 @@ enum Owner {
 }
 
 /// A request of the first tier, as its sender sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Top {
     id: u64,
     pod: usize,
@@ -104,13 +104,13 @@ struct Top {
 }
 
 /// Where a handler's outcome goes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 enum Done {
     Top(usize),
     Rpc(usize),
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 enum HState {
     Calling(usize),
     Waiting {
@@ -133,7 +133,7 @@ enum HState {
 const NO_POOL: usize = usize::MAX;
 
 /// A request's handler in one tier.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Handler {
     id: u64,
     pod: usize,
@@ -160,6 +160,19 @@ pub(super) struct App {
     handlers: Vec<Handler>,
     /// Each tier's client library (`Tier::client`), resolved.
     clients: Vec<Option<ClientBehaviour>>,
+}
+
+/// The explorer's key: everything but the tiers' client libraries, which are the
+/// scenario's and never change during a run.
+impl std::hash::Hash for App {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.pods.hash(h);
+        self.links.hash(h);
+        self.users.hash(h);
+        self.arrivals.hash(h);
+        self.tops.hash(h);
+        self.handlers.hash(h);
+    }
 }
 
 impl App {

@@ -95,7 +95,7 @@ pub fn run_with_stats(
 }
 
 /// Something that happens at an instant.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 enum Ev {
     /// Timeline events are due.
     Timeline,
@@ -192,7 +192,7 @@ impl Queue {
 
 /// Work done at the current instant after the event that caused it (what a spawned task
 /// does when the runtime gets to it).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 enum Soon {
     /// A pool granted `conn` to handler `h`.
     Grant(usize, pool_core::ConnId),

@@ -17,7 +17,7 @@ const CONNECT_BOUND_US: u64 = 5_000_000;
 const CHECK_BOUND_US: u64 = 1_000_000;
 
 /// The server's side of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum SrvSide {
     /// The SYN has not arrived.
     NotYet,
@@ -28,7 +28,7 @@ pub(super) enum SrvSide {
 }
 
 /// The client's side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum CliSide {
     Connecting,
     Open,
@@ -37,7 +37,7 @@ pub(super) enum CliSide {
 }
 
 /// What the client waits for on the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Op {
     /// The connect's `AUTH`.
     Auth,
@@ -51,7 +51,7 @@ pub(super) enum Op {
 
 /// Why a client operation failed (the manager's `RedisError`, as far as the pool and the
 /// request path tell them apart).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Failure {
     /// EOF where a reply was expected.
     Closed,
@@ -90,7 +90,7 @@ impl Failure {
 }
 
 /// One TCP connection of a pool.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Tcp {
     pub(super) pool: usize,
     pub(super) conn: ConnId,

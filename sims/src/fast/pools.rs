@@ -28,18 +28,15 @@ pub(super) struct PoolRt {
 }
 
 impl PoolRt {
-    /// Writes the driver's state beside the pool's canonical key (the explorer's key).
-    pub(super) fn write_key(&self, w: &mut impl std::fmt::Write) {
-        let _ = write!(
-            w,
-            "{}|{:?}|{:?}|{:?}|{}|{:?}",
-            self.next_req,
-            self.waiting,
-            self.tcp_of,
-            self.timer_at,
-            self.timer_gen,
-            self.last_connect_error
-        );
+    /// Hashes the driver's state beside the pool's canonical key (the explorer's key).
+    pub(super) fn hash_key(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash as _;
+        self.next_req.hash(h);
+        self.waiting.hash(h);
+        self.tcp_of.hash(h);
+        self.timer_at.hash(h);
+        self.timer_gen.hash(h);
+        self.last_connect_error.hash(h);
     }
 
     /// The generation of its armed timer (an older timer event is stale).

@@ -264,6 +264,19 @@ pub(crate) struct OpenArrivals {
     scripted: usize,
 }
 
+/// The explorer's key (`sims::fast::explore`): every field, the rate by its bits.
+impl std::hash::Hash for OpenArrivals {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.t_us.hash(h);
+        self.rng.hash(h);
+        self.highest.to_bits().hash(h);
+        self.constant.hash(h);
+        self.index.hash(h);
+        self.pods.hash(h);
+        self.scripted.hash(h);
+    }
+}
+
 impl OpenArrivals {
     /// The arrivals of the first tier's pod `index` (`global` over every tier's pods), from
     /// `start_us`.
