@@ -505,8 +505,15 @@ pub fn explore(
             }
             continue;
         }
-        for m in ms {
-            let mut child = node.fork();
+        // The last branch takes the world itself: one copy fewer per state expanded.
+        let last = ms.len() - 1;
+        let mut node = Some(node);
+        for (i, m) in ms.into_iter().enumerate() {
+            let mut child = if i == last {
+                node.take().expect("the last branch takes the world once")
+            } else {
+                node.as_ref().expect("taken only by the last branch").fork()
+            };
             let at = child.now_us();
             child.apply(m, &inst.env);
             out.transitions += 1;

@@ -27,7 +27,6 @@ use super::{Ev, World};
 use crate::runner::RunOptions;
 use crate::scenario::{Event, Scenario, ScenarioError};
 use std::collections::BTreeSet;
-use std::hash::Hasher;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -359,7 +358,7 @@ impl<'a> Node<'a> {
         use std::hash::Hash as _;
         let w = &self.world;
         let r = w.shared.requests();
-        let mut h = KeyHasher::default();
+        let mut h = KeyHasher::new();
         (w.now, self.started, self.env_used).hash(&mut h);
         w.queue.at.hash(&mut h);
         w.soon.hash(&mut h);
@@ -383,7 +382,7 @@ impl<'a> Node<'a> {
         (r.retries, r.succeeded).hash(&mut h);
         w.shared.refusals_seen.load(Ordering::Relaxed).hash(&mut h);
         w.timeline.next_due_ms().hash(&mut h);
-        h.finish128()
+        h.digest128()
     }
 
     /// The trace lines written since the last call (with `keep_trace`).
@@ -392,77 +391,10 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Two 64-bit hashes of the same words: SipHash-1-3 with fixed keys, and FNV-1a over
-/// 8-byte words. 128 bits, so that two different states share a key with a probability far
-/// below anything a search reaches; fixed keys, so that a search is the same in every
-/// process.
-struct KeyHasher {
-    sip: std::collections::hash_map::DefaultHasher,
-    fnv: u64,
-}
-
-impl Default for KeyHasher {
-    fn default() -> Self {
-        Self {
-            sip: std::collections::hash_map::DefaultHasher::new(),
-            fnv: 0xcbf2_9ce4_8422_2325,
-        }
-    }
-}
-
-impl KeyHasher {
-    fn word(&mut self, word: u64) {
-        self.fnv = (self.fnv ^ word).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-
-    fn finish128(&self) -> u128 {
-        (u128::from(self.sip.finish()) << 64) | u128::from(self.fnv)
-    }
-}
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.sip.write(bytes);
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.word(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            // The length tells `[0]` from `[0, 0]`.
-            self.word(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 61));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.sip.write_u64(i);
-        self.word(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.sip.finish()
-    }
-}
+/// The key's hash: XXH3 with 128 bits, so that two different states share a key with a
+/// probability far below anything a search reaches, and no seed, so that a search is the same
+/// in every process. `Hash` feeds it small writes, which it buffers.
+type KeyHasher = xxhash_rust::xxh3::Xxh3Default;
 
 fn take(q: &mut super::Queue, key: (u64, u8), i: usize) -> Option<Ev> {
     let list = q.at.get_mut(&key)?;
