@@ -352,8 +352,8 @@ impl<'a> Node<'a> {
     /// histograms, samples). Two states with one key have the same futures.
     ///
     /// Hashed from the types (`Hash`), not written as text: the same parts as the text key
-    /// it replaced (the search's states and transitions are unchanged), in about a tenth of
-    /// the time.
+    /// it replaced (the search's states and transitions are unchanged), in about a quarter
+    /// of the time (docs/performance.md).
     pub(crate) fn key(&self) -> u128 {
         use std::hash::Hash as _;
         let w = &self.world;
