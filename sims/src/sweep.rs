@@ -349,6 +349,16 @@ mod tests {
         assert!("x".parse::<Seeds>().is_err());
     }
 
+    #[test]
+    fn a_one_seed_range_and_the_last_shard_are_valid() {
+        let s: Seeds = "7..7".parse().unwrap();
+        assert_eq!(s.of_shard(None), vec![7]);
+        let k: Shard = "4/4".parse().unwrap();
+        assert_eq!(k, Shard { index: 4, of: 4 });
+        let s: Seeds = "1..=8".parse().unwrap();
+        assert_eq!(s.of_shard(Some(k)), vec![4, 8]);
+    }
+
     fn o(seed: u64, index: usize, met: bool, x: f64) -> Outcome {
         Outcome {
             seed,
@@ -397,5 +407,46 @@ mod tests {
         assert_eq!(merged.summary, s);
         assert_eq!(merged.outcomes, all);
         assert!(merge(vec![doc(all.clone()), doc(all[..2].to_vec())]).is_err());
+    }
+
+    #[test]
+    fn each_run_counts_its_seeds_and_an_even_count_takes_the_lower_median() {
+        let all = vec![
+            o(1, 0, true, 4.0),
+            o(1, 1, true, 0.0),
+            o(2, 0, false, 1.0),
+            o(2, 1, false, 0.0),
+        ];
+        let s = Summary::of(&all);
+        let counts: Vec<(u64, u64)> = s.per_run.iter().map(|r| (r.runs, r.met)).collect();
+        assert_eq!(counts, vec![(2, 1), (2, 1)]);
+        assert_eq!(
+            s.per_run[0].figures["errors.total"],
+            Spread {
+                min: 1.0,
+                median: 1.0,
+                max: 4.0
+            }
+        );
+    }
+
+    #[test]
+    fn a_merge_refuses_another_target_or_another_range() {
+        let doc = |target: &str, last: u64| Document {
+            target: target.into(),
+            seeds: Seeds { first: 1, last },
+            shard: None,
+            engine: crate::Engine::Turmoil,
+            replay: String::new(),
+            summary: Summary::of(&[]),
+            outcomes: Vec::new(),
+        };
+        assert!(merge(vec![doc("a", 3), doc("a", 3)]).is_ok());
+        let other_target = merge(vec![doc("a", 3), doc("b", 3)]).unwrap_err();
+        assert!(
+            other_target.contains("cannot merge a sweep of b"),
+            "{other_target}"
+        );
+        assert!(merge(vec![doc("a", 3), doc("a", 4)]).is_err());
     }
 }
