@@ -458,6 +458,9 @@ pub fn explore(
     plant: Option<Plant>,
 ) -> Result<Outcome, ScenarioError> {
     let started = std::time::Instant::now();
+    // The spill and the memory budget read the process's resident memory: give back what an
+    // earlier search in this process freed, or this one would count it as its own.
+    release_freed_memory();
     let root = Node::new(&inst.scenario, false, plant)?;
     let mut out = Outcome {
         states: 1,
@@ -1061,6 +1064,27 @@ fn scale_dist(d: &Dist, by: u64) -> Dist {
 pub const DEFAULT_MAX_MEMORY_MIB: u64 = 8 * 1024;
 
 /// The process's resident memory (MiB), where `/proc/self/status` says it.
+/// Returns the allocator's free pages to the system (glibc's `malloc_trim`), so that the
+/// resident memory a search reads is its own. Without it, a search that followed a larger
+/// one in the same process (`poolsim explore all`, `--each-fault`, the example's growing
+/// instances) found the earlier search's freed memory still resident and kept its frontier
+/// as paths from the start: the same search, three times slower (docs/performance.md).
+/// Elsewhere (another allocator or system) it does nothing.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            /// glibc: `int malloc_trim(size_t pad)`.
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim takes a size and only releases memory no allocation holds;
+        // it is safe to call at any time, from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 fn resident_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: u64 = status
