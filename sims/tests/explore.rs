@@ -4,8 +4,9 @@
 //!
 //! CI explores each run with 2 requests and at most 1 environment action per path (the
 //! bounded instances, about a minute in all); `POOLSIM_EXPLORE_FULL=1` adds the larger ones
-//! that some verdicts need (3 requests for `stale-eof/retry-once`) or confirm (3 requests for
-//! the two `ping-fix` runs).
+//! that some verdicts need (3 requests for `stale-eof/retry-once`) or extend (3 requests for
+//! the two `ping-fix` runs, 3 and 4 for `cascade/sized-pool-60`, 2 faults for
+//! `explosion/bounded-wait-100`).
 
 use sims::explore::{Bounds, Instance, Outcome, Plant, builtin, default_bounds, explore};
 
@@ -155,16 +156,21 @@ fn failover_runs_say_they_need_turmoil() {
 #[test]
 fn explore_full_instances() {
     if std::env::var_os("POOLSIM_EXPLORE_FULL").is_none() {
-        eprintln!("skipped: set POOLSIM_EXPLORE_FULL=1 for the 3-request instances");
+        eprintln!("skipped: set POOLSIM_EXPLORE_FULL=1 for the larger instances");
         return;
     }
-    // 655,984 states, about 50 s in release (docs/invariants.md).
+    // 655,984 states, about 15 s in release (docs/invariants.md).
     check("stale-eof/retry-once", 3, 0, Want::Refuted("errors.eof"));
     // Two idle connections pinged in turn, with the period of the original's three: the
-    // verdicts of the 2-request instances hold (808,474 and 1,150,295 states, 64 s and 84 s
-    // in release).
+    // verdicts of the 2-request instances hold (808,474 and 1,150,295 states).
     check("stale-eof/ping-fix-120s", 3, 0, Want::Refuted("errors.eof"));
     check("stale-eof/ping-fix-90s", 3, 0, Want::Proven);
+    // The sized pool with a third request and a fault, and with four requests: 1,759,657
+    // and 1,016,501 states, 36 s and 22 s in release.
+    check("cascade/sized-pool-60", 3, 1, Want::Proven);
+    check("cascade/sized-pool-60", 4, 0, Want::Proven);
+    // The bounded wait with two faults on a path: 1,288,039 states, 16 s in release.
+    check("explosion/bounded-wait-100", 2, 2, Want::Proven);
 }
 
 #[test]

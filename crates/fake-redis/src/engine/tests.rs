@@ -1539,3 +1539,106 @@ fn sentinels_promotion_transaction_applies_the_role_and_the_kills_together() {
     assert_eq!(h.send(new_conn, "SET k v"), READONLY_LINE);
     assert_eq!(h.send(new_conn, "GET k"), "$1\r\nv\r\n");
 }
+
+fn state_key(e: &Engine) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    e.hash_state_key(&mut h);
+    h.finish()
+}
+
+/// The explorer's visited set merges two states whose engines give one key: every part that
+/// decides what the engine does next must move it, and what the engine stores without
+/// acting on must not.
+#[test]
+fn the_state_key_moves_with_every_part_of_the_future_and_only_with_it() {
+    let mut h = Harness::new(ServerConfig::default());
+    let a = h.connect();
+    let b = h.connect();
+    assert_eq!(h.send(a, "SET k v"), "+OK\r\n");
+    let base = h.e.clone();
+    assert_eq!(state_key(&base), state_key(&h.e.clone()), "a copy");
+    let now = h.now;
+    type Change = Box<dyn Fn(&mut Engine)>;
+    let changes: Vec<(&str, Change)> = vec![
+        (
+            "CONFIG SET timeout",
+            Box::new(|e| e.config_set("timeout", "5").unwrap()),
+        ),
+        (
+            "a key written",
+            Box::new(move |e| {
+                let _ = e.handle_read(now, b, b"SET k2 v\r\n");
+            }),
+        ),
+        (
+            "a key deleted",
+            Box::new(move |e| {
+                let _ = e.handle_read(now, b, b"DEL k\r\n");
+            }),
+        ),
+        (
+            "half a command read",
+            Box::new(move |e| {
+                let _ = e.handle_read(now, b, b"*1\r\n");
+            }),
+        ),
+        (
+            "a subscription",
+            Box::new(move |e| {
+                let _ = e.handle_read(now, b, b"SUBSCRIBE ch\r\n");
+            }),
+        ),
+        ("a client gone", Box::new(move |e| e.handle_closed(now, b))),
+        (
+            "a client connected",
+            Box::new(move |e| {
+                let _ = e.accept(now, addr(50000), addr(6379));
+            }),
+        ),
+        (
+            "every client killed",
+            Box::new(|e| e.kill_all_clients(CloseReason::KillAll)),
+        ),
+        ("the read-only fault", Box::new(|e| e.set_readonly(true))),
+        (
+            "connections refused",
+            Box::new(|e| e.set_refuse_connections(true)),
+        ),
+        (
+            "reply latency",
+            Box::new(|e| e.set_reply_latency(Duration::from_millis(5))),
+        ),
+        (
+            "a stall",
+            Box::new(move |e| e.stall(now, Duration::from_secs(1))),
+        ),
+        (
+            "a replica",
+            Box::new(|e| {
+                e.set_role(Role::Replica {
+                    host: "m".to_owned(),
+                    port: 6379,
+                });
+            }),
+        ),
+        (
+            "the clock and cron",
+            Box::new(move |e| e.handle_timeout(now + Duration::from_secs(1))),
+        ),
+        ("the statistics reset", Box::new(|e| e.reset_stats())),
+    ];
+    for (what, change) in &changes {
+        let mut e = base.clone();
+        change(&mut e);
+        assert_ne!(state_key(&e), state_key(&base), "{what}");
+    }
+    let mut e = base.clone();
+    e.config_set("save", "900 1").unwrap();
+    e.config_set("maxmemory-policy", "allkeys-lru").unwrap();
+    assert_eq!(
+        state_key(&e),
+        state_key(&base),
+        "a setting the engine stores without acting on"
+    );
+}
