@@ -1560,35 +1560,21 @@ fn the_state_key_moves_with_every_part_of_the_future_and_only_with_it() {
     assert_eq!(state_key(&base), state_key(&h.e.clone()), "a copy");
     let now = h.now;
     type Change = Box<dyn Fn(&mut Engine)>;
+    // Client `b` sends `bytes`.
+    let read = |bytes: &'static [u8]| -> Change {
+        Box::new(move |e| {
+            let _ = e.handle_read(now, b, bytes);
+        })
+    };
     let changes: Vec<(&str, Change)> = vec![
         (
             "CONFIG SET timeout",
             Box::new(|e| e.config_set("timeout", "5").unwrap()),
         ),
-        (
-            "a key written",
-            Box::new(move |e| {
-                let _ = e.handle_read(now, b, b"SET k2 v\r\n");
-            }),
-        ),
-        (
-            "a key deleted",
-            Box::new(move |e| {
-                let _ = e.handle_read(now, b, b"DEL k\r\n");
-            }),
-        ),
-        (
-            "half a command read",
-            Box::new(move |e| {
-                let _ = e.handle_read(now, b, b"*1\r\n");
-            }),
-        ),
-        (
-            "a subscription",
-            Box::new(move |e| {
-                let _ = e.handle_read(now, b, b"SUBSCRIBE ch\r\n");
-            }),
-        ),
+        ("a key written", read(b"SET k2 v\r\n")),
+        ("a key deleted", read(b"DEL k\r\n")),
+        ("half a command read", read(b"*1\r\n")),
+        ("a subscription", read(b"SUBSCRIBE ch\r\n")),
         ("a client gone", Box::new(move |e| e.handle_closed(now, b))),
         (
             "a client connected",
