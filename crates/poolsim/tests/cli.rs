@@ -959,8 +959,66 @@ think = { kind = "fixed", ms = 20 }
         let run = poolsim().args(["run", path]).output().unwrap();
         assert_eq!(run.status.code(), Some(0), "{cmd}: {}", stdout_of(&run));
     }
+    // JSON alone: no progress lines on stderr for a tool that reads both.
+    assert!(!stderr_of(&out).contains("auditing"), "{}", stderr_of(&out));
     let err = usage_error(&["audit", "/nonexistent.toml"]);
     assert!(err.contains("cannot read"), "{err}");
+}
+
+/// A deployment safe from all three within the ranges searched: eight pods of a go-redis pool
+/// of 20 (160 connections against `maxclients 200`), a pool wait that ends before the
+/// callers' deadline, idle connections closed at 270 s against the server's 300 s, and a peek
+/// on every checkout. In text, the audit says so and exits 0 (about 3 s on the fast engine).
+#[test]
+fn audit_of_a_safe_deployment_says_so_and_exits_0() {
+    let deployment = r#"
+name = "eight-pods-safe"
+seed = 1
+duration_ms = 6000
+[server]
+timeout_secs = 300
+maxclients = 200
+command_latency_ms = 1
+[[tiers]]
+name = "web"
+instances = 8
+deadline_ms = 1000
+[tiers.pool]
+profile = "go-redis-v9"
+[tiers.pool.overrides]
+max_size = 20
+pool_timeout_ms = 500
+idle_timeout_ms = 270000
+check_on_checkout = "always"
+check_how = "peek"
+[load]
+hold = { kind = "exponential", mean_ms = 5 }
+[load.clients]
+kind = "open"
+arrivals = { kind = "poisson", rate_per_sec = 800.0 }
+"#;
+    let file = scratch("audit-safe", "safe.toml");
+    std::fs::write(&file, deployment).unwrap();
+    let out = poolsim()
+        .arg("audit")
+        .arg(&file)
+        .args(["--engine", "fast", "--out"])
+        .arg(scratch("audit-safe", "files"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(0), "safe: exit 0; {stdout}{stderr}");
+    for inc in ["stale-eof", "explosion", "cascade"] {
+        assert!(
+            stdout.contains(&format!("{inc:<10} SAFE")),
+            "{inc}: {stdout}"
+        );
+        assert!(stderr.contains(&format!("auditing {inc}")), "{stderr}");
+    }
+    assert!(
+        stdout.contains("safe from every incident within the ranges searched"),
+        "{stdout}"
+    );
 }
 
 /// The `poolsim fuzz --json` document's names, as docs/fuzzing.md documents them.
