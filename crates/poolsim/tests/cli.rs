@@ -965,40 +965,15 @@ think = { kind = "fixed", ms = 20 }
     assert!(err.contains("cannot read"), "{err}");
 }
 
-/// A deployment safe from all three within the ranges searched: eight pods of a go-redis pool
-/// of 20 (160 connections against `maxclients 200`), a pool wait that ends before the
-/// callers' deadline, idle connections closed at 270 s against the server's 300 s, and a peek
-/// on every checkout. In text, the audit says so and exits 0 (about 3 s on the fast engine).
+/// `examples/deployments/eight-pods-safe.toml`, a deployment safe from all three within the
+/// ranges searched: eight-pods.toml with the audit's fixes (pools of 20, a pool wait that
+/// ends before the callers' deadline, idle connections closed before the server's timeout, a
+/// peek on every checkout). In text the audit says so and exits 0 (about 3 s on the fast
+/// engine).
 #[test]
 fn audit_of_a_safe_deployment_says_so_and_exits_0() {
-    let deployment = r#"
-name = "eight-pods-safe"
-seed = 1
-duration_ms = 6000
-[server]
-timeout_secs = 300
-maxclients = 200
-command_latency_ms = 1
-[[tiers]]
-name = "web"
-instances = 8
-deadline_ms = 1000
-[tiers.pool]
-profile = "go-redis-v9"
-[tiers.pool.overrides]
-max_size = 20
-pool_timeout_ms = 500
-idle_timeout_ms = 270000
-check_on_checkout = "always"
-check_how = "peek"
-[load]
-hold = { kind = "exponential", mean_ms = 5 }
-[load.clients]
-kind = "open"
-arrivals = { kind = "poisson", rate_per_sec = 800.0 }
-"#;
-    let file = scratch("audit-safe", "safe.toml");
-    std::fs::write(&file, deployment).unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/deployments/eight-pods-safe.toml");
     let out = poolsim()
         .arg("audit")
         .arg(&file)
