@@ -244,6 +244,19 @@ mod tests {
         let t = Trace::new(true);
         t.event(0, "h", "e").str("detail", "\n").write();
         assert!(t.take()[0].ends_with(r#""detail":"\n"}"#));
+        // A lone quote, a lone backslash, and a space beside a newline (escaped text keeps its
+        // spaces as they are).
+        let t = Trace::new(true);
+        t.event(0, "h", "e")
+            .str("q", "\"")
+            .str("b", "\\")
+            .str("s", "a b\n")
+            .write();
+        let line = t.take().remove(0);
+        assert!(
+            line.ends_with(r#""q":"\"","b":"\\","s":"a b\n"}"#),
+            "{line}"
+        );
     }
 
     #[test]
