@@ -838,6 +838,21 @@ fn four_merged_shards_are_the_sweep_of_all_seeds() {
     let text = stdout_of(&human);
     assert!(text.contains("expectations met: 8 of 8 runs"), "{text}");
     assert!(text.contains("latency_ms.p99"), "{text}");
+    // Each figure's spread in text is the JSON's, written as the reports write numbers.
+    let first = &doc["summary"]["per_run"][0];
+    let spread = &first["figures"]["latency_ms.p99"];
+    let num = |k: &str| sims::report::fmt_num(spread[k].as_f64().unwrap());
+    let want = format!(
+        "min {}  median {}  max {}",
+        num("min"),
+        num("median"),
+        num("max")
+    );
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("latency_ms.p99"))
+        .unwrap();
+    assert!(line.ends_with(&want), "{line} / {want}");
     let err = usage_error(&[
         "sweep",
         "--merge",
