@@ -837,6 +837,7 @@ fn four_merged_shards_are_the_sweep_of_all_seeds() {
         .unwrap();
     let text = stdout_of(&human);
     assert!(text.contains("expectations met: 8 of 8 runs"), "{text}");
+    assert!(text.contains("(8 runs, 4 shard files merged)"), "{text}");
     assert!(text.contains("latency_ms.p99"), "{text}");
     // Each figure's spread in text is the JSON's, written as the reports write numbers.
     let first = &doc["summary"]["per_run"][0];
@@ -884,6 +885,12 @@ fn a_sweep_with_a_failing_seed_exits_1_and_lists_its_replay_command() {
     let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(1), "{text}{}", stderr_of(&out));
     assert!(text.contains("idle-timeout-peek: 0 of 3 met"), "{text}");
+    // Not a merge: the header gives the sweep's time.
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("(3 runs, ") && header.ends_with(" s)"),
+        "{header}"
+    );
     assert!(
         text.contains(&format!(
             "replay: cargo run --release -p poolsim -- run {} --seed 2 --engine fast",
