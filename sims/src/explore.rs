@@ -1063,7 +1063,6 @@ fn scale_dist(d: &Dist, by: u64) -> Dist {
 /// stops with a report instead of being killed.
 pub const DEFAULT_MAX_MEMORY_MIB: u64 = 8 * 1024;
 
-/// The process's resident memory (MiB), where `/proc/self/status` says it.
 /// Returns the allocator's free pages to the system (glibc's `malloc_trim`), so that the
 /// resident memory a search reads is its own. Without it, a search that followed a larger
 /// one in the same process (`poolsim explore all`, `--each-fault`, the example's growing
@@ -1085,6 +1084,7 @@ fn release_freed_memory() {
     }
 }
 
+/// The process's resident memory (MiB), where `/proc/self/status` says it.
 fn resident_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: u64 = status
