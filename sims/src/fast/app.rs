@@ -166,12 +166,22 @@ pub(super) struct App {
 /// scenario's and never change during a run.
 impl std::hash::Hash for App {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.pods.hash(h);
-        self.links.hash(h);
-        self.users.hash(h);
-        self.arrivals.hash(h);
-        self.tops.hash(h);
-        self.handlers.hash(h);
+        // Destructured, so that a new field has to be placed here or left out on purpose.
+        let Self {
+            pods,
+            links,
+            users,
+            arrivals,
+            tops,
+            handlers,
+            clients: _,
+        } = self;
+        pods.hash(h);
+        links.hash(h);
+        users.hash(h);
+        arrivals.hash(h);
+        tops.hash(h);
+        handlers.hash(h);
     }
 }
 

@@ -267,13 +267,22 @@ pub(crate) struct OpenArrivals {
 /// The explorer's key (`sims::fast::explore`): every field, the rate by its bits.
 impl std::hash::Hash for OpenArrivals {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.t_us.hash(h);
-        self.rng.hash(h);
-        self.highest.to_bits().hash(h);
-        self.constant.hash(h);
-        self.index.hash(h);
-        self.pods.hash(h);
-        self.scripted.hash(h);
+        let Self {
+            t_us,
+            rng,
+            highest,
+            constant,
+            index,
+            pods,
+            scripted,
+        } = self;
+        t_us.hash(h);
+        rng.hash(h);
+        highest.to_bits().hash(h);
+        constant.hash(h);
+        index.hash(h);
+        pods.hash(h);
+        scripted.hash(h);
     }
 }
 
