@@ -763,6 +763,53 @@ fn size_prints_the_schema_of_the_issue_and_sizes_with_headroom() {
     assert!(err.contains("not below the deadline"), "{err}");
 }
 
+/// In text: the target derived from the deadline (a tenth of it), the rule's size with its
+/// unbounded wait and the sizes above it with their waits in ms, and a load too large to size.
+#[test]
+fn size_in_text_takes_a_tenth_of_the_deadline_and_refuses_a_load_too_large() {
+    let out = poolsim()
+        .args([
+            "size",
+            "--qps",
+            "1500",
+            "--hold-ms",
+            "20",
+            "--deadline-ms",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains("target: p99 pool wait <= 5 ms (a tenth of the 50 ms deadline)"),
+        "{text}"
+    );
+    let row = |size: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(size))
+            .unwrap_or_else(|| panic!("no row for {size}: {text}"))
+    };
+    // The rule's 30: utilisation 1, both waits unbounded.
+    assert_eq!(row("30").matches("unbounded").count(), 2, "{text}");
+    let rec = text
+        .lines()
+        .find(|l| l.ends_with("<- recommended"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cols: Vec<&str> = rec.split_whitespace().collect();
+    // size, utilisation, P(wait), mean wait ms, p99 wait ms: one decimal each.
+    for wait in &cols[3..5] {
+        let (whole, tenth) = wait.split_once('.').unwrap_or_else(|| panic!("{rec}"));
+        assert!(whole.parse::<u64>().is_ok() && tenth.len() == 1, "{rec}");
+    }
+    assert!(
+        text.contains("pool timeout: set it below the 50 ms deadline"),
+        "{text}"
+    );
+    let err = usage_error(&["size", "--qps", "10000000", "--hold-ms", "20"]);
+    assert!(err.contains("too large to size here"), "{err}");
+}
+
 #[test]
 fn size_simulate_measures_the_real_pool_for_each_size() {
     let out = poolsim()
