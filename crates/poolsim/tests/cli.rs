@@ -806,6 +806,15 @@ fn size_in_text_takes_a_tenth_of_the_deadline_and_refuses_a_load_too_large() {
         text.contains("pool timeout: set it below the 50 ms deadline"),
         "{text}"
     );
+    // Nothing simulated, so nothing to disagree with.
+    assert!(!text.contains("disagree"), "{text}");
+    // 100,000 connections busy on average is the largest load sized (in milliseconds);
+    // above it the command refuses.
+    let out = poolsim()
+        .args(["size", "--qps", "5000000", "--hold-ms", "20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let err = usage_error(&["size", "--qps", "10000000", "--hold-ms", "20"]);
     assert!(err.contains("too large to size here"), "{err}");
 }
