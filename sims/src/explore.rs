@@ -538,7 +538,8 @@ pub fn explore(
                 }
                 continue;
             }
-            if seen.insert(child.key()) {
+            let key = child.key();
+            if seen.insert(key) {
                 out.states += 1;
                 out.depth = out.depth.max(depth + 1);
                 if out.states >= b.max_states {
@@ -567,7 +568,7 @@ pub fn explore(
                         .is_some_and(|l| resident.is_some_and(|m| m >= l));
                 }
                 let entry = if spilling {
-                    Err(child.key())
+                    Err(key)
                 } else {
                     Ok(Box::new(child))
                 };

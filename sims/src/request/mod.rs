@@ -103,7 +103,8 @@ pub(crate) struct Requests {
     pub(crate) started: u64,
     pub(crate) errors: Errors,
     pub(crate) succeeded: u64,
-    /// Shared between forks of a world (the explorer) until one records: cloning stays cheap.
+    /// Shared between copies of the books until one records: cloning stays cheap. (The
+    /// explorer's worlds do not record at all: `record_histograms`.)
     pub(crate) latency: Arc<Histogram<u64>>,
     pub(crate) wait: Arc<Histogram<u64>>,
     /// Whether `latency` and `wait` record. The exhaustive explorer turns it off: none of
