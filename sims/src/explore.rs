@@ -1170,7 +1170,7 @@ pub fn builtin(incident: &str, run: &str, requests: u32) -> Result<Instance, Sce
     let mut env_regime = Regime::default();
     for other in inc.scenarios(inc.default_seed) {
         if other.expect.outcome == crate::scenario::Outcome::Reproduces
-            && crate::fast::supports(&other).is_ok()
+            && crate::fast::explorable(&other).is_ok()
         {
             // A queue, not a stalled or slowed server: the waits of a run whose server
             // stalls are the stall's (hung-server), kept by its own event.
@@ -1223,7 +1223,7 @@ fn instance_with(
     queue_past_deadline: bool,
     faults: Option<&FaultBounds>,
 ) -> Result<Instance, ScenarioError> {
-    crate::fast::supports(s)?;
+    crate::fast::explorable(s)?;
     let original = crate::fast::run(s, &crate::RunOptions::default())?;
     let mut regime = Regime::of(&original.report);
     let redis_pools: u64 = s

@@ -401,6 +401,12 @@ pub(crate) trait ServerControl {
     fn set_role(&mut self, role: fake_redis::Role);
     /// Every link to and from the master's host held (`on`) or released.
     fn hang(&mut self, on: bool);
+    /// `SENTINEL FAILOVER` to the scenario's Sentinel at `now_ms`, when this control has the
+    /// Sentinel (the fast engine's); `None`: it has none here (turmoil's Sentinel is the
+    /// timeline's own).
+    fn sentinel_failover(&mut self, _now_ms: u64) -> Option<Result<(), String>> {
+        None
+    }
 }
 
 impl ServerControl for FakeRedis {
@@ -620,22 +626,26 @@ impl Timeline {
                     });
                 }
                 Event::SentinelFailover { .. } => {
-                    if let Some((sentinel, name)) = &self.sentinel {
-                        // The runner's simulated time: this is called between steps, outside
-                        // the Sentinel host's runtime and clock.
-                        let now = Duration::from_millis(t_ms);
-                        if let Err(e) = sentinel.with_engine(|s, _| s.failover(now, name)) {
-                            tally
-                                .shared
-                                .trace
-                                .event(
-                                    t_ms * 1000,
-                                    crate::world::SENTINEL_HOST,
-                                    "sentinel.failover_refused",
-                                )
-                                .str("error", &e)
-                                .write();
+                    let refused = match &self.sentinel {
+                        Some((sentinel, name)) => {
+                            // The runner's simulated time: this is called between steps,
+                            // outside the Sentinel host's runtime and clock.
+                            let now = Duration::from_millis(t_ms);
+                            Some(sentinel.with_engine(|s, _| s.failover(now, name)))
                         }
+                        None => server.sentinel_failover(t_ms),
+                    };
+                    if let Some(Err(e)) = refused {
+                        tally
+                            .shared
+                            .trace
+                            .event(
+                                t_ms * 1000,
+                                crate::world::SENTINEL_HOST,
+                                "sentinel.failover_refused",
+                            )
+                            .str("error", &e)
+                            .write();
                     }
                 }
                 Event::IdleGap { .. } | Event::Load { .. } => {}
@@ -1248,18 +1258,119 @@ struct Topology {
     replicas: Vec<(String, FakeRedis)>,
     /// The Sentinel and the master's name.
     sentinel: Option<(fake_redis::FakeSentinel, String)>,
+    /// Sentinel events read so far.
+    events_read: usize,
+    /// What is watched of the servers after every step.
+    watch: TopologyWatch,
+}
+
+/// What both engines watch of a topology after every step: the replicas' invariants, writes
+/// acknowledged by a replica (the `server.replica_write` invariant), split-brain writes, and
+/// Sentinel's switches; the report's `failovers`, `first_switch_ms` and
+/// `split_brain_writes`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TopologyWatch {
+    /// Whether the scenario has a topology (nothing is watched without one).
+    on: bool,
     /// The replicas' invariant checkers.
     checkers: Vec<Checker>,
     /// Per server (the master first, then the replicas): writes acknowledged at the last
     /// step (the counter restarts with a restart), and whether it was a replica then.
     last: Vec<(crate::check::Accumulated, bool)>,
-    /// Sentinel events read so far.
-    events_read: usize,
+    /// The replicas' figures of this step (for the report's server-side totals).
+    elsewhere: ServerView,
     /// Writes acknowledged by a server that was a master while Sentinel named another.
     split_brain_writes: u64,
     /// `+switch-master` events seen, and the first one's instant.
     switches: u64,
     first_switch_ms: Option<u64>,
+}
+
+impl TopologyWatch {
+    /// The watch of `s`'s topology (an idle one without).
+    pub(crate) fn new(s: &Scenario) -> Self {
+        let Some(t) = &s.server.topology else {
+            return Self::default();
+        };
+        let replicas = t.replicas as usize;
+        let mut last = vec![(crate::check::Accumulated::default(), false); 1 + replicas];
+        last[1..].iter_mut().for_each(|l| l.1 = true);
+        Self {
+            on: true,
+            checkers: (0..replicas)
+                .map(|_| Checker::new(s.server.timeout_secs))
+                .collect(),
+            last,
+            ..Self::default()
+        }
+    }
+
+    /// After a step, server `i` (0 the master, then the replicas), on host `host`, where
+    /// Sentinel names `named` the master: its acknowledged writes and, for a replica, its
+    /// invariants. Call for every server, then [`TopologyWatch::end_step`].
+    pub(crate) fn server(
+        &mut self,
+        t_ms: u64,
+        i: usize,
+        host: &str,
+        e: &fake_redis::Engine,
+        named: Option<&str>,
+        tally: &mut Tally,
+    ) {
+        if !self.on {
+            return;
+        }
+        if i == 0 {
+            self.elsewhere = ServerView::default();
+        }
+        let writes = e.stats().write_commands_processed;
+        let replica = e.role() != &fake_redis::Role::Master;
+        // The counter starts again at a restart.
+        let (acc, was_replica) = &mut self.last[i];
+        let before = acc.total();
+        let new = acc.update(writes) - before;
+        let was_replica = std::mem::replace(was_replica, replica);
+        if new > 0 && replica && was_replica {
+            tally.violation(
+                "server.replica_write",
+                format!("{host}: a replica acknowledged {new} writes"),
+                t_ms,
+            );
+        }
+        if new > 0 && !replica && named.is_some_and(|n| n != host) {
+            self.split_brain_writes += new;
+        }
+        if i > 0 {
+            match self.checkers[i - 1].check_engine(e, t_ms, 0) {
+                Ok(view) => self.elsewhere.add(&view),
+                Err((name, detail)) => tally.violation(name, format!("{host}: {detail}"), t_ms),
+            }
+        }
+    }
+
+    /// After every server of a step: the Sentinel's events published since the last step
+    /// (`(ms, channel, message)`), and the figures handed to the tally.
+    pub(crate) fn end_step<'e>(
+        &mut self,
+        events: impl IntoIterator<Item = (u64, &'e str)>,
+        tally: &mut Tally,
+    ) {
+        if !self.on {
+            return;
+        }
+        tally.elsewhere = self.elsewhere;
+        for (t_ms, channel) in events {
+            if channel == "+switch-master" {
+                self.switches += 1;
+                self.first_switch_ms.get_or_insert(t_ms);
+            }
+        }
+        tally.extra_metrics = vec![
+            ("failovers", self.switches as f64),
+            ("first_switch_ms", self.first_switch_ms.unwrap_or(0) as f64),
+            ("split_brain_writes", self.split_brain_writes as f64),
+        ];
+    }
 }
 
 impl Topology {
@@ -1268,7 +1379,10 @@ impl Topology {
         let Some(t) = &s.server.topology else {
             return Self::default();
         };
-        let mut topo = Self::default();
+        let mut topo = Self {
+            watch: TopologyWatch::new(s),
+            ..Self::default()
+        };
         for i in 1..=t.replicas {
             let host = crate::scenario::Topology::replica_host(i);
             let replica_of = fake_redis::Role::Replica {
@@ -1276,7 +1390,6 @@ impl Topology {
                 port: REDIS_PORT,
             };
             let server = serve_redis(sim, &host, s, replica_of);
-            topo.checkers.push(Checker::new(s.server.timeout_secs));
             topo.replicas.push((host, server));
         }
         if let Some(sn) = &t.sentinel {
@@ -1311,13 +1424,11 @@ impl Topology {
             });
             topo.sentinel = Some((sentinel, sn.master_name.clone()));
         }
-        topo.last = vec![(crate::check::Accumulated::default(), false); 1 + topo.replicas.len()];
-        topo.last[1..].iter_mut().for_each(|l| l.1 = true);
         topo
     }
 
     /// After a step: the replicas' invariants, writes acknowledged by a replica (the
-    /// `server.replica_write` invariant), split-brain writes, switches.
+    /// `server.replica_write` invariant), split-brain writes, switches ([`TopologyWatch`]).
     fn observe(&mut self, t_ms: u64, master: &FakeRedis, tally: &mut Tally) {
         if self.replicas.is_empty() && self.sentinel.is_none() {
             return;
@@ -1327,56 +1438,22 @@ impl Topology {
             .as_ref()
             .and_then(|(sn, name)| sn.master_addr(name))
             .map(|a| a.host);
-        let mut elsewhere = ServerView::default();
         let servers = std::iter::once((REDIS_HOST, master))
             .chain(self.replicas.iter().map(|(h, s)| (h.as_str(), s)));
         for (i, (host, server)) in servers.enumerate() {
-            let (writes, replica) = server.with_engine(|e| {
-                (
-                    e.stats().write_commands_processed,
-                    e.role() != &fake_redis::Role::Master,
-                )
-            });
-            // The counter starts again at a restart.
-            let (acc, was_replica) = &mut self.last[i];
-            let before = acc.total();
-            let new = acc.update(writes) - before;
-            let was_replica = std::mem::replace(was_replica, replica);
-            if new > 0 && replica && was_replica {
-                tally.violation(
-                    "server.replica_write",
-                    format!("{host}: a replica acknowledged {new} writes"),
-                    t_ms,
-                );
-            }
-            if new > 0 && !replica && named.as_deref().is_some_and(|n| n != host) {
-                self.split_brain_writes += new;
-            }
-            if i > 0 {
-                let checker = &mut self.checkers[i - 1];
-                let r = server.with_engine(|e| checker.check_engine(e, t_ms, 0));
-                match r {
-                    Ok(view) => elsewhere.add(&view),
-                    Err((name, detail)) => tally.violation(name, format!("{host}: {detail}"), t_ms),
-                }
-            }
+            let watch = &mut self.watch;
+            server.with_engine(|e| watch.server(t_ms, i, host, e, named.as_deref(), tally));
         }
-        tally.elsewhere = elsewhere;
-        if let Some((sn, _)) = &self.sentinel {
-            let new = sn.events_since(self.events_read);
-            self.events_read += new.len();
-            for (t, channel, _) in new {
-                if channel == "+switch-master" {
-                    self.switches += 1;
-                    self.first_switch_ms.get_or_insert(t.as_millis() as u64);
-                }
-            }
-        }
-        tally.extra_metrics = vec![
-            ("failovers", self.switches as f64),
-            ("first_switch_ms", self.first_switch_ms.unwrap_or(0) as f64),
-            ("split_brain_writes", self.split_brain_writes as f64),
-        ];
+        let new = match &self.sentinel {
+            Some((sn, _)) => sn.events_since(self.events_read),
+            None => Vec::new(),
+        };
+        self.events_read += new.len();
+        self.watch.end_step(
+            new.iter()
+                .map(|(t, channel, _)| (t.as_millis() as u64, channel.as_str())),
+            tally,
+        );
     }
 }
 

@@ -86,8 +86,9 @@ pub struct Server {
     pub command_latency_ms: u64,
     /// Time from accepting a connection to its first reply (a TLS or AUTH handshake).
     pub connect_latency_ms: u64,
-    /// Replicas and a Sentinel beside the master (issue #16); `None`: the master alone. Only
-    /// the turmoil engine simulates them.
+    /// Replicas and a Sentinel beside the master (issue #16); `None`: the master alone. Both
+    /// engines simulate them; a client that asks the Sentinel for the master runs on turmoil
+    /// only (`fast::supports`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<Topology>,
 }
@@ -679,7 +680,8 @@ pub enum Event {
     /// died without closing): nothing it sends or receives is delivered, connects to it hang,
     /// a command in flight waits for the client's read timeout, the Sentinel sees no PONG;
     /// when it ends, what was held is delivered (TCP retransmits) and the server, which kept
-    /// running, carries on. Turmoil engine only.
+    /// running, carries on. Both engines (the fast engine holds the messages and delivers
+    /// them, in order, when it ends).
     Hang {
         /// When.
         at_ms: u64,
@@ -687,7 +689,7 @@ pub enum Event {
         duration_ms: u64,
     },
     /// A manual failover: `SENTINEL FAILOVER <master_name>` to the scenario's Sentinel
-    /// (`[server.topology.sentinel]`, turmoil only). Sentinel promotes a replica of the
+    /// (`[server.topology.sentinel]`). Sentinel promotes a replica of the
     /// healthy master and demotes the old one with `SLAVEOF` and `CLIENT KILL` (its
     /// transaction). Refused as Sentinel refuses it (`-INPROG` during a failover,
     /// `-NOGOODSLAVE` without a replica to promote): the trace says so

@@ -47,6 +47,38 @@ fn cascade_shows_the_same_signature_on_both_engines() {
     both_engines("cascade");
 }
 
+/// The failover runs the fast engine runs (a topology with a client pinned to an address;
+/// the Sentinel discoveries are turmoil's only: `sims::fast::supports`) show the same
+/// signature on both. The list is pinned, so that a run the fast engine learns (or stops)
+/// running shows up here.
+#[test]
+fn failover_shows_the_same_signature_on_both_engines_where_the_fast_engine_runs_it() {
+    let incident = sims::incidents::by_name("failover").unwrap();
+    let mut ran = Vec::new();
+    let mut bad = Vec::new();
+    for s in incident.scenarios(incident.default_seed) {
+        if sims::fast::supports(&s).is_err() {
+            continue;
+        }
+        ran.push(s.name.clone());
+        let (t, f) = both(&s);
+        for (e, r) in [("turmoil", &t), ("fast", &f)] {
+            if !r.expectation_met {
+                bad.push(format!("{}: {e}: {}", s.name, r.verdict));
+            }
+        }
+        for d in differences(&t, &f) {
+            bad.push(format!("{}: {d}", s.name));
+        }
+    }
+    assert_eq!(ran, ["pinned-to-address"]);
+    assert!(
+        bad.is_empty(),
+        "the engines disagree:\n  {}\nreplay: cargo run --release -p sims --example engines failover",
+        bad.join("\n  ")
+    );
+}
+
 #[test]
 fn the_fast_engine_agrees_with_the_oracle() {
     for incident in sims::incidents::ALL {

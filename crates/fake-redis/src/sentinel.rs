@@ -428,7 +428,7 @@ impl Master {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Client {
     parser: RequestParser,
     out: Vec<u8>,
@@ -448,8 +448,9 @@ impl Client {
     }
 }
 
-/// The fake Sentinel. See the module docs for the calling contract.
-#[derive(Debug)]
+/// The fake Sentinel. See the module docs for the calling contract. `Clone` copies the whole
+/// state (the simulator's explorer forks worlds).
+#[derive(Clone, Debug)]
 pub struct Sentinel {
     config: SentinelConfig,
     masters: BTreeMap<String, Master>,

@@ -419,8 +419,12 @@ fn reply_len(b: &[u8]) -> Option<usize> {
     }
 }
 
-/// `INFO replication`'s role as Sentinel reads it (`role`, `master_host`, `master_port`).
-fn parse_role(body: &[u8]) -> Option<Reported> {
+/// `INFO replication`'s role as Sentinel reads it (`role`, `master_host`, `master_port`):
+/// what a Sentinel link reports with [`Sentinel::handle_info`] (this shell's links, and the
+/// links the simulator's fast engine carries by hand). `master_link_status` is taken as `up`
+/// (the module's doc says why).
+#[must_use]
+pub fn parse_role(body: &[u8]) -> Option<Reported> {
     let text = std::str::from_utf8(body).ok()?;
     let field = |name: &str| {
         text.lines()

@@ -1175,13 +1175,13 @@ fn fuzz_exits_1_naming_the_shrunk_file_which_poolsim_run_reproduces() {
     );
 }
 
-/// `--engine` reaches the run: the fast engine refuses a topology by name (the default,
-/// turmoil, runs it), and an unknown engine is a usage error.
+/// `--engine` reaches the run: the fast engine refuses a client that asks Sentinel by name
+/// (the default, turmoil, runs it), and an unknown engine is a usage error.
 #[test]
 fn the_engine_flag_picks_the_engine() {
     let e = usage_error(&["replay", "failover", "--engine", "fast"]);
     assert!(
-        e.contains("server.topology") && e.contains("turmoil engine only"),
+        e.contains("tiers[0].client") && e.contains("turmoil engine only"),
         "{e}"
     );
     let e = usage_error(&["replay", "cascade", "--engine", "warp"]);

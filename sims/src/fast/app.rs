@@ -556,7 +556,10 @@ impl World<'_> {
             RejectReason::QueueFull => GetError::QueueFull,
             RejectReason::ConnectFailed => match self.pools[p].last_connect_error {
                 Some(ConnectError::MaxClients) => GetError::MaxClients,
-                other => GetError::ConnectFailed(format!("{other:?}")),
+                // The manager's words for the last failure, as turmoil's pool reports them.
+                _ => GetError::ConnectFailed(
+                    self.pools[p].last_connect_text.clone().unwrap_or_default(),
+                ),
             },
             other => GetError::Other(format!("{other:?}")),
         };

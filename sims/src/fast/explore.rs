@@ -102,8 +102,9 @@ impl<'a> World<'a> {
             soon: self.soon.clone(),
             tally,
             timeline: self.timeline.clone(),
-            server: self.server.clone(),
-            cron_at: self.cron_at,
+            servers: self.servers.clone(),
+            sentinel: self.sentinel.clone(),
+            watch: self.watch.clone(),
             tcps: self.tcps.clone(),
             pools: self.pools.clone(),
             app: self.app.clone(),
@@ -134,7 +135,7 @@ impl<'a> Node<'a> {
         plant: Option<Plant>,
     ) -> Result<Self, ScenarioError> {
         s.validate()?;
-        super::supports(s)?;
+        super::explorable(s)?;
         let opts = RunOptions {
             keep_trace,
             ..RunOptions::default()
@@ -148,7 +149,7 @@ impl<'a> Node<'a> {
         world.tick_us = 1000;
         world.link_us = 0;
         world.drop_generators();
-        world.schedule_cron();
+        world.schedule_crons();
         for p in 0..world.pools.len() {
             world.feed(p, pool_core::Input::Timeout);
         }
@@ -362,10 +363,16 @@ impl<'a> Node<'a> {
         (w.now, self.started, self.env_used).hash(&mut h);
         w.queue.at.hash(&mut h);
         w.soon.hash(&mut h);
-        w.server.by_client.hash(&mut h);
-        w.server.connect_latency_us.hash(&mut h);
-        w.cron_at.hash(&mut h);
-        w.server.engine.hash_state_key(&mut h);
+        for sv in &w.servers {
+            sv.by_client.hash(&mut h);
+            sv.connect_latency_us.hash(&mut h);
+            sv.cron_at.hash(&mut h);
+            sv.engine.hash_state_key(&mut h);
+            (sv.hung, &sv.held).hash(&mut h);
+        }
+        if let Some(sn) = &w.sentinel {
+            sn.hash_key(&mut h);
+        }
         w.tally.hash_key(&mut h);
         let mut words = Vec::new();
         let now = pool_core::Instant::from_nanos(w.now * 1000);

@@ -30,6 +30,7 @@ mod app;
 pub(crate) mod explore;
 mod net;
 mod pools;
+mod topo;
 
 use crate::request::{Requests, Shared};
 use crate::runner::{PoolReading, Run, RunOptions, ServerControl, Tally, Timeline};
@@ -46,14 +47,35 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Run, ScenarioError>
     run_with_stats(scenario, opts).map(|(run, _)| run)
 }
 
-/// Whether the fast engine can run `scenario`: everything but a topology (replicas and a
-/// Sentinel) and a `hang` (held links), which the turmoil engine only simulates
-/// (docs/architecture.md). The error names the field.
+/// Whether the fast engine can run `scenario`: everything but a client that asks a Sentinel
+/// for the master's address (a tier's `client` whose discovery is not `fixed`), which the
+/// turmoil engine only simulates (docs/architecture.md). A topology (replicas and a
+/// Sentinel) and a `hang` run on both. The error names the field.
 pub fn supports(scenario: &Scenario) -> Result<(), ScenarioError> {
+    if scenario.server.topology.is_none() {
+        return Ok(());
+    }
+    for (i, t) in scenario.tiers.iter().enumerate() {
+        let Some(spec) = &t.client else { continue };
+        let Ok(b) = spec.behaviour() else { continue };
+        if b.discovery != crate::client::Discovery::Fixed {
+            return Err(ScenarioError::Invalid {
+                field: format!("tiers[{i}].client"),
+                why: "a client that asks Sentinel for the master (its discovery is not fixed) is simulated by the turmoil engine only: run it with --engine turmoil (docs/architecture.md)".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the exhaustive explorer can scale `scenario` down: what the fast engine runs
+/// ([`supports`]), without a topology or a `hang`, which the explorer does not branch on yet
+/// (docs/invariants.md). The error names the field.
+pub fn explorable(scenario: &Scenario) -> Result<(), ScenarioError> {
     if scenario.server.topology.is_some() {
         return Err(ScenarioError::Invalid {
             field: "server.topology".to_owned(),
-            why: "replicas and a Sentinel are simulated by the turmoil engine only: run it with --engine turmoil (docs/architecture.md)".to_owned(),
+            why: "the explorer does not explore replicas and a Sentinel yet (the fast engine runs them: poolsim run --engine fast; docs/invariants.md)".to_owned(),
         });
     }
     if let Some(i) = scenario
@@ -63,10 +85,10 @@ pub fn supports(scenario: &Scenario) -> Result<(), ScenarioError> {
     {
         return Err(ScenarioError::Invalid {
             field: format!("timeline[{i}]"),
-            why: "a hang (held links) is simulated by the turmoil engine only: run it with --engine turmoil (docs/architecture.md)".to_owned(),
+            why: "the explorer does not explore a hang (held links) yet (the fast engine runs it: poolsim run --engine fast; docs/invariants.md)".to_owned(),
         });
     }
-    Ok(())
+    supports(scenario)
 }
 
 /// What a fast run cost: events handled and steps (instants with events) observed.
@@ -99,8 +121,10 @@ pub fn run_with_stats(
 enum Ev {
     /// Timeline events are due.
     Timeline,
-    /// The server's cron timer.
-    ServerCron,
+    /// Server `.0`'s cron timer.
+    ServerCron(usize),
+    /// The Sentinel's timer (`topo`).
+    SentinelTimer,
     /// A connection's SYN reaches the server.
     SynToServer(usize),
     /// Bytes reach the server.
@@ -170,6 +194,20 @@ impl Queue {
         }
     }
 
+    /// Puts `evs` (in their order) before every event already at `(t, prio)`.
+    fn push_front_all(&mut self, t: u64, prio: u8, evs: Vec<Ev>) {
+        for ev in evs.into_iter().rev() {
+            match self.at.get_mut(&(t, prio)) {
+                Some(list) => list.push_front(ev),
+                None => {
+                    let mut list = self.spare.pop().unwrap_or_default();
+                    list.push_back(ev);
+                    self.at.insert((t, prio), list);
+                }
+            }
+        }
+    }
+
     /// The instant of the next event.
     fn next_time(&self) -> Option<u64> {
         self.at.first_key_value().map(|(&(t, _), _)| t)
@@ -206,13 +244,46 @@ enum Soon {
     CmdFailed(usize, net::Failure),
 }
 
-/// The server's side: the engine and what the shell adds.
+/// One Redis server's host (the master is the first; a topology's replicas follow): the
+/// engine and what the shell adds.
 #[derive(Clone, Debug)]
 struct Server {
+    /// Its host name (`redis`, `redis-replica-1`, ...), as the trace names it.
+    host: String,
     engine: Engine,
     connect_latency_us: u64,
     /// Client id -> connection.
     by_client: BTreeMap<ClientId, usize>,
+    /// The instant its cron timer is armed for.
+    cron_at: Option<u64>,
+    /// A `hang` holds every message to and from this host (turmoil's `hold` between it and
+    /// every other host) ...
+    hung: bool,
+    /// ... and these are the messages held, in the order they would have arrived: delivered
+    /// when the hang ends (TCP retransmits them), before anything sent later.
+    held: Vec<Ev>,
+}
+
+impl Server {
+    fn new(host: &str, s: &Scenario) -> Self {
+        let mut engine = Engine::new(ServerConfig {
+            timeout_secs: s.server.timeout_secs,
+            maxclients: s.server.maxclients,
+            hz: s.server.hz,
+            requirepass: s.server.requirepass.clone(),
+            ..ServerConfig::default()
+        });
+        engine.set_reply_latency(Duration::from_millis(s.server.command_latency_ms));
+        Self {
+            host: host.to_owned(),
+            engine,
+            connect_latency_us: s.server.connect_latency_ms * 1000,
+            by_client: BTreeMap::new(),
+            cron_at: None,
+            hung: false,
+            held: Vec::new(),
+        }
+    }
 }
 
 impl ServerControl for Server {
@@ -245,8 +316,55 @@ impl ServerControl for Server {
     fn set_role(&mut self, role: fake_redis::Role) {
         self.engine.set_role(role);
     }
-    fn hang(&mut self, _on: bool) {
-        // `supports` refuses a scenario with a hang: never called.
+    fn hang(&mut self, on: bool) {
+        // The world releases what was held after the timeline's events (`Ev::Timeline`).
+        self.hung = on;
+    }
+}
+
+/// The master as the timeline drives it: its server, and the Sentinel that a
+/// `sentinel_failover` event goes to.
+struct Master<'w> {
+    server: &'w mut Server,
+    sentinel: Option<&'w mut topo::SentinelRt>,
+    now_us: u64,
+}
+
+impl ServerControl for Master<'_> {
+    fn restart(&mut self) {
+        self.server.restart();
+    }
+    fn kill_all_clients(&mut self) {
+        self.server.kill_all_clients();
+    }
+    fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        self.server.config_set(name, value)
+    }
+    fn refuse_connections(&mut self, on: bool) {
+        self.server.refuse_connections(on);
+    }
+    fn set_readonly(&mut self, on: bool) {
+        self.server.set_readonly(on);
+    }
+    fn set_command_latency(&mut self, ms: u64) {
+        self.server.set_command_latency(ms);
+    }
+    fn set_connect_latency(&mut self, ms: u64) {
+        self.server.set_connect_latency(ms);
+    }
+    fn stall(&mut self, now_ms: u64, ms: u64) {
+        self.server.stall(now_ms, ms);
+    }
+    fn set_role(&mut self, role: fake_redis::Role) {
+        self.server.set_role(role);
+    }
+    fn hang(&mut self, on: bool) {
+        self.server.hang(on);
+    }
+    fn sentinel_failover(&mut self, _now_ms: u64) -> Option<Result<(), String>> {
+        // The Sentinel's clock is the world's, in µs (the timeline's events run at a tick).
+        let now = Duration::from_micros(self.now_us);
+        self.sentinel.as_mut().map(|sn| sn.failover(now))
     }
 }
 
@@ -262,8 +380,13 @@ struct World<'a> {
     soon: VecDeque<Soon>,
     tally: Tally,
     timeline: Timeline,
-    server: Server,
-    cron_at: Option<u64>,
+    /// The master (`servers[0]`), then a topology's replicas.
+    servers: Vec<Server>,
+    /// A topology's Sentinel, its links and what it published.
+    sentinel: Option<topo::SentinelRt>,
+    /// What the runner watches of a topology (split-brain writes, switches, the replicas'
+    /// invariants): the same watcher as turmoil's.
+    watch: crate::runner::TopologyWatch,
     tcps: Vec<Option<net::Tcp>>,
     pools: Vec<pools::PoolRt>,
     app: app::App,
@@ -285,13 +408,16 @@ impl<'a> World<'a> {
             refusals_seen: Arc::new(AtomicU64::new(0)),
             runner_now_us: AtomicU64::new(0),
         });
-        let engine = Engine::new(ServerConfig {
-            timeout_secs: s.server.timeout_secs,
-            maxclients: s.server.maxclients,
-            hz: s.server.hz,
-            requirepass: s.server.requirepass.clone(),
-            ..ServerConfig::default()
-        });
+        let mut servers = vec![Server::new(crate::runner::REDIS_HOST, s)];
+        let replicas = s.server.topology.as_ref().map_or(0, |t| t.replicas);
+        for i in 1..=replicas {
+            let mut replica = Server::new(&crate::scenario::Topology::replica_host(i), s);
+            replica.engine.set_role(fake_redis::Role::Replica {
+                host: crate::runner::REDIS_HOST.to_owned(),
+                port: crate::runner::REDIS_PORT,
+            });
+            servers.push(replica);
+        }
         let mut w = Self {
             s,
             tick_us: s.tick_ms * 1000,
@@ -303,21 +429,15 @@ impl<'a> World<'a> {
             soon: VecDeque::new(),
             tally: Tally::new(s, Arc::clone(&shared), opts),
             timeline: Timeline::new(s),
-            server: Server {
-                engine,
-                connect_latency_us: s.server.connect_latency_ms * 1000,
-                by_client: BTreeMap::new(),
-            },
-            cron_at: None,
+            servers,
+            sentinel: topo::SentinelRt::new(s),
+            watch: crate::runner::TopologyWatch::new(s),
             tcps: Vec::new(),
             pools: Vec::new(),
             app: app::App::default(),
             shared,
             plant: None,
         };
-        w.server
-            .engine
-            .set_reply_latency(Duration::from_millis(s.server.command_latency_ms));
         w.build()?;
         Ok(w)
     }
@@ -362,15 +482,24 @@ impl<'a> World<'a> {
         }
     }
 
-    fn schedule_cron(&mut self) {
-        let Some(at) = self.server.engine.poll_timeout() else {
+    /// Arms server `i`'s cron timer for the engine's next timeout.
+    fn schedule_cron(&mut self, i: usize) {
+        let Some(at) = self.servers[i].engine.poll_timeout() else {
             return;
         };
         let t = self.ceil_ms(u64::try_from(at.as_micros()).unwrap_or(u64::MAX));
         let t = t.max(self.now);
-        if self.cron_at.is_none_or(|c| c > t || c < self.now) {
-            self.cron_at = Some(t);
-            self.at(t, TIMER, Ev::ServerCron);
+        let now = self.now;
+        let sv = &mut self.servers[i];
+        if sv.cron_at.is_none_or(|c| c > t || c < now) {
+            sv.cron_at = Some(t);
+            self.at(t, TIMER, Ev::ServerCron(i));
+        }
+    }
+
+    fn schedule_crons(&mut self) {
+        for i in 0..self.servers.len() {
+            self.schedule_cron(i);
         }
     }
 
@@ -378,7 +507,8 @@ impl<'a> World<'a> {
         let s = self.s;
         let drain_end_ms = s.duration_ms + s.drain_limit_ms;
         self.schedule_timeline();
-        self.schedule_cron();
+        self.schedule_crons();
+        self.sentinel_start();
         self.app_start();
         self.run_soon();
         self.observe(0);
@@ -455,28 +585,64 @@ impl<'a> World<'a> {
                 },
             )
         });
-        self.tally.observe(t_ms, readings, &self.server.engine);
+        let readings: Vec<_> = readings.collect();
+        if self.s.server.topology.is_some() {
+            let named = self
+                .sentinel
+                .as_ref()
+                .and_then(topo::SentinelRt::named_master);
+            for (i, sv) in self.servers.iter().enumerate() {
+                self.watch.server(
+                    t_ms,
+                    i,
+                    &sv.host,
+                    &sv.engine,
+                    named.as_deref(),
+                    &mut self.tally,
+                );
+            }
+            let events = self
+                .sentinel
+                .as_mut()
+                .map(|sn| std::mem::take(&mut sn.unread))
+                .unwrap_or_default();
+            self.watch.end_step(
+                events.iter().map(|(t, channel)| (*t, channel.as_str())),
+                &mut self.tally,
+            );
+        }
+        self.tally.observe(t_ms, readings, &self.servers[0].engine);
     }
 
     fn handle(&mut self, ev: Ev) {
+        let Some(ev) = self.hold(ev) else {
+            return;
+        };
         match ev {
             Ev::Timeline => {
                 let t_ms = self.now / 1000;
-                self.timeline
-                    .apply_due(t_ms, &mut self.server, &mut self.tally);
-                self.server_outputs();
+                let mut master = Master {
+                    server: &mut self.servers[0],
+                    sentinel: self.sentinel.as_mut(),
+                    now_us: self.now,
+                };
+                self.timeline.apply_due(t_ms, &mut master, &mut self.tally);
+                self.server_outputs(0);
+                self.sentinel_outputs();
+                self.release_held();
                 self.schedule_timeline();
-                self.schedule_cron();
+                self.schedule_cron(0);
             }
-            Ev::ServerCron => {
-                if self.cron_at == Some(self.now) {
-                    self.cron_at = None;
+            Ev::ServerCron(i) => {
+                if self.servers[i].cron_at == Some(self.now) {
+                    self.servers[i].cron_at = None;
                 }
                 let now = Duration::from_micros(self.now);
-                self.server.engine.handle_timeout(now);
-                self.server_outputs();
-                self.schedule_cron();
+                self.servers[i].engine.handle_timeout(now);
+                self.server_outputs(i);
+                self.schedule_cron(i);
             }
+            Ev::SentinelTimer => self.sentinel_timer(),
             Ev::SynToServer(c) => self.syn_to_server(c),
             Ev::DataToServer(c, bytes) => self.data_to_server(c, &bytes),
             Ev::FinToServer(c) => self.fin_to_server(c),
@@ -496,6 +662,41 @@ impl<'a> World<'a> {
             Ev::RpcSynAck(link) => self.rpc_syn_ack(link),
             Ev::RpcRequest(link, id) => self.rpc_request(link, id),
             Ev::RpcAnswer(link, id, r) => self.rpc_answer(link, id, r),
+        }
+    }
+
+    /// `ev` itself, or `None` when it is a message to or from a host that hangs: held until
+    /// the hang ends ([`World::release_held`]).
+    fn hold(&mut self, ev: Ev) -> Option<Ev> {
+        let c = match ev {
+            Ev::SynToServer(c)
+            | Ev::DataToServer(c, _)
+            | Ev::FinToServer(c)
+            | Ev::SynAckToClient(c)
+            | Ev::DataToClient(c, _)
+            | Ev::FinToClient(c) => c,
+            _ => return Some(ev),
+        };
+        let Some(i) = self.tcps.get(c).and_then(Option::as_ref).map(|t| t.server) else {
+            return Some(ev);
+        };
+        let sv = &mut self.servers[i];
+        if sv.hung {
+            sv.held.push(ev);
+            return None;
+        }
+        Some(ev)
+    }
+
+    /// A hang ended: what it held arrives now, in the order it was sent and before anything
+    /// due at this instant (each connection keeps its order, as TCP does).
+    fn release_held(&mut self) {
+        for i in 0..self.servers.len() {
+            if self.servers[i].hung || self.servers[i].held.is_empty() {
+                continue;
+            }
+            let held = std::mem::take(&mut self.servers[i].held);
+            self.queue.push_front_all(self.now, NET, held);
         }
     }
 

@@ -3,7 +3,6 @@
 //! shell (`fake_redis::shell`) does around the engine.
 
 use super::{Ev, NET, Soon, TIMER, World};
-use crate::runner::REDIS_HOST;
 use fake_redis::engine::MAXCLIENTS_REPLY;
 use fake_redis::{Admission, ClientId, Drain};
 use pool::redis::resp::{self, Value};
@@ -47,6 +46,8 @@ pub(super) enum Op {
     Check,
     /// A command of handler `.0`.
     Cmd(usize),
+    /// A Sentinel link's job: `.0` replies still to read (`topo`).
+    Link(u8),
 }
 
 /// Why a client operation failed (the manager's `RedisError`, as far as the pool and the
@@ -89,11 +90,16 @@ impl Failure {
     }
 }
 
-/// One TCP connection of a pool.
+/// One TCP connection to a Redis server: a pool's, or a Sentinel's link to an instance.
 #[derive(Clone, Debug, Hash)]
 pub(super) struct Tcp {
+    /// The pool, or [`NO_POOL`] for a Sentinel link.
     pub(super) pool: usize,
     pub(super) conn: ConnId,
+    /// The server (an index into the world's servers).
+    pub(super) server: usize,
+    /// The Sentinel link it carries (`topo`), if it is one.
+    pub(super) link: Option<usize>,
     pub(super) port: u16,
     pub(super) srv: SrvSide,
     /// Bytes arrived at the server, not read by its shell yet.
@@ -117,14 +123,19 @@ pub(super) struct Tcp {
     op_seq: u64,
 }
 
+/// [`Tcp::pool`] of a Sentinel link's connection.
+pub(super) const NO_POOL: usize = usize::MAX;
+
 impl World<'_> {
-    fn tcp(&mut self, c: usize) -> Option<&mut Tcp> {
+    pub(super) fn tcp(&mut self, c: usize) -> Option<&mut Tcp> {
         self.tcps.get_mut(c).and_then(Option::as_mut)
     }
 
-    /// `{pod}:{port}` of a connection, as the trace names addresses.
+    /// `{pod}:{port}` of a connection (`sentinel:{port}` for a Sentinel link), as the trace
+    /// names addresses.
     pub(super) fn addr_of(&self, c: usize) -> String {
         match self.tcps.get(c).and_then(Option::as_ref) {
+            Some(t) if t.link.is_some() => format!("{}:{}", crate::world::SENTINEL_HOST, t.port),
             Some(t) => format!("{}:{}", self.app.pods[self.pools[t.pool].pod].host, t.port),
             None => String::new(),
         }
@@ -132,23 +143,42 @@ impl World<'_> {
 
     /// The peer address the engine records (CLIENT LIST `addr`).
     fn peer_of(&self, c: usize) -> SocketAddr {
-        let (pod, port) = self
-            .tcps
-            .get(c)
-            .and_then(Option::as_ref)
-            .map_or((0, 0), |t| (self.pools[t.pool].pod, t.port));
+        let Some(t) = self.tcps.get(c).and_then(Option::as_ref) else {
+            return SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        };
+        if t.link.is_some() {
+            return SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1)), t.port);
+        }
+        let pod = self.pools[t.pool].pod;
         let ip = Ipv4Addr::new(10, 1, (pod >> 8) as u8, (pod & 0xff) as u8);
-        SocketAddr::new(IpAddr::V4(ip), port)
+        SocketAddr::new(IpAddr::V4(ip), t.port)
     }
 
     /// The pool asked for a connection: SYN to the server, the manager's bound armed.
     pub(super) fn open_tcp(&mut self, pool: usize, conn: ConnId) -> usize {
         let pod = self.pools[pool].pod;
         let port = self.app.pods[pod].next_port();
+        let c = self.new_tcp(pool, conn, 0, None, port);
+        let seq = self.begin_op(c, None);
+        self.after(CONNECT_BOUND_US, Ev::OpTimeout(c, seq));
+        c
+    }
+
+    /// A new connection to server `server` from `port`: its SYN sent.
+    pub(super) fn new_tcp(
+        &mut self,
+        pool: usize,
+        conn: ConnId,
+        server: usize,
+        link: Option<usize>,
+        port: u16,
+    ) -> usize {
         let c = self.tcps.len();
         self.tcps.push(Some(Tcp {
             pool,
             conn,
+            server,
+            link,
             port,
             srv: SrvSide::NotYet,
             inbox: Vec::new(),
@@ -164,12 +194,10 @@ impl World<'_> {
             op_seq: 0,
         }));
         self.send(Ev::SynToServer(c));
-        let seq = self.begin_op(c, None);
-        self.after(CONNECT_BOUND_US, Ev::OpTimeout(c, seq));
         c
     }
 
-    fn begin_op(&mut self, c: usize, op: Option<Op>) -> u64 {
+    pub(super) fn begin_op(&mut self, c: usize, op: Option<Op>) -> u64 {
         let Some(t) = self.tcp(c) else { return 0 };
         t.op_seq += 1;
         t.op = op;
@@ -177,7 +205,7 @@ impl World<'_> {
     }
 
     /// Writes a command on the connection (the client side).
-    fn write_cmd(&mut self, c: usize, args: &[&[u8]]) {
+    pub(super) fn write_cmd(&mut self, c: usize, args: &[&[u8]]) {
         let mut bytes = Vec::with_capacity(32);
         resp::encode_command(&mut bytes, args);
         self.send(Ev::DataToServer(c, bytes));
@@ -213,42 +241,55 @@ impl World<'_> {
         if t.srv != SrvSide::NotYet {
             return;
         }
+        if t.cli == CliSide::Closed {
+            // The client gave up on this connect before its SYN arrived (a hang held it): the
+            // server never accepts it, as turmoil's listener skips a SYN whose connect was
+            // dropped (and a kernel answers the late SYN-ACK with a reset).
+            if let Some(t) = self.tcp(c) {
+                t.srv = SrvSide::Gone;
+            }
+            self.maybe_free(c);
+            return;
+        }
+        let i = t.server;
         let now = Duration::from_micros(self.now);
         let peer = self.peer_of(c);
-        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 6379);
+        let local = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + i as u8)),
+            crate::runner::REDIS_PORT,
+        );
+        let sv = &mut self.servers[i];
         let planted = self.plant == Some(super::explore::Plant::UncountedRefusal)
-            && self.server.engine.connected_clients() >= self.server.engine.config().maxclients;
+            && sv.engine.connected_clients() >= sv.engine.config().maxclients;
         let admission = if planted {
             // Planted: a server that forgets to count a refused connection. It takes the
             // connection past its limit for a moment (counting no refusal) and the shell
             // answers the refusal's text and closes it, as such a server looks from outside.
-            let n = self.server.engine.config().maxclients;
-            let _ = self
-                .server
-                .engine
-                .config_set("maxclients", &(n + 1).to_string());
-            if let Admission::Accepted(id) = self.server.engine.accept(now, peer, local) {
-                self.server.engine.handle_closed(now, id);
+            let n = sv.engine.config().maxclients;
+            let _ = sv.engine.config_set("maxclients", &(n + 1).to_string());
+            if let Admission::Accepted(id) = sv.engine.accept(now, peer, local) {
+                sv.engine.handle_closed(now, id);
             }
-            let _ = self.server.engine.config_set("maxclients", &n.to_string());
-            while self.server.engine.poll_output().is_some() {}
+            let _ = sv.engine.config_set("maxclients", &n.to_string());
+            while sv.engine.poll_output().is_some() {}
             Admission::Rejected
         } else {
-            self.server.engine.accept(now, peer, local)
+            sv.engine.accept(now, peer, local)
         };
         let addr = self.addr_of(c);
+        let host = self.servers[i].host.clone();
         let t_us = self.now;
         match admission {
             Admission::Accepted(id) => {
-                self.server.by_client.insert(id, c);
-                let hs = self.server.connect_latency_us;
+                self.servers[i].by_client.insert(id, c);
+                let hs = self.servers[i].connect_latency_us;
                 let now_us = self.now;
                 if let Some(t) = self.tcp(c) {
                     t.srv = SrvSide::Open(id);
                     t.handshake_until = (hs > 0).then_some(now_us + hs);
                 }
                 self.trace()
-                    .event(t_us, REDIS_HOST, "server.accept")
+                    .event(t_us, &host, "server.accept")
                     .num("client", id)
                     .str("addr", &addr)
                     .write();
@@ -260,7 +301,7 @@ impl World<'_> {
                     t.srv = SrvSide::Gone;
                 }
                 self.trace()
-                    .event(t_us, REDIS_HOST, "server.reject")
+                    .event(t_us, &host, "server.reject")
                     .str("addr", &addr)
                     .str("reason", "max number of clients reached")
                     .write();
@@ -273,14 +314,14 @@ impl World<'_> {
                     t.srv = SrvSide::Gone;
                 }
                 self.trace()
-                    .event(t_us, REDIS_HOST, "server.refuse")
+                    .event(t_us, &host, "server.refuse")
                     .str("addr", &addr)
                     .write();
                 self.at(self.now, NET, Ev::SynAckToClient(c));
                 self.send(Ev::FinToClient(c));
             }
         }
-        self.server_outputs();
+        self.server_outputs(i);
     }
 
     pub(super) fn data_to_server(&mut self, c: usize, bytes: &[u8]) {
@@ -298,7 +339,10 @@ impl World<'_> {
     /// The shell reads what arrived, the engine executes it, the reply is written after the
     /// handshake and the command latency.
     fn server_read(&mut self, c: usize) {
-        if let Some(b) = self.server.engine.busy_until() {
+        let Some(i) = self.tcps.get(c).and_then(Option::as_ref).map(|t| t.server) else {
+            return;
+        };
+        if let Some(b) = self.servers[i].engine.busy_until() {
             // A stall (or DEBUG SLEEP): the shell holds what it read until the server runs
             // again and reads nothing more meanwhile (a FIN waits too), as `fake_redis`'s
             // shell does. An empty scheduled write resumes it.
@@ -315,16 +359,15 @@ impl World<'_> {
         let SrvSide::Open(id) = t.srv else { return };
         let input = std::mem::take(&mut t.inbox);
         let now = Duration::from_micros(self.now);
-        let n = self.server.engine.handle_read(now, id, &input).commands;
+        let engine = &mut self.servers[i].engine;
+        let n = engine.handle_read(now, id, &input).commands;
         let mut out = Vec::new();
-        let drain = self.server.engine.take_output(id, &mut out);
-        let latency = self.server.engine.reply_latency();
-        let busy_until = self
-            .server
-            .engine
+        let drain = engine.take_output(id, &mut out);
+        let latency = engine.reply_latency();
+        let busy_until = engine
             .busy_until()
             .map(|b| u64::try_from(b.as_micros()).unwrap_or(u64::MAX));
-        self.server_outputs();
+        self.server_outputs(i);
         let close_after = match drain {
             Drain::Gone => return,
             Drain::Open => None,
@@ -354,7 +397,7 @@ impl World<'_> {
         if close_after.is_some() {
             // The engine forgot the client already.
             t.srv = SrvSide::Gone;
-            self.server.by_client.remove(&id);
+            self.servers[i].by_client.remove(&id);
         }
         let at = self.ceil_ms(at);
         if at == self.now {
@@ -371,12 +414,13 @@ impl World<'_> {
         let bytes = std::mem::take(&mut t.pending_write);
         let close = t.close_after_write.take();
         let srv = t.srv;
+        let i = t.server;
         let more = !t.inbox.is_empty();
         match (srv, close) {
             (SrvSide::Open(id), None) => {
                 if !bytes.is_empty() {
                     let now = Duration::from_micros(self.now);
-                    self.server.engine.handle_wrote(now, id, bytes.len());
+                    self.servers[i].engine.handle_wrote(now, id, bytes.len());
                     self.send(Ev::DataToClient(c, bytes));
                 }
                 if more {
@@ -394,7 +438,7 @@ impl World<'_> {
                 self.send(Ev::FinToClient(c));
                 let addr = self.addr_of(c);
                 self.trace()
-                    .event(self.now, REDIS_HOST, "server.close")
+                    .event(self.now, &self.servers[i].host, "server.close")
                     .str("addr", &addr)
                     .str("reason", &reason.to_string())
                     .str("by", "server")
@@ -417,31 +461,32 @@ impl World<'_> {
         }
         t.srv = SrvSide::Gone;
         t.inbox.clear();
-        self.server.by_client.remove(&id);
+        let i = t.server;
+        self.servers[i].by_client.remove(&id);
         let now = Duration::from_micros(self.now);
-        self.server.engine.handle_closed(now, id);
+        self.servers[i].engine.handle_closed(now, id);
         let addr = self.addr_of(c);
         self.trace()
-            .event(self.now, REDIS_HOST, "server.close")
+            .event(self.now, &self.servers[i].host, "server.close")
             .num("client", id)
             .str("addr", &addr)
             .str("reason", "client closed connection")
             .str("by", "client")
             .write();
-        self.server_outputs();
+        self.server_outputs(i);
         self.maybe_free(c);
     }
 
-    /// Carries out what the engine asked for: closes (idle timeout, kill, restart).
-    pub(super) fn server_outputs(&mut self) {
-        while let Some(out) = self.server.engine.poll_output() {
+    /// Carries out what server `i`'s engine asked for: closes (idle timeout, kill, restart).
+    pub(super) fn server_outputs(&mut self, i: usize) {
+        while let Some(out) = self.servers[i].engine.poll_output() {
             match out {
                 fake_redis::Output::Close {
                     client,
                     reason,
                     idle_secs,
                 } => {
-                    let Some(c) = self.server.by_client.remove(&client) else {
+                    let Some(c) = self.servers[i].by_client.remove(&client) else {
                         continue;
                     };
                     if let Some(t) = self.tcp(c) {
@@ -453,7 +498,7 @@ impl World<'_> {
                     let reason = reason.to_string();
                     let mut e = self
                         .trace()
-                        .event(self.now, REDIS_HOST, "server.close")
+                        .event(self.now, &self.servers[i].host, "server.close")
                         .num("client", client)
                         .str("addr", &addr)
                         .str("reason", &reason)
@@ -466,7 +511,7 @@ impl World<'_> {
                 }
                 fake_redis::Output::Wake { client } => {
                     // Pub/sub and BLPOP: not used by the request path; served like a read.
-                    if let Some(&c) = self.server.by_client.get(&client) {
+                    if let Some(&c) = self.servers[i].by_client.get(&client) {
                         if self.tcp(c).is_some_and(|t| !t.srv_busy) {
                             self.server_read(c);
                         }
@@ -489,6 +534,11 @@ impl World<'_> {
             }
             CliSide::Open => return,
             CliSide::Connecting => t.cli = CliSide::Open,
+        }
+        if let Some(l) = t.link {
+            // A Sentinel link: no handshake (the Sentinel has no password for it).
+            self.link_connected(l, c);
+            return;
         }
         // The connect's handshake, within the same 5 s bound (the op sequence is kept).
         match password {
@@ -528,7 +578,7 @@ impl World<'_> {
     }
 
     /// Completes the waiting operation if its reply (or EOF) is there.
-    fn try_complete(&mut self, c: usize) {
+    pub(super) fn try_complete(&mut self, c: usize) {
         let Some(t) = self.tcp(c) else { return };
         let Some(op) = t.op else { return };
         if t.cli != CliSide::Open {
@@ -572,6 +622,8 @@ impl World<'_> {
                 self.connect_failed(c, &Failure::TimedOut(CONNECT_BOUND_US));
             }
             Some(Op::Check) => self.check_finished(c, false),
+            // A Sentinel link arms no bound: it waits for the reply as long as it takes.
+            Some(Op::Link(_)) => {}
             // The client's read timeout (only a client with one arms it).
             Some(Op::Cmd(h)) => {
                 let us = self.read_timeout_us(h).unwrap_or(0);
@@ -610,6 +662,7 @@ impl World<'_> {
                 self.check_finished(c, ok);
             }
             Op::Cmd(h) => self.command_done(h, result),
+            Op::Link(left) => self.link_reply(c, left, result),
         }
     }
 
@@ -629,6 +682,7 @@ impl World<'_> {
             .write();
         self.close_tcp(c);
         self.pools[pool].last_connect_error = Some(error);
+        self.pools[pool].last_connect_text = Some(f.connect_text());
         self.feed(pool, pool_core::Input::ConnectFailed { conn, error });
     }
 

@@ -19,6 +19,9 @@ pub(super) struct PoolRt {
     timer_at: Option<u64>,
     timer_gen: u64,
     pub(super) last_connect_error: Option<ConnectError>,
+    /// Its text, as the manager's error says it (a rejection's `connect failed: ...`; not in
+    /// the explorer's key: it only words the trace).
+    pub(super) last_connect_text: Option<String>,
     /// Fed since the tally last checked its invariants.
     pub(super) dirty: bool,
     /// What its knobs allow of failed connects (`pool.connect_rate`). Steps are the
@@ -54,6 +57,7 @@ impl PoolRt {
             timer_at: None,
             timer_gen: 0,
             last_connect_error: None,
+            last_connect_text: None,
             dirty: true,
             connect_limit: crate::runner::ConnectLimit::of(pool.config(), 1),
             pool,

@@ -51,9 +51,10 @@
 //!
 //! Scale: one tier of 4 pods, 100 requests a second (Poisson, `SET` then `GET`), 1 s
 //! deadlines, 45 s at 10 ms ticks (the slot-leak runs: 110 s, each request holding its
-//! connection 100 ms). The mechanism does not depend on the scale. Only the
-//! turmoil engine simulates replicas and Sentinel (docs/architecture.md); the fuzzer runs the
-//! claims there.
+//! connection 100 ms). The mechanism does not depend on the scale. Both engines simulate
+//! the replicas, the Sentinel and the hang; the clients that ask Sentinel for the master
+//! (every run but `pinned-to-address`) run on turmoil only, and the fuzzer runs their claims
+//! there (docs/architecture.md).
 
 use crate::client::ClientSpec;
 use crate::scenario::{
