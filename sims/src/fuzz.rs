@@ -471,8 +471,8 @@ pub fn fuzz_target(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TargetResult, String> {
     let started = Instant::now();
-    // A fix the fast engine does not simulate (a topology: the failover incident) is fuzzed
-    // on turmoil.
+    // A fix the fast engine did not simulate would be fuzzed on turmoil (none today: the
+    // failover incident's topology runs on both since 2026-12-07).
     let fallback;
     let opts = if opts.engine == Engine::Fast && crate::fast::supports(&t.base).is_err() {
         fallback = Options {

@@ -47,31 +47,75 @@ fn cascade_shows_the_same_signature_on_both_engines() {
     both_engines("cascade");
 }
 
-/// The failover runs the fast engine runs (a topology with a client pinned to an address;
-/// the Sentinel discoveries are turmoil's only: `sims::fast::supports`) show the same
-/// signature on both. The list is pinned, so that a run the fast engine learns (or stops)
-/// running shows up here.
+/// A failover run's signature: the common figures, READONLY errors, and the topology's
+/// figures (switches, the first one's instant, split-brain writes, lost slots).
+fn failover_figures(r: &sims::Run) -> Vec<(&'static str, f64)> {
+    let mut f = common::figures(&r.report);
+    f.push(("errors.readonly", r.report.errors.readonly as f64));
+    for m in [
+        "failovers",
+        "first_switch_ms",
+        "split_brain_writes",
+        "retries_to_old_master",
+        "leaked_slots",
+    ] {
+        f.push((m, r.metrics.get(m)));
+    }
+    f
+}
+
+/// The median of each figure over `runs` (all with the same figure names).
+fn medians(runs: &[Vec<(&'static str, f64)>]) -> Vec<(&'static str, f64)> {
+    (0..runs[0].len())
+        .map(|i| {
+            let mut v: Vec<f64> = runs.iter().map(|r| r[i].1).collect();
+            v.sort_by(f64::total_cmp);
+            (runs[0][i].0, v[v.len() / 2])
+        })
+        .collect()
+}
+
+/// Every failover run (replicas, a Sentinel, each client's discovery, the hang) meets its
+/// expectation on both engines with the same signature, switches, split-brain writes,
+/// retries to the old master and lost slots included.
+///
+/// `slot-leak-8.0` is compared by the medians of seeds 1 to 9: how many slots leak is decided
+/// by which connections are checked out at the instant a pool learns the new master, a
+/// same-instant race whose outcome moves from seed to seed on each engine (its "Too many
+/// connections" span 281 to 1,379 on turmoil over seven seeds, 163 to 1,602 on the fast
+/// engine), so one seed's figures are not a comparison.
 #[test]
-fn failover_shows_the_same_signature_on_both_engines_where_the_fast_engine_runs_it() {
+fn failover_shows_the_same_signature_on_both_engines() {
     let incident = sims::incidents::by_name("failover").unwrap();
-    let mut ran = Vec::new();
     let mut bad = Vec::new();
     for s in incident.scenarios(incident.default_seed) {
-        if sims::fast::supports(&s).is_err() {
-            continue;
-        }
-        ran.push(s.name.clone());
-        let (t, f) = both(&s);
-        for (e, r) in [("turmoil", &t), ("fast", &f)] {
-            if !r.expectation_met {
-                bad.push(format!("{}: {e}: {}", s.name, r.verdict));
+        assert!(sims::fast::supports(&s).is_ok(), "{}", s.name);
+        let seeds: Vec<u64> = if s.name == "slot-leak-8.0" {
+            (1..=9).collect()
+        } else {
+            vec![s.seed]
+        };
+        let (mut t, mut f) = (Vec::new(), Vec::new());
+        for seed in seeds {
+            let mut s = s.clone();
+            s.seed = seed;
+            for (e, engine, out) in [
+                ("turmoil", Engine::Turmoil, &mut t),
+                ("fast", Engine::Fast, &mut f),
+            ] {
+                let r = run_on(engine, &s, &RunOptions::default()).unwrap();
+                if !r.report.expectation_met {
+                    bad.push(format!("{} seed {seed}: {e}: {}", s.name, r.report.verdict));
+                }
+                out.push(failover_figures(&r));
             }
         }
-        for d in differences(&t, &f) {
-            bad.push(format!("{}: {d}", s.name));
+        for ((name, a), (_, b)) in medians(&t).into_iter().zip(medians(&f)) {
+            if !common::close(a, b) {
+                bad.push(format!("{}: {name} turmoil {a} fast {b}", s.name));
+            }
         }
     }
-    assert_eq!(ran, ["pinned-to-address"]);
     assert!(
         bad.is_empty(),
         "the engines disagree:\n  {}\nreplay: cargo run --release -p sims --example engines failover",

@@ -141,15 +141,22 @@ fn a_topology_round_trips_through_toml() {
     assert_eq!(Scenario::from_toml(&text).unwrap(), s);
 }
 
+/// The fast engine runs a topology too (`fast::topo`): the same switch at the same instant,
+/// the same split-brain writes and errors as turmoil, for a pinned client and for one that
+/// asks Sentinel on connect.
 #[test]
-fn the_fast_engine_refuses_a_topology_naming_the_field() {
-    let e = run_on(Engine::Fast, &manual("redis-py-7"), &RunOptions::default()).unwrap_err();
-    assert!(
-        e.to_string().starts_with(
-            "server.topology: replicas and a Sentinel are simulated by the turmoil engine only"
-        ),
-        "{e}"
-    );
+fn the_fast_engine_runs_a_manual_failover_as_turmoil_does() {
+    for client in ["redis-py-7", "redis-py-8-sentinel"] {
+        let s = manual(client);
+        let t = run_on(Engine::Turmoil, &s, &RunOptions::default()).unwrap();
+        let f = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
+        for m in ["failovers", "first_switch_ms", "split_brain_writes"] {
+            assert_eq!(t.metrics.get(m), f.metrics.get(m), "{client}: {m}");
+        }
+        assert_eq!(t.metrics.get("failovers"), 1.0, "{client}");
+        assert_eq!(t.report.errors, f.report.errors, "{client}");
+        assert!(f.report.invariant_violations.is_empty(), "{client}");
+    }
 }
 
 /// One tier of 2 pods, redis-py 7 with a 200 ms read timeout, 50 requests a second of ECHO
@@ -182,24 +189,27 @@ fn hung(client: &str) -> Scenario {
     .with_ticks(10, 10)
 }
 
+/// On both engines (the fast engine holds every message to and from the master and
+/// delivers them when the hang ends).
 #[test]
 fn a_hang_holds_every_link_so_reads_time_out_and_service_resumes_after_it() {
-    let r = run(&hung("redis-py-7"));
-    let e = &r.report.errors;
-    // Requests sent during the hang wait for the read timeout; new connects hang.
-    assert!(e.read_timeout > 0, "{e:?}");
-    assert_eq!(e.eof, 0, "nothing is closed: {e:?}");
-    let last = r.metrics.get("last_error_ms");
-    assert!((2_000.0..=5_500.0).contains(&last), "last error at {last}");
-    assert!(r.metrics.get("succeeded_after_last_error") > 100.0);
-    // The fast engine does not simulate held links, and says so.
-    let err = run_on(Engine::Fast, &hung("redis-py-7"), &RunOptions::default()).unwrap_err();
-    assert!(
-        err.to_string().starts_with(
-            "timeline[0]: a hang (held links) is simulated by the turmoil engine only"
-        ),
-        "{err}"
-    );
+    for engine in [Engine::Turmoil, Engine::Fast] {
+        let r = run_on(engine, &hung("redis-py-7"), &RunOptions::default()).unwrap();
+        let e = &r.report.errors;
+        // Requests sent during the hang wait for the read timeout; new connects hang.
+        assert!(e.read_timeout > 0, "{engine:?}: {e:?}");
+        assert_eq!(e.eof, 0, "{engine:?}: nothing is closed: {e:?}");
+        let last = r.metrics.get("last_error_ms");
+        assert!(
+            (2_000.0..=5_500.0).contains(&last),
+            "{engine:?}: last error at {last}"
+        );
+        assert!(
+            r.metrics.get("succeeded_after_last_error") > 100.0,
+            "{engine:?}"
+        );
+        assert!(r.report.invariant_violations.is_empty(), "{engine:?}");
+    }
 }
 
 #[test]

@@ -1175,14 +1175,20 @@ fn fuzz_exits_1_naming_the_shrunk_file_which_poolsim_run_reproduces() {
     );
 }
 
-/// `--engine` reaches the run: the fast engine refuses a client that asks Sentinel by name
-/// (the default, turmoil, runs it), and an unknown engine is a usage error.
+/// `--engine` reaches the run: the fast engine replays the failover incident (replicas,
+/// Sentinel, every client's discovery) and says so in its replay line, and an unknown engine
+/// is a usage error.
 #[test]
 fn the_engine_flag_picks_the_engine() {
-    let e = usage_error(&["replay", "failover", "--engine", "fast"]);
+    let run = poolsim()
+        .args(["replay", "failover", "--engine", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr_of(&run));
+    let out = stdout_of(&run);
     assert!(
-        e.contains("tiers[0].client") && e.contains("turmoil engine only"),
-        "{e}"
+        out.contains("reproduced: 1 failover at") && out.contains("--engine fast"),
+        "{out}"
     );
     let e = usage_error(&["replay", "cascade", "--engine", "warp"]);
     assert!(e.contains("unknown engine 'warp'"), "{e}");

@@ -121,11 +121,21 @@ enum HState {
         tcp: usize,
         step: u8,
     },
+    /// Holding its connection (`None`: closed under it by a `drop_all` client, which goes on
+    /// holding without it).
     Holding {
-        conn: ConnId,
+        conn: Option<ConnId>,
     },
-    /// Sleeping a retry's back-off.
-    BackingOff,
+    /// Sleeping a retry's back-off, holding the connection it will dial again in place
+    /// (redis-py #3874), if any.
+    BackingOff {
+        held: Option<ConnId>,
+    },
+    /// Dialing its held connection again in place, on connection `tcp`.
+    Reconnecting {
+        conn: ConnId,
+        tcp: usize,
+    },
     Finished,
 }
 
@@ -235,7 +245,12 @@ impl World<'_> {
                             }
                         })?;
                         pools.push(self.pools.len());
-                        self.pools.push(PoolRt::new(label, pod, core));
+                        let mut rt = PoolRt::new(label, pod, core);
+                        rt.discovery = super::topo::Discovery::of(
+                            s,
+                            self.app.clients.last().and_then(Option::as_ref),
+                        );
+                        self.pools.push(rt);
                     }
                 }
                 self.app.pods.push(Pod {
@@ -306,8 +321,14 @@ impl World<'_> {
         Ok(())
     }
 
-    /// Time zero: the pools' warm connects, every user, every pod's first arrival.
+    /// Time zero: the clients' `+switch-master` subscriptions, the pools' warm connects,
+    /// every user, every pod's first arrival.
     pub(super) fn app_start(&mut self) {
+        for p in 0..self.pools.len() {
+            if self.pools[p].discovery.as_ref().is_some_and(|d| d.follow) {
+                self.subscribe(p);
+            }
+        }
         for p in 0..self.pools.len() {
             self.feed(p, pool_core::Input::Timeout);
         }
@@ -522,6 +543,22 @@ impl World<'_> {
             return;
         };
         let (p, id) = (hd.pool, hd.id);
+        if self.stale_conn(p, conn) {
+            // A connection to an address the client no longer takes for the master's: closed,
+            // and another asked for (not a failure, not a retry; the wait counted is the next
+            // one's), as `request::Pod::redis_work` does.
+            let label = self.pools[p].label.clone();
+            self.trace()
+                .event(self.now, &label, "request.drop_stale")
+                .req("req", id)
+                .num("conn", conn.0)
+                .write();
+            self.release(p, conn, false);
+            let deadline = self.app.handlers[h].deadline;
+            self.app.handlers[h].state = HState::Waiting { asked: self.now };
+            self.acquire(p, h, deadline);
+            return;
+        }
         let wait_us = self.now - asked;
         self.shared.requests().record_wait(wait_us);
         let Some(tcp) = self.tcp_of(p, conn) else {
@@ -581,7 +618,7 @@ impl World<'_> {
         }
         ev.write();
         match again {
-            Some(ms) => self.retry(h, ms),
+            Some(ms) => self.retry(h, ms, None),
             None => self.handler_finish(h, Err(e.kind())),
         }
     }
@@ -603,22 +640,27 @@ impl World<'_> {
         crate::request::client::retry_after(b, class, disconnected, hd.attempt, rng)
     }
 
-    /// Handler `h` tries again after `ms` of back-off.
-    fn retry(&mut self, h: usize, ms: u64) {
+    /// Handler `h` tries again after `ms` of back-off, holding `held` to dial it again in
+    /// place (redis-py #3874) or asking the pool again.
+    fn retry(&mut self, h: usize, ms: u64, held: Option<ConnId>) {
         self.app.handlers[h].attempt += 1;
         self.shared.requests().retries += 1;
+        self.app.handlers[h].state = HState::BackingOff { held };
         if ms == 0 {
             self.backoff_done(h);
         } else {
-            self.app.handlers[h].state = HState::BackingOff;
             self.after(ms * 1000, Ev::BackoffDone(h));
         }
     }
 
-    /// A retry's back-off is over: back to the pool.
+    /// A retry's back-off is over: back to the pool, or the held connection dialed again.
     pub(super) fn backoff_done(&mut self, h: usize) {
         let hd = &mut self.app.handlers[h];
-        if matches!(hd.state, HState::Finished) {
+        let HState::BackingOff { held } = hd.state else {
+            return;
+        };
+        if let Some(conn) = held {
+            self.reconnect_in_place(h, conn);
             return;
         }
         hd.state = HState::Waiting { asked: self.now };
@@ -626,7 +668,165 @@ impl World<'_> {
         self.acquire(p, h, deadline);
     }
 
-    /// Sends the handler's current command.
+    /// The bound on a retry's reconnect: the client's connect timeout when it has one, else
+    /// the manager's 5 s (`CorePool::reconnect_in_place`).
+    pub(super) fn reconnect_bound_us(&self, h: usize) -> u64 {
+        let tier = self.app.pods[self.app.handlers[h].pod].tier;
+        self.app.clients[tier]
+            .as_ref()
+            .and_then(|b| b.connect_timeout_ms)
+            .map_or(super::net::CONNECT_BOUND_US, |ms| {
+                (ms * 1000).min(super::net::CONNECT_BOUND_US)
+            })
+    }
+
+    /// Handler `h`'s retry dials its connection `conn` again, to the address it had, without
+    /// asking Sentinel (redis-py #3874; `request::Pod::reconnect`).
+    fn reconnect_in_place(&mut self, h: usize, conn: ConnId) {
+        let p = self.app.handlers[h].pool;
+        let server = self
+            .tcp_of(p, conn)
+            .and_then(|c| self.tcps.get(c).and_then(Option::as_ref).map(|t| t.server))
+            .unwrap_or(0);
+        let pod = self.pools[p].pod;
+        let port = self.app.pods[pod].next_port();
+        let c = self.new_tcp(p, conn, server, None, port);
+        if let Some(t) = self.tcp(c) {
+            t.reconnect = Some(h);
+        }
+        self.app.handlers[h].state = HState::Reconnecting { conn, tcp: c };
+        let seq = self.begin_op(c, None);
+        let bound = self.reconnect_bound_us(h);
+        self.after(bound, Ev::OpTimeout(c, seq));
+    }
+
+    /// The retry's connect `c` completed: the held connection is the new socket (the old one
+    /// dropped), and the command runs again on it.
+    pub(super) fn reconnected(&mut self, h: usize, c: usize) {
+        let HState::Reconnecting { conn, tcp } = self.app.handlers[h].state else {
+            self.close_tcp(c);
+            return;
+        };
+        debug_assert_eq!(tcp, c);
+        let (p, id) = (self.app.handlers[h].pool, self.app.handlers[h].id);
+        if let Some(old) = self.pools[p].tcp_of.insert(conn.0, c) {
+            self.close_tcp(old);
+        }
+        let old_master = self.stale_conn(p, conn);
+        if old_master {
+            self.shared.requests().retries_to_old_master += 1;
+        }
+        let addr = self
+            .tcps
+            .get(c)
+            .and_then(Option::as_ref)
+            .and_then(|t| self.servers.get(t.server))
+            .map(|s| format!("{}:{}", s.host, crate::runner::REDIS_PORT))
+            .unwrap_or_default();
+        let label = self.pools[p].label.clone();
+        self.trace()
+            .event(self.now, &label, "request.reconnect")
+            .req("req", id)
+            .num("conn", conn.0)
+            .str("addr", &addr)
+            .str("old_master", if old_master { "yes" } else { "no" })
+            .write();
+        self.app.handlers[h].state = HState::Running {
+            conn,
+            tcp: c,
+            step: 0,
+        };
+        self.send_step(h);
+    }
+
+    /// The retry's connect failed with `f`: a connection error to the retry policy.
+    pub(super) fn reconnect_failed(&mut self, h: usize, f: &super::net::Failure) {
+        let HState::Reconnecting { conn, .. } = self.app.handlers[h].state else {
+            return;
+        };
+        let (p, id) = (self.app.handlers[h].pool, self.app.handlers[h].id);
+        let addr = self
+            .tcp_of(p, conn)
+            .and_then(|c| self.tcps.get(c).and_then(Option::as_ref))
+            .and_then(|t| self.servers.get(t.server))
+            .map(|s| format!("{}:{}", s.host, crate::runner::REDIS_PORT))
+            .unwrap_or_default();
+        let e = match f {
+            super::net::Failure::TimedOut(us) => CmdError::Timeout(us / 1000),
+            super::net::Failure::Server(m) if m.contains("max number of clients reached") => {
+                CmdError::MaxClients
+            }
+            other => CmdError::Other(format!(
+                "connect to {addr} failed: {}",
+                other.connect_text()
+            )),
+        };
+        let again = self.retry_after(h, Some(crate::client::ErrorClass::Connection), true);
+        let error = match &e {
+            CmdError::Timeout(ms) => format!("connect timed out after {ms} ms"),
+            other => other.describe(),
+        };
+        let label = self.pools[p].label.clone();
+        let mut ev = self
+            .trace()
+            .event(
+                self.now,
+                &label,
+                crate::request::client::failure_event(again, "request.cmd_error"),
+            )
+            .req("req", id)
+            .num("conn", conn.0)
+            .str("error", &error)
+            .str("at", "reconnect");
+        if let Some(ms) = again {
+            ev = ev.num("backoff_ms", ms);
+        }
+        ev.write();
+        match again {
+            Some(ms) => self.retry(h, ms, Some(conn)),
+            None => {
+                self.give_back(h, p, conn, false);
+                self.handler_finish(h, Err(e.kind()));
+            }
+        }
+    }
+
+    /// Pool `p`'s `drop_all` client learned of another master: every command in flight on a
+    /// connection to the old one fails (the client closed it), and a holder goes on without
+    /// its connection (`request.drop_stale` at `hold`), as the turmoil shell's address
+    /// watches do.
+    pub(super) fn drop_in_use(&mut self, p: usize) {
+        for h in 0..self.app.handlers.len() {
+            if self.app.handlers[h].pool != p {
+                continue;
+            }
+            match self.app.handlers[h].state {
+                HState::Running { conn, .. } if self.stale_conn(p, conn) => {
+                    let e = CmdError::Closed(crate::request::MOVED_ERROR.to_owned());
+                    self.command_failed(h, conn, &e);
+                }
+                HState::Holding { conn: Some(conn) } if self.stale_conn(p, conn) => {
+                    let id = self.app.handlers[h].id;
+                    let label = self.pools[p].label.clone();
+                    self.trace()
+                        .event(self.now, &label, "request.drop_stale")
+                        .req("req", id)
+                        .num("conn", conn.0)
+                        .str("at", "hold")
+                        .write();
+                    self.release(p, conn, false);
+                    self.app.handlers[h].state = HState::Holding { conn: None };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Handler `h`'s request id.
+    pub(super) fn handler_id(&self, h: usize) -> u64 {
+        self.app.handlers[h].id
+    }
+
     /// The client's read timeout of handler `h`'s tier, in µs.
     pub(super) fn read_timeout_us(&self, h: usize) -> Option<u64> {
         let tier = self.app.pods[self.app.handlers[h].pod].tier;
@@ -718,10 +918,10 @@ impl World<'_> {
         }
         let hold = self.app.handlers[h].hold_us;
         if hold > 0 {
-            self.app.handlers[h].state = HState::Holding { conn };
+            self.app.handlers[h].state = HState::Holding { conn: Some(conn) };
             self.after(hold, Ev::HoldDone(h));
         } else {
-            self.release(p, conn, true);
+            self.give_back(h, p, conn, true);
             self.handler_finish(h, Ok(()));
         }
     }
@@ -744,7 +944,16 @@ impl World<'_> {
                 (again, e.breaks_connection())
             }
         };
-        self.release(p, conn, !closes);
+        // redis-py's retry keeps the connection and dials it again to the same address;
+        // otherwise the connection goes back (`request::Pod::redis_work`).
+        let in_place = again.is_some()
+            && closes
+            && self.app.clients[tier]
+                .as_ref()
+                .is_some_and(|b| b.retry_reconnects_to_old_address);
+        if !in_place {
+            self.give_back(h, p, conn, !closes);
+        }
         let label = self.pools[p].label.clone();
         let has_client = self.app.clients[tier].is_some();
         let mut ev = self
@@ -762,7 +971,7 @@ impl World<'_> {
         }
         ev.write();
         match again {
-            Some(ms) => self.retry(h, ms),
+            Some(ms) => self.retry(h, ms, in_place.then_some(conn)),
             None => self.handler_finish(h, Err(e.kind())),
         }
     }
@@ -772,7 +981,9 @@ impl World<'_> {
             return;
         };
         let p = self.app.handlers[h].pool;
-        self.release(p, conn, true);
+        if let Some(conn) = conn {
+            self.give_back(h, p, conn, true);
+        }
         self.handler_finish(h, Ok(()));
     }
 

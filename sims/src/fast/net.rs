@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// The manager's bound on a connect plus its handshake (`ours.rs`: 5 s).
-const CONNECT_BOUND_US: u64 = 5_000_000;
+pub(super) const CONNECT_BOUND_US: u64 = 5_000_000;
 /// The manager's bound on a PING check (`RedisManager::check_timeout`: 1 s).
 const CHECK_BOUND_US: u64 = 1_000_000;
 
@@ -48,6 +48,12 @@ pub(super) enum Op {
     Cmd(usize),
     /// A Sentinel link's job: `.0` replies still to read (`topo`).
     Link(u8),
+    /// A pool's `SENTINEL GET-MASTER-ADDR-BY-NAME` before its connect (`topo`).
+    Discover,
+    /// A subscription's `SUBSCRIBE +switch-master` confirmation (`topo`).
+    Subscribe,
+    /// A subscription's next message (`topo`).
+    Message,
 }
 
 /// Why a client operation failed (the manager's `RedisError`, as far as the pool and the
@@ -66,7 +72,7 @@ pub(super) enum Failure {
 
 impl Failure {
     /// `RedisError`'s text, as `pool.connect_failed` traces it.
-    fn connect_text(&self) -> String {
+    pub(super) fn connect_text(&self) -> String {
         match self {
             Self::Closed => "the server closed the connection".to_owned(),
             Self::Server(m) if m.contains("max number of clients reached") => {
@@ -100,6 +106,11 @@ pub(super) struct Tcp {
     pub(super) server: usize,
     /// The Sentinel link it carries (`topo`), if it is one.
     pub(super) link: Option<usize>,
+    /// A pool's client's subscription to the Sentinel's `+switch-master` (`topo`).
+    pub(super) sub: bool,
+    /// The handler whose retry dials its connection again in place (redis-py #3874): the
+    /// connect is the handler's, not the pool's (`app`).
+    pub(super) reconnect: Option<usize>,
     pub(super) port: u16,
     pub(super) srv: SrvSide,
     /// Bytes arrived at the server, not read by its shell yet.
@@ -125,6 +136,9 @@ pub(super) struct Tcp {
 
 /// [`Tcp::pool`] of a Sentinel link's connection.
 pub(super) const NO_POOL: usize = usize::MAX;
+
+/// [`Tcp::server`] of a connection to the Sentinel (a pool's discovery, `topo`).
+pub(super) const SENTINEL: usize = usize::MAX;
 
 impl World<'_> {
     pub(super) fn tcp(&mut self, c: usize) -> Option<&mut Tcp> {
@@ -154,11 +168,20 @@ impl World<'_> {
         SocketAddr::new(IpAddr::V4(ip), t.port)
     }
 
-    /// The pool asked for a connection: SYN to the server, the manager's bound armed.
+    /// The pool asked for a connection: SYN to the server, the manager's bound armed (or,
+    /// for a client that asks Sentinel first, SYN to the Sentinel: `topo`).
     pub(super) fn open_tcp(&mut self, pool: usize, conn: ConnId) -> usize {
+        if self.pools[pool].discovery.is_some() {
+            return self.open_discovery(pool, conn);
+        }
+        self.open_redis_tcp(pool, conn, 0)
+    }
+
+    /// A pool's connection to server `server`: SYN sent, the manager's 5 s bound armed.
+    pub(super) fn open_redis_tcp(&mut self, pool: usize, conn: ConnId, server: usize) -> usize {
         let pod = self.pools[pool].pod;
         let port = self.app.pods[pod].next_port();
-        let c = self.new_tcp(pool, conn, 0, None, port);
+        let c = self.new_tcp(pool, conn, server, None, port);
         let seq = self.begin_op(c, None);
         self.after(CONNECT_BOUND_US, Ev::OpTimeout(c, seq));
         c
@@ -179,6 +202,8 @@ impl World<'_> {
             conn,
             server,
             link,
+            sub: false,
+            reconnect: None,
             port,
             srv: SrvSide::NotYet,
             inbox: Vec::new(),
@@ -224,7 +249,7 @@ impl World<'_> {
         self.maybe_free(c);
     }
 
-    fn maybe_free(&mut self, c: usize) {
+    pub(super) fn maybe_free(&mut self, c: usize) {
         if let Some(t) = self.tcps.get(c).and_then(Option::as_ref) {
             if t.cli == CliSide::Closed && t.srv == SrvSide::Gone && !t.srv_busy {
                 self.tcps[c] = None;
@@ -252,12 +277,13 @@ impl World<'_> {
             return;
         }
         let i = t.server;
+        if i == SENTINEL {
+            self.sentinel_accept(c);
+            return;
+        }
         let now = Duration::from_micros(self.now);
         let peer = self.peer_of(c);
-        let local = SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + i as u8)),
-            crate::runner::REDIS_PORT,
-        );
+        let local = SocketAddr::new(super::topo::server_ip(i), crate::runner::REDIS_PORT);
         let sv = &mut self.servers[i];
         let planted = self.plant == Some(super::explore::Plant::UncountedRefusal)
             && sv.engine.connected_clients() >= sv.engine.config().maxclients;
@@ -328,6 +354,10 @@ impl World<'_> {
         let Some(t) = self.tcp(c) else { return };
         if !matches!(t.srv, SrvSide::Open(_)) {
             // The server closed it: nobody reads (the client sees the FIN).
+            return;
+        }
+        if t.server == SENTINEL {
+            self.sentinel_read(c, bytes);
             return;
         }
         t.inbox.extend_from_slice(bytes);
@@ -453,6 +483,10 @@ impl World<'_> {
     pub(super) fn fin_to_server(&mut self, c: usize) {
         let Some(t) = self.tcp(c) else { return };
         let SrvSide::Open(id) = t.srv else { return };
+        if t.server == SENTINEL {
+            self.sentinel_closed(c);
+            return;
+        }
         if t.srv_busy {
             // The shell is waiting to write (the handshake, the command latency): it reads
             // nothing, so it sees the EOF after its write, as `serve_conn` does.
@@ -540,6 +574,15 @@ impl World<'_> {
             self.link_connected(l, c);
             return;
         }
+        if t.server == SENTINEL && t.sub {
+            self.subscription_connected(c);
+            return;
+        }
+        if t.server == SENTINEL {
+            // A discovery: the question at once, no handshake (`discover_master`).
+            self.discovery_connected(c);
+            return;
+        }
         // The connect's handshake, within the same 5 s bound (the op sequence is kept).
         match password {
             Some(p) => {
@@ -616,14 +659,27 @@ impl World<'_> {
         }
         let op = t.op.take();
         t.op_seq += 1;
+        let server = t.server;
+        if server == SENTINEL {
+            // A discovery's bound (connect and answer): `DISCOVERY_TIMEOUT`.
+            self.discovery_failed(c, "Sentinel did not answer in time");
+            return;
+        }
         match op {
             // Still connecting, or in the connect's handshake.
             None | Some(Op::Auth | Op::ConnectPing) => {
-                self.connect_failed(c, &Failure::TimedOut(CONNECT_BOUND_US));
+                let bound = self
+                    .tcps
+                    .get(c)
+                    .and_then(Option::as_ref)
+                    .and_then(|t| t.reconnect)
+                    .map_or(CONNECT_BOUND_US, |h| self.reconnect_bound_us(h));
+                self.connect_failed(c, &Failure::TimedOut(bound));
             }
             Some(Op::Check) => self.check_finished(c, false),
-            // A Sentinel link arms no bound: it waits for the reply as long as it takes.
-            Some(Op::Link(_)) => {}
+            // A Sentinel link and a subscription arm no bound: they wait as long as it takes.
+            // A discovery's bound is handled above.
+            Some(Op::Link(_) | Op::Discover | Op::Subscribe | Op::Message) => {}
             // The client's read timeout (only a client with one arms it).
             Some(Op::Cmd(h)) => {
                 let us = self.read_timeout_us(h).unwrap_or(0);
@@ -648,7 +704,15 @@ impl World<'_> {
                 Ok(Value::Simple(s)) if s == "PONG" => {
                     if let Some(t) = self.tcp(c) {
                         t.op_seq += 1;
-                        let (pool, conn) = (t.pool, t.conn);
+                        let (pool, conn, server) = (t.pool, t.conn, t.server);
+                        if let Some(h) = t.reconnect {
+                            self.reconnected(h, c);
+                            return;
+                        }
+                        if let Some(moved) = self.moved_during_connect(pool, server) {
+                            self.connect_failed(c, &Failure::Protocol(moved));
+                            return;
+                        }
                         self.feed(pool, pool_core::Input::Connected { conn });
                     }
                 }
@@ -663,12 +727,19 @@ impl World<'_> {
             }
             Op::Cmd(h) => self.command_done(h, result),
             Op::Link(left) => self.link_reply(c, left, result),
+            Op::Discover => self.discovery_answered(c, result),
+            Op::Subscribe | Op::Message => self.subscription_read(c, op, result),
         }
     }
 
-    fn connect_failed(&mut self, c: usize, f: &Failure) {
+    pub(super) fn connect_failed(&mut self, c: usize, f: &Failure) {
         let Some(t) = self.tcp(c) else { return };
         let (pool, conn) = (t.pool, t.conn);
+        if let Some(h) = t.reconnect {
+            self.close_tcp(c);
+            self.reconnect_failed(h, f);
+            return;
+        }
         let error = f.connect_error();
         if error == ConnectError::MaxClients {
             self.shared

@@ -28,6 +28,9 @@ pub(super) struct PoolRt {
     /// instants of events: nothing changes between them, so a counted second is 1 s (plus
     /// the millisecond the step's instant is rounded down by).
     pub(super) connect_limit: Option<crate::runner::ConnectLimit>,
+    /// What its client knows of the master when it asks Sentinel for it (`topo`); `None`:
+    /// it connects to the scenario's server.
+    pub(super) discovery: Option<super::topo::Discovery>,
 }
 
 impl PoolRt {
@@ -40,6 +43,7 @@ impl PoolRt {
         self.timer_at.hash(h);
         self.timer_gen.hash(h);
         self.last_connect_error.hash(h);
+        self.discovery.hash(h);
     }
 
     /// The generation of its armed timer (an older timer event is stale).
@@ -58,6 +62,7 @@ impl PoolRt {
             timer_gen: 0,
             last_connect_error: None,
             last_connect_text: None,
+            discovery: None,
             dirty: true,
             connect_limit: crate::runner::ConnectLimit::of(pool.config(), 1),
             pool,
