@@ -1281,6 +1281,89 @@ pub fn scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
         .boxed()
 }
 
+/// The client libraries [`failover_scenario`] draws: pinned to an address (redis-py 7), asking
+/// Sentinel on connect (redis-py 8.1, and 8.0 which loses a slot per switch), following
+/// `+switch-master` (go-redis v9 `FailoverClient`).
+pub const FAILOVER_CLIENTS: [&str; 4] = [
+    "redis-py-7",
+    "redis-py-8-sentinel",
+    "redis-py-8.0-sentinel",
+    "go-redis-v9-failover",
+];
+
+/// Arbitrary failover scenarios: [`scenario`]'s (tiers, pools, load, events), with a topology
+/// (1 or 2 replicas and a Sentinel, `down-after` 1 to 5 s), the last tier's client one of
+/// [`FAILOVER_CLIENTS`] (a third of the time with redis-py's `Retry(..., 3)` on connection and
+/// timeout errors, whose reconnect dials the old address: redis-py #3874), and one failover
+/// fault in the first half of the run: the master's crash (down 1 to 10 s), a hang of 1 to
+/// 10 s, or `SENTINEL FAILOVER`. The run is 5 to 20 s longer than [`scenario`]'s, so that
+/// Sentinel has time to act. What `sims/tests/engines.rs` compares the engines on.
+pub fn failover_scenario(bounds: &ScenarioBounds) -> BoxedStrategy<Scenario> {
+    let topology = (1u32..=2, round_ms(1_000, 5_000, 500));
+    let client = (0..FAILOVER_CLIENTS.len(), 0u8..3);
+    let fault = (0u8..3, 0u64..=500, round_ms(1_000, 10_000, 500));
+    (
+        scenario(bounds),
+        topology,
+        client,
+        fault,
+        round_ms(5_000, 20_000, 1_000),
+    )
+        .prop_map(
+            |(mut s, (replicas, down_after_ms), (c, retry), (kind, permille, len), extra)| {
+                s.name = "arbitrary-failover".to_owned();
+                s.server.topology = Some(crate::scenario::Topology {
+                    replicas,
+                    sentinel: Some(crate::scenario::SentinelSpec {
+                        down_after_ms,
+                        ..crate::scenario::SentinelSpec::default()
+                    }),
+                });
+                let mut spec = ClientSpec::profile(FAILOVER_CLIENTS[c]);
+                if retry == 0 && FAILOVER_CLIENTS[c].starts_with("redis-py") {
+                    spec = spec.with(ClientOverrides {
+                        retry: RetryOverrides {
+                            attempts: Some(3),
+                            on: Some(
+                                [
+                                    crate::client::ErrorClass::Connection,
+                                    crate::client::ErrorClass::Timeout,
+                                ]
+                                .into(),
+                            ),
+                            ..RetryOverrides::default()
+                        },
+                        ..ClientOverrides::default()
+                    });
+                }
+                if let Some(last) = s.tiers.last_mut() {
+                    last.client = Some(spec);
+                    last.retry = Retry::None;
+                }
+                let at = s.duration_ms * permille / 1000;
+                s.duration_ms += extra;
+                s.timeline.push(match kind {
+                    0 => Event::Restart {
+                        at_ms: at,
+                        down_ms: len,
+                    },
+                    1 => Event::Hang {
+                        at_ms: at,
+                        duration_ms: len,
+                    },
+                    _ => Event::SentinelFailover { at_ms: at },
+                });
+                s.timeline.sort_by_key(Event::at_ms);
+                if let Some(need) = s.min_drain_limit_ms() {
+                    s.drain_limit_ms = s.drain_limit_ms.max(need);
+                }
+                s
+            },
+        )
+        .prop_filter("passes Scenario::validate", |s| s.validate().is_ok())
+        .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,3 +248,64 @@ fn arbitrary_scenarios_agree_on_both_engines() {
         far.join("\n")
     );
 }
+
+/// Arbitrary failover scenarios (`sims::strategy::failover_scenario`: the arbitrary
+/// scenarios above with replicas and a Sentinel, a client pinned, asking Sentinel or
+/// following `+switch-master`, sometimes with redis-py's retry in place, and a crash, a hang
+/// or a planned failover), 40 from a fixed seed, on both engines: every one violates the same
+/// invariants on both, and at least 90 % show close figures, the topology's included
+/// (switches, the first one's instant, split-brain writes, retries to the old master, lost
+/// slots). Measured: 38 of 40. In the two others the traces are the same until a
+/// same-instant race after the hang or under overload moves which connection a request gets
+/// (case 14: redis-py 8.0 then loses other slots, 761 requests against 636; case 37: 3,380
+/// refused connects against 2,936).
+#[test]
+fn arbitrary_failover_scenarios_agree_on_both_engines() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let strategy = sims::strategy::failover_scenario(&sims::strategy::ScenarioBounds::default());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]),
+    );
+    let n = 40;
+    let mut far = Vec::new();
+    for i in 0..n {
+        let s = strategy.new_tree(&mut runner).unwrap().current();
+        let t = run_on(Engine::Turmoil, &s, &RunOptions::default()).unwrap();
+        let f = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
+        let names = |r: &sims::Run| -> Vec<String> {
+            r.report
+                .invariant_violations
+                .iter()
+                .map(|v| v.invariant.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(&t),
+            names(&f),
+            "case {i}: the engines violate different invariants:\n{}",
+            s.to_toml()
+        );
+        let d: Vec<String> = failover_figures(&t)
+            .into_iter()
+            .zip(failover_figures(&f))
+            .filter(|((_, a), (_, b))| !common::close(*a, *b))
+            .map(|((name, a), (_, b))| format!("{name} turmoil {a} fast {b}"))
+            .collect();
+        if !d.is_empty() {
+            far.push(format!("case {i}: {d:?}"));
+        }
+    }
+    eprintln!(
+        "{} of {n} arbitrary failover scenarios differ:\n{}",
+        far.len(),
+        far.join("\n")
+    );
+    assert!(
+        far.len() * 10 <= n,
+        "{} of {n} differ:\n{}",
+        far.len(),
+        far.join("\n")
+    );
+}
