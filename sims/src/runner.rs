@@ -1264,6 +1264,31 @@ struct Topology {
     watch: TopologyWatch,
 }
 
+/// The Sentinel of `s`'s topology as both engines set it up (monitoring the master `redis`
+/// and the replicas `redis-replica-N`, the scenario's `down-after` and failover timeout), and
+/// the master's name; `None` without one.
+pub(crate) fn sentinel_config(s: &Scenario) -> Option<(fake_redis::SentinelConfig, String)> {
+    use fake_redis::sentinel::{Addr, MonitorConfig};
+    let t = s.server.topology.as_ref()?;
+    let sn = t.sentinel.as_ref()?;
+    let replicas = (1..=t.replicas)
+        .map(|i| Addr::new(crate::scenario::Topology::replica_host(i), REDIS_PORT))
+        .collect();
+    let mut monitor = MonitorConfig::new(
+        sn.master_name.clone(),
+        Addr::new(REDIS_HOST, REDIS_PORT),
+        replicas,
+    );
+    monitor.down_after_ms = sn.down_after_ms;
+    monitor.failover_timeout_ms = sn.failover_timeout_ms;
+    let config = fake_redis::SentinelConfig {
+        masters: vec![monitor],
+        port: crate::world::SENTINEL_PORT,
+        ..fake_redis::SentinelConfig::default()
+    };
+    Some((config, sn.master_name.clone()))
+}
+
 /// What both engines watch of a topology after every step: the replicas' invariants, writes
 /// acknowledged by a replica (the `server.replica_write` invariant), split-brain writes, and
 /// Sentinel's switches; the report's `failovers`, `first_switch_ms` and
@@ -1392,25 +1417,8 @@ impl Topology {
             let server = serve_redis(sim, &host, s, replica_of);
             topo.replicas.push((host, server));
         }
-        if let Some(sn) = &t.sentinel {
-            use fake_redis::sentinel::{Addr, MonitorConfig};
-            let replicas = topo
-                .replicas
-                .iter()
-                .map(|(h, _)| Addr::new(h.clone(), REDIS_PORT))
-                .collect();
-            let mut monitor = MonitorConfig::new(
-                sn.master_name.clone(),
-                Addr::new(REDIS_HOST, REDIS_PORT),
-                replicas,
-            );
-            monitor.down_after_ms = sn.down_after_ms;
-            monitor.failover_timeout_ms = sn.failover_timeout_ms;
-            let sentinel = fake_redis::FakeSentinel::new(fake_redis::SentinelConfig {
-                masters: vec![monitor],
-                port: crate::world::SENTINEL_PORT,
-                ..fake_redis::SentinelConfig::default()
-            });
+        if let Some((config, master_name)) = sentinel_config(s) {
+            let sentinel = fake_redis::FakeSentinel::new(config);
             let h = sentinel.clone();
             sim.host(crate::world::SENTINEL_HOST, move || {
                 let sentinel = h.clone();
@@ -1422,7 +1430,7 @@ impl Topology {
                     Ok(())
                 }
             });
-            topo.sentinel = Some((sentinel, sn.master_name.clone()));
+            topo.sentinel = Some((sentinel, master_name));
         }
         topo
     }

@@ -236,17 +236,7 @@ fn arbitrary_scenarios_agree_on_both_engines() {
             far.push(format!("case {i}: {d:?}"));
         }
     }
-    eprintln!(
-        "{} of {n} arbitrary scenarios differ:\n{}",
-        far.len(),
-        far.join("\n")
-    );
-    assert!(
-        far.len() * 10 <= n,
-        "{} of {n} differ:\n{}",
-        far.len(),
-        far.join("\n")
-    );
+    at_most_a_tenth_differ("arbitrary scenarios", n, &far);
 }
 
 /// Arbitrary failover scenarios (`sims::strategy::failover_scenario`: the arbitrary
@@ -297,14 +287,15 @@ fn arbitrary_failover_scenarios_agree_on_both_engines() {
             far.push(format!("case {i}: {d:?}"));
         }
     }
-    eprintln!(
-        "{} of {n} arbitrary failover scenarios differ:\n{}",
-        far.len(),
-        far.join("\n")
-    );
+    at_most_a_tenth_differ("arbitrary failover scenarios", n, &far);
+}
+
+/// Prints which of `n` cases of `what` differ (`far`), and requires at most a tenth to.
+fn at_most_a_tenth_differ(what: &str, n: usize, far: &[String]) {
+    eprintln!("{} of {n} {what} differ:\n{}", far.len(), far.join("\n"));
     assert!(
         far.len() * 10 <= n,
-        "{} of {n} differ:\n{}",
+        "{} of {n} {what} differ:\n{}",
         far.len(),
         far.join("\n")
     );

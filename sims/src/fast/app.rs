@@ -766,22 +766,15 @@ impl World<'_> {
             CmdError::Timeout(ms) => format!("connect timed out after {ms} ms"),
             other => other.describe(),
         };
-        let label = self.pools[p].label.clone();
-        let mut ev = self
-            .trace()
-            .event(
-                self.now,
-                &label,
-                crate::request::client::failure_event(again, "request.cmd_error"),
-            )
-            .req("req", id)
-            .num("conn", conn.0)
-            .str("error", &error)
-            .str("at", "reconnect");
-        if let Some(ms) = again {
-            ev = ev.num("backoff_ms", ms);
-        }
-        ev.write();
+        self.trace_cmd_failure(
+            p,
+            id,
+            conn,
+            &error,
+            again.is_some(),
+            again,
+            Some("reconnect"),
+        );
         match again {
             Some(ms) => self.retry(h, ms, Some(conn)),
             None => {
@@ -789,6 +782,41 @@ impl World<'_> {
                 self.handler_finish(h, Err(e.kind()));
             }
         }
+    }
+
+    /// Traces a failed command of request `id` on pool `p`'s `conn` (`at`: where, when not the
+    /// command itself): `request.retry` when the client tries again (with its `backoff` in
+    /// ms when a client library drew one), else `request.cmd_error`; as
+    /// `request::Pod::trace_cmd_failure` does.
+    #[allow(clippy::too_many_arguments)]
+    fn trace_cmd_failure(
+        &self,
+        p: usize,
+        id: u64,
+        conn: ConnId,
+        error: &str,
+        again: bool,
+        backoff: Option<u64>,
+        at: Option<&str>,
+    ) {
+        let label = &self.pools[p].label;
+        let mut ev = self
+            .trace()
+            .event(
+                self.now,
+                label,
+                crate::request::client::failure_event(again.then_some(0), "request.cmd_error"),
+            )
+            .req("req", id)
+            .num("conn", conn.0)
+            .str("error", error);
+        if let Some(at) = at {
+            ev = ev.str("at", at);
+        }
+        if let Some(ms) = backoff {
+            ev = ev.num("backoff_ms", ms);
+        }
+        ev.write();
     }
 
     /// Pool `p`'s `drop_all` client learned of another master: every command in flight on a
@@ -954,22 +982,9 @@ impl World<'_> {
         if !in_place {
             self.give_back(h, p, conn, !closes);
         }
-        let label = self.pools[p].label.clone();
         let has_client = self.app.clients[tier].is_some();
-        let mut ev = self
-            .trace()
-            .event(
-                self.now,
-                &label,
-                crate::request::client::failure_event(again, "request.cmd_error"),
-            )
-            .req("req", id)
-            .num("conn", conn.0)
-            .str("error", &e.describe());
-        if let (Some(ms), true) = (again, has_client) {
-            ev = ev.num("backoff_ms", ms);
-        }
-        ev.write();
+        let backoff = again.filter(|_| has_client);
+        self.trace_cmd_failure(p, id, conn, &e.describe(), again.is_some(), backoff, None);
         match again {
             Some(ms) => self.retry(h, ms, in_place.then_some(conn)),
             None => self.handler_finish(h, Err(e.kind())),

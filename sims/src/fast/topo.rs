@@ -35,9 +35,9 @@
 
 use super::net::{CliSide, Failure, NO_POOL, Op, SENTINEL, SrvSide};
 use super::{Ev, NET, Soon, TIMER, World};
-use crate::runner::{REDIS_HOST, REDIS_PORT};
+use crate::runner::REDIS_PORT;
 use crate::scenario::Scenario;
-use fake_redis::sentinel::{Addr, MonitorConfig, Sentinel, SentinelConfig, SentinelOutput};
+use fake_redis::sentinel::{Addr, Sentinel, SentinelOutput};
 use pool::redis::resp::{self, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -136,26 +136,11 @@ impl SentinelRt {
     /// The Sentinel of `s`'s topology, monitoring the master and its replicas as turmoil's
     /// runner sets it up; `None` without one.
     pub(super) fn new(s: &Scenario) -> Option<Self> {
-        let t = s.server.topology.as_ref()?;
-        let sn = t.sentinel.as_ref()?;
-        let replicas = (1..=t.replicas)
-            .map(|i| Addr::new(crate::scenario::Topology::replica_host(i), REDIS_PORT))
-            .collect();
-        let mut monitor = MonitorConfig::new(
-            sn.master_name.clone(),
-            Addr::new(REDIS_HOST, REDIS_PORT),
-            replicas,
-        );
-        monitor.down_after_ms = sn.down_after_ms;
-        monitor.failover_timeout_ms = sn.failover_timeout_ms;
-        let engine = Sentinel::new(SentinelConfig {
-            masters: vec![monitor],
-            port: crate::world::SENTINEL_PORT,
-            ..SentinelConfig::default()
-        });
+        let (config, master_name) = crate::runner::sentinel_config(s)?;
+        let engine = Sentinel::new(config);
         Some(Self {
             engine,
-            master_name: sn.master_name.clone(),
+            master_name,
             links: Vec::new(),
             timer_at: None,
             next_port: 49_152,
