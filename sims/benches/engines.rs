@@ -35,7 +35,7 @@ fn main() {
         }
         for (i, s) in inc.scenarios(inc.default_seed).iter().enumerate() {
             if sims::fast::supports(s).is_err() {
-                continue; // turmoil only (a topology): nothing to compare
+                continue; // one engine only: nothing to compare
             }
             let mut turmoil = Vec::new();
             let mut fast = Vec::new();
