@@ -245,4 +245,14 @@ mod tests {
         // A wait probability under 1 %: the p99 wait is 0.
         assert_eq!(model_row(200.0, 10.0, 12).p99_wait_ms, Some(0.0));
     }
+
+    /// The utilisation is the offered load over the size (cargo-mutants: `/` into `%` or
+    /// `*` survived, nothing read it).
+    #[test]
+    fn the_utilisation_is_the_load_over_the_size() {
+        // a = 2 over 3 connections, 5 over 10, 30 over 30.
+        assert!((model_row(200.0, 10.0, 3).utilisation - 2.0 / 3.0).abs() < 1e-12);
+        assert!((model_row(100.0, 50.0, 10).utilisation - 0.5).abs() < 1e-12);
+        assert_eq!(model_row(1500.0, 20.0, 30).utilisation, 1.0);
+    }
 }

@@ -20,7 +20,13 @@
 //!   latency, write, close on the engine's word).
 //! - **pools** (`pools`) are fed and drained as `crates/pool`'s driver feeds them: connects,
 //!   checks, grants, rejects, closes and its timer.
-//! - **requests** (`app`): the load, each tier's handlers, the calls between tiers.
+//! - **requests** (`app`): the load, each tier's handlers, the calls between tiers, a
+//!   client's retries (in place too, redis-py #3874) and what it does to connections to an
+//!   old master.
+//! - **a topology** (`topo`): the replicas as more servers, the Sentinel engine with its
+//!   timer, its monitoring links and its clients' connections, each pool's discovery (asked
+//!   on connect, `+switch-master` followed); a `hang` holds every message to and from the
+//!   master until it ends.
 //!
 //! After every instant with events (a "step"), the tally reads the pools it touched and the
 //! server and checks every invariant, as the turmoil runner does after every tick.

@@ -28,10 +28,15 @@
 //! client that drops connections to an old address evicts its idle ones at once
 //! (`client.evict`), closes one it is handed (`request.drop_stale`) and one given back
 //! (redis-py's `owns_connection`), or loses its slot with it (redis-py 8.0, #4187:
-//! `client.leak_slot`). Not here yet: the `+switch-master` subscription (go-redis
-//! `FailoverClient`), closing connections in use (`drop_all`), and a retry's reconnect in
-//! place (redis-py #3874); a client with any of them runs on turmoil only
-//! ([`super::supports`]).
+//! `client.leak_slot`); with `drop_all` (go-redis) the commands in flight on one fail and a
+//! holder goes on without it (`fast::app`'s `drop_in_use`).
+//!
+//! **go-redis's subscription** (`pools::follow_switch_master`): each pool's client keeps a
+//! connection to the Sentinel with `SUBSCRIBE +switch-master`, learns every switch of its
+//! master (`client.switch_master`), and subscribes again 1 s after the connection ends.
+//!
+//! redis-py's **retry in place** (#3874: the held connection dialed again to its old
+//! address) is the request path's (`fast::app`).
 
 use super::net::{CliSide, Failure, NO_POOL, Op, SENTINEL, SrvSide};
 use super::{Ev, NET, Soon, TIMER, World};
@@ -160,7 +165,7 @@ impl SentinelRt {
     }
 
     /// Hashes what decides its future (the explorer's key; the explorer does not explore a
-    /// topology yet, so this only keeps the key whole).
+    /// topology yet, so this only keeps the key whole: the engine by its `Debug` text).
     pub(super) fn hash_key(&self, h: &mut impl std::hash::Hasher) {
         use std::hash::Hash as _;
         format!("{:?}", self.engine).hash(h);
