@@ -246,6 +246,21 @@ mod tests {
         assert_eq!(model_row(200.0, 10.0, 12).p99_wait_ms, Some(0.0));
     }
 
+    /// The sizes shown: from the rule's size to two past the recommended one, at most 12
+    /// steps, the recommended one always among them (cargo-mutants: nothing read them).
+    #[test]
+    fn the_sizes_run_from_the_rule_past_the_recommendation() {
+        // Seed 002: 30 busy on average, 35 recommended: every size from 30 to 37.
+        assert_eq!(sizes(1500.0, 20.0, 35), (30..=37).collect::<Vec<_>>());
+        // A wide range steps by 2 (31 sizes / 11) and slots the recommended 30 in.
+        let mut wide: Vec<u32> = (1..=32).step_by(2).collect();
+        wide.push(30);
+        wide.sort_unstable();
+        assert_eq!(sizes(100.0, 10.0, 30), wide);
+        // Under one connection busy: from 1.
+        assert_eq!(sizes(10.0, 10.0, 1), vec![1, 2, 3]);
+    }
+
     /// The utilisation is the offered load over the size (cargo-mutants: `/` into `%` or
     /// `*` survived, nothing read it).
     #[test]
