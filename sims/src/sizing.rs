@@ -202,6 +202,7 @@ pub fn disagrees(row: &Row) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Clients;
 
     #[test]
     fn erlang_c_matches_the_textbook() {
@@ -259,6 +260,56 @@ mod tests {
         assert_eq!(sizes(100.0, 10.0, 30), wide);
         // Under one connection busy: from 1.
         assert_eq!(sizes(10.0, 10.0, 1), vec![1, 2, 3]);
+    }
+
+    /// What [`simulate`] runs: the size kept warm, Poisson arrivals at the rate, a PING then
+    /// an exponential hold that together average the hold time, 20,000 requests' worth of
+    /// load within 10 to 60 s, after a quiet second.
+    #[test]
+    fn the_simulated_scenario_is_the_model_s_queue() {
+        let s = scenario(500.0, 12.0, 7, 3);
+        assert_eq!((s.name.as_str(), s.seed), ("size-7", 3));
+        // 20,000 requests at 500/s: 40 s, plus the quiet second.
+        assert_eq!(s.duration_ms, 41_000);
+        let c = s.tiers[0].pool.config().unwrap();
+        assert_eq!((c.max_size, c.min_idle, c.max_idle), (Some(7), 7, Some(7)));
+        assert!(matches!(
+            s.load.clients,
+            Clients::Open {
+                arrivals: Arrivals::Poisson { rate_per_sec }
+            } if rate_per_sec == 500.0
+        ));
+        // The PING's 2 ms round trip plus a 10 ms mean hold.
+        assert_eq!(s.load.hold, Dist::Exponential { mean_ms: 10 });
+        assert_eq!(
+            s.timeline,
+            vec![Event::IdleGap {
+                at_ms: 0,
+                duration_ms: 1_000
+            }]
+        );
+        // Few requests a second: at least 10 s; many: at most 60 s.
+        assert_eq!(scenario(100.0, 12.0, 7, 3).duration_ms, 61_000);
+        assert_eq!(scenario(10_000.0, 12.0, 7, 3).duration_ms, 11_000);
+        s.validate().unwrap();
+    }
+
+    /// The model and the simulation disagree when the waited fraction is further from the
+    /// model's probability than the simulation's noise, and at least 0.02.
+    #[test]
+    fn a_disagreement_is_beyond_the_noise() {
+        let mut r = model_row(200.0, 10.0, 3);
+        assert!(!disagrees(&r), "no simulation: no disagreement");
+        let p = r.p_wait;
+        r.sim_noise = Some(0.01);
+        r.sim_waited_fraction = Some(p + 0.019);
+        assert!(!disagrees(&r), "within 0.02");
+        r.sim_waited_fraction = Some(p - 0.021);
+        assert!(disagrees(&r), "past 0.02");
+        r.sim_noise = Some(0.05);
+        assert!(!disagrees(&r), "within the noise");
+        r.sim_waited_fraction = Some(p + 0.051);
+        assert!(disagrees(&r), "past the noise");
     }
 
     /// The utilisation is the offered load over the size (cargo-mutants: `/` into `%` or
