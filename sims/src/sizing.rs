@@ -234,6 +234,10 @@ mod tests {
                 .p99_wait_ms
                 .is_none_or(|w| w > 5.0)
         );
+        // Under one connection busy on average (a = 0.1): the search starts above the load's
+        // floor, 0 here. One connection waits 10 % of the time, its p99 wait 25.6 ms.
+        assert_eq!(recommended_size(10.0, 10.0, 30.0), 1);
+        assert_eq!(recommended_size(10.0, 10.0, 5.0), 2);
     }
 
     #[test]
