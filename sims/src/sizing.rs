@@ -264,6 +264,11 @@ mod tests {
         assert_eq!(sizes(100.0, 10.0, 30), wide);
         // Under one connection busy: from 1.
         assert_eq!(sizes(10.0, 10.0, 1), vec![1, 2, 3]);
+        // From 10 to 100: steps of 90 / 11 = 8, twelve rows, the recommended 98 the last.
+        assert_eq!(
+            sizes(1000.0, 10.0, 98),
+            (10..=98).step_by(8).collect::<Vec<_>>()
+        );
     }
 
     /// What [`simulate`] runs: the size kept warm, Poisson arrivals at the rate, a PING then
