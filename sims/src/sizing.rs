@@ -282,6 +282,14 @@ mod tests {
         assert_eq!(s.duration_ms, 41_000);
         let c = s.tiers[0].pool.config().unwrap();
         assert_eq!((c.max_size, c.min_idle, c.max_idle), (Some(7), 7, Some(7)));
+        // Requests wait as long as it takes, unchecked, on connections that live forever:
+        // the waits are measured, not cut.
+        assert_eq!(
+            c.when_exhausted,
+            pool_core::WhenExhausted::Wait { timeout: None }
+        );
+        assert_eq!(c.check_on_checkout.when, pool_core::CheckWhen::Never);
+        assert_eq!((c.idle_timeout, c.max_lifetime), (None, None));
         assert!(matches!(
             s.load.clients,
             Clients::Open {
@@ -319,6 +327,11 @@ mod tests {
         assert!(!disagrees(&r), "within the noise");
         r.sim_waited_fraction = Some(p + 0.051);
         assert!(disagrees(&r), "past the noise");
+        // Exactly the noise away (values exact in binary): no disagreement.
+        r.p_wait = 0.5;
+        r.sim_noise = Some(0.25);
+        r.sim_waited_fraction = Some(0.75);
+        assert!(!disagrees(&r), "at the noise");
     }
 
     /// The utilisation is the offered load over the size (cargo-mutants: `/` into `%` or
