@@ -311,6 +311,28 @@ mod tests {
         s.validate().unwrap();
     }
 
+    /// `simulate` fills the row with the mean over the seeds of each run's waited fraction and
+    /// p99 wait, and the spread of the fractions (cargo-mutants: only a CLI test read them,
+    /// and only that the fraction falls with the size).
+    #[test]
+    fn simulate_takes_the_mean_over_the_seeds_and_their_spread() {
+        let (qps, hold) = (500.0, 10.0);
+        let mut row = model_row(qps, hold, 6);
+        simulate(&mut row, qps, hold, &[1, 2]).unwrap();
+        let runs: Vec<crate::Report> = [1, 2]
+            .iter()
+            .map(|&seed| crate::run(&scenario(qps, hold, 6, seed)).unwrap().report)
+            .collect();
+        let (f1, f2) = (runs[0].waited_fraction, runs[1].waited_fraction);
+        assert!(f1 > 0.0 && f2 > 0.0 && f1 != f2, "{f1} {f2}");
+        assert_eq!(row.sim_waited_fraction, Some(f1.midpoint(f2)));
+        assert_eq!(
+            row.sim_p99_wait_ms,
+            Some(runs[0].pool_wait_ms.p99.midpoint(runs[1].pool_wait_ms.p99))
+        );
+        assert_eq!(row.sim_noise, Some((f1 - f2).abs()));
+    }
+
     /// The model and the simulation disagree when the waited fraction is further from the
     /// model's probability than the simulation's noise, and at least 0.02.
     #[test]
