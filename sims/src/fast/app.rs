@@ -864,6 +864,7 @@ impl World<'_> {
             .map(|ms| ms * 1000)
     }
 
+    /// Sends the handler's current command.
     fn send_step(&mut self, h: usize) {
         let hd = &self.app.handlers[h];
         let HState::Running { tcp, step, .. } = hd.state else {
