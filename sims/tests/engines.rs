@@ -207,17 +207,10 @@ fn the_example_scenarios_agree_on_both_engines() {
 /// turmoil.
 #[test]
 fn arbitrary_scenarios_agree_on_both_engines() {
-    use proptest::strategy::{Strategy, ValueTree};
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let strategy = sims::strategy::scenario(&sims::strategy::ScenarioBounds::default());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
-    );
     let n = 100;
     let mut far = Vec::new();
-    for i in 0..n {
-        let s = strategy.new_tree(&mut runner).unwrap().current();
+    for (i, s) in drawn(&strategy, 7, n).into_iter().enumerate() {
         let (t, f) = both(&s);
         let names = |r: &sims::Report| -> Vec<String> {
             r.invariant_violations
@@ -251,17 +244,10 @@ fn arbitrary_scenarios_agree_on_both_engines() {
 /// refused connects against 2,936).
 #[test]
 fn arbitrary_failover_scenarios_agree_on_both_engines() {
-    use proptest::strategy::{Strategy, ValueTree};
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let strategy = sims::strategy::failover_scenario(&sims::strategy::ScenarioBounds::default());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]),
-    );
     let n = 40;
     let mut far = Vec::new();
-    for i in 0..n {
-        let s = strategy.new_tree(&mut runner).unwrap().current();
+    for (i, s) in drawn(&strategy, 11, n).into_iter().enumerate() {
         let t = run_on(Engine::Turmoil, &s, &RunOptions::default()).unwrap();
         let f = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
         let names = |r: &sims::Run| -> Vec<String> {
@@ -299,4 +285,22 @@ fn at_most_a_tenth_differ(what: &str, n: usize, far: &[String]) {
         far.len(),
         far.join("\n")
     );
+}
+
+/// `n` scenarios drawn from `strategy` by a generator seeded with `seed` (repeated): the same
+/// draws in every process.
+fn drawn(
+    strategy: &proptest::strategy::BoxedStrategy<Scenario>,
+    seed: u8,
+    n: usize,
+) -> Vec<Scenario> {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    );
+    (0..n)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
 }
