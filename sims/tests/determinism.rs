@@ -27,7 +27,7 @@ fn runs(seed: u64, per_incident: usize) -> Vec<(String, String)> {
                 .take(per_incident)
             {
                 if engine == sims::Engine::Fast && sims::fast::supports(&s).is_err() {
-                    continue; // a topology: turmoil only
+                    continue; // one engine only (none today)
                 }
                 let run = sims::run_on(engine, &s, &sims::RunOptions::default()).unwrap();
                 if i == 0 {

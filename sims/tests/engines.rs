@@ -129,7 +129,7 @@ fn the_fast_engine_agrees_with_the_oracle() {
         for seed in [incident.default_seed, 11] {
             for s in incident.scenarios(seed) {
                 if sims::fast::supports(&s).is_err() {
-                    continue; // a topology: turmoil only (the oracle test covers turmoil)
+                    continue; // one engine only (none today; the oracle test covers turmoil)
                 }
                 common::oracle_check(Engine::Fast, &s);
             }
@@ -145,7 +145,7 @@ fn every_built_in_run_holds_its_expectation_on_the_fast_engine_over_20_seeds() {
         for seed in 1..=20 {
             for s in incident.scenarios(seed) {
                 if sims::fast::supports(&s).is_err() {
-                    continue; // a topology: turmoil only (tests/incidents.rs sweeps it there)
+                    continue; // one engine only (none today; tests/incidents.rs sweeps turmoil)
                 }
                 let r = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
                 if !r.report.expectation_met {
