@@ -52,9 +52,9 @@
 //! Scale: one tier of 4 pods, 100 requests a second (Poisson, `SET` then `GET`), 1 s
 //! deadlines, 45 s at 10 ms ticks (the slot-leak runs: 110 s, each request holding its
 //! connection 100 ms). The mechanism does not depend on the scale. Both engines simulate
-//! the replicas, the Sentinel and the hang; the clients that ask Sentinel for the master
-//! (every run but `pinned-to-address`) run on turmoil only, and the fuzzer runs their claims
-//! there (docs/architecture.md).
+//! every run (the replicas, the Sentinel, each client's discovery and the hang; the fast
+//! engine in `fast::topo`), with the same figures (`sims/tests/engines.rs`), and the fuzzer
+//! runs the fixes' claims on the fast engine (docs/architecture.md, docs/fuzzing.md).
 
 use crate::client::ClientSpec;
 use crate::scenario::{
