@@ -208,28 +208,9 @@ fn the_example_scenarios_agree_on_both_engines() {
 #[test]
 fn arbitrary_scenarios_agree_on_both_engines() {
     let strategy = sims::strategy::scenario(&sims::strategy::ScenarioBounds::default());
-    let n = 100;
-    let mut far = Vec::new();
-    for (i, s) in drawn(&strategy, 7, n).into_iter().enumerate() {
-        let (t, f) = both(&s);
-        let names = |r: &sims::Report| -> Vec<String> {
-            r.invariant_violations
-                .iter()
-                .map(|v| v.invariant.clone())
-                .collect()
-        };
-        assert_eq!(
-            names(&t),
-            names(&f),
-            "case {i}: the engines violate different invariants:\n{}",
-            s.to_toml()
-        );
-        let d = differences(&t, &f);
-        if !d.is_empty() {
-            far.push(format!("case {i}: {d:?}"));
-        }
-    }
-    at_most_a_tenth_differ("arbitrary scenarios", n, &far);
+    arbitrary_scenarios_agree("arbitrary scenarios", &strategy, 7, 100, |r| {
+        common::figures(&r.report)
+    });
 }
 
 /// Arbitrary failover scenarios (`sims::strategy::failover_scenario`: the arbitrary
@@ -245,9 +226,27 @@ fn arbitrary_scenarios_agree_on_both_engines() {
 #[test]
 fn arbitrary_failover_scenarios_agree_on_both_engines() {
     let strategy = sims::strategy::failover_scenario(&sims::strategy::ScenarioBounds::default());
-    let n = 40;
+    arbitrary_scenarios_agree(
+        "arbitrary failover scenarios",
+        &strategy,
+        11,
+        40,
+        failover_figures,
+    );
+}
+
+/// Runs `n` scenarios drawn from `strategy` (seed `seed`) on both engines: each must violate
+/// the same invariants on both, and at most a tenth may differ on a `figures` beyond
+/// [`common::close`].
+fn arbitrary_scenarios_agree(
+    what: &str,
+    strategy: &proptest::strategy::BoxedStrategy<Scenario>,
+    seed: u8,
+    n: usize,
+    figures: fn(&sims::Run) -> Vec<(&'static str, f64)>,
+) {
     let mut far = Vec::new();
-    for (i, s) in drawn(&strategy, 11, n).into_iter().enumerate() {
+    for (i, s) in drawn(strategy, seed, n).into_iter().enumerate() {
         let t = run_on(Engine::Turmoil, &s, &RunOptions::default()).unwrap();
         let f = run_on(Engine::Fast, &s, &RunOptions::default()).unwrap();
         let names = |r: &sims::Run| -> Vec<String> {
@@ -263,9 +262,9 @@ fn arbitrary_failover_scenarios_agree_on_both_engines() {
             "case {i}: the engines violate different invariants:\n{}",
             s.to_toml()
         );
-        let d: Vec<String> = failover_figures(&t)
+        let d: Vec<String> = figures(&t)
             .into_iter()
-            .zip(failover_figures(&f))
+            .zip(figures(&f))
             .filter(|((_, a), (_, b))| !common::close(*a, *b))
             .map(|((name, a), (_, b))| format!("{name} turmoil {a} fast {b}"))
             .collect();
@@ -273,7 +272,7 @@ fn arbitrary_failover_scenarios_agree_on_both_engines() {
             far.push(format!("case {i}: {d:?}"));
         }
     }
-    at_most_a_tenth_differ("arbitrary failover scenarios", n, &far);
+    at_most_a_tenth_differ(what, n, &far);
 }
 
 /// Prints which of `n` cases of `what` differ (`far`), and requires at most a tenth to.
