@@ -1281,9 +1281,12 @@ pub(crate) fn sentinel_config(s: &Scenario) -> Option<(fake_redis::SentinelConfi
     );
     monitor.down_after_ms = sn.down_after_ms;
     monitor.failover_timeout_ms = sn.failover_timeout_ms;
+    let (timing, tick_ms) = sn.timing();
     let config = fake_redis::SentinelConfig {
         masters: vec![monitor],
         port: crate::world::SENTINEL_PORT,
+        timing,
+        tick_ms,
         ..fake_redis::SentinelConfig::default()
     };
     Some((config, sn.master_name.clone()))
@@ -1370,6 +1373,16 @@ impl TopologyWatch {
                 Ok(view) => self.elsewhere.add(&view),
                 Err((name, detail)) => tally.violation(name, format!("{host}: {detail}"), t_ms),
             }
+        }
+    }
+
+    /// The part of the watch a future depends on, for the explorer's state key: the
+    /// counts a claim bounds and what the next step compares against.
+    pub(crate) fn hash_key(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash as _;
+        (self.split_brain_writes, self.switches).hash(h);
+        for (acc, replica) in &self.last {
+            (acc.total(), *replica).hash(h);
         }
     }
 

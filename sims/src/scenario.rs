@@ -137,6 +137,55 @@ pub struct SentinelSpec {
     /// `failover-timeout` (Redis's default 180000).
     #[serde(default = "default_failover_timeout_ms")]
     pub failover_timeout_ms: u64,
+    /// The Sentinel's timer period, ms (absent: 100, Redis's `hz` of about 10). The
+    /// explorer's instances set it to 1000, as they run the server's cron at `hz 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick_ms: Option<u64>,
+    /// The longest time between PINGs to an instance, ms (absent: Redis's
+    /// `SENTINEL_PING_PERIOD`, 1000; shorter when `down_after_ms` is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_period_ms: Option<u64>,
+    /// INFO to masters and replicas, ms (absent: `SENTINEL_INFO_PERIOD`, 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_period_ms: Option<u64>,
+    /// INFO to a replica while its master is down or failing over, ms (absent: 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_period_fast_ms: Option<u64>,
+    /// How long an instance Sentinel knows as a replica must have reported `role:master`
+    /// before it is converted back, ms (absent: `SENTINEL_PUBLISH_PERIOD * 4`, 8000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convert_wait_ms: Option<u64>,
+    /// A replica sent `SLAVEOF <new master>` during a failover that has not reported it
+    /// within this counts as reconfigured, ms (absent: `SENTINEL_SLAVE_RECONF_TIMEOUT`,
+    /// 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_reconf_timeout_ms: Option<u64>,
+}
+
+impl SentinelSpec {
+    /// The Sentinel's periods: Redis's, with the ones this spec sets.
+    #[must_use]
+    pub fn timing(&self) -> (fake_redis::SentinelTiming, u64) {
+        let mut t = fake_redis::SentinelTiming::default();
+        let tick = self
+            .tick_ms
+            .unwrap_or(fake_redis::SentinelConfig::default().tick_ms);
+        for (field, v) in [
+            (&mut t.ping_period_ms, self.ping_period_ms),
+            (&mut t.info_period_ms, self.info_period_ms),
+            (&mut t.info_period_fast_ms, self.info_period_fast_ms),
+            (&mut t.convert_wait_ms, self.convert_wait_ms),
+            (
+                &mut t.replica_reconf_timeout_ms,
+                self.replica_reconf_timeout_ms,
+            ),
+        ] {
+            if let Some(v) = v {
+                *field = v;
+            }
+        }
+        (t, tick)
+    }
 }
 
 impl Default for SentinelSpec {
@@ -145,6 +194,12 @@ impl Default for SentinelSpec {
             master_name: default_master_name(),
             down_after_ms: default_down_after_ms(),
             failover_timeout_ms: default_failover_timeout_ms(),
+            tick_ms: None,
+            ping_period_ms: None,
+            info_period_ms: None,
+            info_period_fast_ms: None,
+            convert_wait_ms: None,
+            replica_reconf_timeout_ms: None,
         }
     }
 }
@@ -1197,6 +1252,21 @@ impl Scenario {
                         "server.topology.sentinel.down_after_ms",
                         "must be greater than zero",
                     ));
+                }
+                for (field, v) in [
+                    ("tick_ms", sn.tick_ms),
+                    ("ping_period_ms", sn.ping_period_ms),
+                    ("info_period_ms", sn.info_period_ms),
+                    ("info_period_fast_ms", sn.info_period_fast_ms),
+                    ("convert_wait_ms", sn.convert_wait_ms),
+                    ("replica_reconf_timeout_ms", sn.replica_reconf_timeout_ms),
+                ] {
+                    if v == Some(0) {
+                        return Err(invalid(
+                            format!("server.topology.sentinel.{field}"),
+                            "must be greater than zero",
+                        ));
+                    }
                 }
                 if sn.failover_timeout_ms == 0 {
                     return Err(invalid(

@@ -130,6 +130,45 @@ fn a_topology_is_validated_and_named() {
         e,
         "server.topology.sentinel.down_after_ms: must be greater than zero"
     );
+
+    let mut s = manual("redis-py-7");
+    s.server.topology.as_mut().unwrap().sentinel = Some(SentinelSpec {
+        convert_wait_ms: Some(0),
+        ..SentinelSpec::default()
+    });
+    let e = s.validate().unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "server.topology.sentinel.convert_wait_ms: must be greater than zero"
+    );
+}
+
+/// The Sentinel's periods are Redis's unless the scenario names them (the explorer's
+/// instances name them all); a file that names none writes none.
+#[test]
+fn the_sentinels_periods_are_redis_s_unless_named() {
+    let (t, tick) = SentinelSpec::default().timing();
+    assert_eq!(t, fake_redis::SentinelTiming::default());
+    assert_eq!(tick, 100);
+    let named = SentinelSpec {
+        tick_ms: Some(1000),
+        info_period_ms: Some(5000),
+        convert_wait_ms: Some(4000),
+        ..SentinelSpec::default()
+    };
+    let (t, tick) = named.timing();
+    assert_eq!(tick, 1000);
+    assert_eq!(t.info_period_ms, 5000);
+    assert_eq!(t.convert_wait_ms, 4000);
+    assert_eq!(t.ping_period_ms, 1000);
+    let text = manual("redis-py-7").to_toml();
+    assert!(
+        !text.contains("convert_wait_ms") && !text.contains("ping_period_ms"),
+        "{text}"
+    );
+    let mut s = manual("redis-py-7");
+    s.server.topology.as_mut().unwrap().sentinel = Some(named);
+    assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
 }
 
 #[test]

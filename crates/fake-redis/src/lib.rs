@@ -67,7 +67,7 @@ pub use config::{ServerConfig, ServerStats};
 pub use engine::{Admission, ClientId, CloseReason, Drain, Engine, Output, Role};
 pub use fault::LATENCY_MS_MAX as FAULT_LATENCY_MS_MAX;
 pub use resp::{ProtocolError, ReplyWriter, RequestParser};
-pub use sentinel::{Sentinel, SentinelConfig, SentinelOutput};
+pub use sentinel::{Sentinel, SentinelConfig, SentinelOutput, SentinelTiming};
 pub use sentinel_shell::FakeSentinel;
 pub use shell::{ConnEvent, ConnObserver, FakeRedis, Listener};
 

@@ -87,7 +87,7 @@ impl std::fmt::Display for Addr {
 }
 
 /// One monitored master (`sentinel monitor <name> <ip> <port> <quorum>` and its options).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MonitorConfig {
     /// The master's name (`mymaster`).
     pub name: String,
@@ -121,7 +121,7 @@ impl MonitorConfig {
 
 /// Sentinel's fixed periods and delays (constants in `sentinel.c`), configurable here; the
 /// defaults are Redis's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SentinelTiming {
     /// `SENTINEL_PING_PERIOD` (1000): the longest time between PINGs to an instance (shorter
     /// when `down-after-milliseconds` is).
@@ -167,7 +167,7 @@ impl SentinelTiming {
 }
 
 /// The Sentinel's configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SentinelConfig {
     /// Monitored masters (`SENTINEL MASTERS` lists them by name).
     pub masters: Vec<MonitorConfig>,
@@ -195,7 +195,7 @@ impl Default for SentinelConfig {
 
 /// What an instance said its role was, from its `INFO replication` (`role`, `master_host`,
 /// `master_port`, `master_link_status`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Reported {
     /// `role:master`.
     Master,
@@ -211,7 +211,7 @@ pub enum Reported {
 }
 
 /// Effects for the caller, drained with [`Sentinel::poll_output`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SentinelOutput {
     /// Send `PING` to this instance; report a valid reply with [`Sentinel::handle_ping_reply`],
     /// no connection (refused, reset, EOF) with [`Sentinel::handle_ping_lost`], and nothing at
@@ -251,7 +251,7 @@ pub enum SentinelOutput {
 }
 
 /// The failover state (`sentinelFailoverStateStr`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FailoverState {
     /// `wait_start`: the election.
     WaitStart,
@@ -280,7 +280,7 @@ impl FailoverState {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Reconf {
     None,
     Sent(Duration),
@@ -289,7 +289,7 @@ enum Reconf {
 }
 
 /// One watched instance (`sentinelRedisInstance` and its link).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Instance {
     addr: Addr,
     priority: u32,
@@ -356,7 +356,7 @@ impl Instance {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Master {
     name: String,
     inst: Instance,
@@ -428,7 +428,7 @@ impl Master {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct Client {
     parser: RequestParser,
     out: Vec<u8>,
@@ -450,7 +450,7 @@ impl Client {
 
 /// The fake Sentinel. See the module docs for the calling contract. `Clone` copies the whole
 /// state (the simulator's explorer forks worlds).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Sentinel {
     config: SentinelConfig,
     masters: BTreeMap<String, Master>,
@@ -466,6 +466,14 @@ pub struct Sentinel {
 type CmdResult = Result<(), String>;
 
 impl Sentinel {
+    /// Feeds everything that decides what the Sentinel does next to `h`: its configuration,
+    /// every master's and instance's state, its clients and their buffers, the outputs not
+    /// yet drained, its clock and its next tick. Two Sentinels with one key behave alike:
+    /// an explorer's visited set (poolsim's `sims::explore`) merges them.
+    pub fn hash_state_key(&self, h: &mut impl std::hash::Hasher) {
+        std::hash::Hash::hash(self, h);
+    }
+
     /// A Sentinel monitoring `config.masters`, its clock at zero.
     #[must_use]
     pub fn new(config: SentinelConfig) -> Self {

@@ -171,7 +171,12 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
         // Two actions on one path are in no single-action search.
         return crate::usage_error("--each-fault splits a one-fault search: give --faults 1");
     }
-    let requests = a.requests.unwrap_or(3);
+    // Without --requests: 3, or 1 for a scenario with a topology (a failover instance spans
+    // tens of seconds of Sentinel's ticks: 2 requests pass the default budget).
+    let requests_for = |s: &sims::scenario::Scenario| {
+        a.requests
+            .unwrap_or(if s.server.topology.is_some() { 1 } else { 3 })
+    };
     // (label, expected outcome if built in, instance)
     let mut todo: Vec<(
         String,
@@ -184,7 +189,8 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             Ok(s) => s,
             Err(e) => return crate::usage_error(&e),
         };
-        let inst = sims::explore::of_scenario(&s, target, requests).map_err(|e| e.to_string());
+        let inst =
+            sims::explore::of_scenario(&s, target, requests_for(&s)).map_err(|e| e.to_string());
         todo.push((target.to_owned(), None, inst));
     } else {
         let (inc, run) = target
@@ -226,8 +232,8 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 if run.is_some_and(|r| r != name) {
                     continue;
                 }
-                let inst =
-                    sims::explore::builtin(i.name, name, requests).map_err(|e| e.to_string());
+                let inst = sims::explore::builtin(i.name, name, requests_for(s))
+                    .map_err(|e| e.to_string());
                 todo.push((format!("{}/{name}", i.name), Some(s.expect.outcome), inst));
             }
         }
@@ -259,8 +265,12 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             todo.len()
         ));
     }
+    let requests_said = a.requests.map_or_else(
+        || "3 request(s) (1 with a topology)".to_owned(),
+        |n| format!("{n} request(s)"),
+    );
     println!(
-        "every interleaving of pool and server: {requests} request(s); every message delivered \
+        "every interleaving of pool and server: {requests_said}; every message delivered \
          in every order (FIFO per connection and direction), every timer due at once in every \
          order, the environment's actions at any instant"
     );
@@ -275,6 +285,7 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 continue;
             }
         };
+        let requests = requests_for(&inst.scenario);
         let mut b = sims::explore::default_bounds(&inst, requests, a.max_states);
         b.max_env_actions = a.faults;
         b.max_time = a.max_seconds.map(std::time::Duration::from_secs);

@@ -415,7 +415,7 @@ pub(crate) struct ExploreArgs {
     /// The pool's max_size after scaling down (larger sizes grow the state space steeply).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
     pub(crate) max_size: Option<u32>,
-    /// Most requests in one sequence (default: 4 for pool-core alone, 3 with a target).
+    /// Most requests in one sequence (default: 4 for pool-core alone, 3 with a target, 1 with a target that has a topology: a failover run).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
     pub(crate) requests: Option<u32>,
     /// Stop after this many distinct states (the exploration is then truncated: exit 1).

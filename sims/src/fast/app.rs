@@ -324,11 +324,7 @@ impl World<'_> {
     /// Time zero: the clients' `+switch-master` subscriptions, the pools' warm connects,
     /// every user, every pod's first arrival.
     pub(super) fn app_start(&mut self) {
-        for p in 0..self.pools.len() {
-            if self.pools[p].discovery.as_ref().is_some_and(|d| d.follow) {
-                self.subscribe(p);
-            }
-        }
+        self.subscribe_followers();
         for p in 0..self.pools.len() {
             self.feed(p, pool_core::Input::Timeout);
         }
@@ -337,6 +333,15 @@ impl World<'_> {
         }
         for a in 0..self.app.arrivals.len() {
             self.next_arrival(a);
+        }
+    }
+
+    /// The pools whose client follows Sentinel's `+switch-master` subscribe (go-redis).
+    pub(super) fn subscribe_followers(&mut self) {
+        for p in 0..self.pools.len() {
+            if self.pools[p].discovery.as_ref().is_some_and(|d| d.follow) {
+                self.subscribe(p);
+            }
         }
     }
 

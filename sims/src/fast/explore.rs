@@ -106,6 +106,7 @@ impl<'a> World<'a> {
             sentinel: self.sentinel.clone(),
             watch: self.watch.clone(),
             tcps: self.tcps.clone(),
+            link_tcps: self.link_tcps.clone(),
             pools: self.pools.clone(),
             app: self.app.clone(),
             shared,
@@ -113,10 +114,50 @@ impl<'a> World<'a> {
         }
     }
 
+    /// A message on one of the Sentinel's links to the instances (its PINGs, INFOs and
+    /// reconfiguration, and their replies): not a branch. The explorer delivers each in the
+    /// move that sent it (`Node::flush_links`), so the Sentinel sees its instances as a
+    /// zero-latency link shows them; its timer, the pools' connections (to the servers and
+    /// to the Sentinel) and the environment's actions stay branches.
+    fn on_link(&self, ev: &Ev) -> bool {
+        channel(ev).is_some_and(|ch| {
+            let c = match ch {
+                Channel::ToServer(c) | Channel::ToClient(c) => c,
+                Channel::RpcForth(_) | Channel::RpcBack(_) => return false,
+            };
+            self.link_tcps.contains(&c)
+        })
+    }
+
+    /// Delivers every message pending on a Sentinel link by now, in the order sent, with
+    /// what each causes at once (see `on_link`).
+    fn flush_links(&mut self) {
+        loop {
+            let now = self.now;
+            let found = self
+                .queue
+                .at
+                .range(..=(now, u8::MAX))
+                .find_map(|(&key, list)| {
+                    list.iter().position(|e| self.on_link(e)).map(|i| (key, i))
+                });
+            let Some((key, i)) = found else { return };
+            let Some(ev) = take(&mut self.queue, key, i) else {
+                return;
+            };
+            self.events += 1;
+            self.handle(ev);
+            self.run_soon();
+        }
+    }
+
     /// A timer event that would do nothing if fired (its request ended, its timer was
     /// re-armed, its operation finished): dropped rather than explored as a branch.
-    fn stale(&self, ev: &Ev) -> bool {
+    fn stale(&self, t: u64, ev: &Ev) -> bool {
         match *ev {
+            // A second timeline wake-up for an instant already applied (an environment
+            // action applies the timeline at once and schedules its next event again).
+            Ev::Timeline => self.timeline.next_due_ms().is_none_or(|ms| ms * 1000 > t),
             Ev::TopDeadline(top) => self.top_ended(top),
             Ev::PoolTimer(p, generation) => self.pools[p].timer_gen() != generation,
             Ev::OpTimeout(c, seq) => !self.op_pending(c, seq),
@@ -128,7 +169,7 @@ impl<'a> World<'a> {
 impl<'a> Node<'a> {
     /// The world of `s` (already scaled down) at time zero: no load generator (the explorer
     /// starts requests), the pools' first timers handled (warm connects asked for), the
-    /// server's cron armed.
+    /// servers' crons and the Sentinel's timer armed, followers subscribed.
     pub(crate) fn new(
         s: &'a Scenario,
         keep_trace: bool,
@@ -150,10 +191,14 @@ impl<'a> Node<'a> {
         world.link_us = 0;
         world.drop_generators();
         world.schedule_crons();
+        world.schedule_timeline();
+        world.sentinel_start();
+        world.subscribe_followers();
         for p in 0..world.pools.len() {
             world.feed(p, pool_core::Input::Timeout);
         }
         world.run_soon();
+        world.flush_links();
         world.observe(0);
         Ok(Self {
             world,
@@ -191,8 +236,11 @@ impl<'a> Node<'a> {
             let Some(list) = w.queue.at.get(&key) else {
                 continue;
             };
-            let keep: std::collections::VecDeque<Ev> =
-                list.iter().filter(|e| !w.stale(e)).cloned().collect();
+            let keep: std::collections::VecDeque<Ev> = list
+                .iter()
+                .filter(|e| !w.stale(key.0, e))
+                .cloned()
+                .collect();
             if keep.is_empty() {
                 w.queue.at.remove(&key);
             } else if keep.len() != list.len() {
@@ -205,6 +253,9 @@ impl<'a> Node<'a> {
         let mut due = 0;
         for (&(t, _), list) in &w.queue.at {
             for ev in list {
+                if w.on_link(ev) {
+                    continue;
+                }
                 match channel(ev) {
                     Some(ch) => {
                         if seen.insert(ch) {
@@ -304,6 +355,7 @@ impl<'a> Node<'a> {
         }
         let w = &mut self.world;
         w.run_soon();
+        w.flush_links();
         w.tally.step += 1;
         w.observe(w.now / 1000);
         true
@@ -341,6 +393,11 @@ impl<'a> Node<'a> {
         ] {
             m.set(name, v as f64);
         }
+        m.set("retries_to_old_master", r.retries_to_old_master as f64);
+        m.set("leaked_slots", r.leaked_slots as f64);
+        for &(name, v) in &self.world.tally.extra_metrics {
+            m.set(name, v);
+        }
         let (pool, server) = self.world.tally.peaks();
         m.set("peak_pool_connections", pool as f64);
         m.set("peak_server_clients", server as f64);
@@ -373,6 +430,7 @@ impl<'a> Node<'a> {
         if let Some(sn) = &w.sentinel {
             sn.hash_key(&mut h);
         }
+        w.watch.hash_key(&mut h);
         w.tally.hash_key(&mut h);
         let mut words = Vec::new();
         let now = pool_core::Instant::from_nanos(w.now * 1000);

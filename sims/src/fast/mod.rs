@@ -64,25 +64,9 @@ pub fn supports(scenario: &Scenario) -> Result<(), ScenarioError> {
 }
 
 /// Whether the exhaustive explorer can scale `scenario` down: what the fast engine runs
-/// ([`supports`]), without a topology or a `hang`, which the explorer does not branch on yet
-/// (docs/invariants.md). The error names the field.
+/// ([`supports`]). A topology and a hang are explored too (docs/invariants.md says how: the
+/// Sentinel's links are not branched on). The error names the field.
 pub fn explorable(scenario: &Scenario) -> Result<(), ScenarioError> {
-    if scenario.server.topology.is_some() {
-        return Err(ScenarioError::Invalid {
-            field: "server.topology".to_owned(),
-            why: "the explorer does not explore replicas and a Sentinel yet (the fast engine runs them: poolsim run --engine fast; docs/invariants.md)".to_owned(),
-        });
-    }
-    if let Some(i) = scenario
-        .timeline
-        .iter()
-        .position(|e| matches!(e, crate::scenario::Event::Hang { .. }))
-    {
-        return Err(ScenarioError::Invalid {
-            field: format!("timeline[{i}]"),
-            why: "the explorer does not explore a hang (held links) yet (the fast engine runs it: poolsim run --engine fast; docs/invariants.md)".to_owned(),
-        });
-    }
     supports(scenario)
 }
 
@@ -391,6 +375,9 @@ struct World<'a> {
     /// invariants): the same watcher as turmoil's.
     watch: crate::runner::TopologyWatch,
     tcps: Vec<Option<net::Tcp>>,
+    /// The connections that are (or were) Sentinel links (`tcps` indices are never reused):
+    /// the explorer delivers their messages without branching (`explore`).
+    link_tcps: std::collections::BTreeSet<usize>,
     pools: Vec<pools::PoolRt>,
     app: app::App,
     shared: Arc<Shared>,
@@ -436,6 +423,7 @@ impl<'a> World<'a> {
             sentinel: topo::SentinelRt::new(s),
             watch: crate::runner::TopologyWatch::new(s),
             tcps: Vec::new(),
+            link_tcps: std::collections::BTreeSet::new(),
             pools: Vec::new(),
             app: app::App::default(),
             shared,

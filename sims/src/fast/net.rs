@@ -197,6 +197,9 @@ impl World<'_> {
         port: u16,
     ) -> usize {
         let c = self.tcps.len();
+        if link.is_some() {
+            self.link_tcps.insert(c);
+        }
         self.tcps.push(Some(Tcp {
             pool,
             conn,

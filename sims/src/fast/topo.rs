@@ -164,11 +164,11 @@ impl SentinelRt {
         self.engine.failover(now, &self.master_name)
     }
 
-    /// Hashes what decides its future (the explorer's key; the explorer does not explore a
-    /// topology yet, so this only keeps the key whole: the engine by its `Debug` text).
+    /// Hashes what decides its future, for the explorer's key: the Sentinel engine's state
+    /// key, its links (a link's last reply by its `Debug` text) and its timer.
     pub(super) fn hash_key(&self, h: &mut impl std::hash::Hasher) {
         use std::hash::Hash as _;
-        format!("{:?}", self.engine).hash(h);
+        self.engine.hash_state_key(h);
         for l in &self.links {
             (&l.to.host, l.to.port, l.server, l.tcp).hash(h);
             l.jobs.hash(h);

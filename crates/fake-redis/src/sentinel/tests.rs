@@ -741,3 +741,39 @@ fn a_master_reporting_slave_for_down_after_plus_two_info_periods_is_down() {
         w.channels()
     );
 }
+
+fn state_key(s: &Sentinel) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash_state_key(&mut h);
+    h.finish()
+}
+
+/// An explorer merges two states whose Sentinels give one key: a copy keeps it, and what
+/// changes the Sentinel's future (its clock and instances, a failover, a client, half a
+/// command read, an output not yet drained) moves it.
+#[test]
+fn the_state_key_moves_with_the_sentinels_future() {
+    let mut w = World::new();
+    w.run_until(ms(3_000));
+    let base = w.s.clone();
+    assert_eq!(state_key(&base), state_key(&base.clone()), "a copy");
+    let mut changed: Vec<(&str, Sentinel)> = Vec::new();
+    let mut s = base.clone();
+    s.handle_timeout(ms(3_100));
+    changed.push(("a tick", s));
+    let mut s = base.clone();
+    s.handle_ping_reply(ms(3_000), &a("m"));
+    changed.push(("a PONG", s));
+    let mut s = base.clone();
+    let _ = s.failover(ms(3_000), "mymaster");
+    changed.push(("a failover", s));
+    let mut s = base.clone();
+    let c = s.accept(ms(3_000));
+    changed.push(("a client", s.clone()));
+    s.handle_read(ms(3_000), c, b"*1\r\n");
+    changed.push(("half a command", s));
+    for (what, s) in &changed {
+        assert_ne!(state_key(s), state_key(&base), "{what}");
+    }
+}
