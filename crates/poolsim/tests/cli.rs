@@ -1476,6 +1476,24 @@ fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
         stdout_of(&out)
     );
 
+    // A failover run: 1 request unless told (a topology), its crash at its instant, and the
+    // pinned client's split-brain write as the counterexample (exit 1).
+    let out = poolsim()
+        .args(["explore", "failover/pinned-to-address", "--faults", "0"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("3 request(s) (1 with a topology)"), "{text}");
+    assert!(
+        text.contains("bounds: 1 request(s)") && text.contains("timeline: restart"),
+        "{text}"
+    );
+    assert!(
+        text.contains("claim: split_brain_writes <= 0 (was 1)"),
+        "{text}"
+    );
+
     // A user's file, and a file's pools with pool-core alone.
     let file = "../../examples/scenarios/idle-timeout-peek.toml";
     let out = poolsim()
