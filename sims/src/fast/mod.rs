@@ -64,8 +64,9 @@ pub fn supports(scenario: &Scenario) -> Result<(), ScenarioError> {
 }
 
 /// Whether the exhaustive explorer can scale `scenario` down: what the fast engine runs
-/// ([`supports`]). A topology and a hang are explored too (docs/invariants.md says how: the
-/// Sentinel's links are not branched on). The error names the field.
+/// ([`supports`]), today every scenario. A topology and a hang are explored too
+/// (docs/invariants.md says how: the Sentinel's links are not branched on). Kept as the one
+/// place callers ask; an error would name the field.
 pub fn explorable(scenario: &Scenario) -> Result<(), ScenarioError> {
     supports(scenario)
 }
