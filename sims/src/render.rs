@@ -337,6 +337,181 @@ mod tests {
         assert_eq!(level(5, 10), '▄');
     }
 
+    use crate::report::{Errors, Latency, Violation, Wait};
+    use crate::scenario::Event;
+
+    /// A report whose every figure differs from every other, so that a row showing the
+    /// wrong field, or a column the wrong run, shows up in the text.
+    fn report(name: &str, base: u64, samples: Vec<Sample>) -> Report {
+        Report {
+            scenario: name.into(),
+            profile: format!("profile-{base}"),
+            seed: 1,
+            requests: base + 1,
+            succeeded: base + 2,
+            errors: Errors {
+                eof: base + 3,
+                pool_timeout: base + 4,
+                too_many_connections: base + 5,
+                max_clients: base + 6,
+                deadline_exceeded: base + 7,
+                read_timeout: base + 8,
+                readonly: base + 9,
+                other: base + 10,
+            },
+            latency_ms: Latency {
+                p50: base as f64 + 0.5,
+                p90: 99.0,
+                p99: base as f64 + 11.25,
+                max: base as f64 + 12.0,
+            },
+            pool_wait_ms: Wait {
+                p50: 98.0,
+                p99: base as f64 + 13.5,
+                max: 97.0,
+            },
+            waited_fraction: 0.5,
+            peak_pool_connections: base + 14,
+            peak_server_clients: base + 15,
+            rejected_connections: base + 16,
+            server_ops_per_sec: base as f64 + 17.0,
+            invariant_violations: vec![],
+            expectation_met: true,
+            verdict: format!("verdict of {name}"),
+            timeline: samples,
+            trace_hash: String::new(),
+            findings: vec![],
+        }
+    }
+
+    fn sample(t_ms: u64, v: u64, errors: u64) -> Sample {
+        Sample {
+            t_ms,
+            pool_connections: v,
+            in_use: v / 2,
+            waiters: v % 3,
+            server_clients: v + 1,
+            errors,
+        }
+    }
+
+    fn scenario(outcome: Outcome, timeline: Vec<Event>) -> Scenario {
+        let inc = crate::incidents::by_name("stale-eof").unwrap();
+        let mut s = inc.scenarios(inc.default_seed).remove(0);
+        s.expect.outcome = outcome;
+        s.timeline = timeline;
+        s
+    }
+
+    /// The whole text of two runs, pinned: the table's every row and column, the verdicts
+    /// (a failed one with its violation), and both timelines (one with fewer samples than
+    /// columns, repeated; one with more, bucketed; markers for the timeline's events; new
+    /// errors per column, once per repeated bucket; the time axis).
+    #[test]
+    fn two_runs_render_as_pinned() {
+        let few: Vec<Sample> = (0..4)
+            .map(|i| sample(i * 500, [0, 3, 8, 2][i as usize], i))
+            .collect();
+        let many: Vec<Sample> = (0..130).map(|i| sample(i * 1000, i % 9, i / 20)).collect();
+        let a = scenario(
+            Outcome::Reproduces,
+            vec![Event::KillAllClients { at_ms: 1000 }],
+        );
+        let b = scenario(
+            Outcome::Holds,
+            vec![
+                Event::Restart {
+                    at_ms: 0,
+                    down_ms: 10,
+                },
+                Event::Stall {
+                    at_ms: 64_000,
+                    duration_ms: 2000,
+                },
+            ],
+        );
+        let ra = report("short", 0, few);
+        let mut rb = report("keepalive-every-idle", 100, many);
+        rb.expectation_met = false;
+        rb.invariant_violations = vec![Violation {
+            invariant: "server.maxclients".into(),
+            detail: "too many".into(),
+            step: 7,
+            t_ms: 8,
+            seed: 9,
+            replay: "poolsim run x".into(),
+        }];
+        let text = runs(&[(&a, &ra), (&b, &rb)]);
+        let want = r#"                                   keepalive-
+                            short  every-idle
+expected                reproduce        hold
+requests                        1         101
+succeeded                       2         102
+errors: eof                     3         103
+  pool_timeout                  4         104
+  too_many_connections          5         105
+  max_clients                   6         106
+  deadline_exceeded             7         107
+  read_timeout                  8         108
+  readonly                      9         109
+  other                        10         110
+latency p50 ms                0.5       100.5
+latency p99 ms               11.2       111.2
+latency max ms                 12         112
+pool wait p99 ms             13.5       113.5
+peak pool connections          14         114
+peak server clients            15         115
+rejected connections           16         116
+server ops/s                   17         117
+
+ok   short                 verdict of short
+FAIL keepalive-every-idle  verdict of keepalive-every-idle
+     invariant server.maxclients violated at step 7 (t = 8 ms, seed 9): too many; replay: poolsim run x
+
+short (reproduce; pool profile-0)
+  pool connections |               ▃▃▃▃▃▃▃▃▃▃▃▃▃▃▃███████████████▂▂▂▂▂▂▂▂▂▂▂▂▂▂▂| max 8
+  in use           |               ▂▂▂▂▂▂▂▂▂▂▂▂▂▂▂███████████████▂▂▂▂▂▂▂▂▂▂▂▂▂▂▂| max 4
+  waiters          |                              ██████████████████████████████| max 2
+  server clients   |▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▄▄▄▄▄▄▄▄▄▄▄▄▄▄▄███████████████▃▃▃▃▃▃▃▃▃▃▃▃▃▃▃| max 9
+  errors           |               █              █              █              | max 1 in a column, 3 in all
+  events           |                              1                             | 1 kill all clients at 1 s
+  time              0 s                                                    1.5 s  (25 ms per column)
+
+keepalive-every-idle (hold; pool profile-100)
+  pool connections |▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▅█▂▃| max 8
+  in use           |▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▄█▂▂| max 4
+  waiters          |███████████████████████████████████████████ | max 2
+  server clients   |▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▆█▃▄| max 9
+  errors           |      █      █      █     █      █      █   | max 1 in a column, 6 in all
+  events           |1                    2                      | 1 restart at 0 s, 2 stall 2 s at 64 s
+  time              0 s                                    129 s  (2.9 s per column)
+"#;
+        assert_eq!(text, want, "\n{text}");
+    }
+
+    #[test]
+    fn timelines_of_edge_cases() {
+        let s = scenario(Outcome::Either, vec![]);
+        assert_eq!(timeline(&s, &report("x", 0, vec![])), "  (no samples)\n");
+        assert_eq!(expected(Outcome::Either), "either");
+        assert_eq!(secs(999), "999 ms");
+        assert_eq!(secs(1000), "1 s");
+        assert_eq!(secs(1500), "1.5 s");
+        // A level rounds up: the smallest nonzero value is never blank, and the max is full.
+        assert_eq!(level(1, 8), '▁');
+        assert_eq!(level(2, 8), '▂');
+        assert_eq!(level(7, 8), '▇');
+        assert_eq!(level(3, 0), ' ');
+        // Fewer samples than columns: each repeated to about the width; more: chunked.
+        let few: Vec<Sample> = (0..7).map(|i| sample(i, 0, 0)).collect();
+        assert_eq!(buckets(&few, 60).len(), 56);
+        let many: Vec<Sample> = (0..121).map(|i| sample(i, 0, 0)).collect();
+        let b = buckets(&many, 60);
+        assert_eq!(b.len(), 41);
+        assert!(b.iter().all(|c| c.len() == 3 || c.len() == 1));
+        assert_eq!(buckets(&many[..60], 60).len(), 60);
+    }
+
     #[test]
     fn long_names_break_at_a_hyphen() {
         assert_eq!(
@@ -346,6 +521,24 @@ mod tests {
         assert_eq!(
             header_lines("radix-v2"),
             [String::new(), "radix-v2".to_owned()]
+        );
+        // Exactly 14 characters stay on one line; '@' starts the second line.
+        assert_eq!(
+            header_lines("abcdefg-ijklmn"),
+            [String::new(), "abcdefg-ijklmn".to_owned()]
+        );
+        assert_eq!(
+            header_lines("abcdefghij@klmnopqrst"),
+            ["abcdefghij".to_owned(), "@klmnopqrst".to_owned()]
+        );
+        assert_eq!(
+            header_lines("abcdefghijklmnopq"),
+            [String::new(), "abcdefghijklmnopq".to_owned()]
+        );
+        // The hyphen nearest the middle, not the first one.
+        assert_eq!(
+            header_lines("a-bcdefgh-ijklmnopq"),
+            ["a-bcdefgh-".to_owned(), "ijklmnopq".to_owned()]
         );
     }
 }
