@@ -510,6 +510,18 @@ keepalive-every-idle (hold; pool profile-100)
         assert_eq!(b.len(), 41);
         assert!(b.iter().all(|c| c.len() == 3 || c.len() == 1));
         assert_eq!(buckets(&many[..60], 60).len(), 60);
+        // Samples that start late (the axis and each column's span count from the first),
+        // and an event after the last sample (marked in the last column).
+        let late: Vec<Sample> = (10..14).map(|i| sample(i * 1000, 1, 0)).collect();
+        let s = scenario(
+            Outcome::Either,
+            vec![Event::KillAllClients { at_ms: 20_000 }],
+        );
+        let text = timeline(&s, &report("late", 0, late));
+        let events = text.lines().find(|l| l.contains("events")).unwrap();
+        assert!(events.ends_with("1| 1 kill all clients at 20 s"), "{text}");
+        assert!(text.contains("  10 s"), "{text}");
+        assert!(text.ends_with("13 s  (50 ms per column)\n"), "{text}");
     }
 
     #[test]
