@@ -265,8 +265,8 @@ fn moves(node: &mut Node<'_>, inst: &Instance, b: &Bounds) -> Vec<Move> {
             && (!inst.env_when_idle || node.live_requests() == 0)
         {
             for k in 0..inst.env.len().min(64) {
-                // Of identical actions not used yet (slot-leak-8.0's five planned
-                // failovers), only the first: which one of them comes next changes nothing.
+                // Of identical actions not used yet (a file's repeated faults), only the
+                // first: which one of them comes next changes nothing.
                 let first_of_its_kind =
                     (0..k).all(|j| node.env_used & (1 << j) != 0 || inst.env[j] != inst.env[k]);
                 if node.env_used & (1 << k) == 0 && first_of_its_kind {

@@ -520,3 +520,21 @@ fn an_unbounded_delay_lets_a_reply_miss_its_deadline() {
         c.detail
     );
 }
+
+/// Identical environment actions not used yet are one branch: an instance with an action
+/// twice explores the same states, with one action per path, as with it once.
+#[test]
+fn a_repeated_action_is_one_branch() {
+    let mut once = builtin("stale-eof", "check-on-checkout", 2).unwrap();
+    let e = once.env[0].clone();
+    once.env = vec![e.clone()];
+    let mut twice = once.clone();
+    twice.env = vec![e.clone(), e];
+    let b = bounds(&once, 2, 1);
+    let a = explore(&once, &b, None).unwrap();
+    let t = explore(&twice, &b, None).unwrap();
+    assert_eq!(
+        (a.states, a.transitions, a.verdict()),
+        (t.states, t.transitions, t.verdict())
+    );
+}
