@@ -839,12 +839,7 @@ pub fn scale_down(
             ));
         }
     }
-    // The links are durations too: a 10 ms link against a 1 s deadline stays a hundredth
-    // of it (the ticks follow, as a link is at least one tick). With a topology only, as
-    // for the long background timers above: the other incidents' instances were measured
-    // with their links as they are.
-    //
-    // A topology's links are 1 ms: the failover runs have 10 ms links because they run
+    // A topology's links are 1 ms (the ticks follow, as a link is at least one tick): the failover runs have 10 ms links because they run
     // 10 ms ticks, a cost choice (45 s at 1 ms ticks would be 45,000 steps a run), not a
     // property of the incident; the explorer's clock is 1 ms. `--max-delay-ms` explores
     // longer delays.
@@ -1438,7 +1433,8 @@ fn instance_with(
     regime.pool_connections = regime.pool_connections.div_ceil(redis_pools.max(1));
     // A wait for a connection being opened is not a full pool: a pool that never refused a
     // request nor timed one out, and never reached its `max_size`, was not exhausted
-    // (`planned-sentinel-pool`'s requests waited for connects, at 26 of 2^31 connections).
+    // (`planned-sentinel-pool`'s requests waited for connects, at 7 of 100 connections a
+    // pool).
     let r = &original.report;
     let smallest_max = s
         .tiers

@@ -163,7 +163,8 @@ pub struct SentinelSpec {
 }
 
 impl SentinelSpec {
-    /// The Sentinel's periods: Redis's, with the ones this spec sets.
+    /// The Sentinel's periods and its timer period in ms: Redis's, with the ones this spec
+    /// sets.
     #[must_use]
     pub fn timing(&self) -> (fake_redis::SentinelTiming, u64) {
         let mut t = fake_redis::SentinelTiming::default();
