@@ -1250,10 +1250,12 @@ pub fn builtin(incident: &str, run: &str, requests: u32) -> Result<Instance, Sce
         field: "incident".to_owned(),
         why: format!("no incident {incident:?}"),
     })?;
-    let s = inc
-        .scenarios(inc.default_seed)
-        .into_iter()
-        .find(|s| s.name == run || s.name.ends_with(&format!("/{run}")))
+    let scenarios = inc.scenarios(inc.default_seed);
+    let named = |s: &Scenario, run: &str| s.name == run || s.name.ends_with(&format!("/{run}"));
+    let s = scenarios
+        .iter()
+        .find(|s| named(s, run))
+        .cloned()
         .ok_or_else(|| ScenarioError::Invalid {
             field: "run".to_owned(),
             why: format!("{incident} has no run {run:?}"),
@@ -1282,12 +1284,11 @@ pub fn builtin(incident: &str, run: &str, requests: u32) -> Result<Instance, Sce
         // `errors.total <= 0` (a planned failover, latency spikes only) says nothing about
         // `pinned-to-address` (a crash); `sentinel-discovery`'s (a crash) does.
         let events = server_events(&s);
-        let scenarios = inc.scenarios(inc.default_seed);
         let mut fitting: Vec<ClaimCheck> = Vec::new();
         for c in &claims {
             let mut allowed = scenarios
                 .iter()
-                .find(|f| f.name == c.run || f.name.ends_with(&format!("/{}", c.run)))
+                .find(|f| named(f, &c.run))
                 .map(server_events)
                 .unwrap_or_default();
             allowed.extend(c.bounds.faults.kinds.iter().map(|k| fault_event(*k)));
@@ -1306,14 +1307,14 @@ pub fn builtin(incident: &str, run: &str, requests: u32) -> Result<Instance, Sce
     // The environment's regime is the incident's: a queue that outlasted the deadlines in
     // its buggy run is the fix's environment too.
     let mut env_regime = Regime::default();
-    for other in inc.scenarios(inc.default_seed) {
+    for other in &scenarios {
         if other.expect.outcome == crate::scenario::Outcome::Reproduces
-            && crate::fast::explorable(&other).is_ok()
+            && crate::fast::explorable(other).is_ok()
         {
             // A queue, not a stalled, slowed or absent server: the waits of a run whose
             // server stalls are the stall's (hung-server), kept by its own event.
-            let r = Regime::of(&crate::fast::run(&other, &crate::RunOptions::default())?.report);
-            env_regime.waits_past_deadline |= r.waits_past_deadline && !slowed(&other);
+            let r = Regime::of(&crate::fast::run(other, &crate::RunOptions::default())?.report);
+            env_regime.waits_past_deadline |= r.waits_past_deadline && !slowed(other);
         }
     }
     instance_with(
