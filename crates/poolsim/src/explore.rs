@@ -265,10 +265,13 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             todo.len()
         ));
     }
-    let requests_said = a.requests.map_or_else(
+    let mut requests_said = a.requests.map_or_else(
         || "3 request(s) (1 with a topology)".to_owned(),
         |n| format!("{n} request(s)"),
     );
+    if a.one_at_a_time {
+        requests_said.push_str(", one at a time (a request starts only while none is live)");
+    }
     println!(
         "every interleaving of pool and server: {requests_said}; every message delivered \
          in every order (FIFO per connection and direction), every timer due at once in every \
@@ -291,6 +294,7 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
         b.max_time = a.max_seconds.map(std::time::Duration::from_secs);
         b.max_memory_mib = Some(a.max_memory_mib);
         b.spill_above_mib = Some(a.max_memory_mib / 2);
+        b.one_at_a_time = a.one_at_a_time;
         if a.any_delay {
             b.max_delay_ms = None;
         } else if let Some(d) = a.max_delay_ms {
@@ -302,8 +306,13 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 println!("  {n}");
             }
             println!(
-                "  bounds: {} request(s) and at most {} of the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states and {} MiB",
+                "  bounds: {} request(s){} and at most {} of the environment's actions within {} ms, horizon {} ms, message delay {}, at most {} states and {} MiB",
                 b.requests,
+                if b.one_at_a_time {
+                    " one at a time"
+                } else {
+                    ""
+                },
                 b.max_env_actions,
                 b.start_window_ms,
                 b.horizon_ms,
@@ -392,6 +401,11 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 ),
                 if a.each_fault { " --each-fault" } else { "" },
             );
+            let command = if a.one_at_a_time {
+                format!("{command} --one-at-a-time")
+            } else {
+                command
+            };
             println!("  replay: {command}");
             let f = &c.file;
             println!(

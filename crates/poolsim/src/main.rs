@@ -382,6 +382,12 @@ pub(crate) struct ExploreArgs {
     /// after any deadline).
     #[arg(long)]
     pub(crate) any_delay: bool,
+    /// With a target: a request starts only while no other is live (requests in sequence,
+    /// never overlapping). A sub-space of the instance: a counterexample found is a real one;
+    /// a proof covers only requests that do not overlap. For failures that need a connection
+    /// made before a failover and used after it, at 2 requests.
+    #[arg(long, requires = "target")]
+    pub(crate) one_at_a_time: bool,
     /// With a target: at most this many environment actions (faults) on one path
     /// (default 1; each action of the instance's environment once).
     #[arg(long, value_name = "N", default_value_t = 1)]

@@ -1494,6 +1494,51 @@ fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
         "{text}"
     );
 
+    // Requests one at a time: a fail-fast pool of one never refuses two requests in
+    // sequence (proven, exit 0), and the bounds say so; the same two requests free to
+    // overlap are refused "Too many connections" (exit 1), and the replay command of a
+    // counterexample found one at a time carries the flag.
+    let args = [
+        "explore",
+        "explosion/aioredis-50",
+        "--requests",
+        "2",
+        "--faults",
+        "0",
+    ];
+    let out = poolsim()
+        .args(args)
+        .arg("--one-at-a-time")
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("2 request(s), one at a time (a request starts only while none is live)")
+            && text.contains("bounds: 2 request(s) one at a time and"),
+        "{text}"
+    );
+    let out = poolsim().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    let out = poolsim()
+        .args([
+            "explore",
+            "failover/pinned-to-address",
+            "--requests",
+            "2",
+            "--faults",
+            "0",
+            "--one-at-a-time",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("--faults 0 --max-delay-ms 1 --one-at-a-time"),
+        "{text}"
+    );
+
     // A user's file, and a file's pools with pool-core alone.
     let file = "../../examples/scenarios/idle-timeout-peek.toml";
     let out = poolsim()

@@ -43,7 +43,7 @@ pub enum Plant {
 }
 
 /// One direction of one connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Channel {
     /// Client to server on Redis connection `.0`.
     ToServer(usize),
@@ -418,7 +418,7 @@ impl<'a> Node<'a> {
         let r = w.shared.requests();
         let mut h = KeyHasher::new();
         (w.now, self.started, self.env_used).hash(&mut h);
-        w.queue.at.hash(&mut h);
+        hash_queue(w, &mut h);
         w.soon.hash(&mut h);
         for sv in &w.servers {
             sv.by_client.hash(&mut h);
@@ -461,6 +461,39 @@ impl<'a> Node<'a> {
 /// in every process. `Hash` feeds it small writes, which it buffers.
 type KeyHasher = xxhash_rust::xxh3::Xxh3Default;
 
+/// The pending events, in the part of their order that decides the futures: each channel's
+/// messages in their order with their instants (a delivery takes a channel's first), and the
+/// timers as a set of (instant, class, event) (every timer due at the earliest instant is a
+/// branch, in any order). How two channels' messages, or two timers, interleave in the
+/// calendar's lists is not part of the state: two worlds that differ only there offer the
+/// same moves to the same states. The Sentinel's links keep their whole order (they are
+/// delivered in the calendar's order, not branched on: `flush_links`).
+fn hash_queue(w: &World<'_>, h: &mut KeyHasher) {
+    use std::hash::Hash as _;
+    let mut links: Vec<(u64, &Ev)> = Vec::new();
+    let mut messages: Vec<(Channel, u64, &Ev)> = Vec::new();
+    let mut timers: Vec<(u64, u8, u64)> = Vec::new();
+    for (&(t, prio), list) in &w.queue.at {
+        for ev in list {
+            match channel(ev) {
+                Some(_) if w.on_link(ev) => links.push((t, ev)),
+                Some(ch) => messages.push((ch, t, ev)),
+                None => {
+                    let mut one = KeyHasher::new();
+                    ev.hash(&mut one);
+                    timers.push((t, prio, one.digest()));
+                }
+            }
+        }
+    }
+    // Stable: each channel's messages keep their order.
+    messages.sort_by_key(|&(ch, _, _)| ch);
+    timers.sort_unstable();
+    links.hash(h);
+    messages.hash(h);
+    timers.hash(h);
+}
+
 fn take(q: &mut super::Queue, key: (u64, u8), i: usize) -> Option<Ev> {
     let list = q.at.get_mut(&key)?;
     let ev = list.remove(i)?;
@@ -468,4 +501,58 @@ fn take(q: &mut super::Queue, key: (u64, u8), i: usize) -> Option<Ev> {
         q.at.remove(&key);
     }
     Some(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Ev, NET, TIMER};
+    use super::*;
+
+    /// Two worlds whose calendars differ only in how two channels' messages, or two
+    /// timers, interleave have one key; a channel's own order, a message's instant and
+    /// which timers are pending are part of it.
+    #[test]
+    fn the_key_keeps_each_channels_order_and_the_set_of_timers() {
+        let inst = crate::explore::builtin("stale-eof", "radix-v2", 1).unwrap();
+        let root = Node::new(&inst.scenario, false, None).unwrap();
+        let t = root.now_us() + 1000;
+        let with = |evs: &[(u64, u8, Ev)]| {
+            let mut n = root.fork();
+            for (at, class, ev) in evs {
+                n.world.queue.push(*at, *class, ev.clone());
+            }
+            n.key()
+        };
+        let a = |c: usize, b: &[u8]| Ev::DataToServer(c, b.to_vec());
+        // Two connections' messages in either order: one state.
+        assert_eq!(
+            with(&[(t, NET, a(0, b"x")), (t, NET, a(1, b"y"))]),
+            with(&[(t, NET, a(1, b"y")), (t, NET, a(0, b"x"))])
+        );
+        // One connection's two messages in either order: two states.
+        assert_ne!(
+            with(&[(t, NET, a(0, b"x")), (t, NET, a(0, b"y"))]),
+            with(&[(t, NET, a(0, b"y")), (t, NET, a(0, b"x"))])
+        );
+        // The same message sent at another instant, or in the other direction.
+        assert_ne!(
+            with(&[(t, NET, a(0, b"x"))]),
+            with(&[(t + 1000, NET, a(0, b"x"))])
+        );
+        assert_ne!(
+            with(&[(t, NET, a(0, b"x"))]),
+            with(&[(t, NET, Ev::DataToClient(0, b"x".to_vec()))])
+        );
+        // Two timers at one instant in either order: one state; another timer: another.
+        let cron = Ev::ServerCron(0);
+        let pool = Ev::PoolTimer(0, 7);
+        assert_eq!(
+            with(&[(t, TIMER, cron.clone()), (t, TIMER, pool.clone())]),
+            with(&[(t, TIMER, pool.clone()), (t, TIMER, cron.clone())])
+        );
+        assert_ne!(
+            with(&[(t, TIMER, cron.clone()), (t, TIMER, pool)]),
+            with(&[(t, TIMER, cron), (t, TIMER, Ev::PoolTimer(0, 8))])
+        );
+    }
 }
