@@ -1586,3 +1586,240 @@ impl Run {
         self.report.expectation_met
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server control that records each call with the instant it came at.
+    #[derive(Default)]
+    struct Calls {
+        now_ms: u64,
+        seen: Vec<(u64, String)>,
+    }
+
+    impl Calls {
+        fn note(&mut self, what: String) {
+            self.seen.push((self.now_ms, what));
+        }
+    }
+
+    impl ServerControl for Calls {
+        fn restart(&mut self) {
+            self.note("restart".into());
+        }
+        fn kill_all_clients(&mut self) {
+            self.note("kill all clients".into());
+        }
+        fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
+            self.note(format!("config set {name} {value}"));
+            Ok(())
+        }
+        fn refuse_connections(&mut self, on: bool) {
+            self.note(format!("refuse {on}"));
+        }
+        fn set_readonly(&mut self, on: bool) {
+            self.note(format!("readonly {on}"));
+        }
+        fn set_command_latency(&mut self, ms: u64) {
+            self.note(format!("command latency {ms}"));
+        }
+        fn set_connect_latency(&mut self, ms: u64) {
+            self.note(format!("connect latency {ms}"));
+        }
+        fn stall(&mut self, now_ms: u64, ms: u64) {
+            self.note(format!("stall {now_ms} {ms}"));
+        }
+        fn set_role(&mut self, role: fake_redis::Role) {
+            self.note(format!("role {role:?}"));
+        }
+        fn hang(&mut self, on: bool) {
+            self.note(format!("hang {on}"));
+        }
+        fn sentinel_failover(&mut self, now_ms: u64) -> Option<Result<(), String>> {
+            self.note(format!("sentinel failover {now_ms}"));
+            Some(Err("NOGOODSLAVE No suitable replica to promote".into()))
+        }
+    }
+
+    /// A tally of `s` whose trace is kept, and the trace's owner.
+    fn traced_tally(s: &Scenario) -> (Arc<Shared>, Tally) {
+        let shared = Arc::new(Shared {
+            scenario: Arc::new(s.clone()),
+            trace: Trace::new(true),
+            pools: Mutex::new(Vec::new()),
+            requests: Mutex::new(Requests::new()),
+            handlers: AtomicU64::new(0),
+            refusals_seen: Arc::new(AtomicU64::new(0)),
+            runner_now_us: AtomicU64::new(0),
+        });
+        let tally = Tally::new(s, Arc::clone(&shared), &RunOptions::default());
+        (shared, tally)
+    }
+
+    /// A violation is kept with its step, instant and seed, and traced at its instant.
+    #[test]
+    fn a_violation_is_kept_and_traced_at_its_instant() {
+        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let (shared, mut tally) = traced_tally(&s);
+        tally.step = 7;
+        tally.violation("server.maxclients", "11 clients".into(), 1_234);
+        let v = &tally.violations[0];
+        assert_eq!(
+            (
+                v.invariant.as_str(),
+                v.detail.as_str(),
+                v.step,
+                v.t_ms,
+                v.seed
+            ),
+            ("server.maxclients", "11 clients", 7, 1_234, s.seed)
+        );
+        let lines = shared.trace.take();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0]
+                .starts_with("{\"t_us\":1234000,\"host\":\"runner\",\"event\":\"run.violation\""),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("\"step\":7"), "{}", lines[0]);
+    }
+
+    /// The connect-rate bound of the knobs (the formula in [`ConnectLimit`]'s docs): the
+    /// counted second is `1000 + tick` ms, so a back-off of 101 ms fits 10 runs in it (and
+    /// 9 in a second shortened by the tick), plus 2.
+    #[test]
+    fn the_connect_limit_follows_its_formula() {
+        let backoff = |ms| {
+            Some(pool_core::Backoff {
+                initial: Duration::from_millis(ms),
+                max: Duration::from_secs(1),
+            })
+        };
+        let config = pool_core::Config {
+            max_size: Some(9),
+            max_concurrent_connects: Some(2),
+            connect_backoff: backoff(101),
+            ..pool_core::Config::bare()
+        };
+        let limit = ConnectLimit::of(&config, 10).unwrap();
+        assert_eq!(
+            limit,
+            ConnectLimit {
+                c: 2,
+                runs: 12,
+                size_only: false
+            }
+        );
+        // 2 x 12 runs, plus (2 + 1) per success.
+        assert_eq!(limit.most_failed(0), 24);
+        assert_eq!(limit.most_failed(5), 39);
+        // Only max_size bounds the connects in flight: its connects established before the
+        // window are added.
+        let size_only = ConnectLimit::of(
+            &pool_core::Config {
+                max_concurrent_connects: None,
+                connect_backoff: backoff(0),
+                ..config.clone()
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            size_only,
+            ConnectLimit {
+                c: 9,
+                runs: 1_003,
+                size_only: true
+            }
+        );
+        assert_eq!(size_only.most_failed(1), 9 * 1_003 + 10 + 9);
+        // Without a back-off, or without any bound on connects in flight: any rate.
+        let none = pool_core::Config {
+            connect_backoff: None,
+            ..config.clone()
+        };
+        assert_eq!(ConnectLimit::of(&none, 1), None);
+        let unbounded = pool_core::Config {
+            max_size: None,
+            max_concurrent_connects: None,
+            ..config
+        };
+        assert_eq!(ConnectLimit::of(&unbounded, 1), None);
+    }
+
+    /// Every timeline event reaches the server at its instant, in order, and so does what
+    /// an event schedules for later: a latency spike's end (inserted among the events after
+    /// it, before a later one), the end of a restart's downtime (none for a restart without
+    /// one), the end of a hang. A refused `SENTINEL FAILOVER` is traced at its instant.
+    #[test]
+    fn timeline_events_reach_the_server_at_their_instants() {
+        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        s.server.command_latency_ms = 3;
+        s.timeline = vec![
+            Event::Latency {
+                at_ms: 1_000,
+                command_latency_ms: Some(50),
+                connect_latency_ms: Some(20),
+                duration_ms: Some(1_000),
+            },
+            Event::KillAllClients { at_ms: 1_500 },
+            Event::ConfigSet {
+                at_ms: 2_500,
+                name: "timeout".into(),
+                value: "7".into(),
+            },
+            Event::Restart {
+                at_ms: 2_600,
+                down_ms: 0,
+            },
+            Event::Restart {
+                at_ms: 2_700,
+                down_ms: 100,
+            },
+            Event::Hang {
+                at_ms: 2_900,
+                duration_ms: 50,
+            },
+            Event::SentinelFailover { at_ms: 3_000 },
+        ];
+        let (shared, mut tally) = traced_tally(&s);
+        let mut timeline = Timeline::new(&s);
+        let mut calls = Calls::default();
+        for t in 0..=3_100 {
+            calls.now_ms = t;
+            timeline.apply_due(t, &mut calls, &mut tally);
+        }
+        let want: Vec<(u64, &str)> = vec![
+            (1_000, "command latency 50"),
+            (1_000, "connect latency 20"),
+            (1_500, "kill all clients"),
+            (2_000, "command latency 3"),
+            (2_000, "connect latency 0"),
+            (2_500, "config set timeout 7"),
+            (2_600, "restart"),
+            (2_700, "restart"),
+            (2_700, "refuse true"),
+            (2_800, "refuse false"),
+            (2_900, "hang true"),
+            (2_950, "hang false"),
+            (3_000, "sentinel failover 3000"),
+        ];
+        let got: Vec<(u64, &str)> = calls.seen.iter().map(|(t, w)| (*t, w.as_str())).collect();
+        assert_eq!(got, want);
+        assert!(tally.violations.is_empty(), "{:?}", tally.violations);
+        let refused: Vec<String> = shared
+            .trace
+            .take()
+            .into_iter()
+            .filter(|l| l.contains("sentinel.failover_refused"))
+            .collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0].starts_with("{\"t_us\":3000000,") && refused[0].contains("NOGOODSLAVE"),
+            "{}",
+            refused[0]
+        );
+    }
+}

@@ -683,3 +683,36 @@ fn scripted_arrivals_send_exactly_their_instants_on_both_engines() {
         assert_eq!(got, want_sorted, "{engine:?}: {starts:?}");
     }
 }
+
+/// The report's timeline has a sample at every `sample_ms` through a quiet stretch on both
+/// engines: the fast engine jumps over instants where nothing happens, and fills the samples
+/// it jumped with the state of the last step (the connection the first request left idle).
+#[test]
+fn samples_cover_quiet_stretches_on_both_engines() {
+    let mut s = scenario(
+        app(Retry::None),
+        Clients::Open {
+            arrivals: Arrivals::At {
+                at_ms: vec![0, 1_500],
+            },
+        },
+    );
+    s.sample_ms = 100;
+    s.validate().unwrap();
+    for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+        let run = traced(engine, &s);
+        // Every 100 ms, then the run's last instant (the second request's end).
+        let t: Vec<u64> = run.report.timeline.iter().map(|x| x.t_ms).collect();
+        let want: Vec<u64> = (0..16).map(|i| i * 100).collect();
+        assert_eq!(t[..16], want[..], "{engine:?}: {t:?}");
+        assert!(t.len() == 17 && t[16] > 1_500, "{engine:?}: {t:?}");
+        // In the quiet stretch, the first request's connection is idle in the pool.
+        let quiet = &run.report.timeline[5..15];
+        assert!(
+            quiet
+                .iter()
+                .all(|x| x.pool_connections >= 1 && x.in_use == 0 && x.server_clients >= 1),
+            "{engine:?}: {quiet:?}"
+        );
+    }
+}
