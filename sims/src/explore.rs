@@ -112,6 +112,27 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The same instance with every Redis-facing pool's `max_size` set to `n` (`poolsim
+    /// explore --max-size`), in place of the one the original's regime chose (Scaling down):
+    /// a stated bound of its own, said in [`Instance::scaling`]. `min_idle` is kept within
+    /// it.
+    #[must_use]
+    pub fn with_max_size(&self, n: u32) -> Self {
+        let mut x = self.clone();
+        for t in x.scenario.tiers.iter_mut().filter(|t| t.calls.is_none()) {
+            let min_idle = t.pool.config().map_or(0, |c| c.min_idle);
+            let o = &mut t.pool.overrides;
+            o.max_size = Some(Setting::Value(n));
+            if min_idle > n {
+                o.min_idle = Some(n);
+            }
+        }
+        x.scaling.push(format!(
+            "max_size {n} in every Redis-facing pool (--max-size), in place of the regime's"
+        ));
+        x
+    }
+
     /// The same instance with only its environment's action `k` (`poolsim explore
     /// --each-fault`): with at most one action on a path, the searches of every action alone
     /// together cover the one-fault search.

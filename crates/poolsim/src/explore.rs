@@ -238,6 +238,13 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
             }
         }
     }
+    if let Some(n) = a.max_size {
+        for (_, _, inst) in &mut todo {
+            if let Ok(i) = inst {
+                *i = i.with_max_size(n);
+            }
+        }
+    }
     if a.each_fault {
         // One search per environment action, each alone: with at most one action on a path,
         // their union is the whole one-fault search, and each needs less memory.
@@ -405,6 +412,10 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
                 format!("{command} --one-at-a-time")
             } else {
                 command
+            };
+            let command = match a.max_size {
+                Some(n) => format!("{command} --max-size {n}"),
+                None => command,
             };
             println!("  replay: {command}");
             let f = &c.file;

@@ -419,6 +419,8 @@ pub(crate) struct ExploreArgs {
     #[arg(long, value_name = "NAME", value_parser = parse_profile)]
     pub(crate) profile: Vec<String>,
     /// The pool's max_size after scaling down (larger sizes grow the state space steeply).
+    /// With a target: every Redis-facing pool's, in place of the one the original's regime
+    /// chose (the instance's scaling notes say so).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=6))]
     pub(crate) max_size: Option<u32>,
     /// Most requests in one sequence (default: 4 for pool-core alone, 3 with a target, 1 with a target that has a topology: a failover run).

@@ -1520,6 +1520,19 @@ fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
     );
     let out = poolsim().args(args).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    // --max-size with a target sets the instance's pools (it was ignored there before): a
+    // fail-fast pool of two never refuses two requests.
+    let out = poolsim()
+        .args(args)
+        .args(["--max-size", "2"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("max_size 2 in every Redis-facing pool (--max-size)"),
+        "{text}"
+    );
     let out = poolsim()
         .args([
             "explore",
