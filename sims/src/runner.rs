@@ -1686,6 +1686,109 @@ mod tests {
         assert!(lines[0].contains("\"step\":7"), "{}", lines[0]);
     }
 
+    fn reading(
+        connections: u64,
+        in_use: u64,
+        waiters: u64,
+        connecting: Option<u64>,
+    ) -> PoolReading {
+        PoolReading {
+            snapshot: PoolSnapshot {
+                connections,
+                in_use,
+                waiters,
+            },
+            invariants: Some(Ok(())),
+            connecting,
+            addresses: None,
+            connects: None,
+        }
+    }
+
+    /// `observe` sums the pools into the sample (connections, in use, waiters, connects in
+    /// flight, where every pool can say), keeps the peaks, samples every `sample_ms`, counts
+    /// the server's connects per whole second, and keeps a violation the request path or a
+    /// pool reported at its own instant.
+    #[test]
+    fn observe_sums_the_pools_and_keeps_peaks_samples_and_violations() {
+        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        s.sample_ms = 100;
+        let (shared, mut tally) = traced_tally(&s);
+        let mut server = fake_redis::Engine::new(fake_redis::ServerConfig::default());
+        let mut port = 40_000;
+        let mut accept = |server: &mut fake_redis::Engine, n: u32, ms: u64| {
+            for _ in 0..n {
+                port += 1;
+                let peer = std::net::SocketAddr::from(([10, 0, 0, 9], port));
+                let local = std::net::SocketAddr::from(([10, 0, 0, 1], 6379));
+                let admitted = server.accept(Duration::from_millis(ms), peer, local);
+                assert!(matches!(admitted, fake_redis::Admission::Accepted(_)));
+            }
+        };
+        tally.observe(
+            0,
+            [
+                ("a", reading(3, 1, 2, Some(1))),
+                ("b", reading(4, 2, 0, Some(2))),
+            ],
+            &server,
+        );
+        assert_eq!(tally.connecting, Some(3));
+        assert_eq!(
+            (
+                tally.last.pool_connections,
+                tally.last.in_use,
+                tally.last.waiters
+            ),
+            (7, 3, 2)
+        );
+        // A pool that cannot count its connects in flight: unknown.
+        accept(&mut server, 3, 500);
+        tally.observe(
+            500,
+            [
+                ("a", reading(1, 0, 0, None)),
+                ("b", reading(1, 0, 1, Some(0))),
+            ],
+            &server,
+        );
+        assert_eq!(tally.connecting, None);
+        assert_eq!(tally.last.server_clients, 3);
+        assert_eq!(tally.peaks(), (7, 3));
+        assert_eq!(tally.peak_waiters, 2);
+        // Connects per whole second: 3 in the first, 2 then 2 more in the second.
+        accept(&mut server, 2, 1_000);
+        tally.observe(1_000, [("a", reading(1, 0, 0, Some(0)))], &server);
+        assert_eq!(tally.peak_connects_per_sec, 3);
+        accept(&mut server, 2, 1_500);
+        tally.observe(1_500, [("a", reading(1, 0, 0, Some(0)))], &server);
+        assert_eq!(tally.peak_connects_per_sec, 4);
+        assert_eq!(tally.peaks(), (7, 7));
+        // Samples at 0 and at the first step of each later 100 ms.
+        let t: Vec<u64> = tally.timeline.iter().map(|x| x.t_ms).collect();
+        assert_eq!(t, [0, 500, 1_000, 1_500]);
+        // Violations: the request path's at its instant (µs to ms), a pool's by its label.
+        shared
+            .requests()
+            .violations
+            .push(("e2e.ends_once".into(), "twice".into(), 1_234_567));
+        let mut bad = reading(1, 0, 0, Some(0));
+        bad.invariants = Some(Err("size bound".into()));
+        tally.observe(1_600, [("p", bad)], &server);
+        let got: Vec<(&str, &str, u64)> = tally
+            .violations
+            .iter()
+            .map(|v| (v.invariant.as_str(), v.detail.as_str(), v.t_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pool.invariants", "p: size bound", 1_600),
+                ("e2e.ends_once", "twice", 1_234)
+            ]
+        );
+    }
+
     /// The connect-rate bound of the knobs (the formula in [`ConnectLimit`]'s docs): the
     /// counted second is `1000 + tick` ms, so a back-off of 101 ms fits 10 runs in it (and
     /// 9 in a second shortened by the tick), plus 2.
