@@ -693,6 +693,33 @@ fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connecti
         "{v}"
     );
     assert!((6_000..7_000).contains(&v.t_ms), "{v}");
+
+    // The same under `drop_idle` (the tier's client keeps a connection in use until its
+    // release): the idle connections to the old master are what it must drop, and are
+    // counted as the violation.
+    let mut idle = s.clone();
+    idle.tiers[0]
+        .client
+        .as_mut()
+        .expect("a client profile")
+        .overrides
+        .on_address_change = Some(sims::client::OnAddressChange::DropIdle);
+    clean(&run_with(&idle, CorePoolFactory, &opts()).unwrap());
+    let keeps = RebuiltFactory(|ctx| {
+        ctx.discovery = ctx
+            .discovery
+            .take()
+            .map(|d| d.with_on_address_change(sims::client::OnAddressChange::None));
+    });
+    let run = run_with(&idle, keeps, &opts()).unwrap();
+    let v = fired(&run, &idle, "client.stale_connection");
+    assert!(
+        v.detail
+            .contains(" idle and 0 in-use connections to redis:6379 kept ")
+            && v.detail.ends_with("(on_address_change drop_idle)")
+            && !v.detail.contains(": 0 idle"),
+        "{v}"
+    );
 }
 
 #[test]
