@@ -1789,6 +1789,100 @@ mod tests {
         );
     }
 
+    /// `pool.connect_rate` counts the failed and the succeeded connects of each whole second
+    /// from the counts at its start, and fires only past the bound (at it, not).
+    #[test]
+    fn the_connect_rate_counts_each_whole_second_from_its_start() {
+        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let (_shared, mut tally) = traced_tally(&s);
+        let server = fake_redis::Engine::new(fake_redis::ServerConfig::default());
+        // most_failed(n) = 1 x 3 + 2n.
+        let limit = ConnectLimit {
+            c: 1,
+            runs: 3,
+            size_only: false,
+        };
+        for (t, failed, succeeded) in [
+            (0, 0, 0),
+            (500, 3, 1),
+            (1_000, 5, 1),
+            (1_500, 7, 2),
+            (1_800, 10, 2),
+        ] {
+            let mut r = reading(1, 0, 0, Some(0));
+            r.connects = Some((crate::adapter::ConnectCounts { failed, succeeded }, limit));
+            tally.observe(t, [("p", r)], &server);
+        }
+        let got: Vec<(&str, &str, u64)> = tally
+            .violations
+            .iter()
+            .map(|v| (v.invariant.as_str(), v.detail.as_str(), v.t_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "pool.connect_rate",
+                "p: 7 connects failed in second 1 (1 succeeded), more than the 5 its knobs allow \
+                 (connect back-off, 1 connects in flight at most)",
+                1_800
+            )]
+        );
+    }
+
+    /// Past the drain limit: a liveness violation while a request or a handler is in flight,
+    /// the harness's own when nothing is.
+    #[test]
+    fn the_drain_limit_names_what_did_not_end() {
+        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let (shared, mut tally) = traced_tally(&s);
+        tally.drain_limit_passed(9_000);
+        shared.handlers.store(1, Ordering::Relaxed);
+        tally.drain_limit_passed(9_001);
+        shared.handlers.store(0, Ordering::Relaxed);
+        shared.requests().live.insert(3, 0);
+        tally.drain_limit_passed(9_002);
+        let got: Vec<(&str, u64)> = tally
+            .violations
+            .iter()
+            .map(|v| (v.invariant.as_str(), v.t_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("runner.load_ended", 9_000),
+                ("e2e.liveness", 9_001),
+                ("e2e.liveness", 9_002)
+            ]
+        );
+        assert!(
+            tally.violations[1]
+                .detail
+                .starts_with("0 requests and 1 handlers still in flight")
+        );
+        assert!(
+            tally.violations[2]
+                .detail
+                .starts_with("1 requests and 0 handlers still in flight")
+        );
+    }
+
+    /// A finished run with a request that never ended reports it (`e2e.ends_once`).
+    #[test]
+    fn a_request_live_at_the_end_of_a_finished_run_is_a_violation() {
+        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let (shared, mut tally) = traced_tally(&s);
+        tally.finished = true;
+        shared.requests().live.insert(3, 0);
+        let run = tally.finish(Vec::new());
+        let v: Vec<(&str, &str)> = run
+            .report
+            .invariant_violations
+            .iter()
+            .map(|v| (v.invariant.as_str(), v.detail.as_str()))
+            .collect();
+        assert_eq!(v, [("e2e.ends_once", "1 requests never ended")]);
+    }
+
     /// The connect-rate bound of the knobs (the formula in [`ConnectLimit`]'s docs): the
     /// counted second is `1000 + tick` ms, so a back-off of 101 ms fits 10 runs in it (and
     /// 9 in a second shortened by the tick), plus 2.

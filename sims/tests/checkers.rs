@@ -685,10 +685,11 @@ fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connecti
     });
     let run = run_with(&s, keeps, &opts()).unwrap();
     let v = fired(&run, &s, "client.stale_connection");
+    // drop_all: the idle ones and the one in use, counted apart.
     assert!(
         v.detail.contains(
-            "connections to redis:6379 kept 10 ms after the client learned the \
-             master is at redis-replica-1:6379 (on_address_change drop_all)"
+            "app-0: 4 idle and 1 in-use connections to redis:6379 kept 10 ms after the client \
+             learned the master is at redis-replica-1:6379 (on_address_change drop_all)"
         ),
         "{v}"
     );
