@@ -6,8 +6,10 @@
 //! bounded instances, about a minute in all); `POOLSIM_EXPLORE_FULL=1` adds the larger ones
 //! that some verdicts need (3 requests for `stale-eof/retry-once`) or extend (3 requests for
 //! the two `ping-fix` runs, 3 and 4 for `cascade/sized-pool-60`, 2 faults for
-//! `explosion/bounded-wait-100`, 2 requests one at a time for two failover runs). The failover
-//! runs are explored at 1 request, and two of them with 2 requests one at a time.
+//! `explosion/bounded-wait-100`, 2 requests one at a time for two failover runs);
+//! `POOLSIM_EXPLORE_FULL=all` adds `retry-to-old-master` with 3 requests one at a time (16
+//! minutes). The failover runs are explored at 1 request, and two of them with 2 requests one
+//! at a time.
 
 use sims::explore::{Bounds, Instance, Outcome, Plant, builtin, default_bounds, explore};
 
@@ -298,6 +300,34 @@ fn explore_full_instances() {
     // Sentinel again (2,832,798 states, 149 s; docs/invariants.md).
     check_with("failover/planned-follow-switch", 2, 0, true, Want::Proven);
     check_with("failover/retry-to-old-master", 2, 0, true, Want::Proven);
+}
+
+/// `retry-to-old-master` with 3 requests one at a time: one makes a connection to the master,
+/// the next's command is stuck on it when the master hangs and its retries dial the old
+/// address again, and the third, after the switch, opens a connection and so asks Sentinel:
+/// the stuck retry's reconnect, when the partition heals, is to the old master. 5,989,802
+/// states, 119 moves, about 16 minutes and 7 GiB on 2 busy cores: only with
+/// `POOLSIM_EXPLORE_FULL=all`.
+#[test]
+fn explore_retry_to_old_master_with_three_requests() {
+    if std::env::var("POOLSIM_EXPLORE_FULL").as_deref() != Ok("all") {
+        eprintln!("skipped: set POOLSIM_EXPLORE_FULL=all for this 16-minute search");
+        return;
+    }
+    let inst = builtin("failover", "retry-to-old-master", 3).unwrap();
+    let mut b = bounds(&inst, 3, 0);
+    b.one_at_a_time = true;
+    b.max_states = 14_000_000;
+    b.max_memory_mib = Some(14_000);
+    b.spill_above_mib = Some(7_000);
+    let o = explore(&inst, &b, None).unwrap();
+    let c = o.found.expect("refuted");
+    assert!(
+        c.detail.starts_with("retries_to_old_master <= 0"),
+        "{}",
+        c.detail
+    );
+    assert_eq!(c.moves.len(), 119);
 }
 
 #[test]
