@@ -1883,6 +1883,48 @@ mod tests {
         assert_eq!(v, [("e2e.ends_once", "1 requests never ended")]);
     }
 
+    /// A run that fails writes its scenario where its replay command points (`{file}`); a
+    /// run that passes writes nothing.
+    #[test]
+    fn a_failed_run_writes_its_scenario_for_its_replay_command_and_a_passing_one_does_not() {
+        let path = |s: &Scenario| {
+            std::env::var_os("POOLSIM_REPLAY_DIR")
+                .map_or_else(
+                    || std::env::temp_dir().join("poolsim-replays"),
+                    std::path::PathBuf::from,
+                )
+                .join(format!("{}-seed{}.toml", s.name, s.seed))
+        };
+        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        s.expect = crate::scenario::Expectation {
+            outcome: crate::scenario::Outcome::Either,
+            checks: vec![],
+            signature: "{errors.total} errors".into(),
+        };
+        s.name = "runner-unit-replay-passes".into();
+        let _ = std::fs::remove_file(path(&s));
+        let (_, tally) = traced_tally(&s);
+        let run = tally.finish(Vec::new());
+        assert!(run.report.expectation_met, "{}", run.report.verdict);
+        assert!(!path(&s).exists());
+
+        s.name = "runner-unit-replay-fails".into();
+        let _ = std::fs::remove_file(path(&s));
+        let (_, mut tally) = traced_tally(&s);
+        tally.violation("server.maxclients", "11 clients".into(), 5);
+        let run = tally.finish(Vec::new());
+        assert!(!run.report.expectation_met);
+        let replay = &run.report.invariant_violations[0].replay;
+        let file = path(&s);
+        assert!(
+            replay.starts_with(&format!("poolsim run {} --seed", file.display())),
+            "{replay}"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("runner-unit-replay-fails"), "{text}");
+        let _ = std::fs::remove_file(file);
+    }
+
     /// The connect-rate bound of the knobs (the formula in [`ConnectLimit`]'s docs): the
     /// counted second is `1000 + tick` ms, so a back-off of 101 ms fits 10 runs in it (and
     /// 9 in a second shortened by the tick), plus 2.
