@@ -1925,6 +1925,38 @@ mod tests {
         let _ = std::fs::remove_file(file);
     }
 
+    /// The topology watch sums every replica's figures of a step (the master's are the
+    /// tally's own): with two replicas, both.
+    #[test]
+    fn the_topology_watch_sums_every_replica() {
+        let mut s = crate::incidents::by_name("failover").unwrap().scenarios(1)[0].clone();
+        s.server.topology.as_mut().unwrap().replicas = 2;
+        let (_shared, mut tally) = traced_tally(&s);
+        let mut watch = TopologyWatch::new(&s);
+        let mut port = 40_000;
+        let engines: Vec<fake_redis::Engine> = [1, 2, 3]
+            .into_iter()
+            .map(|n| {
+                let mut e = fake_redis::Engine::new(fake_redis::ServerConfig::default());
+                for _ in 0..n {
+                    port += 1;
+                    let peer = std::net::SocketAddr::from(([10, 0, 0, 9], port));
+                    let local = std::net::SocketAddr::from(([10, 0, 0, 1], 6379));
+                    let admitted = e.accept(Duration::ZERO, peer, local);
+                    assert!(matches!(admitted, fake_redis::Admission::Accepted(_)));
+                }
+                e
+            })
+            .collect();
+        for step in 0..2 {
+            for (i, e) in engines.iter().enumerate() {
+                watch.server(step * 10, i, &format!("server-{i}"), e, None, &mut tally);
+            }
+            assert_eq!(watch.elsewhere.clients, 5, "step {step}");
+        }
+        assert!(tally.violations.is_empty(), "{:?}", tally.violations);
+    }
+
     /// The connect-rate bound of the knobs (the formula in [`ConnectLimit`]'s docs): the
     /// counted second is `1000 + tick` ms, so a back-off of 101 ms fits 10 runs in it (and
     /// 9 in a second shortened by the tick), plus 2.

@@ -171,6 +171,50 @@ fn the_sentinels_periods_are_redis_s_unless_named() {
     assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
 }
 
+/// A Sentinel clock the scenario names reaches both engines' Sentinel: a 1 s tick, or INFO
+/// every 3 s while failing over, moves the switch from where Redis's own clock puts it, to
+/// the same instant on both.
+#[test]
+fn a_named_sentinel_clock_reaches_both_engines() {
+    let switch = |s: &Scenario, engine| {
+        run_on(engine, s, &RunOptions::default())
+            .unwrap()
+            .metrics
+            .get("first_switch_ms")
+    };
+    let base = manual("redis-py-8-sentinel");
+    let redis_clock = switch(&base, Engine::Fast);
+    assert_eq!(switch(&base, Engine::Turmoil), redis_clock);
+    for named in [
+        SentinelSpec {
+            tick_ms: Some(1000),
+            ..SentinelSpec::default()
+        },
+        SentinelSpec {
+            info_period_fast_ms: Some(3000),
+            ..SentinelSpec::default()
+        },
+    ] {
+        let mut s = base.clone();
+        let sn = s
+            .server
+            .topology
+            .as_mut()
+            .unwrap()
+            .sentinel
+            .as_mut()
+            .unwrap();
+        sn.tick_ms = named.tick_ms;
+        sn.info_period_fast_ms = named.info_period_fast_ms;
+        let t = switch(&s, Engine::Turmoil);
+        assert_eq!(switch(&s, Engine::Fast), t, "{named:?}");
+        assert_ne!(
+            t, redis_clock,
+            "{named:?}: the switch did not move from {redis_clock}"
+        );
+    }
+}
+
 #[test]
 fn a_topology_round_trips_through_toml() {
     let s = manual("redis-py-8-sentinel");
