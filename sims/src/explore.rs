@@ -775,13 +775,7 @@ pub fn scale_down(
             // An idle timeout, a keepalive or a check interval longer than the whole run
             // (go-redis's 30 min idle timeout in a 45 s failover) never acts in it: it does
             // not shape the incident, and would shrink every other duration for nothing.
-            // Applied with a topology only: the other incidents' instances were measured
-            // and documented with such timers counted (docs/invariants.md, "Scaling down").
-            let run_ms = if s.server.topology.is_some() {
-                s.duration_ms + s.drain_limit_ms
-            } else {
-                u64::MAX
-            };
+            let run_ms = s.duration_ms + s.drain_limit_ms;
             let idle_check = match c.check_on_checkout.when {
                 pool_core::CheckWhen::IfIdleFor(d) => Some(d),
                 _ => None,
