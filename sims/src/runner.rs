@@ -1642,6 +1642,31 @@ mod tests {
         }
     }
 
+    /// A built-in scenario for the tests that need one (stale-eof's first run).
+    fn stale_eof() -> Scenario {
+        crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone()
+    }
+
+    /// The tally's violations as (invariant, detail, ms).
+    fn seen(tally: &Tally) -> Vec<(&str, &str, u64)> {
+        tally
+            .violations
+            .iter()
+            .map(|v| (v.invariant.as_str(), v.detail.as_str(), v.t_ms))
+            .collect()
+    }
+
+    /// Admits `n` clients to `server` from fresh ports after `*port`.
+    fn accept(server: &mut fake_redis::Engine, n: u32, ms: u64, port: &mut u16) {
+        for _ in 0..n {
+            *port += 1;
+            let peer = std::net::SocketAddr::from(([10, 0, 0, 9], *port));
+            let local = std::net::SocketAddr::from(([10, 0, 0, 1], 6379));
+            let admitted = server.accept(Duration::from_millis(ms), peer, local);
+            assert!(matches!(admitted, fake_redis::Admission::Accepted(_)));
+        }
+    }
+
     /// A tally of `s` whose trace is kept, and the trace's owner.
     fn traced_tally(s: &Scenario) -> (Arc<Shared>, Tally) {
         let shared = Arc::new(Shared {
@@ -1660,7 +1685,7 @@ mod tests {
     /// A violation is kept with its step, instant and seed, and traced at its instant.
     #[test]
     fn a_violation_is_kept_and_traced_at_its_instant() {
-        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let s = stale_eof();
         let (shared, mut tally) = traced_tally(&s);
         tally.step = 7;
         tally.violation("server.maxclients", "11 clients".into(), 1_234);
@@ -1711,20 +1736,11 @@ mod tests {
     /// pool reported at its own instant.
     #[test]
     fn observe_sums_the_pools_and_keeps_peaks_samples_and_violations() {
-        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let mut s = stale_eof();
         s.sample_ms = 100;
         let (shared, mut tally) = traced_tally(&s);
         let mut server = fake_redis::Engine::new(fake_redis::ServerConfig::default());
         let mut port = 40_000;
-        let mut accept = |server: &mut fake_redis::Engine, n: u32, ms: u64| {
-            for _ in 0..n {
-                port += 1;
-                let peer = std::net::SocketAddr::from(([10, 0, 0, 9], port));
-                let local = std::net::SocketAddr::from(([10, 0, 0, 1], 6379));
-                let admitted = server.accept(Duration::from_millis(ms), peer, local);
-                assert!(matches!(admitted, fake_redis::Admission::Accepted(_)));
-            }
-        };
         tally.observe(
             0,
             [
@@ -1743,7 +1759,7 @@ mod tests {
             (7, 3, 2)
         );
         // A pool that cannot count its connects in flight: unknown.
-        accept(&mut server, 3, 500);
+        accept(&mut server, 3, 500, &mut port);
         tally.observe(
             500,
             [
@@ -1757,10 +1773,10 @@ mod tests {
         assert_eq!(tally.peaks(), (7, 3));
         assert_eq!(tally.peak_waiters, 2);
         // Connects per whole second: 3 in the first, 2 then 2 more in the second.
-        accept(&mut server, 2, 1_000);
+        accept(&mut server, 2, 1_000, &mut port);
         tally.observe(1_000, [("a", reading(1, 0, 0, Some(0)))], &server);
         assert_eq!(tally.peak_connects_per_sec, 3);
-        accept(&mut server, 2, 1_500);
+        accept(&mut server, 2, 1_500, &mut port);
         tally.observe(1_500, [("a", reading(1, 0, 0, Some(0)))], &server);
         assert_eq!(tally.peak_connects_per_sec, 4);
         assert_eq!(tally.peaks(), (7, 7));
@@ -1775,11 +1791,7 @@ mod tests {
         let mut bad = reading(1, 0, 0, Some(0));
         bad.invariants = Some(Err("size bound".into()));
         tally.observe(1_600, [("p", bad)], &server);
-        let got: Vec<(&str, &str, u64)> = tally
-            .violations
-            .iter()
-            .map(|v| (v.invariant.as_str(), v.detail.as_str(), v.t_ms))
-            .collect();
+        let got = seen(&tally);
         assert_eq!(
             got,
             [
@@ -1793,7 +1805,7 @@ mod tests {
     /// from the counts at its start, and fires only past the bound (at it, not).
     #[test]
     fn the_connect_rate_counts_each_whole_second_from_its_start() {
-        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let s = stale_eof();
         let (_shared, mut tally) = traced_tally(&s);
         let server = fake_redis::Engine::new(fake_redis::ServerConfig::default());
         // most_failed(n) = 1 x 3 + 2n.
@@ -1813,11 +1825,7 @@ mod tests {
             r.connects = Some((crate::adapter::ConnectCounts { failed, succeeded }, limit));
             tally.observe(t, [("p", r)], &server);
         }
-        let got: Vec<(&str, &str, u64)> = tally
-            .violations
-            .iter()
-            .map(|v| (v.invariant.as_str(), v.detail.as_str(), v.t_ms))
-            .collect();
+        let got = seen(&tally);
         assert_eq!(
             got,
             [(
@@ -1833,7 +1841,7 @@ mod tests {
     /// the harness's own when nothing is.
     #[test]
     fn the_drain_limit_names_what_did_not_end() {
-        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let s = stale_eof();
         let (shared, mut tally) = traced_tally(&s);
         tally.drain_limit_passed(9_000);
         shared.handlers.store(1, Ordering::Relaxed);
@@ -1869,7 +1877,7 @@ mod tests {
     /// A finished run with a request that never ended reports it (`e2e.ends_once`).
     #[test]
     fn a_request_live_at_the_end_of_a_finished_run_is_a_violation() {
-        let s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let s = stale_eof();
         let (shared, mut tally) = traced_tally(&s);
         tally.finished = true;
         shared.requests().live.insert(3, 0);
@@ -1895,7 +1903,7 @@ mod tests {
                 )
                 .join(format!("{}-seed{}.toml", s.name, s.seed))
         };
-        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let mut s = stale_eof();
         s.expect = crate::scenario::Expectation {
             outcome: crate::scenario::Outcome::Either,
             checks: vec![],
@@ -1938,13 +1946,7 @@ mod tests {
             .into_iter()
             .map(|n| {
                 let mut e = fake_redis::Engine::new(fake_redis::ServerConfig::default());
-                for _ in 0..n {
-                    port += 1;
-                    let peer = std::net::SocketAddr::from(([10, 0, 0, 9], port));
-                    let local = std::net::SocketAddr::from(([10, 0, 0, 1], 6379));
-                    let admitted = e.accept(Duration::ZERO, peer, local);
-                    assert!(matches!(admitted, fake_redis::Admission::Accepted(_)));
-                }
+                accept(&mut e, n, 0, &mut port);
                 e
             })
             .collect();
@@ -2026,7 +2028,7 @@ mod tests {
     /// one), the end of a hang. A refused `SENTINEL FAILOVER` is traced at its instant.
     #[test]
     fn timeline_events_reach_the_server_at_their_instants() {
-        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        let mut s = stale_eof();
         s.server.command_latency_ms = 3;
         s.timeline = vec![
             Event::Latency {

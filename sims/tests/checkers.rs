@@ -659,6 +659,15 @@ impl PoolUnderTest for Rebuilt {
     }
 }
 
+/// The planted fault of `client.stale_connection`: the pools' client learns the switch (the
+/// same knowledge) but drops nothing, whatever the tier's profile says.
+const KEEPS_STALE: RebuiltFactory = RebuiltFactory(|ctx| {
+    ctx.discovery = ctx
+        .discovery
+        .take()
+        .map(|d| d.with_on_address_change(sims::client::OnAddressChange::None));
+});
+
 #[test]
 fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connection() {
     // failover/planned-follow-switch cut to 10 s: SENTINEL FAILOVER at 5 s, +switch-master at
@@ -675,15 +684,8 @@ fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connecti
         signature: "{errors.total} errors".into(),
     };
     clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
-    // The planted fault: the pools' client learns the switch (the same knowledge) but drops
-    // nothing, while the tier's profile says drop_all.
-    let keeps = RebuiltFactory(|ctx| {
-        ctx.discovery = ctx
-            .discovery
-            .take()
-            .map(|d| d.with_on_address_change(sims::client::OnAddressChange::None));
-    });
-    let run = run_with(&s, keeps, &opts()).unwrap();
+    // The planted fault (`KEEPS_STALE`), while the tier's profile says drop_all.
+    let run = run_with(&s, KEEPS_STALE, &opts()).unwrap();
     let v = fired(&run, &s, "client.stale_connection");
     // drop_all: the idle ones and the one in use, counted apart.
     assert!(
@@ -706,13 +708,7 @@ fn a_client_that_keeps_its_connections_to_the_old_master_violates_stale_connecti
         .overrides
         .on_address_change = Some(sims::client::OnAddressChange::DropIdle);
     clean(&run_with(&idle, CorePoolFactory, &opts()).unwrap());
-    let keeps = RebuiltFactory(|ctx| {
-        ctx.discovery = ctx
-            .discovery
-            .take()
-            .map(|d| d.with_on_address_change(sims::client::OnAddressChange::None));
-    });
-    let run = run_with(&idle, keeps, &opts()).unwrap();
+    let run = run_with(&idle, KEEPS_STALE, &opts()).unwrap();
     let v = fired(&run, &idle, "client.stale_connection");
     assert!(
         v.detail
