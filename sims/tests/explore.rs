@@ -309,6 +309,13 @@ fn explore_full_instances() {
     // Sentinel again (2,832,798 states, 149 s; docs/invariants.md).
     check_with("failover/planned-follow-switch", 2, 0, true, Want::Proven);
     check_with("failover/retry-to-old-master", 2, 0, true, Want::Proven);
+    // The slot-leak fix at 1 request: five planned failovers over 110 s, 2,108,430 states
+    // (past the CI budget).
+    let inst = builtin("failover", "slot-leak-fixed-8.1", 1).unwrap();
+    let mut b = bounds(&inst, 1, 0);
+    b.max_states = 4_000_000;
+    let o = explore(&inst, &b, None).unwrap();
+    assert_eq!((o.verdict(), o.truncated), ("proven", None));
 }
 
 /// `retry-to-old-master` with 3 requests one at a time: one makes a connection to the master,
