@@ -7,7 +7,8 @@
 //!   scheduler differs (see `fast::explore`): each pending message of each connection may be
 //!   delivered next (FIFO within a connection and direction, and within [`Bounds::max_delay_ms`]
 //!   of being sent), each timer due at the earliest instant may fire next (time moves to it),
-//!   and the environment may start a request (up to [`Bounds::requests`]) or apply one of its
+//!   and the environment may start a request (up to [`Bounds::requests`]; with
+//!   [`Bounds::one_at_a_time`] only while none is live, a sub-space) or apply one of its
 //!   actions (each once) at any instant up to [`Bounds::start_window_ms`].
 //! - **Every invariant after every transition**: pool-core's, the server's and the end-to-end
 //!   ones (every request ends exactly once, every reply reaches the request that sent it), as
@@ -16,7 +17,8 @@
 //!   message pending, no timer before [`Bounds::horizon_ms`]) that no request is still live.
 //! - **States** are deduplicated by a canonical key (everything that decides the future:
 //!   time, pending events, the server, the connections, the pools, the request path, the
-//!   books' counts, the budgets; not the trace, histograms or samples), hashed to 128 bits.
+//!   books' counts, the budgets; not the trace, histograms or samples, nor how two channels'
+//!   messages or two timers interleave in the engine's calendar), hashed to 128 bits.
 //!   The search is breadth-first, so the first counterexample is a shortest one; it is
 //!   replayed with the trace on and printed in `poolsim trace`'s vocabulary.
 //! - **Budgets** are reported, never silent: [`Outcome::truncated`] says which one stopped the
