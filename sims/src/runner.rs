@@ -1814,9 +1814,13 @@ mod tests {
             runs: 3,
             size_only: false,
         };
+        // Second 0: 3 failed and none succeeded, at the bound (no violation), then one
+        // success. Second 1 counts from (3, 1): 2 failed, then 4 with 1 success (bound 5),
+        // then 7 (past it).
         for (t, failed, succeeded) in [
             (0, 0, 0),
-            (500, 3, 1),
+            (500, 3, 0),
+            (900, 3, 1),
             (1_000, 5, 1),
             (1_500, 7, 2),
             (1_800, 10, 2),
