@@ -28,24 +28,37 @@ fn bounds(inst: &Instance, requests: u32, env: u32) -> Bounds {
     b
 }
 
-fn run(label: &str, requests: u32, env: u32) -> (Instance, Outcome) {
-    let (inc, r) = label.split_once('/').unwrap();
-    let inst = builtin(inc, r, requests).unwrap_or_else(|e| panic!("{label}: {e}"));
-    let o = explore(&inst, &bounds(&inst, requests, env), None).unwrap();
-    (inst, o)
-}
-
-fn check(label: &str, requests: u32, env: u32, want: Want) {
-    check_with(label, requests, env, false, want);
-}
-
-/// [`check`], with requests one at a time (`Bounds::one_at_a_time`) when `in_sequence`.
-fn check_with(label: &str, requests: u32, env: u32, in_sequence: bool, want: Want) {
+/// The search of a built-in run's instance at the CI bounds, changed by `tweak`.
+fn search(
+    label: &str,
+    requests: u32,
+    env: u32,
+    tweak: impl FnOnce(&mut Bounds),
+) -> (Instance, Outcome) {
     let (inc, r) = label.split_once('/').unwrap();
     let inst = builtin(inc, r, requests).unwrap_or_else(|e| panic!("{label}: {e}"));
     let mut b = bounds(&inst, requests, env);
-    b.one_at_a_time = in_sequence;
+    tweak(&mut b);
     let o = explore(&inst, &b, None).unwrap();
+    (inst, o)
+}
+
+fn run(label: &str, requests: u32, env: u32) -> (Instance, Outcome) {
+    search(label, requests, env, |_| {})
+}
+
+fn check(label: &str, requests: u32, env: u32, want: Want) {
+    check_with(label, requests, env, |_| {}, want);
+}
+
+/// Requests one at a time (`Bounds::one_at_a_time`).
+fn in_sequence(b: &mut Bounds) {
+    b.one_at_a_time = true;
+}
+
+/// [`check`] with the bounds changed by `tweak`.
+fn check_with(label: &str, requests: u32, env: u32, tweak: impl FnOnce(&mut Bounds), want: Want) {
+    let (_, o) = search(label, requests, env, tweak);
     assert!(o.truncated.is_none(), "{label}: {:?}", o.truncated);
     match (want, &o.found) {
         (Want::Proven, None) => {}
@@ -192,11 +205,7 @@ fn requests_one_at_a_time_do_not_overlap() {
 #[test]
 fn failover_runs_with_requests_in_sequence() {
     for label in ["failover/planned-sentinel-pool", "failover/slot-leak-8.0"] {
-        let (inc, r) = label.split_once('/').unwrap();
-        let inst = builtin(inc, r, 2).unwrap();
-        let mut b = bounds(&inst, 2, 0);
-        b.one_at_a_time = true;
-        let o = explore(&inst, &b, None).unwrap();
+        let (_, o) = search(label, 2, 0, in_sequence);
         let verdict = o.verdict();
         let c = o.found.unwrap_or_else(|| panic!("{label}: {verdict}"));
         assert_eq!(c.what, "claim", "{label}");
@@ -290,32 +299,38 @@ fn explore_full_instances() {
     check("stale-eof/ping-fix-90s", 3, 0, Want::Proven);
     // The sized pool with a third request and a fault, and with four requests: 2,491,216
     // and 2,338,105 states, about 70 s each in release (past the CI budget of 2,000,000).
-    for (requests, env) in [(3, 1), (4, 0)] {
-        let inst = builtin("cascade", "sized-pool-60", requests).unwrap();
-        let mut b = bounds(&inst, requests, env);
-        b.max_states = 4_000_000;
-        let o = explore(&inst, &b, None).unwrap();
-        assert_eq!(
-            (o.verdict(), o.truncated),
-            ("proven", None),
-            "{requests}, {env}"
-        );
-    }
+    let four_million = |b: &mut Bounds| b.max_states = 4_000_000;
+    check_with("cascade/sized-pool-60", 3, 1, four_million, Want::Proven);
+    check_with("cascade/sized-pool-60", 4, 0, four_million, Want::Proven);
     // The bounded wait with two faults on a path: 1,157,240 states, 18 s in release.
     check("explosion/bounded-wait-100", 2, 2, Want::Proven);
     // Failover with two requests one at a time: the fix that follows `+switch-master` holds
     // (1,535,911 states, 75 s in release); `retry-to-old-master`'s bug is not found, since
     // its pool of one connection, held by the command stuck on the hung master, never asks
     // Sentinel again (2,832,798 states, 149 s; docs/invariants.md).
-    check_with("failover/planned-follow-switch", 2, 0, true, Want::Proven);
-    check_with("failover/retry-to-old-master", 2, 0, true, Want::Proven);
+    check_with(
+        "failover/planned-follow-switch",
+        2,
+        0,
+        in_sequence,
+        Want::Proven,
+    );
+    check_with(
+        "failover/retry-to-old-master",
+        2,
+        0,
+        in_sequence,
+        Want::Proven,
+    );
     // The slot-leak fix at 1 request: five planned failovers over 110 s, 2,108,430 states
     // (past the CI budget).
-    let inst = builtin("failover", "slot-leak-fixed-8.1", 1).unwrap();
-    let mut b = bounds(&inst, 1, 0);
-    b.max_states = 4_000_000;
-    let o = explore(&inst, &b, None).unwrap();
-    assert_eq!((o.verdict(), o.truncated), ("proven", None));
+    check_with(
+        "failover/slot-leak-fixed-8.1",
+        1,
+        0,
+        four_million,
+        Want::Proven,
+    );
 }
 
 /// `retry-to-old-master` with 3 requests one at a time: one makes a connection to the master,
@@ -330,13 +345,12 @@ fn explore_retry_to_old_master_with_three_requests() {
         eprintln!("skipped: set POOLSIM_EXPLORE_FULL=all for this 16-minute search");
         return;
     }
-    let inst = builtin("failover", "retry-to-old-master", 3).unwrap();
-    let mut b = bounds(&inst, 3, 0);
-    b.one_at_a_time = true;
-    b.max_states = 14_000_000;
-    b.max_memory_mib = Some(14_000);
-    b.spill_above_mib = Some(7_000);
-    let o = explore(&inst, &b, None).unwrap();
+    let (_, o) = search("failover/retry-to-old-master", 3, 0, |b| {
+        in_sequence(b);
+        b.max_states = 14_000_000;
+        b.max_memory_mib = Some(14_000);
+        b.spill_above_mib = Some(7_000);
+    });
     let c = o.found.expect("refuted");
     assert!(
         c.detail.starts_with("retries_to_old_master <= 0"),
