@@ -590,21 +590,24 @@ fn a_replicaof_event_names_a_bad_master() {
     assert!(e.contains("neither host:port nor \"no one\""), "{e}");
 }
 
-// ---- a tier spreads its calls over the next tier's pods ----
+// ---- a tier spreads its calls over the next tier's pods, and each pod over its pools ----
 
 #[test]
-fn a_tier_calls_the_next_tiers_pods_in_turn_on_both_engines() {
+fn a_tier_calls_the_next_tiers_pods_and_their_pools_in_turn_on_both_engines() {
     let s = scenario(
         vec![
             Tier::new("a", PoolSpec::default(), 1_000).calling("b"),
-            Tier::new("b", PoolSpec::profile("recommended"), 1_000).with_instances(3),
+            Tier::new("b", PoolSpec::profile("recommended"), 1_000)
+                .with_instances(3)
+                .with_pools_per_instance(2),
         ],
         constant(300.0),
     );
     for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
         let run = traced(engine, &s);
         assert_eq!(run.report.errors.total(), 0, "{engine:?}");
-        // Checkouts in each pod of `b` (a request from another tier starts in `a-0` only).
+        // Checkouts in each pool of each pod of `b` (a request from another tier starts in
+        // `a-0` only; each pod takes its pools in turn too: `b-0#0`, `b-0#1`, ...).
         let mut per_pod: BTreeMap<String, u64> = BTreeMap::new();
         for line in &run.trace {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -614,7 +617,7 @@ fn a_tier_calls_the_next_tiers_pods_in_turn_on_both_engines() {
             }
         }
         let counts: Vec<u64> = per_pod.values().copied().collect();
-        assert_eq!(counts.len(), 3, "{engine:?}: {per_pod:?}");
+        assert_eq!(counts.len(), 6, "{engine:?}: {per_pod:?}");
         let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
         assert!(hi - lo <= 1, "{engine:?}: round robin, {per_pod:?}");
         assert_eq!(
