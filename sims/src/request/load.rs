@@ -371,6 +371,200 @@ async fn sleep_until_us(t_us: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::{Hash, Hasher};
+
+    /// stale-eof's first run with open-loop `arrivals` from `pods` pods over `duration_ms`,
+    /// and `timeline` as its only events.
+    fn open(arrivals: Arrivals, pods: u32, duration_ms: u64, timeline: Vec<Event>) -> Scenario {
+        let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
+        s.tiers[0].instances = pods;
+        s.duration_ms = duration_ms;
+        s.load.clients = Clients::Open {
+            arrivals: arrivals.clone(),
+        };
+        s.timeline = timeline;
+        s
+    }
+
+    /// Every instant (µs) pod `index` draws, to the end.
+    fn instants(s: &Scenario, index: u32) -> Vec<u64> {
+        let Clients::Open { arrivals } = &s.load.clients else {
+            unreachable!()
+        };
+        let mut a = OpenArrivals::new(s, arrivals, index, index, 0);
+        std::iter::from_fn(|| a.next(s, arrivals)).collect()
+    }
+
+    /// Instants from `from` by `step` up to `to` (both µs, inclusive).
+    fn every(from: u64, step: u64, to: u64) -> Vec<u64> {
+        (from..=to).step_by(step as usize).collect()
+    }
+
+    fn load(at_ms: u64, rate_factor: f64) -> Event {
+        Event::Load {
+            at_ms,
+            users: None,
+            rate_factor: Some(rate_factor),
+        }
+    }
+
+    #[test]
+    fn constant_arrivals_are_exactly_a_pods_share_of_the_rate_times_the_factor() {
+        let constant = Arrivals::Constant {
+            rate_per_sec: 100.0,
+        };
+        // Two pods at 50/s each: every 20 ms, the same instants in both, none at the end.
+        let s = open(constant.clone(), 2, 1_000, vec![]);
+        assert_eq!(instants(&s, 0), every(20_000, 20_000, 980_000));
+        assert_eq!(instants(&s, 1), instants(&s, 0));
+        // Twice the rate from 500 ms: the step out of 500 ms is drawn at its rate.
+        let s = open(constant.clone(), 2, 1_000, vec![load(500, 2.0)]);
+        let mut want = every(20_000, 20_000, 500_000);
+        want.extend(every(510_000, 10_000, 990_000));
+        assert_eq!(instants(&s, 0), want);
+        // Nothing from 300 ms to 600 ms (a factor of 0 waits for the next load event),
+        // then the rate again; a factor of 0 to the end ends the pod's arrivals.
+        let s = open(
+            constant.clone(),
+            2,
+            1_000,
+            vec![load(600, 1.0), load(300, 0.0)],
+        );
+        let mut want = every(20_000, 20_000, 300_000);
+        want.extend(every(620_000, 20_000, 980_000));
+        assert_eq!(instants(&s, 0), want);
+        let s = open(constant.clone(), 1, 1_000, vec![load(300, 0.0)]);
+        assert_eq!(instants(&s, 0), every(10_000, 10_000, 300_000));
+        // An idle gap from 200 ms to 400 ms: its instants skip to its end and go on from
+        // there.
+        let gap = Event::IdleGap {
+            at_ms: 200,
+            duration_ms: 200,
+        };
+        let s = open(constant, 2, 1_000, vec![gap]);
+        let mut want = every(20_000, 20_000, 180_000);
+        want.extend(every(420_000, 20_000, 980_000));
+        assert_eq!(instants(&s, 0), want);
+    }
+
+    #[test]
+    fn poisson_arrivals_are_thinned_to_the_rate_and_its_factor() {
+        // One pod, 1,000/s for 500 ms, then 3,000/s: about 500 then 1,500 arrivals (bounds of
+        // five standard deviations), none in the idle gap, none past the end.
+        let poisson = Arrivals::Poisson {
+            rate_per_sec: 1_000.0,
+        };
+        let gap = Event::IdleGap {
+            at_ms: 900,
+            duration_ms: 50,
+        };
+        for seed in 1..=4 {
+            let mut s = open(poisson.clone(), 1, 1_000, vec![load(500, 3.0), gap.clone()]);
+            s.seed = seed;
+            let t = instants(&s, 0);
+            assert!(t.windows(2).all(|w| w[0] < w[1]), "seed {seed}");
+            assert!(t.iter().all(|&t| t < 1_000_000), "seed {seed}");
+            assert!(
+                !t.iter().any(|t| (900_000..950_000).contains(t)),
+                "seed {seed}"
+            );
+            let first = t.iter().filter(|&&t| t < 500_000).count();
+            let late = t
+                .iter()
+                .filter(|&&t| (500_000..900_000).contains(&t))
+                .count();
+            assert!(
+                (390..=610).contains(&first),
+                "seed {seed}: {first} before 500 ms"
+            );
+            assert!(
+                (1_040..=1_360).contains(&late),
+                "seed {seed}: {late} from 500 to 900 ms"
+            );
+            // Another seed, other instants; the same seed, the same ones.
+            assert_eq!(instants(&s, 0), t);
+            s.seed += 100;
+            assert_ne!(instants(&s, 0), t);
+        }
+        // A rate of zero throughout sends nothing, and says so at once.
+        let s = open(Arrivals::Poisson { rate_per_sec: 0.0 }, 1, 1_000, vec![]);
+        assert_eq!(instants(&s, 0), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn a_script_is_dealt_to_the_pods_in_turn_up_to_the_end() {
+        let at = Arrivals::At {
+            at_ms: vec![0, 5, 5, 700, 1_999, 2_500],
+        };
+        let s = open(at, 2, 2_000, vec![load(0, 3.0)]);
+        assert_eq!(instants(&s, 0), vec![0, 5_000, 1_999_000]);
+        // Its third instant is past the run: it ends there.
+        assert_eq!(instants(&s, 1), vec![5_000, 700_000]);
+    }
+
+    #[test]
+    fn the_candidate_rate_is_the_highest_rate_times_the_highest_factor_over_the_pods() {
+        let bursts = Arrivals::Bursts {
+            base_per_sec: 10.0,
+            burst_per_sec: 400.0,
+            burst_ms: 100,
+            every_ms: 1_000,
+        };
+        let s = open(
+            bursts.clone(),
+            4,
+            1_000,
+            vec![load(100, 2.5), load(200, 0.5)],
+        );
+        let a = OpenArrivals::new(&s, &bursts, 7, 3, 42);
+        assert_eq!(a.highest, 400.0 * 2.5 / 4.0);
+        assert_eq!((a.t_us, a.index, a.pods, a.scripted), (42, 3, 4, 0));
+        assert!(!a.constant);
+        // The next load change after an instant, if any.
+        assert_eq!(next_load_change(&s, 0), Some(100));
+        assert_eq!(next_load_change(&s, 100), Some(200));
+        assert_eq!(next_load_change(&s, 200), None);
+        // A ramp over no time is at its end at once.
+        let ramp = Arrivals::Ramp {
+            from_per_sec: 1.0,
+            to_per_sec: 9.0,
+            over_ms: 0,
+        };
+        assert_eq!(rate_at(&ramp, 0), 9.0);
+        assert_eq!(max_rate(&ramp), 9.0);
+        assert_eq!(max_rate(&bursts), 400.0);
+    }
+
+    #[test]
+    fn the_explorers_key_reads_every_field_of_the_arrivals() {
+        fn key(a: &OpenArrivals) -> u64 {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            a.hash(&mut h);
+            h.finish()
+        }
+        let poisson = Arrivals::Poisson {
+            rate_per_sec: 100.0,
+        };
+        let s = open(poisson.clone(), 2, 1_000, vec![]);
+        let a = OpenArrivals::new(&s, &poisson, 0, 0, 0);
+        let changed: [fn(&mut OpenArrivals); 7] = [
+            |a| a.t_us += 1,
+            |a| {
+                a.rng.unit();
+            },
+            |a| a.highest *= 2.0,
+            |a| a.constant = true,
+            |a| a.index += 1,
+            |a| a.pods += 1,
+            |a| a.scripted += 1,
+        ];
+        for (i, change) in changed.iter().enumerate() {
+            let mut b = a.clone();
+            change(&mut b);
+            assert_ne!(key(&a), key(&b), "field {i}");
+        }
+        assert_eq!(key(&a), key(&a.clone()));
+    }
 
     #[test]
     fn mean_rates_are_requests_per_second_over_the_run() {
