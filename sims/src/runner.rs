@@ -1937,6 +1937,95 @@ mod tests {
         let _ = std::fs::remove_file(file);
     }
 
+    /// The tally's part of the explorer's key: per pool, the address its client knows,
+    /// whether it learned it at this step, the second being counted and the connects counted
+    /// in it, not the totals those are counted from.
+    #[test]
+    fn the_tallys_key_reads_what_a_later_check_depends_on() {
+        use std::hash::Hasher as _;
+        fn key(t: &Tally) -> u64 {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            t.hash_key(&mut h);
+            h.finish()
+        }
+        let counts = |failed, succeeded| crate::adapter::ConnectCounts { failed, succeeded };
+        let s = stale_eof();
+        let (_shared, mut a) = traced_tally(&s);
+        a.step = 5;
+        a.tracks.insert(
+            "p".into(),
+            PoolTrack {
+                known: Some(("10.0.0.1".into(), 6379)),
+                learned_step: 3,
+                learned_ms: 100,
+                second: 2,
+                at_second: counts(4, 6),
+                last: counts(5, 9),
+            },
+        );
+        let base = key(&a);
+        let with = |change: &dyn Fn(&mut PoolTrack)| {
+            let mut b = a.clone();
+            change(b.tracks.get_mut("p").unwrap());
+            key(&b)
+        };
+        // The same counts within the second from other totals, learned at another earlier
+        // step or instant: the same key.
+        assert_eq!(
+            with(&|t| {
+                t.at_second = counts(14, 16);
+                t.last = counts(15, 19);
+            }),
+            base
+        );
+        assert_eq!(with(&|t| t.learned_step = 4), base);
+        assert_eq!(with(&|t| t.learned_ms = 7), base);
+        // Anything else: another key.
+        for (what, k) in [
+            ("learned at this step", with(&|t| t.learned_step = 5)),
+            ("another address", with(&|t| t.known = None)),
+            ("another second", with(&|t| t.second = 3)),
+            ("one more failed", with(&|t| t.last.failed += 1)),
+            ("one more succeeded", with(&|t| t.last.succeeded += 1)),
+        ] {
+            assert_ne!(k, base, "{what}");
+        }
+        let mut b = a.clone();
+        let track = b.tracks["p"].clone();
+        b.tracks.insert("q".into(), track);
+        assert_ne!(key(&b), base, "another pool");
+    }
+
+    /// The watch's part of the explorer's key: the counts a claim bounds (split-brain
+    /// writes, switches) and what the next step compares against (each server's role).
+    /// No search of the tests tells a key without them apart (the engines' counters and
+    /// claims that stop at the first split-brain write carry the same), so it is pinned here.
+    #[test]
+    fn the_watchs_key_reads_the_counts_a_claim_bounds_and_each_servers_role() {
+        use std::hash::Hasher as _;
+        fn key(w: &TopologyWatch) -> u64 {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            w.hash_key(&mut h);
+            h.finish()
+        }
+        let s = crate::incidents::by_name("failover").unwrap().scenarios(1)[0].clone();
+        let watch = TopologyWatch::new(&s);
+        let base = key(&watch);
+        let changed: [fn(&mut TopologyWatch); 3] = [
+            |w| w.split_brain_writes += 1,
+            |w| w.switches += 1,
+            |w| w.last[1].1 = !w.last[1].1,
+        ];
+        for (i, change) in changed.iter().enumerate() {
+            let mut w = watch.clone();
+            change(&mut w);
+            assert_ne!(key(&w), base, "change {i}");
+        }
+        let mut w = watch.clone();
+        w.first_switch_ms = Some(5);
+        assert_eq!(key(&w), base, "the first switch's instant only reports");
+    }
+
     /// The topology watch sums every replica's figures of a step (the master's are the
     /// tally's own): with two replicas, both.
     #[test]
