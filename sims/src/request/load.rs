@@ -603,6 +603,9 @@ mod tests {
             every_ms: 1000,
         };
         assert_eq!(rate_at(&b, 100), 100.0);
+        assert_eq!(rate_at(&b, 199), 100.0);
+        // A burst ends at `burst_ms` into each period.
+        assert_eq!(rate_at(&b, 200), 10.0);
         assert_eq!(rate_at(&b, 500), 10.0);
         assert_eq!(rate_at(&b, 1100), 100.0);
         let r = Arrivals::Ramp {
@@ -612,5 +615,14 @@ mod tests {
         };
         assert_eq!(rate_at(&r, 500), 50.0);
         assert_eq!(rate_at(&r, 5000), 100.0);
+        // From a rate above zero, down.
+        let r = Arrivals::Ramp {
+            from_per_sec: 110.0,
+            to_per_sec: 10.0,
+            over_ms: 1000,
+        };
+        assert_eq!(rate_at(&r, 0), 110.0);
+        assert_eq!(rate_at(&r, 250), 85.0);
+        assert_eq!(rate_at(&r, 1000), 10.0);
     }
 }
