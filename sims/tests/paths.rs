@@ -729,3 +729,65 @@ fn samples_cover_quiet_stretches_on_both_engines() {
         }
     }
 }
+
+/// Checkouts per pool label (`a-0#1`) and, for each, the request counters it served.
+fn conns_per_pool(run: &Run) -> BTreeMap<String, Vec<u64>> {
+    let mut per_pool: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for line in &run.trace {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "request.conn" {
+            let req = v["req"].as_str().unwrap();
+            let n: u64 = req.rsplit('/').next().unwrap().parse().unwrap();
+            per_pool
+                .entry(v["host"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(n);
+        }
+    }
+    per_pool
+}
+
+/// A pod with several pools takes them in turn for open-loop arrivals (request `n` of a pod
+/// goes to its pool `n % pools`), and spreads closed-loop users over them (user `u` of pod
+/// `u % pods` uses its pool `(u / pods) % pools`), on both engines.
+#[test]
+fn a_pods_requests_take_its_pools_in_turn_on_both_engines() {
+    let tier = || {
+        vec![
+            Tier::new("a", PoolSpec::profile("recommended"), 1_000)
+                .with_instances(2)
+                .with_pools_per_instance(2),
+        ]
+    };
+    let s = scenario(tier(), constant(200.0));
+    for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+        let run = traced(engine, &s);
+        let per_pool = conns_per_pool(&run);
+        assert_eq!(per_pool.len(), 4, "{engine:?}: {:?}", per_pool.keys());
+        for (label, ns) in &per_pool {
+            let k: u64 = label.rsplit('#').next().unwrap().parse().unwrap();
+            assert!(ns.len() >= 90, "{engine:?}: {label} served {}", ns.len());
+            assert!(
+                ns.iter().all(|n| n % 2 == k),
+                "{engine:?}: {label} served {ns:?}"
+            );
+        }
+    }
+    // Eight users over two pods of two pools: two users a pool, each sending back to back
+    // (50 ms held), so each pool serves about as many requests as the others.
+    let mut s = scenario(
+        tier(),
+        Clients::Closed {
+            users: 8,
+            think: Dist::fixed(0),
+        },
+    );
+    s.load.hold = Dist::fixed(50);
+    for engine in [sims::Engine::Turmoil, sims::Engine::Fast] {
+        let run = traced(engine, &s);
+        let counts: Vec<usize> = conns_per_pool(&run).values().map(Vec::len).collect();
+        assert_eq!(counts.len(), 4, "{engine:?}: {counts:?}");
+        let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*lo >= 70 && hi - lo <= 2, "{engine:?}: {counts:?}");
+    }
+}
