@@ -494,11 +494,11 @@ mod tests {
     #[test]
     fn a_script_is_dealt_to_the_pods_in_turn_up_to_the_end() {
         let at = Arrivals::At {
-            at_ms: vec![0, 5, 5, 700, 1_999, 2_500],
+            at_ms: vec![0, 5, 5, 700, 1_999, 2_000],
         };
         let s = open(at, 2, 2_000, vec![load(0, 3.0)]);
         assert_eq!(instants(&s, 0), vec![0, 5_000, 1_999_000]);
-        // Its third instant is past the run: it ends there.
+        // Its third instant is the run's end: not sent.
         assert_eq!(instants(&s, 1), vec![5_000, 700_000]);
     }
 
