@@ -486,6 +486,15 @@ mod tests {
             s.seed += 100;
             assert_ne!(instants(&s, 0), t);
         }
+        // Two pods share the rate: about 250 each in the first 500 ms, 750 in the next.
+        let s = open(poisson.clone(), 2, 1_000, vec![load(500, 3.0)]);
+        for pod in 0..2 {
+            let t = instants(&s, pod);
+            let first = t.iter().filter(|&&t| t < 500_000).count();
+            let late = t.len() - first;
+            assert!((170..=330).contains(&first), "pod {pod}: {first} before 500 ms");
+            assert!((610..=890).contains(&late), "pod {pod}: {late} after");
+        }
         // A rate of zero throughout sends nothing, and says so at once.
         let s = open(Arrivals::Poisson { rate_per_sec: 0.0 }, 1, 1_000, vec![]);
         assert_eq!(instants(&s, 0), Vec::<u64>::new());
