@@ -2,7 +2,7 @@
 //! every error kind raised in the last tier of a chain reaches the first tier as itself; a
 //! retry policy retries exactly once; a load event's rate factor above 1 multiplies the
 //! arrivals; closed-loop users are exactly as many as the scenario says, before and after a
-//! load event.
+//! load event; a tier takes the next tier's pods in turn, and a pod its pools.
 //!
 //! Faults and measurements come from a wrapper pool around this project's pool
 //! ([`Scripted`]): it fails the checkouts and commands a script names, and counts what it saw.
