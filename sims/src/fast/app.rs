@@ -8,7 +8,7 @@ use super::{Ev, LAST, TIMER, World};
 use crate::adapter::{CmdError, GetError, Reply};
 use crate::client::ClientBehaviour;
 use crate::report::ErrorKind;
-use crate::request::load::{OpenArrivals, USER_STREAM, gap_end, next_load_change, users_at};
+use crate::request::load::{OpenArrivals, USER_STREAM, gap_end, later, next_load_change, users_at};
 use crate::request::{BACKOFF_STREAM, outcome_name, pick_command, req_id, req_label};
 use crate::rng::Rng;
 use crate::scenario::{Clients, Command, Retry, ScenarioError};
@@ -358,13 +358,14 @@ impl World<'_> {
             return;
         }
         if let Some(end) = gap_end(s, t) {
+            let end = later(t, end, "an idle gap");
             self.at(self.ceil_ms(end * 1000), TIMER, Ev::UserWake(k));
             return;
         }
         let u = self.app.users[k].u;
         if u >= users_at(s, users, t) {
             let wake = next_load_change(s, t)
-                .unwrap_or(s.duration_ms)
+                .map_or(s.duration_ms, |w| later(t, w, "a load change"))
                 .min(s.duration_ms);
             self.at(self.ceil_ms(wake * 1000), TIMER, Ev::UserWake(k));
             return;

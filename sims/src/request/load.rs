@@ -31,6 +31,17 @@ pub(crate) fn gap_end(s: &Scenario, t_ms: u64) -> Option<u64> {
     })
 }
 
+/// `end`, an instant (ms) the load generator waits for from `t_ms`, which must be later:
+/// a wait that ends at once would loop without simulated time moving, and hang the run
+/// instead of failing it. Panics (the run fails, naming the wait) otherwise.
+pub(crate) fn later(t_ms: u64, end: u64, what: &str) -> u64 {
+    assert!(
+        end > t_ms,
+        "load generator: {what} at {t_ms} ms ends at {end} ms, not later (no progress)"
+    );
+    end
+}
+
 /// The value the last `load` event at or before `t_ms` gives with `pick` (`initial` before any).
 fn last_load<T: Copy>(
     s: &Scenario,
@@ -188,11 +199,12 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
                             break;
                         }
                         if let Some(end) = gap_end(&s, t) {
-                            sleep_until_ms(end).await;
+                            sleep_until_ms(later(t, end, "an idle gap")).await;
                             continue;
                         }
                         if u >= users_at(&s, users, t) {
-                            let wake = next_load_change(&s, t).unwrap_or(s.duration_ms);
+                            let wake = next_load_change(&s, t)
+                                .map_or(s.duration_ms, |w| later(t, w, "a load change"));
                             sleep_until_ms(wake.min(s.duration_ms)).await;
                             continue;
                         }
@@ -325,7 +337,7 @@ impl OpenArrivals {
                 let rate = rate_at(arrivals, t_ms) * factor_at(s, t_ms) / pods;
                 if rate <= 0.0 {
                     // Nothing arrives until the next load change.
-                    self.t_us = next_load_change(s, t_ms)? * 1000;
+                    self.t_us = later(t_ms, next_load_change(s, t_ms)?, "a load change") * 1000;
                     continue;
                 }
                 self.t_us += (1e6 / rate).round().max(1.0) as u64;
@@ -353,7 +365,7 @@ impl OpenArrivals {
                 return None;
             }
             if let Some(end) = gap_end(s, t_ms) {
-                self.t_us = end * 1000;
+                self.t_us = later(t_ms, end, "an idle gap") * 1000;
                 continue;
             }
             return Some(self.t_us);
@@ -492,12 +504,24 @@ mod tests {
             let t = instants(&s, pod);
             let first = t.iter().filter(|&&t| t < 500_000).count();
             let late = t.len() - first;
-            assert!((170..=330).contains(&first), "pod {pod}: {first} before 500 ms");
+            assert!(
+                (170..=330).contains(&first),
+                "pod {pod}: {first} before 500 ms"
+            );
             assert!((610..=890).contains(&late), "pod {pod}: {late} after");
         }
         // A rate of zero throughout sends nothing, and says so at once.
         let s = open(Arrivals::Poisson { rate_per_sec: 0.0 }, 1, 1_000, vec![]);
         assert_eq!(instants(&s, 0), Vec::<u64>::new());
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "load generator: an idle gap at 300 ms ends at 300 ms, not later (no progress)"
+    )]
+    fn a_wait_that_ends_at_once_fails_instead_of_spinning() {
+        assert_eq!(later(300, 301, "an idle gap"), 301);
+        later(300, 300, "an idle gap");
     }
 
     #[test]
