@@ -6,7 +6,9 @@
 //! (users `0..n`). Open loop: each pod draws arrivals at `rate / pods` (times the current
 //! `rate_factor`, [`OpenArrivals`]) and sends each as its own task, whatever the system does;
 //! a script's instants are dealt to the pods in turn. An `idle_gap` stops both (but not a
-//! script). Everything random comes from the scenario's seed ([`crate::rng`]).
+//! script). Everything random comes from the scenario's seed ([`crate::rng`]). A wait for an
+//! idle gap's end or a load change must end later than now ([`later`]): one that did not
+//! would loop with simulated time standing still, so it fails the run instead.
 
 use super::{Pod, req_id, request};
 use crate::adapter::PoolUnderTest;
@@ -391,9 +393,7 @@ mod tests {
         let mut s = crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone();
         s.tiers[0].instances = pods;
         s.duration_ms = duration_ms;
-        s.load.clients = Clients::Open {
-            arrivals: arrivals.clone(),
-        };
+        s.load.clients = Clients::Open { arrivals };
         s.timeline = timeline;
         s
     }
