@@ -137,6 +137,8 @@ impl KnownBug {
 
     /// Runs the scenario with pools from `factory`.
     pub fn run_with<F: PoolFactory>(&self, factory: F, seed: u64) -> BugRun {
+        // A panic in any task of the probe's pool is the pool's bug showing (`sim.panic`).
+        let panics = crate::panics::Watch::start();
         let mut sim = turmoil::Builder::new()
             .rng_seed(seed)
             .tick_duration(Duration::from_millis(1))
@@ -186,7 +188,15 @@ impl KnownBug {
         }
         let mut violation = None;
         loop {
-            let done = match sim.step() {
+            let stepped = sim.step();
+            if let Some(p) = panics.take() {
+                violation = Some(format!(
+                    "a task panicked at {} ms: {p}",
+                    sim.elapsed().as_millis()
+                ));
+                break;
+            }
+            let done = match stepped {
                 Ok(d) => d,
                 Err(e) => {
                     violation = Some(format!("the simulation failed: {e}"));

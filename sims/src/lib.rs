@@ -39,6 +39,8 @@
 //! - [`render`]: the replay's text as `poolsim replay` prints it (table, verdicts, timelines),
 //!   for a user's own test or tool.
 //! - [`trace`]: the JSON-lines trace and its hash.
+//! - `panics` (private): a panic in any task of a simulated host, recorded for the run that
+//!   owns the thread (`sim.panic`); turmoil alone loses a spawned task's panic.
 //! - [`audit`]: a deployment's verdict per incident: the arithmetic, then a simulated search
 //!   for the smallest trigger, a fix verified at it, scenario files (`poolsim audit`,
 //!   docs/audit.md).
@@ -89,6 +91,7 @@ pub mod incidents;
 pub mod knobs;
 pub mod known_bugs;
 pub mod oracle;
+mod panics;
 pub mod pools;
 pub mod render;
 pub mod report;

@@ -502,6 +502,7 @@ mod tests {
             "server.rejected_counted",
             "e2e.ends_once",
             "e2e.reply_matches",
+            "sim.panic",
         ] {
             assert_eq!(class_of(name), InvariantClass::Safety, "{name}");
         }

@@ -92,6 +92,26 @@ pub fn run_pool(
     knobs: Knobs,
     opts: &RunOptions,
 ) -> Result<Run, ScenarioError> {
+    let s = scenario_for_pool(scenario, choice, knobs);
+    match choice {
+        PoolChoice::Ours | PoolChoice::OursProfile(_) => {
+            run_with(&s, pools::ours::CorePoolFactory, opts)
+        }
+        PoolChoice::Bb8 => run_with(&s, pools::bb8::Bb8Factory { knobs }, opts),
+        PoolChoice::Deadpool => run_with(&s, pools::deadpool::DeadpoolFactory { knobs }, opts),
+        PoolChoice::Mobc => run_with(&s, pools::mobc::MobcFactory { knobs }, opts),
+        PoolChoice::RedisRs => run_with(
+            &s,
+            pools::redis_rs::ConnectionManagerFactory { knobs },
+            opts,
+        ),
+    }
+}
+
+/// The scenario [`run_pool`] runs: for this project's pool, the Redis-facing tiers' pools as
+/// `choice` and `knobs` say; for a real crate, `scenario` itself (its factory maps the
+/// knobs).
+fn scenario_for_pool(scenario: &Scenario, choice: &PoolChoice, knobs: Knobs) -> Scenario {
     use crate::scenario::PoolSpec;
     let mut s = scenario.clone();
     let redis_tiers = s.tiers.iter_mut().filter(|t| t.calls.is_none());
@@ -110,19 +130,7 @@ pub fn run_pool(
         }
         _ => {}
     }
-    match choice {
-        PoolChoice::Ours | PoolChoice::OursProfile(_) => {
-            run_with(&s, pools::ours::CorePoolFactory, opts)
-        }
-        PoolChoice::Bb8 => run_with(&s, pools::bb8::Bb8Factory { knobs }, opts),
-        PoolChoice::Deadpool => run_with(&s, pools::deadpool::DeadpoolFactory { knobs }, opts),
-        PoolChoice::Mobc => run_with(&s, pools::mobc::MobcFactory { knobs }, opts),
-        PoolChoice::RedisRs => run_with(
-            &s,
-            pools::redis_rs::ConnectionManagerFactory { knobs },
-            opts,
-        ),
-    }
+    s
 }
 
 /// Runs `scenario` with pools from `factory`.
@@ -160,6 +168,8 @@ fn run_inner<F: PoolFactory>(
     scenario.validate()?;
     let s = scenario;
     let drain_end_ms = s.duration_ms + s.drain_limit_ms;
+    // Before any host's software exists: a panic in any of their tasks fails the run.
+    let panics = crate::panics::Watch::start();
     let mut sim = turmoil::Builder::new()
         .rng_seed(s.seed)
         .tick_duration(Duration::from_millis(s.tick_ms))
@@ -265,6 +275,7 @@ fn run_inner<F: PoolFactory>(
         timeline: Timeline::new(s).with_sentinel(topology.sentinel.clone()),
         server,
         fault,
+        panics,
         linked_hosts: {
             let mut h = hosts.clone();
             h.extend(topology.replicas.iter().map(|(r, _)| r.clone()));
@@ -1244,6 +1255,8 @@ struct Stepper {
     server: FakeRedis,
     /// A planted server fault ([`run_with_server_fault`]).
     fault: Option<ServerFault>,
+    /// This thread's panics (every host's tasks run on it): one fails the run, `sim.panic`.
+    panics: crate::panics::Watch,
     /// Replicas and the Sentinel, if the scenario has them.
     topology: Topology,
     /// Every host but the master's: the links a `hang` holds.
@@ -1533,7 +1546,16 @@ impl Stepper {
                     }
                 }
             }
-            let finished = match sim.step() {
+            let stepped = sim.step();
+            // A task that panicked, whether turmoil saw it (a host's own future) or not (a
+            // task spawned on a host, which tokio's runtime ends alone).
+            if let Some(p) = self.panics.take() {
+                let t = sim.elapsed().as_millis() as u64;
+                self.tally
+                    .violation("sim.panic", format!("a task panicked: {p}"), t);
+                break;
+            }
+            let finished = match stepped {
                 Ok(f) => f,
                 Err(e) => {
                     let t = sim.elapsed().as_millis() as u64;
@@ -1645,6 +1667,81 @@ mod tests {
     /// A built-in scenario for the tests that need one (stale-eof's first run).
     fn stale_eof() -> Scenario {
         crate::incidents::by_name("stale-eof").unwrap().scenarios(1)[0].clone()
+    }
+
+    /// What `run_pool` runs: this project's pool as the choice and knobs say, on the tiers
+    /// that talk to Redis only; a real crate's runs take the scenario as it is.
+    #[test]
+    fn run_pool_runs_the_scenario_with_the_pool_the_choice_and_knobs_name() {
+        use crate::scenario::PoolSpec;
+        let mut s = stale_eof();
+        let mut front = s.tiers[0].clone();
+        front.name = "front".into();
+        front.calls = Some(s.tiers[0].name.clone());
+        front.pool = PoolSpec::profile("redis-py");
+        s.tiers.insert(0, front);
+        let own = s.tiers[1].pool.profile.clone();
+        assert!(!matches!(own.as_str(), "recommended" | "hikari"), "{own}");
+        let profiles = |r: &Scenario| {
+            r.tiers
+                .iter()
+                .map(|t| {
+                    (
+                        t.pool.profile.clone(),
+                        t.pool.overrides == crate::knobs::Overrides::default(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let front = ("redis-py".to_owned(), true);
+        let own_knobs = (
+            own.clone(),
+            s.tiers[1].pool.overrides == crate::knobs::Overrides::default(),
+        );
+        for (choice, knobs, redis_tier, renamed) in [
+            (PoolChoice::Ours, Knobs::Mapped, own_knobs.clone(), false),
+            (
+                PoolChoice::Ours,
+                Knobs::CrateDefaults,
+                ("recommended".to_owned(), true),
+                false,
+            ),
+            (
+                PoolChoice::OursProfile("hikari".into()),
+                Knobs::Mapped,
+                ("hikari".to_owned(), true),
+                true,
+            ),
+            (
+                PoolChoice::OursProfile("hikari".into()),
+                Knobs::CrateDefaults,
+                ("hikari".to_owned(), true),
+                false,
+            ),
+            (
+                PoolChoice::Bb8,
+                Knobs::CrateDefaults,
+                own_knobs.clone(),
+                false,
+            ),
+            (
+                PoolChoice::Deadpool,
+                Knobs::Mapped,
+                own_knobs.clone(),
+                false,
+            ),
+        ] {
+            let r = scenario_for_pool(&s, &choice, knobs);
+            let what = format!("{choice:?} {knobs:?}");
+            assert_eq!(profiles(&r), [front.clone(), redis_tier], "{what}");
+            if renamed {
+                assert_eq!(r.name, format!("{}@hikari", s.name), "{what}");
+                assert_eq!(r.expect.outcome, crate::scenario::Outcome::Either, "{what}");
+            } else {
+                assert_eq!(r.name, s.name, "{what}");
+                assert_eq!(r.expect.outcome, s.expect.outcome, "{what}");
+            }
+        }
     }
 
     /// The tally's violations as (invariant, detail, ms).
@@ -1942,12 +2039,7 @@ mod tests {
     /// in it, not the totals those are counted from.
     #[test]
     fn the_tallys_key_reads_what_a_later_check_depends_on() {
-        use std::hash::Hasher as _;
-        fn key(t: &Tally) -> u64 {
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            t.hash_key(&mut h);
-            h.finish()
-        }
+        let key = |t: &Tally| crate::fast::explore::key_of(|h| t.hash_key(h));
         let counts = |failed, succeeded| crate::adapter::ConnectCounts { failed, succeeded };
         let s = stale_eof();
         let (_shared, mut a) = traced_tally(&s);
@@ -2002,12 +2094,7 @@ mod tests {
     /// claims that stop at the first split-brain write carry the same), so it is pinned here.
     #[test]
     fn the_watchs_key_reads_the_counts_a_claim_bounds_and_each_servers_role() {
-        use std::hash::Hasher as _;
-        fn key(w: &TopologyWatch) -> u64 {
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            w.hash_key(&mut h);
-            h.finish()
-        }
+        let key = |w: &TopologyWatch| crate::fast::explore::key_of(|h| w.hash_key(h));
         let s = crate::incidents::by_name("failover").unwrap().scenarios(1)[0].clone();
         let watch = TopologyWatch::new(&s);
         let base = key(&watch);

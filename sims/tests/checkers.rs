@@ -399,6 +399,10 @@ enum Fault {
     StuckGet,
     /// The pool cannot be built.
     BuildFails,
+    /// The 25th checkout panics, in the request's task.
+    PanicAtGet,
+    /// A task the pool spawns when it is built panics at 500 ms.
+    PanicInBackground,
 }
 
 struct Planted {
@@ -419,6 +423,12 @@ impl PoolFactory for PlantedFactory {
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<Planted, String> {
         if matches!(self.0, Fault::BuildFails) {
             return Err(format!("planted: cannot build the pool of {label}"));
+        }
+        if matches!(self.0, Fault::PanicInBackground) {
+            tokio::task::spawn_local(async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                panic!("planted: the pool's background task panicked");
+            });
         }
         Ok(Planted {
             inner: CorePoolFactory.build(ctx, label)?,
@@ -450,6 +460,7 @@ impl PoolUnderTest for Planted {
                 self.refusals_seen.fetch_add(1, Ordering::Relaxed);
             }
             Fault::StuckGet if n >= 40 => std::future::pending::<()>().await,
+            Fault::PanicAtGet if n == 25 => panic!("planted: checkout 25 panicked"),
             _ => {}
         }
         self.inner.get(deadline).await
@@ -493,6 +504,35 @@ impl PoolUnderTest for Planted {
 
     fn conn_id(&self, conn: &Self::Conn) -> u64 {
         self.inner.conn_id(conn)
+    }
+}
+
+/// turmoil returns only a host's own future's panic from a step; a task spawned on a host
+/// (a request's, a pool's background task) panics alone and the run went on. Both must stop
+/// the run, naming the panic and where it was raised.
+#[test]
+fn a_task_that_panics_on_a_host_violates_sim_panic() {
+    let s = base();
+    for (fault, message) in [
+        (Fault::PanicAtGet, "planted: checkout 25 panicked"),
+        (
+            Fault::PanicInBackground,
+            "planted: the pool's background task panicked",
+        ),
+    ] {
+        let run = run_with(&s, PlantedFactory(fault), &opts()).unwrap();
+        let v = fired(&run, &s, "sim.panic");
+        assert!(
+            v.detail
+                .starts_with(&format!("a task panicked: {message} (at ")),
+            "{v}"
+        );
+        assert!(v.detail.contains("checkers.rs:"), "{v}");
+        if matches!(fault, Fault::PanicInBackground) {
+            // The task sleeps 500 ms from the pool's build, in the first step (1 ms).
+            assert!((500..=501).contains(&v.t_ms), "{v}");
+        }
+        assert!(!run.report.expectation_met);
     }
 }
 

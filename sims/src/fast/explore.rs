@@ -461,6 +461,15 @@ impl<'a> Node<'a> {
 /// in every process. `Hash` feeds it small writes, which it buffers.
 type KeyHasher = xxhash_rust::xxh3::Xxh3Default;
 
+/// The explorer's key of whatever `feed` writes, for tests that pin what a part of the key
+/// reads (the tally's, the watch's, the arrivals'): the same hasher as `Node::key`.
+#[cfg(test)]
+pub(crate) fn key_of(feed: impl FnOnce(&mut KeyHasher)) -> u128 {
+    let mut h = KeyHasher::new();
+    feed(&mut h);
+    h.digest128()
+}
+
 /// The pending events, in the part of their order that decides the futures: each channel's
 /// messages in their order with their instants (a delivery takes a channel's first), and the
 /// timers as a set of (instant, class, event) (every timer due at the earliest instant is a

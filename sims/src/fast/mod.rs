@@ -497,6 +497,7 @@ impl<'a> World<'a> {
     }
 
     fn drive(&mut self) {
+        let panics = crate::panics::Watch::start();
         let s = self.s;
         let drain_end_ms = s.duration_ms + s.drain_limit_ms;
         self.schedule_timeline();
@@ -523,11 +524,25 @@ impl<'a> World<'a> {
             // One step: every event of the tick (turmoil's step) that ends at `step_end`.
             let step_end = self.ceil_tick(t);
             self.tally.fill_samples_before(step_end / 1000);
-            while let Some((t, ev)) = self.queue.pop_until(step_end) {
-                self.now = t;
-                self.events += 1;
-                self.handle(ev);
-                self.run_soon();
+            // A panic in the pool, the server or the request path fails the run as it does
+            // on turmoil (`sim.panic`, with the seed and the replay command), instead of
+            // unwinding out of it. The world is not read again but for the report.
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while let Some((t, ev)) = self.queue.pop_until(step_end) {
+                    self.now = t;
+                    self.events += 1;
+                    self.handle(ev);
+                    self.run_soon();
+                }
+            }));
+            if stepped.is_err() {
+                let p = panics.take().unwrap_or_else(|| "a panic".to_owned());
+                self.tally.violation(
+                    "sim.panic",
+                    format!("a task panicked: {p}"),
+                    self.now / 1000,
+                );
+                break;
             }
             self.now = step_end;
             self.tally.step += 1;
@@ -723,5 +738,35 @@ impl<'a> World<'a> {
                 Soon::DropInUse(p) => self.drop_in_use(p),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while an event is handled (here an event planted for a handler that does not
+    /// exist) is the run's `sim.panic` at its instant, as on turmoil, not an unwind out of
+    /// the run that would lose the seed.
+    #[test]
+    fn a_panic_while_handling_an_event_is_a_sim_panic_violation() {
+        let incident = crate::incidents::by_name("stale-eof").unwrap();
+        let s = incident.scenarios(incident.default_seed)[1].clone();
+        let opts = RunOptions::default();
+        let mut world = World::new(&s, &opts).unwrap();
+        world.at(700_000, TIMER, Ev::HoldDone(usize::MAX));
+        world.drive();
+        let run = world.tally.finish(Vec::new());
+        let v = &run.report.invariant_violations[0];
+        assert_eq!(v.invariant, "sim.panic", "{v}");
+        assert_eq!(v.t_ms, 700, "{v}");
+        assert_eq!(v.seed, s.seed);
+        assert!(
+            v.detail.starts_with("a task panicked: index out of bounds"),
+            "{v}"
+        );
+        assert!(v.detail.contains("(at sims/src/fast/app.rs:"), "{v}");
+        assert!(!run.report.expectation_met);
+        assert_eq!(run.report.invariant_violations.len(), 1);
     }
 }

@@ -228,7 +228,8 @@ pub(crate) async fn generate<P: PoolUnderTest>(pod: Rc<Pod<P>>, global: u32, ind
                 }));
             }
             for t in tasks {
-                // A user task panicking is a bug turmoil reports; nothing to add here.
+                // A user task's panic ends it alone (the join error read here says no more);
+                // the runner's panic watch fails the run with it (`sim.panic`).
                 let _ = t.await;
             }
         }
@@ -385,7 +386,7 @@ async fn sleep_until_us(t_us: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::{Hash, Hasher};
+    use std::hash::Hash;
 
     /// stale-eof's first run with open-loop `arrivals` from `pods` pods over `duration_ms`,
     /// and `timeline` as its only events.
@@ -570,11 +571,7 @@ mod tests {
 
     #[test]
     fn the_explorers_key_reads_every_field_of_the_arrivals() {
-        fn key(a: &OpenArrivals) -> u64 {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            a.hash(&mut h);
-            h.finish()
-        }
+        let key = |a: &OpenArrivals| crate::fast::explore::key_of(|h| a.hash(h));
         let poisson = Arrivals::Poisson {
             rate_per_sec: 100.0,
         };

@@ -56,6 +56,8 @@ enum Plant {
     /// The pool keeps counting connections it closed after a failed check (deadpool #92:
     /// more available than max_size): here, every connection it ever handed out.
     OverCount,
+    /// The first get spawns a task that panics (a pool's background task with a bug).
+    PanicInBackground,
 }
 
 struct Planted {
@@ -128,6 +130,9 @@ impl PoolUnderTest for Planted {
             pool: &self.inner,
             done: self.plant != Plant::LeakOnCancel,
         };
+        if self.plant == Plant::PanicInBackground && self.seen.lock().unwrap().is_empty() {
+            tokio::task::spawn_local(async { panic!("planted: a background task panicked") });
+        }
         let r = self.inner.get(deadline).await;
         guard.done = true;
         if let Ok(c) = &r {
@@ -185,4 +190,22 @@ fn broken_release_catches_a_lost_wakeup() {
 #[test]
 fn failed_recycles_catch_an_over_count() {
     caught("deadpool-92", Plant::OverCount);
+}
+
+/// A task spawned on the probe's host panics alone (turmoil returns only the host's own
+/// future's panic): every scenario must still see it.
+#[test]
+fn every_scenario_catches_a_panic_in_a_pools_task() {
+    for b in ALL {
+        let r = b.run_with(Factory(Plant::PanicInBackground), SEED);
+        assert!(r.present, "{}: {}", b.name, r.detail);
+        assert!(
+            r.detail.starts_with("a task panicked at ")
+                && r.detail
+                    .contains(": planted: a background task panicked (at "),
+            "{}: {}",
+            b.name,
+            r.detail
+        );
+    }
 }
