@@ -213,6 +213,29 @@ fn cron_lag_secs(peak_clients: u64, hz: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// Several servers read as one (a topology's replicas, summed by the runner's watch)
+    /// sum every figure. No built-in run has a replica refuse or idle-close a client, so
+    /// only this test reads those two sums.
+    #[test]
+    fn views_add_up_figure_by_figure() {
+        let mut v = ServerView {
+            clients: 1,
+            commands: 20,
+            rejected: 300,
+            idle_closes: 4_000,
+            connects: 50_000,
+        };
+        v.add(&ServerView {
+            clients: 6,
+            commands: 70,
+            rejected: 800,
+            idle_closes: 9_000,
+            connects: 10_000,
+        });
+        let got = (v.clients, v.commands, v.rejected, v.idle_closes, v.connects);
+        assert_eq!(got, (7, 90, 1_100, 13_000, 60_000));
+    }
+
     #[test]
     fn the_cron_lag_is_a_second_for_few_clients_and_grows_with_them() {
         assert_eq!(cron_lag_secs(0, 10), 1);
