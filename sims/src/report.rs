@@ -492,6 +492,51 @@ pub fn fmt_num(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The short account `poolsim cross` and the real pools' golden lines print: every kind
+    /// with a count, in the fields' order, and `0 errors` for none.
+    #[test]
+    fn an_error_summary_names_each_kind_that_happened_in_order() {
+        assert_eq!(Errors::default().summary(), "0 errors");
+        let one = Errors {
+            eof: 3,
+            ..Errors::default()
+        };
+        assert_eq!(one.summary(), "3 eof");
+        let all = Errors {
+            eof: 1,
+            pool_timeout: 2,
+            too_many_connections: 3,
+            max_clients: 4,
+            deadline_exceeded: 5,
+            read_timeout: 6,
+            readonly: 7,
+            other: 8,
+        };
+        assert_eq!(
+            all.summary(),
+            "1 eof, 2 pool_timeout, 3 too_many_connections, 4 max_clients, \
+             5 deadline_exceeded, 6 read_timeout, 7 readonly, 8 other"
+        );
+        let some = Errors {
+            too_many_connections: 26_681,
+            other: 10,
+            ..Errors::default()
+        };
+        assert_eq!(some.summary(), "26681 too_many_connections, 10 other");
+    }
+
+    #[test]
+    fn a_finding_shows_its_code_then_its_detail() {
+        let f = Finding::new(
+            "knob.keepalive",
+            "no keepalive knob: left at the crate's default",
+        );
+        assert_eq!(
+            f.to_string(),
+            "knob.keepalive: no keepalive knob: left at the crate's default"
+        );
+    }
+
     #[test]
     fn invariants_are_classed_safety_liveness_or_harness() {
         for name in [
