@@ -81,3 +81,25 @@ pub fn report_on(
 ) -> Result<Report, ScenarioError> {
     run_on(engine, scenario, opts).map(|r| r.report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the CLI's replay commands append and what `--engine` takes: each engine's name
+    /// parses back to it, shows as itself, and only the fast one needs a flag.
+    #[test]
+    fn each_engine_has_a_name_that_parses_back_and_a_flag_for_its_replay() {
+        assert_eq!(Engine::Turmoil.flag(), "");
+        assert_eq!(Engine::Fast.flag(), " --engine fast");
+        for (e, name) in [(Engine::Turmoil, "turmoil"), (Engine::Fast, "fast")] {
+            assert_eq!(e.name(), name);
+            assert_eq!(e.to_string(), name);
+            assert_eq!(Engine::parse(name), Ok(e));
+        }
+        assert_eq!(
+            Engine::parse("warp"),
+            Err("unknown engine 'warp' (known: turmoil, fast)".to_owned())
+        );
+    }
+}
