@@ -16,8 +16,9 @@
 //! recording (runs then behave as before: a detached task's panic is lost); nothing in this
 //! workspace does that.
 //!
-//! The fast engine needs none of this: it calls pool-core and the fake directly, so a panic
-//! there unwinds out of the run (the fuzzer catches it as a harness failure).
+//! The fast engine calls pool-core and the fake directly, so a panic there unwinds out of the
+//! step: it catches the unwind around the step and takes the message and place from its own
+//! watch, for the same `sim.panic`.
 
 use std::cell::RefCell;
 
