@@ -417,7 +417,7 @@ pub fn judge(engine: Engine, claim: &Claim, s: &Scenario) -> Option<CaseFailure>
         Err(p) => Some(CaseFailure {
             class: FailureClass::Harness,
             key: "harness panic".to_owned(),
-            detail: panic_text(&p),
+            detail: crate::panics::message(&*p),
         }),
         Ok(Err(e)) => Some(CaseFailure {
             class: FailureClass::Harness,
@@ -426,13 +426,6 @@ pub fn judge(engine: Engine, claim: &Claim, s: &Scenario) -> Option<CaseFailure>
         }),
         Ok(Ok(run)) => judge_run(claim, s, &run),
     }
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Judges a finished run of `s` (see [`judge`]).

@@ -74,13 +74,17 @@ fn install_hook() {
     });
 }
 
-fn describe(info: &std::panic::PanicHookInfo<'_>) -> String {
-    let payload = info.payload();
-    let message = payload
+/// A panic's message, from its payload (a hook's, or the one `catch_unwind` returns).
+pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned());
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+fn describe(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let message = message(info.payload());
     match info.location() {
         Some(l) => format!("{message} (at {}:{}:{})", l.file(), l.line(), l.column()),
         None => message,
