@@ -18,7 +18,8 @@
 //!
 //! The fast engine calls pool-core and the fake directly, so a panic there unwinds out of the
 //! step: it catches the unwind around the step and takes the message and place from its own
-//! watch, for the same `sim.panic`.
+//! watch, for the same `sim.panic`. The explorer does the same around each move it applies,
+//! and the state's `sim.panic` is a counterexample with its path.
 
 use std::cell::RefCell;
 

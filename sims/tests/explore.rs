@@ -521,6 +521,55 @@ fn a_server_that_forgets_to_count_a_refusal_is_caught() {
     );
 }
 
+/// A panic that only some interleavings reach (here the server's, where it refuses a
+/// connection at `maxclients`) is a counterexample like any invariant: `sim.panic`, its
+/// message and place, the shortest path to it, and its trace, instead of an unwind out of the
+/// search that would lose the path.
+#[test]
+fn a_panic_in_one_interleaving_is_a_sim_panic_counterexample() {
+    let inst = builtin("explosion", "redis-py-unbounded", 2).unwrap();
+    let b = bounds(&inst, 2, 0);
+    let o = explore(&inst, &b, Some(Plant::PanicOnRefusal)).unwrap();
+    let c = o.found.expect("caught");
+    assert_eq!(c.what, "sim.panic", "{}", c.detail);
+    assert!(
+        c.detail
+            .starts_with("a task panicked: planted: the server panicked refusing a connection at maxclients (at sims/src/fast/net.rs:"),
+        "{}",
+        c.detail
+    );
+    // The shortest path to the first refusal: the uncounted refusal's path up to the
+    // second connection's first message, which the server refuses (the client sees that
+    // refusal two moves later).
+    let counted = explore(&inst, &b, Some(Plant::UncountedRefusal)).unwrap();
+    let counted = counted.found.expect("caught").moves;
+    assert_eq!(c.moves, counted[..c.moves.len()], "{counted:#?}");
+    assert_eq!(
+        c.moves.last().map(|m| m.trim()),
+        Some("0.000 s  deliver the next message of conn 1 to the server")
+    );
+    // The replay with the trace on meets the panic too, as the path's last move.
+    let last = c
+        .trace
+        .iter()
+        .rposition(|l| l.contains("explore.move"))
+        .unwrap();
+    assert!(
+        c.trace[last..]
+            .iter()
+            .any(|l| l.contains("\"run.violation\"") && l.contains("\"sim.panic\"")),
+        "{:#?}",
+        &c.trace[last..]
+    );
+    // The plant lives in the explorer's world only: its file, run without it, does not panic.
+    assert!(!c.file.reproduces, "{}", c.file.fast_run);
+    assert!(
+        c.file.fast_run.starts_with("sim.panic not reported"),
+        "{}",
+        c.file.fast_run
+    );
+}
+
 #[test]
 fn a_pool_that_hands_out_a_closed_connection_without_a_check_is_caught() {
     // stale-eof with a PING on every checkout: a closed connection fails its PING (EOF), so

@@ -40,6 +40,9 @@ pub enum Plant {
     /// The pool's driver reports every checkout check passed without looking: a pool that
     /// hands out a connection the server closed.
     CheckWithoutLooking,
+    /// The server panics where it would refuse a connection at `maxclients`: a bug in the
+    /// code under test that only some interleavings reach.
+    PanicOnRefusal,
 }
 
 /// One direction of one connection.
@@ -300,7 +303,26 @@ impl<'a> Node<'a> {
     /// Applies a move (`env` is the environment's action list, for [`Move::Env`]) and checks
     /// every invariant. Returns whether the move did what it names (a move the state does not
     /// offer is refused).
+    ///
+    /// A panic while the move is handled (in the pool, the server or the request path) is the
+    /// state's `sim.panic` violation, as in a run on either engine, and not an unwind out of
+    /// the search: a panic that only one interleaving reaches is a counterexample like any
+    /// other, with its path. The world is not expanded after it.
     pub(crate) fn apply(&mut self, m: Move, env: &[Event]) -> bool {
+        let panics = crate::panics::Watch::start();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_move(m, env))) {
+            Ok(applied) => applied,
+            Err(_) => {
+                let p = panics.take().unwrap_or_else(|| "a panic".to_owned());
+                let w = &mut self.world;
+                w.tally
+                    .violation("sim.panic", format!("a task panicked: {p}"), w.now / 1000);
+                true
+            }
+        }
+    }
+
+    fn apply_move(&mut self, m: Move, env: &[Event]) -> bool {
         let w = &mut self.world;
         match m {
             Move::Deliver(ch) => {

@@ -288,6 +288,11 @@ impl World<'_> {
         let peer = self.peer_of(c);
         let local = SocketAddr::new(super::topo::server_ip(i), crate::runner::REDIS_PORT);
         let sv = &mut self.servers[i];
+        assert!(
+            !(self.plant == Some(super::explore::Plant::PanicOnRefusal)
+                && sv.engine.connected_clients() >= sv.engine.config().maxclients),
+            "planted: the server panicked refusing a connection at maxclients"
+        );
         let planted = self.plant == Some(super::explore::Plant::UncountedRefusal)
             && sv.engine.connected_clients() >= sv.engine.config().maxclients;
         let admission = if planted {
