@@ -4,6 +4,9 @@
 //! last sample and each column's maximum). Any change of behaviour is a diff someone has to
 //! read and accept (`cargo insta review`, or `INSTA_UPDATE=always` and `git diff`).
 //!
+//! The scenarios themselves and the fixes' claims are pinned too, as data
+//! (`pinned__scenario-*.snap`, `pinned__claims-*.snap`).
+//!
 //! The same runs are checked against the oracle (`sims::oracle`): every figure it re-derives
 //! from the trace must equal the report's (`tests/oracle.rs` sweeps other seeds).
 
@@ -92,6 +95,28 @@ fn failover_is_pinned_and_agrees_with_the_oracle() {
 #[test]
 fn hung_server_is_pinned_and_agrees_with_the_oracle() {
     pin("hung-server");
+}
+
+/// The built-in runs as data: every scenario at its incident's default seed, as the TOML a
+/// scenario file holds (`tests/snapshots/pinned__scenario-<incident>-<scenario>.snap`), and
+/// every fix's claims (`pinned__claims-<incident>.snap`). A knob that does not move the
+/// default seed's report (a `maxclients` no run reaches, a retry count no request uses up) is
+/// still part of the run: another seed, a fuzz case or the explorer reaches it, so changing
+/// it is a diff to read like a report's.
+#[test]
+fn every_built_in_scenario_and_claim_is_pinned_as_data() {
+    for incident in &sims::incidents::ALL {
+        for s in incident.scenarios(incident.default_seed) {
+            insta::assert_snapshot!(
+                format!("scenario-{}-{}", incident.name, s.name),
+                s.to_toml()
+            );
+        }
+        insta::assert_snapshot!(
+            format!("claims-{}", incident.name),
+            serde_json::to_string_pretty(&incident.claims()).unwrap()
+        );
+    }
 }
 
 #[test]

@@ -127,3 +127,52 @@ pub const ALL: [Incident; 5] = [
 pub fn by_name(name: &str) -> Option<&'static Incident> {
     ALL.iter().find(|i| i.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names, the replay commands a failing run prints, and the options that carry them:
+    /// a run that passes never prints its replay command, so no incident's test reads it.
+    #[test]
+    fn each_incident_is_found_by_name_and_names_the_command_that_replays_it() {
+        let names: Vec<_> = ALL.iter().map(|i| i.name).collect();
+        assert_eq!(
+            names,
+            [
+                "stale-eof",
+                "explosion",
+                "cascade",
+                "failover",
+                "hung-server"
+            ]
+        );
+        for i in &ALL {
+            let found = by_name(i.name).unwrap();
+            assert_eq!((found.name, found.summary), (i.name, i.summary));
+            assert_eq!(
+                i.replay_command(7),
+                format!(
+                    "cargo run --release -p poolsim -- replay {} --seed 7",
+                    i.name
+                )
+            );
+            assert_eq!(
+                i.replay_command_with("poolsim", 12),
+                format!("poolsim replay {} --seed 12", i.name)
+            );
+            for keep in [true, false] {
+                let o = i.run_options(keep);
+                assert_eq!(o.keep_trace, keep);
+                assert_eq!(
+                    o.replay,
+                    format!(
+                        "cargo run --release -p poolsim -- replay {} --seed {{seed}}",
+                        i.name
+                    )
+                );
+            }
+        }
+        assert!(by_name("stale").is_none());
+    }
+}
