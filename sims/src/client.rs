@@ -919,6 +919,17 @@ mod tests {
         assert_eq!(no_retry(&[]).backoff_ms(3, 0.5), 0);
     }
 
+    /// Whole seconds in seconds, everything else in milliseconds: 1,500 ms is not "1 s".
+    #[test]
+    fn timeouts_show_whole_seconds_as_seconds_and_the_rest_in_milliseconds() {
+        assert_eq!(show_ms(None), "off");
+        assert_eq!(show_ms(Some(0)), "0 ms");
+        assert_eq!(show_ms(Some(500)), "500 ms");
+        assert_eq!(show_ms(Some(1_000)), "1 s");
+        assert_eq!(show_ms(Some(1_500)), "1500 ms");
+        assert_eq!(show_ms(Some(12_000)), "12 s");
+    }
+
     #[test]
     fn describe_says_what_matters_in_one_line() {
         assert_eq!(
