@@ -198,6 +198,28 @@ fn every_client_profile_has_a_source_paragraph_naming_every_field() {
             missing.is_empty(),
             "the source paragraph of {p} does not name {missing:?}"
         );
+        // `source()` (what `poolsim list` prints) names the library and the versions the
+        // paragraph was read at.
+        let source = p.source();
+        let versions: Vec<&str> = source
+            .split([' ', ',', ';', '(', ')'])
+            .filter(|w| w.contains('.') && w.chars().any(|c| c.is_ascii_digit()))
+            .filter(|w| {
+                w.trim_start_matches('v')
+                    .starts_with(|c: char| c.is_ascii_digit())
+            })
+            .collect();
+        let library = source.split(' ').next().unwrap_or_default();
+        assert!(
+            !versions.is_empty() && p.name().starts_with(library.trim_end_matches("-redis")),
+            "{p}'s source line names no library and version: {source:?}"
+        );
+        for v in versions {
+            assert!(
+                body.contains(v.trim_start_matches('v')),
+                "{p}'s source line names {v}, which its paragraph does not"
+            );
+        }
     }
 }
 
@@ -331,6 +353,13 @@ fn bad_values_name_the_field() {
     for (spec, field) in cases {
         assert_eq!(field_of(spec), field, "{spec}");
     }
+    // The limits themselves are valid.
+    let spec: ClientSpec = toml::from_str(
+        r#"profile = "redis-py-8"
+           overrides = { retry = { attempts = 1000, backoff_base_ms = 50, backoff_cap_ms = 50 } }"#,
+    )
+    .unwrap();
+    assert_eq!(spec.behaviour().unwrap().retry.attempts, 1_000);
 
     let err = ClientSpec::profile("redis-py-6").behaviour().unwrap_err();
     assert!(
