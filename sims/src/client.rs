@@ -864,6 +864,7 @@ mod tests {
         for p in ClientProfile::ALL {
             assert_eq!(ClientProfile::by_name(p.name()), Ok(p));
             assert_eq!(p.name().parse::<ClientProfile>(), Ok(p));
+            assert_eq!(p.to_string(), p.name());
         }
         let err = ClientProfile::by_name("redis-py").unwrap_err();
         let text = err.to_string();
