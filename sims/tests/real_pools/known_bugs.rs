@@ -82,6 +82,9 @@ enum Plant {
     OverCount,
     /// The first get spawns a task that panics (a pool's background task with a bug).
     PanicInBackground,
+    /// Every get after the first two fails (not a bug a probe looks for: a pool whose
+    /// failures a probe must count).
+    FailAfterTwo,
 }
 
 struct Planted {
@@ -157,6 +160,9 @@ impl PoolUnderTest for Planted {
         if self.plant == Plant::PanicInBackground && self.seen.lock().unwrap().is_empty() {
             tokio::task::spawn_local(async { panic!("planted: a background task panicked") });
         }
+        if self.plant == Plant::FailAfterTwo && self.seen.lock().unwrap().len() >= 2 {
+            return Err(GetError::Other("planted: get failed".to_owned()));
+        }
         let r = self.inner.get(deadline).await;
         guard.done = true;
         if let Ok(c) = &r {
@@ -188,6 +194,20 @@ impl PoolUnderTest for Planted {
     fn conn_id(&self, conn: &Self::Conn) -> u64 {
         self.inner.conn_id(conn)
     }
+}
+
+/// deadpool #92's probe counts the gets that failed over dead idle connections: no pool fails
+/// one (`DETAILS`), so a pool that fails all six must be counted as such.
+#[test]
+fn failed_recycles_counts_the_gets_that_failed() {
+    let r = by_name("deadpool-92")
+        .unwrap()
+        .run_with(Factory(Plant::FailAfterTwo), SEED);
+    assert!(!r.present, "{}", r.detail);
+    assert_eq!(
+        r.detail,
+        "6 gets over dead idle connections: 6 failed, at most max_size counted at every step (2 at the end)"
+    );
 }
 
 fn caught(bug: &str, plant: Plant) {
