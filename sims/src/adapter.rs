@@ -511,3 +511,34 @@ pub trait PoolFactory: 'static {
     /// A pool for `ctx`, labelled `label` in the trace.
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<Self::Pool, String>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a `-READONLY` reply is a READONLY error; any other error reply is `other` and
+    /// keeps its connection. No built-in run answers a client with another server error.
+    #[test]
+    fn each_command_error_has_its_kind_and_only_a_reply_keeps_the_connection() {
+        let cases = [
+            (CmdError::Closed("eof".into()), ErrorKind::Eof, true),
+            (CmdError::MaxClients, ErrorKind::MaxClients, true),
+            (CmdError::Timeout(200), ErrorKind::ReadTimeout, true),
+            (
+                CmdError::Server("READONLY You can't write against a read only replica.".into()),
+                ErrorKind::Readonly,
+                false,
+            ),
+            (
+                CmdError::Server("ERR unknown command 'FOO'".into()),
+                ErrorKind::Other,
+                false,
+            ),
+            (CmdError::Other("bad frame".into()), ErrorKind::Other, true),
+        ];
+        for (e, kind, breaks) in cases {
+            assert_eq!(e.kind(), kind, "{e:?}");
+            assert_eq!(e.breaks_connection(), breaks, "{e:?}");
+        }
+    }
+}
