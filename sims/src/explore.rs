@@ -498,6 +498,8 @@ pub fn explore(
     plant: Option<Plant>,
 ) -> Result<Outcome, ScenarioError> {
     let started = std::time::Instant::now();
+    // One watch for the whole search: each move that panics takes its record.
+    let panics = crate::panics::Watch::start();
     // The spill and the memory budget read the process's resident memory: give back what an
     // earlier search in this process freed, or this one would count it as its own.
     release_freed_memory();
@@ -525,7 +527,7 @@ pub fn explore(
             Ok(n) => *n,
             Err(key) => {
                 out.rebuilt += 1;
-                rebuild(inst, path.as_ref(), plant, key, &mut parent)?
+                rebuild(inst, path.as_ref(), plant, key, &mut parent, &panics)?
             }
         };
         let ms = moves(&mut node, inst, b);
@@ -558,7 +560,7 @@ pub fn explore(
                 node.as_ref().expect("taken only by the last branch").fork()
             };
             let at = child.now_us();
-            child.apply(m, &inst.env);
+            child.apply(m, &inst.env, &panics);
             out.transitions += 1;
             let child_path = Some(Rc::new(Path {
                 mv: m,
@@ -652,6 +654,7 @@ fn rebuild<'a>(
     plant: Option<Plant>,
     key: u128,
     parent: &mut Option<(Rc<Path>, Node<'a>)>,
+    panics: &crate::panics::Watch,
 ) -> Result<Node<'a>, ScenarioError> {
     let p = path.expect("the initial state is never kept as a path");
     let mut node = match (&p.parent, parent.as_ref()) {
@@ -660,7 +663,7 @@ fn rebuild<'a>(
             let mut n = Node::new(&inst.scenario, false, plant)?;
             for (m, _) in moves_of(pp.as_ref()) {
                 let _ = n.network_and_timer_moves();
-                n.apply(m, &inst.env);
+                n.apply(m, &inst.env, panics);
             }
             if let Some(pp) = pp {
                 *parent = Some((pp.clone(), n.fork()));
@@ -669,7 +672,7 @@ fn rebuild<'a>(
         }
     };
     let _ = node.network_and_timer_moves();
-    node.apply(p.mv, &inst.env);
+    node.apply(p.mv, &inst.env, panics);
     assert_eq!(
         node.key(),
         key,
@@ -686,12 +689,13 @@ fn replay(
     plant: Option<Plant>,
 ) -> Result<Vec<String>, ScenarioError> {
     let mut node = Node::new(&inst.scenario, true, plant)?;
+    let panics = crate::panics::Watch::start();
     let mut lines = node.take_trace();
     for (i, &(m, _)) in moves.iter().enumerate() {
         // As the search did: stale timers dropped before the move is picked.
         let _ = node.network_and_timer_moves();
         let at = node.now_us();
-        node.apply(m, &inst.env);
+        node.apply(m, &inst.env, &panics);
         let mut l = String::new();
         let _ = write!(
             l,

@@ -307,9 +307,10 @@ impl<'a> Node<'a> {
     /// A panic while the move is handled (in the pool, the server or the request path) is the
     /// state's `sim.panic` violation, as in a run on either engine, and not an unwind out of
     /// the search: a panic that only one interleaving reaches is a counterexample like any
-    /// other, with its path. The world is not expanded after it.
-    pub(crate) fn apply(&mut self, m: Move, env: &[Event]) -> bool {
-        let panics = crate::panics::Watch::start();
+    /// other, with its path. The world is not expanded after it. `panics` is the caller's
+    /// watch, started once for a search or a replay (not once per move): it gives the panic's
+    /// message and place.
+    pub(crate) fn apply(&mut self, m: Move, env: &[Event], panics: &crate::panics::Watch) -> bool {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_move(m, env))) {
             Ok(applied) => applied,
             Err(_) => {

@@ -288,13 +288,13 @@ impl World<'_> {
         let peer = self.peer_of(c);
         let local = SocketAddr::new(super::topo::server_ip(i), crate::runner::REDIS_PORT);
         let sv = &mut self.servers[i];
+        // The planted bugs below act where the server would refuse the connection.
+        let at_limit = sv.engine.connected_clients() >= sv.engine.config().maxclients;
         assert!(
-            !(self.plant == Some(super::explore::Plant::PanicOnRefusal)
-                && sv.engine.connected_clients() >= sv.engine.config().maxclients),
+            !(at_limit && self.plant == Some(super::explore::Plant::PanicOnRefusal)),
             "planted: the server panicked refusing a connection at maxclients"
         );
-        let planted = self.plant == Some(super::explore::Plant::UncountedRefusal)
-            && sv.engine.connected_clients() >= sv.engine.config().maxclients;
+        let planted = at_limit && self.plant == Some(super::explore::Plant::UncountedRefusal);
         let admission = if planted {
             // Planted: a server that forgets to count a refused connection. It takes the
             // connection past its limit for a moment (counting no refusal) and the shell
