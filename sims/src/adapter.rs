@@ -541,4 +541,26 @@ mod tests {
             assert_eq!(e.breaks_connection(), breaks, "{e:?}");
         }
     }
+
+    /// A pool whose adapter says only its counts opts out of each check that needs more:
+    /// `None` skips it. The real crates' adapters (bb8, deadpool, mobc, redis-rs) count
+    /// neither their connects in flight nor their connects so far, and do not list their
+    /// connections' addresses. A default that claimed `Some(0)` connects
+    /// in flight would hold every real pool to "no refusal unread at the end", which a pool
+    /// refilling against a full server breaks without a bug.
+    #[test]
+    fn a_pool_that_says_only_its_counts_opts_out_of_the_checks_that_need_more() {
+        struct CountsOnly;
+        impl Observe for CountsOnly {
+            fn snapshot(&self) -> PoolSnapshot {
+                PoolSnapshot::default()
+            }
+        }
+        let p = CountsOnly;
+        assert_eq!(p.check_invariants(), Ok(()));
+        assert_eq!(p.connects_in_flight(), None);
+        assert_eq!(p.findings(), Vec::new());
+        assert_eq!(p.connection_addrs(), None);
+        assert_eq!(p.connect_counts(), None);
+    }
 }

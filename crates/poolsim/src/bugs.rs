@@ -21,27 +21,11 @@ pub(crate) fn main(a: &BugsArgs) -> ExitCode {
             }
         },
     };
-    let mut pools: Vec<PoolChoice> = Vec::new();
-    let wanted = if a.pool.is_empty() {
-        vec![Pools::All]
+    let pools = if a.pool.is_empty() {
+        Pools::expand(&[Pools::All])
     } else {
-        a.pool.clone()
+        Pools::expand(&a.pool)
     };
-    for p in wanted {
-        let more = match p {
-            Pools::One(c) => vec![c],
-            Pools::All => {
-                let mut v = vec![PoolChoice::Ours];
-                v.extend(PoolChoice::REAL_CRATES);
-                v
-            }
-        };
-        for c in more {
-            if !pools.contains(&c) {
-                pools.push(c);
-            }
-        }
-    }
     let seed = a.seed.unwrap_or(1);
     let mut ours_bad = Vec::new();
     println!("seed: {seed}\n");

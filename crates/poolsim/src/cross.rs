@@ -18,27 +18,6 @@ use sims::scenario::Outcome;
 use sims::{Report, RunOptions, Scenario};
 use std::process::ExitCode;
 
-/// The pools `--pool` names, in order, `all` expanded, duplicates dropped.
-fn pools(a: &ReplayArgs) -> Vec<PoolChoice> {
-    let mut out: Vec<PoolChoice> = Vec::new();
-    for p in &a.pool {
-        let more = match p {
-            Pools::One(c) => vec![c.clone()],
-            Pools::All => {
-                let mut v = vec![PoolChoice::Ours];
-                v.extend(PoolChoice::REAL_CRATES);
-                v
-            }
-        };
-        for c in more {
-            if !out.contains(&c) {
-                out.push(c);
-            }
-        }
-    }
-    out
-}
-
 /// One row of the table.
 struct Row {
     name: String,
@@ -104,7 +83,7 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
              pool: drop --engine fast",
         );
     }
-    let pools = pools(a);
+    let pools = Pools::expand(&a.pool);
     let mut ours_failed = Vec::new();
     for (n, incident) in a.incident.incidents().into_iter().enumerate() {
         let seed = a.seed.unwrap_or(incident.default_seed);
@@ -173,9 +152,7 @@ pub(crate) fn main(a: &ReplayArgs) -> ExitCode {
             );
             continue;
         }
-        if n > 0 {
-            println!("\n{}\n", "=".repeat(100));
-        }
+        crate::rule_before(n);
         print_table(incident, seed, &rows, &pools, &cells);
         println!("\nreplay: {replay}");
     }

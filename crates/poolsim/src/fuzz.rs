@@ -70,12 +70,26 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v * scale))
 }
 
-pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
-    let file = a
-        .target
-        .as_deref()
+/// The scenario file `target` names, if it names one rather than a fix: a path ending in
+/// `.toml` or `.json` (whether or not it exists: reading it says what is wrong), or any file
+/// that exists.
+fn scenario_file(target: Option<&str>) -> Option<&std::path::Path> {
+    target
         .map(std::path::Path::new)
-        .filter(|p| p.extension().is_some_and(|e| e == "toml" || e == "json") || p.is_file());
+        .filter(|p| p.extension().is_some_and(|e| e == "toml" || e == "json") || p.is_file())
+}
+
+/// The progress bar's length: every case of every fix, unknown under a time budget.
+fn total_cases(cases: u64, fixes: usize, timed: bool) -> Option<u64> {
+    if timed {
+        None
+    } else {
+        Some(cases * fixes as u64)
+    }
+}
+
+pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
+    let file = scenario_file(a.target.as_deref());
     if a.faults && file.is_none() {
         return usage_error(
             "--faults is for a scenario file (a built-in fix's claim states its own faults)",
@@ -129,11 +143,7 @@ pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
         poolsim: crate::invocation(),
         keep_going: a.keep_going,
     };
-    let total = if a.time.is_some() {
-        None
-    } else {
-        Some(opts.cases * targets.len() as u64)
-    };
+    let total = total_cases(opts.cases, targets.len(), a.time.is_some());
     let pb = if a.json {
         ProgressBar::hidden()
     } else {
@@ -161,7 +171,7 @@ pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
         // Plain data: serialization cannot fail.
         println!("{}", serde_json::to_string(&summary).expect("serializes"));
     } else {
-        print_human(&summary);
+        print!("{}", human(&summary));
     }
     if summary.failed > 0 {
         for t in &summary.targets {
@@ -180,7 +190,8 @@ pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print_human(s: &Summary) {
+/// The run's summary as text (what `poolsim fuzz` prints without `--json`).
+fn human(s: &Summary) -> String {
     let mut out = String::new();
     let budget = s
         .time_budget_secs
@@ -266,7 +277,7 @@ fn print_human(s: &Summary) {
             out.push_str(&format!("    {l}\n"));
         }
     }
-    print!("{out}");
+    out
 }
 
 /// The shrunk case in one line: the figures a reader looks at first.
@@ -305,5 +316,144 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    /// A path ending in `.toml` or `.json` is a file whether it exists or not (reading it
+    /// then says why not, rather than "unknown fix"); any other name is a fix unless a file
+    /// of that name exists.
+    #[test]
+    fn a_target_is_a_scenario_file_by_its_extension_or_because_it_exists() {
+        use std::path::Path;
+        assert_eq!(scenario_file(None), None);
+        assert_eq!(scenario_file(Some("cascade")), None);
+        assert_eq!(scenario_file(Some("cascade/sized-pool-60")), None);
+        assert_eq!(scenario_file(Some("nosuch.yaml")), None);
+        for f in ["nosuch.toml", "nosuch.json", "dir/nosuch.toml"] {
+            assert_eq!(scenario_file(Some(f)), Some(Path::new(f)), "{f}");
+        }
+        let dir = std::env::temp_dir().join(format!("poolsim-fuzz-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bare = dir.join("my-scenario");
+        std::fs::write(&bare, "").unwrap();
+        let name = bare.to_str().unwrap();
+        assert_eq!(scenario_file(Some(name)), Some(bare.as_path()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_progress_bar_counts_every_case_of_every_fix_unless_timed() {
+        assert_eq!(total_cases(100, 3, false), Some(300));
+        assert_eq!(total_cases(100, 1, false), Some(100));
+        assert_eq!(total_cases(u64::MAX, 3, true), None);
+    }
+
+    /// The text summary, line by line: the budget, each fix's status (held, failed once,
+    /// failed in several cases with the count by key), the engine a fix ran on when it is not
+    /// the run's, and each finding's shrunk case, turmoil verdict, file, replay and trace.
+    #[test]
+    fn the_text_summary_says_each_fix_s_status_and_each_finding() {
+        use sims::fuzz::{CaseFailure, FailureClass, Finding, Summary, TargetResult};
+        let fix = sims::fuzz::targets(Some("cascade/sized-pool-60"))
+            .unwrap()
+            .remove(0);
+        let finding = |case: u64, key: &str| Finding {
+            case,
+            failure: CaseFailure {
+                class: FailureClass::Claim,
+                key: key.to_owned(),
+                detail: "errors.total = 3".to_owned(),
+            },
+            shrink_runs: 12,
+            original: fix.base.clone(),
+            shrunk: fix.base.clone(),
+            file: (case == 7).then(|| "out/x.toml".to_owned()),
+            replay: "poolsim run out/x.toml".to_owned(),
+            reproduced_on_turmoil: case == 7,
+            turmoil_verdict: "errors.total = 3".to_owned(),
+            trace_excerpt: vec!["t=1.000 request.end".to_owned()],
+        };
+        let target = |name: &str, engine: &str, failing: u64, findings: Vec<Finding>| {
+            let mut by_key = std::collections::BTreeMap::new();
+            if failing > 1 {
+                by_key.insert("claim errors.total <= 0".to_owned(), failing - 1);
+                by_key.insert("invariant server.maxclients".to_owned(), 1);
+            } else if failing == 1 {
+                by_key.insert("claim errors.total <= 0".to_owned(), 1);
+            }
+            TargetResult {
+                target: name.to_owned(),
+                claim: fix.claim.clone(),
+                cases: 40,
+                failing_cases: failing,
+                by_key,
+                stopped_by_time: false,
+                engine: engine.to_owned(),
+                findings,
+                secs: 1.25,
+            }
+        };
+        let s = Summary {
+            seed: 1,
+            engine: "fast".to_owned(),
+            cases_per_target: 40,
+            time_budget_secs: Some(30.0),
+            targets: vec![
+                target("a/held", "fast", 0, vec![]),
+                target("a/held-old-json", "", 0, vec![]),
+                target("b/on-turmoil", "turmoil", 0, vec![]),
+                target(
+                    "c/once",
+                    "fast",
+                    1,
+                    vec![finding(7, "claim errors.total <= 0")],
+                ),
+                target(
+                    "c/thrice",
+                    "fast",
+                    3,
+                    vec![finding(9, "invariant server.maxclients")],
+                ),
+            ],
+            cases: 200,
+            failed: 2,
+            failures: [
+                ("claim errors.total <= 0".to_owned(), 3),
+                ("invariant server.maxclients".to_owned(), 1),
+            ]
+            .into(),
+            secs: 6.5,
+        };
+        let text = human(&s);
+        let shrunk = describe(&fix.base);
+        assert!(shrunk.starts_with("seed 2, "), "{shrunk}");
+        let want = format!(
+            "\
+fuzz: seed 1, engine fast, budget 30 s per fix: 200 cases over 5 fixes in 6.5 s
+  a/held               40 cases      1.2 s  held
+  a/held-old-json      40 cases      1.2 s  held
+  b/on-turmoil         40 cases      1.2 s  held (on turmoil)
+  c/once               40 cases      1.2 s  FAILED at case 7: claim errors.total <= 0
+  c/thrice             40 cases      1.2 s  FAILED in 3 cases, first at case 9: claim errors.total <= 0 (2), invariant server.maxclients (1)
+failures:
+  claim errors.total <= 0: 3
+  invariant server.maxclients: 1
+
+c/once: case 7 failed (claim): errors.total = 3
+  shrunk in 12 runs to: {shrunk}
+  on turmoil (poolsim run): reproduced (errors.total = 3)
+  file: out/x.toml
+  replay: poolsim run out/x.toml
+  trace around the first failing request:
+    t=1.000 request.end
+
+c/thrice: case 9 failed (claim): errors.total = 3
+  shrunk in 12 runs to: {shrunk}
+  on turmoil (poolsim run): NOT reproduced (errors.total = 3)
+  replay: poolsim run out/x.toml
+  trace around the first failing request:
+    t=1.000 request.end
+"
+        );
+        assert_eq!(text, want);
     }
 }

@@ -317,6 +317,30 @@ pub(crate) enum Pools {
     All,
 }
 
+impl Pools {
+    /// The pools a list of `--pool` values names, in order, `all` expanded (ours first, then
+    /// every real crate), each once.
+    pub(crate) fn expand(values: &[Self]) -> Vec<sims::pools::PoolChoice> {
+        let mut out: Vec<sims::pools::PoolChoice> = Vec::new();
+        for p in values {
+            let more = match p {
+                Self::One(c) => vec![c.clone()],
+                Self::All => {
+                    let mut v = vec![sims::pools::PoolChoice::Ours];
+                    v.extend(sims::pools::PoolChoice::REAL_CRATES);
+                    v
+                }
+            };
+            for c in more {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+}
+
 fn parse_pool(s: &str) -> Result<Pools, String> {
     if s == "all" {
         return Ok(Pools::All);
@@ -455,6 +479,14 @@ pub(crate) fn invocation() -> String {
 }
 
 /// Prints a usage error as one line and returns exit status 2.
+/// The rule printed between two incidents' tables (before the `n`th, counted from 0; none
+/// before the first).
+pub(crate) fn rule_before(n: usize) {
+    if n > 0 {
+        println!("\n{}\n", "=".repeat(100));
+    }
+}
+
 pub(crate) fn usage_error(msg: &str) -> ExitCode {
     eprintln!("poolsim: {msg}");
     ExitCode::from(2)

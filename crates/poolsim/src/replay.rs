@@ -205,9 +205,7 @@ pub(crate) fn execute(plans: Vec<Plan>, a: &Output) -> ExitCode {
             if a.json {
                 print_json(&r);
             } else {
-                if !done.is_empty() {
-                    println!("\n{}\n", "=".repeat(100));
-                }
+                crate::rule_before(done.len());
                 print_human(&r);
             }
         });

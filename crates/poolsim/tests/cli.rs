@@ -462,13 +462,19 @@ fn replay_with_every_pool_prints_one_table_across_pools_each_cell_measured() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
+    // A finding is listed once per pool, with every row that reported it.
+    assert!(
+        text.contains("\n  redis_rs.modelled [go-redis-pool-10, sized-pool-60, defaults]\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("redis_rs.modelled").count(), 1, "{text}");
 }
 
 #[test]
 fn replay_with_pools_as_json_has_one_cell_per_pool_and_run() {
     let out = poolsim()
         .args([
-            "replay", "cascade", "--pool", "bb8", "--pool", "ours", "--json",
+            "replay", "cascade", "--pool", "deadpool", "--pool", "ours", "--json",
         ])
         .output()
         .unwrap();
@@ -481,8 +487,18 @@ fn replay_with_pools_as_json_has_one_cell_per_pool_and_run() {
     for c in cells {
         assert_eq!(keys(c), set(&["pool", "row", "report"]));
     }
-    assert_eq!(cells[0]["pool"], "bb8");
+    assert_eq!(cells[0]["pool"], "deadpool");
     assert!(cells[0]["report"]["findings"].as_array().is_some());
+    // deadpool's defaults leave work stuck: the violation names the command that replays
+    // this table, not `poolsim run` of one scenario.
+    let defaults = &cells[2];
+    assert_eq!(defaults["row"], "defaults");
+    let v = &defaults["report"]["invariant_violations"][0];
+    assert_eq!(v["invariant"], "e2e.liveness");
+    assert_eq!(
+        v["replay"],
+        "cargo run --release -p poolsim -- replay cascade --seed 2 --pool deadpool --pool ours"
+    );
 }
 
 #[test]
@@ -1283,7 +1299,18 @@ fn fuzz_a_file_of_your_own_checks_its_own_expectation_around_it() {
     );
     let e = usage_error(&["fuzz", "stale-eof", "--faults"]);
     assert!(e.contains("--faults is for a scenario file"), "{e}");
-    usage_error(&["fuzz", "nosuch.toml"]);
+    // A path ending in .toml or .json is a file, whether it exists or not.
+    for f in ["nosuch.toml", "nosuch.json"] {
+        let e = usage_error(&["fuzz", f]);
+        assert!(e.contains(&format!("cannot read {f}")), "{e}");
+    }
+    // Without --json, the claim and what was left out of it go to stderr; with it, nothing.
+    let out = poolsim()
+        .args(["fuzz", held.to_str().unwrap(), "--cases", "1", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "", "no claim lines with --json");
 }
 
 /// `explore RUN --write FILE` writes the counterexample as a scenario file that `run`
