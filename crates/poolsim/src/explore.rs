@@ -183,8 +183,7 @@ fn world(a: &ExploreArgs, target: &str) -> ExitCode {
         Option<sims::scenario::Outcome>,
         Result<sims::explore::Instance, String>,
     )> = Vec::new();
-    let path = std::path::Path::new(target);
-    if target.ends_with(".toml") || path.is_file() {
+    if let Some(path) = crate::replay::scenario_file(target) {
         let s = match crate::replay::read_scenario(path) {
             Ok(s) => s,
             Err(e) => return crate::usage_error(&e),

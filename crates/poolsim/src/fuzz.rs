@@ -70,15 +70,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v * scale))
 }
 
-/// The scenario file `target` names, if it names one rather than a fix: a path ending in
-/// `.toml` or `.json` (whether or not it exists: reading it says what is wrong), or any file
-/// that exists.
-fn scenario_file(target: Option<&str>) -> Option<&std::path::Path> {
-    target
-        .map(std::path::Path::new)
-        .filter(|p| p.extension().is_some_and(|e| e == "toml" || e == "json") || p.is_file())
-}
-
 /// The progress bar's length: every case of every fix, unknown under a time budget.
 fn total_cases(cases: u64, fixes: usize, timed: bool) -> Option<u64> {
     if timed {
@@ -89,7 +80,7 @@ fn total_cases(cases: u64, fixes: usize, timed: bool) -> Option<u64> {
 }
 
 pub(crate) fn main(a: &FuzzArgs) -> ExitCode {
-    let file = scenario_file(a.target.as_deref());
+    let file = a.target.as_deref().and_then(crate::replay::scenario_file);
     if a.faults && file.is_none() {
         return usage_error(
             "--faults is for a scenario file (a built-in fix's claim states its own faults)",
@@ -316,28 +307,6 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
-    }
-
-    /// A path ending in `.toml` or `.json` is a file whether it exists or not (reading it
-    /// then says why not, rather than "unknown fix"); any other name is a fix unless a file
-    /// of that name exists.
-    #[test]
-    fn a_target_is_a_scenario_file_by_its_extension_or_because_it_exists() {
-        use std::path::Path;
-        assert_eq!(scenario_file(None), None);
-        assert_eq!(scenario_file(Some("cascade")), None);
-        assert_eq!(scenario_file(Some("cascade/sized-pool-60")), None);
-        assert_eq!(scenario_file(Some("nosuch.yaml")), None);
-        for f in ["nosuch.toml", "nosuch.json", "dir/nosuch.toml"] {
-            assert_eq!(scenario_file(Some(f)), Some(Path::new(f)), "{f}");
-        }
-        let dir = std::env::temp_dir().join(format!("poolsim-fuzz-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bare = dir.join("my-scenario");
-        std::fs::write(&bare, "").unwrap();
-        let name = bare.to_str().unwrap();
-        assert_eq!(scenario_file(Some(name)), Some(bare.as_path()));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -310,6 +310,14 @@ fn print_human(r: &Replayed) {
 
 /// Reads a scenario file (TOML, or JSON when the name ends in `.json`); the error is one
 /// line naming the file, and the line and field the parser names.
+/// The scenario file a command's target names, if it names one rather than an incident or a
+/// fix (`poolsim fuzz`, `poolsim explore`): a path ending in `.toml` or `.json` (whether or
+/// not it exists: reading it says what is wrong), or any file that exists.
+pub(crate) fn scenario_file(target: &str) -> Option<&Path> {
+    let p = Path::new(target);
+    (p.extension().is_some_and(|e| e == "toml" || e == "json") || p.is_file()).then_some(p)
+}
+
 pub(crate) fn read_scenario(f: &Path) -> Result<Scenario, String> {
     let text =
         std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
@@ -354,4 +362,28 @@ pub(crate) fn run_files(files: &[PathBuf], seed: Option<u64>, out: &Output) -> E
         });
     }
     execute(plans, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path ending in `.toml` or `.json` is a file whether it exists or not (reading it
+    /// then says why not, rather than "unknown fix"); any other name is an incident or a fix
+    /// unless a file of that name exists.
+    #[test]
+    fn a_target_is_a_scenario_file_by_its_extension_or_because_it_exists() {
+        for name in ["cascade", "cascade/sized-pool-60", "all", "nosuch.yaml"] {
+            assert_eq!(scenario_file(name), None, "{name}");
+        }
+        for f in ["nosuch.toml", "nosuch.json", "dir/nosuch.toml"] {
+            assert_eq!(scenario_file(f), Some(Path::new(f)), "{f}");
+        }
+        let dir = std::env::temp_dir().join(format!("poolsim-replay-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bare = dir.join("my-scenario");
+        std::fs::write(&bare, "").unwrap();
+        assert_eq!(scenario_file(bare.to_str().unwrap()), Some(bare.as_path()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
