@@ -563,4 +563,49 @@ mod tests {
         assert_eq!(p.connection_addrs(), None);
         assert_eq!(p.connect_counts(), None);
     }
+
+    /// A pool that implements only what it must (get, run, release, its ids) gets the
+    /// documented defaults: no local port (the trace names its ids only), no connection taken
+    /// for stale, no address watch, no reconnect in place, and a connection to an old address
+    /// released as a broken one (`release(conn, false)`) with its slot kept. None of the
+    /// workspace's pools relies on them (each real crate's adapter reads its local port), so
+    /// only this test reads them.
+    #[test]
+    fn a_pool_that_implements_only_what_it_must_gets_the_documented_defaults() {
+        #[derive(Default)]
+        struct Bare {
+            released: std::sync::Mutex<Vec<(u64, bool)>>,
+        }
+        impl Observe for Bare {
+            fn snapshot(&self) -> PoolSnapshot {
+                PoolSnapshot::default()
+            }
+        }
+        impl PoolUnderTest for Bare {
+            type Conn = u64;
+            async fn get(&self, _: tokio::time::Instant) -> Result<u64, GetError> {
+                Ok(7)
+            }
+            async fn run(&self, _: &mut u64, _: &[&[u8]]) -> Result<Reply, CmdError> {
+                Ok(Reply::Int(1))
+            }
+            fn release(&self, conn: u64, healthy: bool) {
+                self.released.lock().unwrap().push((conn, healthy));
+            }
+            fn conn_id(&self, conn: &u64) -> u64 {
+                *conn
+            }
+        }
+        let p = Bare::default();
+        assert_eq!(p.conn_local_port(&7), None);
+        assert!(!p.stale(&7));
+        assert!(p.address_watch(&7).is_none());
+        assert!(!p.can_reconnect_in_place());
+        assert!(!p.release_unowned(7), "the slot is not lost");
+        assert_eq!(
+            *p.released.lock().unwrap(),
+            [(7, false)],
+            "released as broken"
+        );
+    }
 }
