@@ -413,7 +413,15 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     assert!(e.contains("no pool \"r2d2\""), "{e}");
     usage_error(&["replay", "cascade", "--pool", "ours:nope"]);
     usage_error(&["replay", "cascade", "--pool", "bb8", "--profile", "bb8"]);
-    usage_error(&["replay", "cascade", "--pool", "bb8", "--trace", "t.jsonl"]);
+    // Each of the one-pool outputs alone is refused with --pool.
+    for one in [
+        ["--trace", "t.jsonl"],
+        ["--plot", "p.png"],
+        ["--save-scenarios", "dir"],
+    ] {
+        let e = usage_error(&[&["replay", "cascade", "--pool", "bb8"][..], &one[..]].concat());
+        assert!(e.contains("take one pool: drop --pool"), "{one:?}: {e}");
+    }
     usage_error(&["bugs", "bb8-0"]);
 }
 
