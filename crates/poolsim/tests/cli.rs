@@ -1413,6 +1413,37 @@ fn explore_writes_a_counterexample_that_run_replays() {
     );
 }
 
+/// `--each-fault` keeps a run without environment actions as one search (it has no action
+/// to split by), and an instance's details name the claim's checks that need a whole run,
+/// only when there are some.
+#[test]
+fn explore_each_fault_keeps_a_run_without_actions_and_names_what_states_do_not_check() {
+    let explore = |target: &str, more: &[&str]| {
+        let out = poolsim()
+            .args(["explore", target, "--requests", "1", "--max-states", "50"])
+            .args(more)
+            .output()
+            .unwrap();
+        // Truncated at 50 states: exit 1.
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        stdout_of(&out)
+    };
+    let text = explore("explosion/redis-py-unbounded", &["--each-fault"]);
+    assert!(!text.contains("  environment: "), "no action: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("explosion/redis-py-unbounded ") && l.contains("50 states")),
+        "the run is searched once: {text}"
+    );
+    assert!(
+        text.contains("\n  not checked in states (needs a whole run): rejected_connections <= 0\n"),
+        "{text}"
+    );
+    let text = explore("stale-eof/check-on-checkout", &["--faults", "0"]);
+    assert!(text.contains("\n  claim: errors.eof <= 0\n"), "{text}");
+    assert!(!text.contains("not checked in states"), "{text}");
+}
+
 #[test]
 fn explore_a_run_prints_the_shortest_counterexample_and_exits_1() {
     let out = poolsim()
