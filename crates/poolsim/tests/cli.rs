@@ -1442,6 +1442,8 @@ fn explore_each_fault_keeps_a_run_without_actions_and_names_what_states_do_not_c
     let text = explore("stale-eof/check-on-checkout", &["--faults", "0"]);
     assert!(text.contains("\n  claim: errors.eof <= 0\n"), "{text}");
     assert!(!text.contains("not checked in states"), "{text}");
+    // Far below the memory budget: no state was spilled, and none is said to be.
+    assert!(!text.contains("frontier states were kept"), "{text}");
 }
 
 #[test]
