@@ -1634,4 +1634,17 @@ mod tests {
             Some("latency_ms.p99 = 3000, expected <= 100")
         );
     }
+
+    /// A Sentinel table that says nothing is Redis Sentinel 7.0's defaults
+    /// (../shared/FAILOVER-FACTS.md): `down-after-milliseconds 30000`, `failover-timeout
+    /// 180000`, the master named `mymaster`, and the fake's own timings.
+    #[test]
+    fn an_empty_sentinel_table_is_sentinels_defaults() {
+        let parsed: SentinelSpec = toml::from_str("").unwrap();
+        assert_eq!(parsed, SentinelSpec::default());
+        assert_eq!(parsed.master_name, "mymaster");
+        assert_eq!(parsed.down_after_ms, 30_000);
+        assert_eq!(parsed.failover_timeout_ms, 180_000);
+        assert_eq!(parsed.tick_ms, None);
+    }
 }
