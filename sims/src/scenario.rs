@@ -1647,4 +1647,26 @@ mod tests {
         assert_eq!(parsed.failover_timeout_ms, 180_000);
         assert_eq!(parsed.tick_ms, None);
     }
+
+    /// The figures the audit's sizing and the fuzzer's strategy read off a scenario: a
+    /// distribution's mean, a command's round trips, an event moved in time.
+    #[test]
+    fn means_round_trips_and_moved_events() {
+        assert_eq!(Dist::fixed(5).mean_ms(), 5.0);
+        assert_eq!(
+            Dist::Uniform {
+                min_ms: 3,
+                max_ms: 4
+            }
+            .mean_ms(),
+            3.5
+        );
+        assert_eq!(Dist::Exponential { mean_ms: 7 }.mean_ms(), 7.0);
+        assert_eq!(Command::SetGet.round_trips(), 2);
+        assert_eq!(Command::Echo.round_trips(), 1);
+        assert_eq!(Command::Ping.round_trips(), 1);
+        let mut e = Event::KillAllClients { at_ms: 100 };
+        e.set_at_ms(2_500);
+        assert_eq!(e.at_ms(), 2_500);
+    }
 }
