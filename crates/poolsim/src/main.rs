@@ -478,7 +478,6 @@ pub(crate) fn invocation() -> String {
     }
 }
 
-/// Prints a usage error as one line and returns exit status 2.
 /// The rule printed between two incidents' tables (before the `n`th, counted from 0; none
 /// before the first).
 pub(crate) fn rule_before(n: usize) {
@@ -487,6 +486,7 @@ pub(crate) fn rule_before(n: usize) {
     }
 }
 
+/// Prints a usage error as one line and returns exit status 2.
 pub(crate) fn usage_error(msg: &str) -> ExitCode {
     eprintln!("poolsim: {msg}");
     ExitCode::from(2)

@@ -308,8 +308,6 @@ fn print_human(r: &Replayed) {
     print!("{out}");
 }
 
-/// Reads a scenario file (TOML, or JSON when the name ends in `.json`); the error is one
-/// line naming the file, and the line and field the parser names.
 /// The scenario file a command's target names, if it names one rather than an incident or a
 /// fix (`poolsim fuzz`, `poolsim explore`): a path ending in `.toml` or `.json` (whether or
 /// not it exists: reading it says what is wrong), or any file that exists.
@@ -318,6 +316,8 @@ pub(crate) fn scenario_file(target: &str) -> Option<&Path> {
     (p.extension().is_some_and(|e| e == "toml" || e == "json") || p.is_file()).then_some(p)
 }
 
+/// Reads a scenario file (TOML, or JSON when the name ends in `.json`); the error is one
+/// line naming the file, and the line and field the parser names.
 pub(crate) fn read_scenario(f: &Path) -> Result<Scenario, String> {
     let text =
         std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
