@@ -1181,6 +1181,9 @@ impl Scenario {
     /// Redis-facing tier's request may legitimately take (its pool's wait, and with a
     /// `client`, every try and back-off), over the tiers whose pools can say. `None` when no
     /// tier bounds it. Tiers whose pool or client is invalid are skipped (validate names them).
+    /// A tier whose client has no read timeout counts its pool's wait: validate does not bound
+    /// such a tier (a try may wait as long as the server takes), so for it the figure is a limit
+    /// that is enough, not the least one.
     #[must_use]
     pub fn min_drain_limit_ms(&self) -> Option<u64> {
         self.tiers
@@ -1668,5 +1671,174 @@ mod tests {
         let mut e = Event::KillAllClients { at_ms: 100 };
         e.set_at_ms(2_500);
         assert_eq!(e.at_ms(), 2_500);
+    }
+
+    /// Every event's label, as plots and timelines print it, and the two forms of a time in
+    /// it: whole or tenth seconds from one second up, milliseconds otherwise.
+    #[test]
+    fn every_event_has_its_label() {
+        let labels = [
+            (
+                Event::IdleGap {
+                    at_ms: 0,
+                    duration_ms: 305_999,
+                },
+                "idle gap 305 s",
+            ),
+            (
+                Event::Load {
+                    at_ms: 0,
+                    users: Some(40),
+                    rate_factor: Some(2.0),
+                },
+                "load: 40 users",
+            ),
+            (
+                Event::Load {
+                    at_ms: 0,
+                    users: None,
+                    rate_factor: Some(2.5),
+                },
+                "load x2.5",
+            ),
+            (
+                Event::Load {
+                    at_ms: 0,
+                    users: None,
+                    rate_factor: None,
+                },
+                "load",
+            ),
+            (
+                Event::Restart {
+                    at_ms: 0,
+                    down_ms: 10,
+                },
+                "restart",
+            ),
+            (Event::KillAllClients { at_ms: 0 }, "kill all clients"),
+            (
+                Event::ConfigSet {
+                    at_ms: 0,
+                    name: "timeout".into(),
+                    value: "300".into(),
+                },
+                "CONFIG SET timeout 300",
+            ),
+            (
+                Event::RefuseConnections { at_ms: 0, on: true },
+                "refuse connections on",
+            ),
+            (
+                Event::RefuseConnections {
+                    at_ms: 0,
+                    on: false,
+                },
+                "refuse connections off",
+            ),
+            (Event::ReadOnly { at_ms: 0, on: true }, "read-only on"),
+            (
+                Event::ReadOnly {
+                    at_ms: 0,
+                    on: false,
+                },
+                "read-only off",
+            ),
+            (
+                Event::Latency {
+                    at_ms: 0,
+                    command_latency_ms: Some(20),
+                    connect_latency_ms: Some(300),
+                    duration_ms: Some(10_000),
+                },
+                "latency 20 ms, connect latency 300 ms for 10 s",
+            ),
+            (
+                Event::Latency {
+                    at_ms: 0,
+                    command_latency_ms: None,
+                    connect_latency_ms: Some(5),
+                    duration_ms: None,
+                },
+                "connect latency 5 ms",
+            ),
+            (
+                Event::ReplicaOf {
+                    at_ms: 0,
+                    master: "redis-b:6380".into(),
+                },
+                "REPLICAOF redis-b 6380",
+            ),
+            (
+                Event::ReplicaOf {
+                    at_ms: 0,
+                    master: "No One".into(),
+                },
+                "REPLICAOF NO ONE",
+            ),
+            (
+                Event::Stall {
+                    at_ms: 0,
+                    duration_ms: 1_500,
+                },
+                "stall 1.5 s",
+            ),
+            (
+                Event::Stall {
+                    at_ms: 0,
+                    duration_ms: 1_000,
+                },
+                "stall 1 s",
+            ),
+            (
+                Event::Stall {
+                    at_ms: 0,
+                    duration_ms: 1_050,
+                },
+                "stall 1050 ms",
+            ),
+            (
+                Event::Hang {
+                    at_ms: 0,
+                    duration_ms: 900,
+                },
+                "hang 900 ms",
+            ),
+            (
+                Event::Hang {
+                    at_ms: 0,
+                    duration_ms: 200,
+                },
+                "hang 200 ms",
+            ),
+            (Event::SentinelFailover { at_ms: 0 }, "SENTINEL FAILOVER"),
+        ];
+        for (event, label) in labels {
+            assert_eq!(event.label(), label, "{event:?}");
+        }
+    }
+
+    /// A `replicaof` event's master: `host:port`, or `no one` in any case and spacing; every
+    /// other form is refused with the value quoted.
+    #[test]
+    fn a_replicaof_master_is_host_port_or_no_one() {
+        assert_eq!(
+            parse_master("redis-b:6380"),
+            Ok(Some(("redis-b".to_owned(), 6380)))
+        );
+        assert_eq!(parse_master(" NO one "), Ok(None));
+        for bad in [
+            "redis-b",
+            "redis-b:0",
+            ":6379",
+            "redis-b:port",
+            "redis-b:70000",
+        ] {
+            assert_eq!(
+                parse_master(bad),
+                Err(format!("'{bad}' is neither host:port nor \"no one\"")),
+                "{bad}"
+            );
+        }
     }
 }
