@@ -164,7 +164,7 @@ timeout, accounting, refusals counted), end to end (every request ends exactly o
 reply reaches the request that sent it), the claim under test; at every end state: no \
 request still live";
 
-/// `poolsim explore INCIDENT/RUN | INCIDENT | all | FILE.toml`: every interleaving of pool
+/// `poolsim explore INCIDENT/RUN | INCIDENT | all | FILE`: every interleaving of pool
 /// and server for a small instance of each run.
 fn world(a: &ExploreArgs, target: &str) -> ExitCode {
     if a.each_fault && a.faults != 1 {
