@@ -160,6 +160,19 @@ fn open(s: &mut Scenario, arrivals: sims::scenario::Arrivals) {
     s.load.clients = sims::scenario::Clients::Open { arrivals };
 }
 
+/// Open-loop bursts: `base` per second, `burst` per second for `burst_ms` every `every_ms`.
+fn bursts(s: &mut Scenario, base: f64, burst: f64, burst_ms: u64, every_ms: u64) {
+    open(
+        s,
+        sims::scenario::Arrivals::Bursts {
+            base_per_sec: base,
+            burst_per_sec: burst,
+            burst_ms,
+            every_ms,
+        },
+    );
+}
+
 fn poisson(s: &mut Scenario) {
     open(s, sims::scenario::Arrivals::Poisson { rate_per_sec: 10.0 });
 }
@@ -383,57 +396,25 @@ fn every_check_of_validate_names_its_field_and_its_bound_is_where_it_says() {
         ),
         (
             Box::new(|s| {
-                open(
-                    s,
-                    Arrivals::Bursts {
-                        base_per_sec: f64::NAN,
-                        burst_per_sec: 1.0,
-                        burst_ms: 1,
-                        every_ms: 2,
-                    },
-                );
+                bursts(s, f64::NAN, 1.0, 1, 2);
             }),
             "load.clients.arrivals.base_per_sec: must be >= 0",
         ),
         (
             Box::new(|s| {
-                open(
-                    s,
-                    Arrivals::Bursts {
-                        base_per_sec: 1.0,
-                        burst_per_sec: -0.5,
-                        burst_ms: 1,
-                        every_ms: 2,
-                    },
-                );
+                bursts(s, 1.0, -0.5, 1, 2);
             }),
             "load.clients.arrivals.burst_per_sec: must be >= 0",
         ),
         (
             Box::new(|s| {
-                open(
-                    s,
-                    Arrivals::Bursts {
-                        base_per_sec: 1.0,
-                        burst_per_sec: 1.0,
-                        burst_ms: 0,
-                        every_ms: 0,
-                    },
-                );
+                bursts(s, 1.0, 1.0, 0, 0);
             }),
             "load.clients.arrivals.every_ms: must be positive and at least burst_ms",
         ),
         (
             Box::new(|s| {
-                open(
-                    s,
-                    Arrivals::Bursts {
-                        base_per_sec: 1.0,
-                        burst_per_sec: 1.0,
-                        burst_ms: 3,
-                        every_ms: 2,
-                    },
-                );
+                bursts(s, 1.0, 1.0, 3, 2);
             }),
             "load.clients.arrivals.every_ms: must be positive and at least burst_ms",
         ),
@@ -679,15 +660,7 @@ fn every_check_of_validate_names_its_field_and_its_bound_is_where_it_says() {
         ),
         (
             Box::new(|s| {
-                open(
-                    s,
-                    Arrivals::Bursts {
-                        base_per_sec: 0.0,
-                        burst_per_sec: 1.0,
-                        burst_ms: 2,
-                        every_ms: 2,
-                    },
-                );
+                bursts(s, 0.0, 1.0, 2, 2);
                 s.timeline.push(Event::Load {
                     at_ms: 1,
                     users: None,
