@@ -197,8 +197,8 @@ poolsim explore stale-eof/radix-v2 --write radix-eof.toml\n  \
 poolsim explore hung-server/read-timeout-below-deadline --each-fault\n  \
 poolsim explore --profile radix-v2\n  \
 poolsim explore --pool my-deployment.toml\n\n\
-With a target (INCIDENT/RUN, INCIDENT, all, FILE.toml or FILE.json): the run or file is scaled down (one \
-pod and pool per tier, durations divided by one factor, the original's regime kept; the \
+With a target (INCIDENT/RUN, INCIDENT, all, FILE.toml or FILE.json): the run or file is \
+scaled down (one pod and pool per tier, durations divided by one factor, the original's regime kept; the \
 instance is printed) and every interleaving of pool, connections, server and environment is \
 explored: every message delivered in every order, every timer due at once in every order, \
 requests and faults at any instant. Every invariant is checked after every transition, with \
@@ -391,8 +391,8 @@ pub(crate) fn parse_secs(s: &str) -> Result<u64, String> {
 pub(crate) struct ExploreArgs {
     /// Every interleaving of pool and server for a small instance of a built-in run
     /// (`stale-eof/radix-v2`), of every run of an incident (`stale-eof`) or of all (`all`), or
-    /// of a scenario file's pool and server (FILE.toml or FILE.json). Without it: pool-core's explorer over
-    /// the profiles (or `--pool FILE.toml`'s pools) alone.
+    /// of a scenario file's pool and server (FILE.toml or FILE.json). Without it: pool-core's
+    /// explorer over the profiles (or `--pool FILE.toml`'s pools) alone.
     #[arg(value_name = "INCIDENT/RUN|INCIDENT|all|FILE")]
     pub(crate) target: Option<String>,
     /// pool-core alone: explore the pools of this scenario file (their profiles and knobs).
