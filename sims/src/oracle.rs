@@ -30,9 +30,22 @@
 //!
 //! The peaks are sampled by the runner after every simulation step; inside a step a new
 //! connection can be accepted before an old one's close is seen (102 clients for an instant
-//! of a step that ends with 100, in `bounded-wait-100` at seed 11). Every event of a step has
-//! the step's time, so the oracle takes the counts where the trace's time moves on: the
-//! state at the end of each step, as the runner samples it.
+//! of a step that ends with 100, in `bounded-wait-100` at seed 11). So the oracle takes the
+//! counts where a step ends, as the runner samples them, and for that it must know where the
+//! steps fall ([`Steps`], given to [`derive_steps`]):
+//!
+//! - on turmoil a step of `tick` runs each host in turn, and a host's clock moves on inside
+//!   the step as its timers fire (turmoil's `HostTimer::sim_elapsed` is the step's start plus
+//!   the time the host's paused tokio clock advanced): an event at `t` belongs to the step
+//!   `[k * tick, (k + 1) * tick)` that holds `t`, and the trace is not in time order inside a
+//!   step (one host's 15.095 s comes before the next host's 15.090 s);
+//! - the fast engine runs a step's events in time order, those in `(k * tick, (k + 1) * tick]`.
+//!
+//! [`derive`] without the steps takes the counts wherever the trace's time moves on (what a
+//! trace file alone allows: its `run.start` line does not give the tick): that is every step's
+//! end and more, so its peaks can be above the runner's by a connect that one host made
+//! before another host's close was traced in the same step. The real crates' oracle check
+//! found it (mobc in the failover, 400 against 399), and it is why the tests give the steps.
 //!
 //! Events the oracle does not need (`server.event`, `server.refuse`, `pool.check`, ...) are ignored,
 //! so new events do not break it.
@@ -137,9 +150,55 @@ fn field_str<'a>(v: &'a serde_json::Value, key: &str, line: usize) -> Result<&'a
         })
 }
 
+/// Where a run's steps fall in time, for the peaks (the module's doc says why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Steps {
+    /// The scenario's `tick_ms`, in µs.
+    pub tick_us: u64,
+    /// The engine that ran it.
+    pub engine: crate::Engine,
+}
+
+impl Steps {
+    /// The steps of `s` run on `engine`.
+    #[must_use]
+    pub fn of(s: &crate::Scenario, engine: crate::Engine) -> Self {
+        Self {
+            tick_us: s.tick_ms.max(1) * 1000,
+            engine,
+        }
+    }
+
+    /// The index of the step that holds an event at `t_us`.
+    fn index(self, t_us: u64) -> u64 {
+        match self.engine {
+            crate::Engine::Turmoil => t_us / self.tick_us,
+            crate::Engine::Fast => t_us.div_ceil(self.tick_us),
+        }
+    }
+}
+
 /// Re-derives the report's figures from one run's trace lines ([`crate::Run::trace`], or the
-/// lines after one `run.start` line of a `poolsim replay --trace` file).
+/// lines after one `run.start` line of a `poolsim replay --trace` file), the peaks taken
+/// wherever the trace's time moves on: at least every step's end, and a transient inside a
+/// step too ([`derive_steps`] takes them at the steps' ends alone).
 pub fn derive<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Figures, OracleError> {
+    derive_with(lines, None)
+}
+
+/// [`derive`], the peaks taken at the end of each of `steps`, where the runner samples them.
+pub fn derive_steps<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    steps: Steps,
+) -> Result<Figures, OracleError> {
+    derive_with(lines, Some(steps))
+}
+
+fn derive_with<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    steps: Option<Steps>,
+) -> Result<Figures, OracleError> {
+    let step_of = |t_us: u64| steps.map_or(t_us, |s| s.index(t_us));
     let mut f = Figures::default();
     let mut started: BTreeMap<String, u64> = BTreeMap::new();
     let mut latencies = Vec::new();
@@ -149,7 +208,7 @@ pub fn derive<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Figures, O
     let mut peak = 0i64;
     let mut server_clients = 0i64;
     let mut server_peak = 0i64;
-    let mut now_us = 0;
+    let mut step = step_of(0);
     for (i, text) in lines.into_iter().enumerate() {
         let line = i + 1;
         let v: serde_json::Value =
@@ -159,12 +218,12 @@ pub fn derive<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Figures, O
             })?;
         let t_us = field_u64(&v, "t_us", line)?;
         let event = field_str(&v, "event", line)?;
-        if t_us != now_us {
-            // Every event of a simulation step has the step's time: the counts as they stood
-            // at the end of the last step, which is when the runner samples them.
+        if step_of(t_us) != step {
+            // A new step: the counts as they stood at the end of the last one, which is when
+            // the runner samples them.
             peak = peak.max(pool_connections);
             server_peak = server_peak.max(server_clients);
-            now_us = t_us;
+            step = step_of(t_us);
         }
         match event {
             "request.start" => {
@@ -317,6 +376,56 @@ pub fn disagreements(report: &Report, retries: u64, figures: &Figures) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The peaks are taken where a step ends, each engine's way: inside a turmoil step a
+    /// later host's earlier time does not end the step, and on the fast engine an event at a
+    /// multiple of the tick ends the step before it, where on turmoil it begins one.
+    #[test]
+    fn the_peaks_are_taken_where_each_engines_steps_end() {
+        let line = |t_us: u64, host: &str, event: &str| {
+            format!(r#"{{"t_us":{t_us},"host":"{host}","event":"{event}","conn":1}}"#)
+        };
+        let peaks = |lines: &[String], steps: Option<Steps>| {
+            let f = derive_with(lines.iter().map(String::as_str), steps).unwrap();
+            (f.peak_pool_connections, f.peak_server_clients)
+        };
+        let steps = |engine| Some(Steps::of(&crate::incidents::ALL[0].scenarios(1)[0], engine));
+        let tick = steps(crate::Engine::Turmoil).unwrap().tick_us;
+        assert_eq!(tick, 10_000);
+        let (turmoil, fast) = (steps(crate::Engine::Turmoil), steps(crate::Engine::Fast));
+        // One turmoil step (10 to 20 ms): app-0 connects at 15 ms, then app-1, run after it,
+        // closes at 12 ms; the step ends with one connection, as it began.
+        let transient: Vec<String> = [
+            line(0, "app-1", "pool.connect"),
+            line(0, "redis", "server.accept"),
+            line(15_000, "app-0", "pool.connect"),
+            line(15_000, "redis", "server.accept"),
+            line(12_000, "app-1", "pool.close"),
+            line(12_000, "redis", "server.close"),
+        ]
+        .into();
+        assert_eq!(peaks(&transient, None), (2, 2), "where the time moves on");
+        assert_eq!(peaks(&transient, turmoil), (1, 1));
+        assert_eq!(peaks(&transient, fast), (1, 1));
+        // A connect at 5 ms, a close at 10 ms: on turmoil the step of 0 to 10 ms ends with
+        // two; on the fast engine 10 ms ends the step that began after 0, with one.
+        let boundary: Vec<String> = [
+            line(0, "app-0", "pool.connect"),
+            line(0, "redis", "server.accept"),
+            line(5_000, "app-0", "pool.connect"),
+            line(5_000, "redis", "server.accept"),
+            line(tick, "app-0", "pool.close"),
+            line(tick, "redis", "server.close"),
+        ]
+        .into();
+        assert_eq!(peaks(&boundary, None), (2, 2));
+        assert_eq!(peaks(&boundary, turmoil), (2, 2));
+        assert_eq!(peaks(&boundary, fast), (1, 1));
+        // A tick of 0 counts as 1 ms, as the runner steps it.
+        let mut s = crate::incidents::ALL[0].scenarios(1).remove(0);
+        s.tick_ms = 0;
+        assert_eq!(Steps::of(&s, crate::Engine::Fast).tick_us, 1_000);
+    }
 
     #[test]
     fn nearest_rank_is_the_ceil_of_q_times_n() {

@@ -96,13 +96,17 @@ fn retried_pool_timeouts_are_checkouts_for_the_oracle() {
 /// sweep above).
 #[test]
 fn each_figure_that_differs_is_named() {
-    use sims::oracle::{derive, disagreements};
+    use sims::oracle::{Steps, derive_steps, disagreements};
     let s = sims::incidents::by_name("stale-eof")
         .unwrap()
         .scenarios(3)
         .remove(0);
     let run = common::traced(Engine::Fast, &s);
-    let figures = derive(run.trace.iter().map(String::as_str)).unwrap();
+    let figures = derive_steps(
+        run.trace.iter().map(String::as_str),
+        Steps::of(&s, Engine::Fast),
+    )
+    .unwrap();
     let retries = run.metrics.get("retries") as u64;
     assert_eq!(
         disagreements(&run.report, retries, &figures),

@@ -10,32 +10,11 @@
 //! The same runs are checked against the oracle (`sims::oracle`): every figure it re-derives
 //! from the trace must equal the report's (`tests/oracle.rs` sweeps other seeds).
 
-use serde_json::{Value, json};
-use sims::oracle::{derive, disagreements};
-use sims::report::Sample;
-use sims::{CorePoolFactory, RunOptions, run_with};
+mod common;
 
-/// The timeline in a few numbers: enough to notice any change, small enough to read.
-fn timeline_digest(timeline: &[Sample]) -> Value {
-    let lines: Vec<String> = timeline
-        .iter()
-        .map(|s| serde_json::to_string(s).unwrap())
-        .collect();
-    let max = |f: fn(&Sample) -> u64| timeline.iter().map(f).max().unwrap_or(0);
-    json!({
-        "samples": timeline.len(),
-        "fnv1a": format!("{:016x}", sims::trace::hash_lines(lines.iter().map(String::as_str))),
-        "first": timeline.first(),
-        "last": timeline.last(),
-        "max": {
-            "pool_connections": max(|s| s.pool_connections),
-            "in_use": max(|s| s.in_use),
-            "waiters": max(|s| s.waiters),
-            "server_clients": max(|s| s.server_clients),
-            "errors": max(|s| s.errors),
-        },
-    })
-}
+use common::timeline_digest;
+use sims::oracle::{Steps, derive_steps, disagreements};
+use sims::{CorePoolFactory, RunOptions, run_with};
 
 fn pin(incident: &str) {
     let incident = sims::incidents::by_name(incident).unwrap();
@@ -60,7 +39,8 @@ fn pin(incident: &str) {
             format!("{}-{}", incident.name, s.name),
             serde_json::to_string_pretty(&v).unwrap()
         );
-        let figures = derive(run.trace.iter().map(String::as_str)).unwrap();
+        let steps = Steps::of(&s, sims::Engine::Turmoil);
+        let figures = derive_steps(run.trace.iter().map(String::as_str), steps).unwrap();
         let bad = disagreements(&run.report, run.metrics.get("retries") as u64, &figures);
         assert!(
             bad.is_empty(),

@@ -283,7 +283,8 @@ impl Observe for Bb8Pool {
     fn snapshot(&self) -> PoolSnapshot {
         let s = self.pool.state();
         PoolSnapshot {
-            connections: u64::from(s.connections),
+            // Open or being opened (bb8's `connections` leaves out its pending connects).
+            connections: self.dialer.open(),
             in_use: u64::from(s.connections - s.idle_connections),
             waiters: s.statistics.pending_gets(),
         }

@@ -121,7 +121,7 @@ impl PoolFactory for DeadpoolFactory {
         let c = &ctx.config;
         let dialer = Dialer::new(ctx, label)
             .with_connection_timeout(connect_timeout(&ctx.config, self.knobs));
-        let manager = DeadpoolRedisManager::new(dialer);
+        let manager = DeadpoolRedisManager::new(dialer.clone());
         let mut b = managed::Pool::<DeadpoolRedisManager>::builder(manager)
             .runtime(deadpool::Runtime::Tokio1);
         let mut r = super::KnobReport::default();
@@ -241,6 +241,7 @@ impl PoolFactory for DeadpoolFactory {
         let pool = b.build().map_err(|e| e.to_string())?;
         Ok(DeadpoolPool {
             pool,
+            dialer,
             knob_findings: {
                 let mut f = r.into_findings();
                 f.extend(machine_findings);
@@ -256,6 +257,9 @@ impl PoolFactory for DeadpoolFactory {
 /// A deadpool pool in a scenario.
 pub struct DeadpoolPool {
     pool: managed::Pool<DeadpoolRedisManager>,
+    /// Connections open or being opened ([`Dialer::open`]): the crate's own count leaves out
+    /// the connects in flight, which `PoolSnapshot::connections` counts.
+    dialer: Dialer,
     knob_findings: Vec<Finding>,
     fail_fast: bool,
     honour_deadlines: bool,
@@ -274,7 +278,7 @@ impl Observe for DeadpoolPool {
     fn snapshot(&self) -> PoolSnapshot {
         let s = self.pool.status();
         PoolSnapshot {
-            connections: s.size as u64,
+            connections: self.dialer.open(),
             in_use: (s.size - s.available) as u64,
             waiters: s.waiting as u64,
         }

@@ -166,7 +166,7 @@ impl PoolFactory for MobcFactory {
     fn build(&self, ctx: &PoolContext, label: &str) -> Result<MobcPool, String> {
         let dialer = Dialer::new(ctx, label)
             .with_connection_timeout(connect_timeout(&ctx.config, self.knobs));
-        let manager = MobcRedisManager::new(dialer);
+        let manager = MobcRedisManager::new(dialer.clone());
         let mut r = super::KnobReport::default();
         let (b, honour_deadlines, get_timeout, max_idle_lifetime) =
             if self.knobs == Knobs::CrateDefaults {
@@ -192,6 +192,7 @@ impl PoolFactory for MobcFactory {
         };
         Ok(MobcPool {
             pool,
+            dialer,
             knob_findings: r.into_findings(),
             honour_deadlines,
             watch: Arc::new(Mutex::new(watch)),
@@ -204,6 +205,9 @@ impl PoolFactory for MobcFactory {
 /// A mobc pool in a scenario.
 pub struct MobcPool {
     pool: mobc::Pool<MobcRedisManager>,
+    /// Connections open or being opened ([`Dialer::open`]): the crate's own count leaves out
+    /// the connects in flight, which `PoolSnapshot::connections` counts.
+    dialer: Dialer,
     knob_findings: Vec<Finding>,
     honour_deadlines: bool,
     watch: Arc<Mutex<Watch>>,
@@ -228,7 +232,10 @@ impl Observe for MobcPool {
                 waiters: s.wait_count,
             };
         }
-        *last
+        PoolSnapshot {
+            connections: self.dialer.open(),
+            ..*last
+        }
     }
 
     fn check_invariants(&self) -> Result<(), String> {

@@ -175,8 +175,12 @@ pub struct DialStats {
 /// replies are ignored, `AUTH` when a password is set), and its default connection timeout of
 /// 1 s (`redis/src/client.rs:184`) around the connect and the setup.
 ///
-/// Traces `pool.connect` and `pool.connect_failed`; each [`RedisConn`] traces `pool.close`
-/// when the pool drops it. Refusals for `maxclients` are counted where the runner expects
+/// Traces `pool.connect` and `pool.connect_failed` (error `cancelled` for a connect whose
+/// caller dropped it before it ended: a crate's own timeout, a get past its deadline); each
+/// [`RedisConn`] traces `pool.close` when the pool drops it. Counts the connections open or
+/// being opened ([`Dialer::open`]), for an adapter's `PoolSnapshot::connections`: the crates'
+/// own counts leave out the connects in flight, which the trace and this project's pool count
+/// (the oracle found 300 against 400 in the explosion). Refusals for `maxclients` are counted where the runner expects
 /// them ([`PoolContext::refusals_seen`]).
 #[derive(Clone, Debug)]
 pub struct Dialer {
@@ -189,6 +193,44 @@ pub struct Dialer {
     next_id: Arc<AtomicU64>,
     stats: Arc<Mutex<DialStats>>,
     connection_timeout: Option<Duration>,
+    /// Connections open or being opened: up at each connect's start, down at its failure or
+    /// cancellation, or when its [`RedisConn`] is dropped.
+    open: Arc<AtomicU64>,
+}
+
+/// A connect under way: when it is dropped without an outcome (its future was cancelled), it
+/// traces `pool.connect_failed` with error `cancelled`; unless a connection came of it, it
+/// takes the connect off [`Dialer::open`].
+struct Dialing<'a> {
+    dialer: &'a Dialer,
+    id: u64,
+    /// `None` while under way (dropped so: cancelled); `Some(true)` a connection was made (the
+    /// [`RedisConn`] counts itself now); `Some(false)` it failed (traced).
+    outcome: Option<bool>,
+}
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        if self.outcome == Some(true) {
+            return;
+        }
+        self.dialer.open.fetch_sub(1, Ordering::Relaxed);
+        if self.outcome.is_none() {
+            // Outside a host (the simulation torn down) there is no run to trace into.
+            if let Some(t) = turmoil::sim_elapsed() {
+                self.dialer
+                    .trace
+                    .event(
+                        t.as_micros() as u64,
+                        &self.dialer.label,
+                        "pool.connect_failed",
+                    )
+                    .num("conn", self.id)
+                    .str("error", "cancelled")
+                    .write();
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -209,7 +251,16 @@ impl Dialer {
             next_id: Arc::new(AtomicU64::new(1)),
             stats: Arc::new(Mutex::new(DialStats::default())),
             connection_timeout: Some(Duration::from_secs(1)),
+            open: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Connections open or being opened now: every connect started, less those that failed or
+    /// were cancelled and the connections dropped since (what the trace's `pool.connect`,
+    /// `pool.connect_failed` and `pool.close` count; `PoolSnapshot::connections`).
+    #[must_use]
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Another connection timeout (`None`: none).
@@ -266,6 +317,12 @@ impl Dialer {
             .num("conn", id)
             .write();
         lock(&self.stats).attempts += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        let mut dialing = Dialing {
+            dialer: self,
+            id,
+            outcome: None,
+        };
         let refused = Arc::new(AtomicBool::new(false));
         let dial = async {
             let (host, port) = match &self.discovery {
@@ -311,7 +368,9 @@ impl Dialer {
                 s.failing_since_us = None;
                 s.current_failing_count = 0;
                 drop(s);
+                dialing.outcome = Some(true);
                 Ok(RedisConn {
+                    open: Arc::clone(&self.open),
                     id,
                     local_port,
                     peer,
@@ -336,6 +395,7 @@ impl Dialer {
                     s.longest_failing_count = s.current_failing_count;
                 }
                 drop(s);
+                dialing.outcome = Some(false);
                 self.trace
                     .event(now, &self.label, "pool.connect_failed")
                     .num("conn", id)
@@ -351,6 +411,8 @@ impl Dialer {
 /// instants an adapter needs to tell what its crate did. Dropping it (the pool closing it)
 /// traces `pool.close` with the reason the adapter last set (`dropped` when it knows none).
 pub struct RedisConn {
+    /// Its dialer's count of open connections ([`Dialer::open`]), down by one when it drops.
+    open: Arc<AtomicU64>,
     id: u64,
     local_port: Option<u16>,
     /// The server's address (for a client that drops connections to an old master).
@@ -374,6 +436,7 @@ impl std::fmt::Debug for RedisConn {
 
 impl Drop for RedisConn {
     fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
         // Outside a host (the simulation torn down) there is no run to trace into.
         if let Some(t) = turmoil::sim_elapsed() {
             self.trace

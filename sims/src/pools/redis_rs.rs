@@ -246,9 +246,9 @@ impl PoolFactory for ConnectionManagerFactory {
 
 impl Observe for ConnectionManagerModel {
     fn snapshot(&self) -> PoolSnapshot {
-        let ready = matches!(lock(&self.shared.state).slot, Slot::Ready(_));
         PoolSnapshot {
-            connections: u64::from(ready),
+            // The shared connection, and a (re)connect under way.
+            connections: self.shared.dialer.open(),
             in_use: self.shared.in_use.load(Ordering::Relaxed),
             waiters: self.shared.waiters.load(Ordering::Relaxed),
         }

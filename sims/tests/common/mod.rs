@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use sims::oracle::{derive, disagreements};
+use sims::oracle::{Steps, derive_steps, disagreements};
+use sims::report::Sample;
 use sims::{Engine, Report, RunOptions, Scenario, run_on};
 
 /// How far apart the engines may be on a figure: 10 % of the larger value, at least 5
@@ -53,8 +54,6 @@ pub(crate) fn both(s: &Scenario) -> (Report, Report) {
     (t.report, f.report)
 }
 
-/// Runs `s` on `engine` keeping its trace and requires every figure the oracle re-derives
-/// from the trace alone to equal the report's.
 /// A run of `s` on `engine` with its trace.
 pub(crate) fn traced(engine: Engine, s: &Scenario) -> sims::Run {
     let opts = RunOptions {
@@ -64,9 +63,11 @@ pub(crate) fn traced(engine: Engine, s: &Scenario) -> sims::Run {
     run_on(engine, s, &opts).unwrap()
 }
 
+/// Runs `s` on `engine` keeping its trace and requires every figure the oracle re-derives
+/// from the trace alone to equal the report's.
 pub(crate) fn oracle_check(engine: Engine, s: &Scenario) {
     let run = traced(engine, s);
-    let figures = derive(run.trace.iter().map(String::as_str))
+    let figures = derive_steps(run.trace.iter().map(String::as_str), Steps::of(s, engine))
         .unwrap_or_else(|e| panic!("{} seed {} ({engine}): {e}", s.name, s.seed));
     let retries = run.metrics.get("retries") as u64;
     let bad = disagreements(&run.report, retries, &figures);
@@ -79,4 +80,26 @@ pub(crate) fn oracle_check(engine: Engine, s: &Scenario) {
     );
     // The oracle saw work, not an empty trace.
     assert!(figures.requests > 0, "{}", s.name);
+}
+
+/// The timeline in a few numbers: enough to notice any change, small enough to read.
+pub(crate) fn timeline_digest(timeline: &[Sample]) -> serde_json::Value {
+    let lines: Vec<String> = timeline
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap())
+        .collect();
+    let max = |f: fn(&Sample) -> u64| timeline.iter().map(f).max().unwrap_or(0);
+    serde_json::json!({
+        "samples": timeline.len(),
+        "fnv1a": format!("{:016x}", sims::trace::hash_lines(lines.iter().map(String::as_str))),
+        "first": timeline.first(),
+        "last": timeline.last(),
+        "max": {
+            "pool_connections": max(|s| s.pool_connections),
+            "in_use": max(|s| s.in_use),
+            "waiters": max(|s| s.waiters),
+            "server_clients": max(|s| s.server_clients),
+            "errors": max(|s| s.errors),
+        },
+    })
 }
