@@ -5,7 +5,9 @@
 //!
 //! Faults are planted from outside the production code: in the server through the runner's
 //! test hook `sims::run_with_server_fault` (the fake's `with_engine`), in the pools through a
-//! wrapper [`PoolFactory`] around this project's pool. `pool.invariants` and
+//! wrapper [`PoolFactory`] around this project's pool, or by one of pool-core's own planted
+//! bugs in that pool's state machine (`pool::Pool::set_core_mutation`, a test-only feature
+//! that only sims' tests enable). `pool.invariants` and
 //! `e2e.reply_matches` on a cascade run are also in `tests/invariants.rs`; `e2e.ends_once`
 //! cannot be caused by a pool or a server (it guards the runner's own books) and is tested in
 //! `runner.rs`'s unit tests; `scenario.config_set` cannot fire (see docs/testing.md).
@@ -789,4 +791,42 @@ fn a_pool_that_ignores_its_connect_backoff_violates_the_connect_rate() {
         "{v}"
     );
     assert!((500..1_000).contains(&v.t_ms), "{v}");
+}
+
+/// This project's pool with one of pool-core's deliberate bugs planted in its state machine
+/// (pool's test-only `set_core_mutation`, feature `mutations`, enabled for sims' tests only).
+struct MutatedFactory(pool_core::mutations::Mutation);
+
+impl PoolFactory for MutatedFactory {
+    type Pool = Rebuilt;
+    fn build(&self, ctx: &PoolContext, label: &str) -> Result<Rebuilt, String> {
+        let p = CorePoolFactory.build(ctx, label)?;
+        p.pool_handle().set_core_mutation(Some(self.0));
+        Ok(Rebuilt(p))
+    }
+}
+
+#[test]
+fn a_pool_core_that_ignores_max_size_violates_the_pools_own_invariants() {
+    // Two pods of a pool of 2 and 6 users: each pool is asked for more than 2 at once.
+    let mut s = base();
+    s.tiers[0].pool = PoolSpec::profile("recommended").with(sims::knobs::Overrides {
+        max_size: Some(sims::knobs::Setting::Value(2)),
+        ..sims::knobs::Overrides::default()
+    });
+    clean(&run_with(&s, CorePoolFactory, &opts()).unwrap());
+    let run = run_with(
+        &s,
+        MutatedFactory(pool_core::mutations::Mutation::IgnoreMaxSize),
+        &opts(),
+    )
+    .unwrap();
+    let v = fired(&run, &s, "pool.invariants");
+    // The pod's label, then pool-core's own words, at the first step: the connects for its
+    // min_idle and its first requests go past 2 at once.
+    assert_eq!(
+        v.detail,
+        "app-0: size bound violated: 4 live connections > max_size 2"
+    );
+    assert_eq!(v.step, 1);
 }

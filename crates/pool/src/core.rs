@@ -983,6 +983,13 @@ impl<C: Send> SyncCore<C> {
         f(&lock(&self.inner).pool)
     }
 
+    /// Plants (or with `None` removes) one of pool-core's deliberate bugs. Test-only (feature
+    /// `mutations`).
+    #[cfg(feature = "mutations")]
+    pub fn set_mutation(&self, m: Option<pool_core::mutations::Mutation>) {
+        lock(&self.inner).pool.set_mutation(m);
+    }
+
     /// A number that changes whenever pool-core may have changed (it counts the drains that
     /// follow every input): a tool that checked the state at one generation need not check it
     /// again at the same one.

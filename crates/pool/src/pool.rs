@@ -180,6 +180,14 @@ impl<M: Manager> Pool<M> {
         self.shared.core.inspect(f)
     }
 
+    /// Plants (or with `None` removes) one of pool-core's deliberate bugs in this pool's state
+    /// machine, for a harness to show that it catches it. Test-only (feature `mutations`,
+    /// which no normal build enables).
+    #[cfg(feature = "mutations")]
+    pub fn set_core_mutation(&self, m: Option<pool_core::mutations::Mutation>) {
+        self.shared.core.set_mutation(m);
+    }
+
     /// A number that changes whenever pool-core may have changed (see
     /// [`crate::core::SyncCore::generation`]).
     #[must_use]
