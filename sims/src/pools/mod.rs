@@ -180,8 +180,8 @@ pub struct DialStats {
 /// [`RedisConn`] traces `pool.close` when the pool drops it. Counts the connections open or
 /// being opened ([`Dialer::open`]), for an adapter's `PoolSnapshot::connections`: the crates'
 /// own counts leave out the connects in flight, which the trace and this project's pool count
-/// (the oracle found 300 against 400 in the explosion). Refusals for `maxclients` are counted where the runner expects
-/// them ([`PoolContext::refusals_seen`]).
+/// (the oracle found 300 against 400 in the explosion). Refusals for `maxclients` are counted
+/// where the runner expects them ([`PoolContext::refusals_seen`]).
 #[derive(Clone, Debug)]
 pub struct Dialer {
     server: (String, u16),
